@@ -277,11 +277,12 @@ function parseDatabase(problems: Problems, value: Json | undefined, engine: Engi
   return name !== undefined && user !== undefined ? { name, user } : undefined;
 }
 
-function parseAppDb(problems: Problems, value: Json | undefined, databaseName: string | undefined) {
-  const application = databaseName?.replace(/_/g, "-") ?? "app";
-  if (value === undefined) return { source: "virgin" as AppDbSource, baselinePath: DEFAULT_BASELINE_PATH, application };
-  if (!isObject(value)) return problems.add("appDb", "must be an object {source, baselineRepo?, baselinePath?, application?}");
-  unknownFields(problems, "appDb", value, ["source", "baselineRepo", "baselinePath", "application"]);
+function parseAppDb(problems: Problems, value: Json | undefined, databaseName: string | undefined, stack: string) {
+  // Each stack backs up under its own prefix, so dev's and prod's generations never mix or prune each other.
+  const application = `${databaseName?.replace(/_/g, "-") ?? "app"}-${stack.toLowerCase()}`.slice(0, 63);
+  if (value === undefined) return { source: "virgin" as AppDbSource, baselinePath: DEFAULT_BASELINE_PATH, application, sourceApplication: application };
+  if (!isObject(value)) return problems.add("appDb", "must be an object {source, baselineRepo?, baselinePath?, application?, sourceApplication?}");
+  unknownFields(problems, "appDb", value, ["source", "baselineRepo", "baselinePath", "application", "sourceApplication"]);
   const sourceText = fieldText(problems, "appDb.source", value.source) ?? "virgin";
   const source = (APP_DB_SOURCES as readonly string[]).includes(sourceText)
     ? (sourceText as AppDbSource)
@@ -298,9 +299,12 @@ function parseAppDb(problems: Problems, value: Json | undefined, databaseName: s
     problems.add("appDb.baselinePath", `${show(baselinePath)} must be a relative path inside the repository ending in .sql, .sql.zst or .sql.gz`);
   }
   const app = fieldText(problems, "appDb.application", value.application) ?? application;
-  if (!WEBSERVER_NAME_PATTERN.test(app)) problems.add("appDb.application", `${show(app)} is not allowed; use lowercase letters, digits and dashes (max 63)`);
+  const sourceApp = fieldText(problems, "appDb.sourceApplication", value.sourceApplication) ?? app;
+  for (const [field, text] of [["application", app], ["sourceApplication", sourceApp]] as const) {
+    if (!WEBSERVER_NAME_PATTERN.test(text)) problems.add(`appDb.${field}`, `${show(text)} is not allowed; use lowercase letters, digits and dashes (max 63)`);
+  }
   if (source === undefined) return undefined;
-  return { source, baselinePath, application: app, ...(baselineRepo !== undefined ? { baselineRepo } : {}) };
+  return { source, baselinePath, application: app, sourceApplication: sourceApp, ...(baselineRepo !== undefined ? { baselineRepo } : {}) };
 }
 
 function checkEndpoint(problems: Problems, endpoint: string): void {
@@ -500,7 +504,7 @@ export function parseConfig(raw: Readonly<Record<string, string>>, stack: string
   }
 
   const database = parseDatabase(problems, reader.json("database"), engine);
-  const appDb = parseAppDb(problems, reader.json("appDb"), database?.name);
+  const appDb = parseAppDb(problems, reader.json("appDb"), database?.name, stack);
   const backups = parseBackups(problems, reader.json("backups"));
   if (appDb && backups && (BACKUP_PERIODS as readonly string[]).includes(appDb.source) && !backups.periods.includes(appDb.source as BackupPeriod)) {
     problems.add("appDb.source", `${show(appDb.source)} is not among dbtier:backups.periods (${backups.periods.join(", ")}), so no such backup exists to load`);

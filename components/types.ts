@@ -36,8 +36,10 @@ export interface AppDbConfig {
   readonly baselineRepo?: string;
   /** Path of the dump inside the baseline repository (default `dbtier/baseline.sql`). */
   readonly baselinePath: string;
-  /** Application name, used as the datastore prefix and in labels. */
+  /** Datastore prefix this stack's backups are written under (default `<database name>-<stack>`). */
   readonly application: string;
+  /** Prefix a period source is loaded from (default `application`); promotion points prod at dev's. */
+  readonly sourceApplication: string;
 }
 
 export interface DatastoreConfig {

@@ -1,0 +1,277 @@
+// AWS: VPC with two subnets in two availability zones (RDS needs two), EC2 instance + security group, and
+// RDS with encryption at rest, deletion protection, a unique final snapshot, backup retention, a fixed
+// maintenance window, TLS required by its parameter group, Multi-AZ for HA and read replicas.
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { cidrContains, parseCidr } from "../net";
+import { awsDatabaseIngress } from "../trustedSources";
+import { DbTierConfig } from "../types";
+import { AdapterOptions, CloudAdapter, ManagedHandle, ManagedSpec, NetworkHandle, VmHandle, VmSpec, providerName } from "./types";
+
+/** Debian's own AWS account publishes the official Debian 12 AMIs. */
+export const DEBIAN_AMI_OWNER = "136693071363";
+export const RDS_ADMIN_USER = "dbtier_admin";
+export const RDS_BACKUP_RETENTION_DAYS = 14;
+export const RDS_BACKUP_WINDOW = "02:00-03:00";
+/** After the backup window, Sunday early morning UTC. */
+export const RDS_MAINTENANCE_WINDOW = "sun:03:30-sun:04:30";
+export const RDS_STORAGE_GIB = 20;
+export const RDS_MAX_STORAGE_GIB = 200;
+
+function tags(config: DbTierConfig, role: string, name: string): Record<string, string> {
+  return { Name: name, "dbtier:stack": config.stack, "dbtier:role": role, "dbtier:application": config.appDb.application };
+}
+
+/** `mysql8.0`, `mariadb11.4`, `postgres16`: the parameter group family of an engine version. */
+export function rdsParameterFamily(config: DbTierConfig): string {
+  return config.engine === "postgres" ? `postgres${config.engineVersion}` : `${config.engine}${config.engineVersion}`;
+}
+
+/** The parameter that makes the server refuse connections without TLS. */
+export function rdsTlsParameters(config: DbTierConfig): { name: string; value: string }[] {
+  return config.engine === "postgres" ? [{ name: "rds.force_ssl", value: "1" }] : [{ name: "require_secure_transport", value: "1" }];
+}
+
+/** Splits an IPv4 network into four equal subnets (prefix + 2) and returns the first `count`. */
+export function splitSubnets(vpcCidr: string, count: number): string[] {
+  const [address, prefixText] = vpcCidr.split("/");
+  const prefix = Number(prefixText);
+  if (prefix > 26) throw new Error(`dbtier:vpcCidr ${vpcCidr} is too small to split into subnets; use /26 or wider`);
+  const base = address.split(".").reduce((acc, octet) => acc * 256 + Number(octet), 0);
+  const size = 2 ** (32 - (prefix + 2));
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const n = base + i * size;
+    out.push(`${[24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join(".")}/${prefix + 2}`);
+  }
+  return out;
+}
+
+/** RDS is reachable from outside the VPC only when a trusted source lies outside it. */
+export function needsPublicAccess(config: DbTierConfig): boolean {
+  const vpc = parseCidr(config.vpcCidr);
+  return config.webservers.some((w) => {
+    const source = parseCidr(w.cidr);
+    return !vpc || !source || source.family !== 4 || !cidrContains(vpc, source);
+  });
+}
+
+export const awsAdapter: CloudAdapter = {
+  cloud: "aws",
+
+  network(name: string, config: DbTierConfig, opts: AdapterOptions): NetworkHandle {
+    const parent = { parent: opts.parent };
+    const vpc = new aws.ec2.Vpc(`${name}-vpc`, {
+      region: config.region,
+      cidrBlock: config.vpcCidr,
+      enableDnsHostnames: true,
+      enableDnsSupport: true,
+      tags: tags(config, "network", providerName(config, "vpc")),
+    }, parent);
+    const gateway = new aws.ec2.InternetGateway(`${name}-gateway`, { region: config.region, vpcId: vpc.id, tags: tags(config, "network", providerName(config, "igw")) }, parent);
+    const routes = new aws.ec2.RouteTable(`${name}-routes`, {
+      region: config.region,
+      vpcId: vpc.id,
+      routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: gateway.id }],
+      tags: tags(config, "network", providerName(config, "routes")),
+    }, parent);
+    const zones = aws.getAvailabilityZonesOutput({ state: "available", region: config.region }, parent);
+    const subnetIds = splitSubnets(config.vpcCidr, 2).map((cidrBlock, i) => {
+      const subnet = new aws.ec2.Subnet(`${name}-subnet-${i}`, {
+        region: config.region,
+        vpcId: vpc.id,
+        cidrBlock,
+        availabilityZone: zones.names.apply((names) => names[i % names.length]),
+        // Addresses only where asked for (the VMs ask); RDS public access is decided per instance.
+        mapPublicIpOnLaunch: false,
+        tags: tags(config, "network", providerName(config, `subnet-${i}`)),
+      }, parent);
+      new aws.ec2.RouteTableAssociation(`${name}-subnet-${i}-routes`, { region: config.region, subnetId: subnet.id, routeTableId: routes.id }, parent);
+      return subnet.id;
+    });
+    return { cloud: "aws", id: vpc.id, subnetIds, cidr: config.vpcCidr };
+  },
+
+  vm(spec: VmSpec, config: DbTierConfig, opts: AdapterOptions): VmHandle {
+    const parent = { parent: opts.parent };
+    const groupName = providerName(config, `${spec.role}-sg`);
+    const group = new aws.ec2.SecurityGroup(`${spec.name}-security-group`, {
+      region: config.region,
+      vpcId: spec.network.id,
+      name: groupName,
+      description: `dbtier ${spec.role} VM: only the listed sources`,
+      tags: tags(config, spec.role, groupName),
+    }, parent);
+    spec.inboundRules.forEach((rule, i) => {
+      const sources: { cidrIpv4?: string; cidrIpv6?: string; referencedSecurityGroupId?: string }[] = [
+        ...rule.sourceCidrs.map((cidr) => (cidr.includes(":") ? { cidrIpv6: cidr } : { cidrIpv4: cidr })),
+        ...rule.sourceTags.map((groupId) => ({ referencedSecurityGroupId: groupId })),
+      ];
+      sources.forEach((source, j) => {
+        new aws.vpc.SecurityGroupIngressRule(`${spec.name}-ingress-${i}-${j}`, {
+          region: config.region,
+          securityGroupId: group.id,
+          description: rule.description,
+          ipProtocol: rule.protocol,
+          fromPort: rule.port,
+          toPort: rule.port,
+          ...source,
+        }, parent);
+      });
+    });
+    // Outbound stays open: apt, the vendor repositories and the S3 datastore are on the Internet.
+    new aws.vpc.SecurityGroupEgressRule(`${spec.name}-egress-v4`, { region: config.region, securityGroupId: group.id, ipProtocol: "-1", cidrIpv4: "0.0.0.0/0", description: "all outbound" }, parent);
+    const ami = aws.ec2.getAmiOutput({
+      region: config.region,
+      owners: [DEBIAN_AMI_OWNER],
+      mostRecent: true,
+      filters: [
+        { name: "name", values: ["debian-12-amd64-*"] },
+        { name: "architecture", values: ["x86_64"] },
+        { name: "virtualization-type", values: ["hvm"] },
+      ],
+    }, parent);
+    const instanceName = providerName(config, spec.role === "database" ? "db" : "proxy");
+    const instance = new aws.ec2.Instance(`${spec.name}-vm`, {
+      region: config.region,
+      ami: ami.id,
+      instanceType: spec.size,
+      subnetId: spec.network.subnetIds[0],
+      vpcSecurityGroupIds: [group.id],
+      associatePublicIpAddress: true,
+      userData: spec.userData,
+      // IMDSv2 only: no SSRF path to the instance credentials.
+      metadataOptions: { httpTokens: "required", httpEndpoint: "enabled" },
+      rootBlockDevice: { encrypted: true, volumeType: "gp3", volumeSize: spec.role === "database" ? 40 : 10 },
+      disableApiTermination: opts.protect && spec.role === "database",
+      tags: tags(config, spec.role, instanceName),
+    }, { parent: opts.parent, protect: opts.protect && spec.role === "database", ignoreChanges: ["ami"] });
+    return {
+      id: instance.id,
+      publicIp: instance.publicIp,
+      privateIp: instance.privateIp,
+      securityGroupId: group.id,
+      stateful: spec.role === "database" ? [instance] : [],
+    };
+  },
+
+  managedDatabase(spec: ManagedSpec, config: DbTierConfig, opts: AdapterOptions): ManagedHandle {
+    const parent = { parent: opts.parent };
+    const identifier = providerName(config, "db");
+    const subnetGroup = new aws.rds.SubnetGroup(`${spec.name}-subnets`, {
+      region: config.region,
+      name: identifier,
+      subnetIds: [...spec.network.subnetIds],
+      description: `dbtier ${config.stack} database subnets`,
+      tags: tags(config, "database", identifier),
+    }, parent);
+    const group = new aws.ec2.SecurityGroup(`${spec.name}-security-group`, {
+      region: config.region,
+      vpcId: spec.network.id,
+      name: `${identifier}-sg`,
+      description: `dbtier ${config.engine}: webservers and the proxy only`,
+      tags: tags(config, "database", `${identifier}-sg`),
+    }, parent);
+    const proxyGroupId = spec.proxy.securityGroupId;
+    if (!proxyGroupId) throw new Error("aws managed database: the proxy VM has no security group id");
+    // The proxy's group id is an Output; build the rule list with a placeholder and substitute it.
+    const PROXY = "__dbtier_proxy_group__";
+    awsDatabaseIngress(config, { securityGroupId: PROXY }).forEach((rule, i) => {
+      new aws.vpc.SecurityGroupIngressRule(`${spec.name}-ingress-${i}`, {
+        region: config.region,
+        securityGroupId: group.id,
+        description: rule.description,
+        ipProtocol: rule.ipProtocol,
+        fromPort: rule.fromPort,
+        toPort: rule.toPort,
+        ...(rule.cidrIpv4 ? { cidrIpv4: rule.cidrIpv4 } : {}),
+        ...(rule.cidrIpv6 ? { cidrIpv6: rule.cidrIpv6 } : {}),
+        ...(rule.referencedSecurityGroupId ? { referencedSecurityGroupId: rule.referencedSecurityGroupId === PROXY ? proxyGroupId : rule.referencedSecurityGroupId } : {}),
+      }, parent);
+    });
+    const parameters = new aws.rds.ParameterGroup(`${spec.name}-parameters`, {
+      region: config.region,
+      name: `${identifier}-params`,
+      family: rdsParameterFamily(config),
+      description: "dbtier: TLS required",
+      parameters: rdsTlsParameters(config),
+      tags: tags(config, "database", `${identifier}-params`),
+    }, parent);
+    const adminPassword = new random.RandomPassword(`${spec.name}-admin-password`, {
+      length: 32,
+      special: true,
+      // RDS refuses '/', '@', '"' and spaces in master passwords.
+      overrideSpecial: "!#%^*-_=+",
+    }, parent);
+    const appPassword = new random.RandomPassword(`${spec.name}-app-password`, { length: 32, special: false }, parent);
+    // A fixed final snapshot name collides on the second destroy/recreate; the suffix is stable per stack.
+    const snapshotSuffix = new random.RandomId(`${spec.name}-final-snapshot-suffix`, { byteLength: 4 }, parent);
+    const publiclyAccessible = needsPublicAccess(config);
+    const instance = new aws.rds.Instance(`${spec.name}-instance`, {
+      region: config.region,
+      identifier,
+      engine: config.engine,
+      engineVersion: config.engineVersion,
+      instanceClass: config.size,
+      allocatedStorage: RDS_STORAGE_GIB,
+      maxAllocatedStorage: RDS_MAX_STORAGE_GIB,
+      storageType: "gp3",
+      storageEncrypted: true,
+      dbName: config.database.name,
+      username: RDS_ADMIN_USER,
+      password: adminPassword.result,
+      dbSubnetGroupName: subnetGroup.name,
+      vpcSecurityGroupIds: [group.id],
+      parameterGroupName: parameters.name,
+      publiclyAccessible,
+      multiAz: config.highAvailability,
+      backupRetentionPeriod: RDS_BACKUP_RETENTION_DAYS,
+      backupWindow: RDS_BACKUP_WINDOW,
+      maintenanceWindow: RDS_MAINTENANCE_WINDOW,
+      deletionProtection: true,
+      skipFinalSnapshot: false,
+      finalSnapshotIdentifier: pulumi.interpolate`${identifier}-final-${snapshotSuffix.hex}`,
+      copyTagsToSnapshot: true,
+      autoMinorVersionUpgrade: true,
+      allowMajorVersionUpgrade: false,
+      applyImmediately: false,
+      caCertIdentifier: "rds-ca-rsa2048-g1",
+      tags: tags(config, "database", identifier),
+    }, { parent: opts.parent, protect: opts.protect });
+
+    const replicaHosts: pulumi.Output<string>[] = [];
+    for (let i = 0; i < config.readReplicas; i++) {
+      const replicaId = `${identifier}-replica-${i}`;
+      const replica = new aws.rds.Instance(`${spec.name}-replica-${i}`, {
+        region: config.region,
+        identifier: replicaId,
+        replicateSourceDb: instance.identifier,
+        instanceClass: config.size,
+        storageEncrypted: true,
+        vpcSecurityGroupIds: [group.id],
+        parameterGroupName: parameters.name,
+        publiclyAccessible,
+        // A replica holds no data of its own: no final snapshot, and it may be removed while the primary stays.
+        skipFinalSnapshot: true,
+        deletionProtection: opts.protect,
+        autoMinorVersionUpgrade: true,
+        caCertIdentifier: "rds-ca-rsa2048-g1",
+        tags: tags(config, "database-replica", replicaId),
+      }, parent);
+      replicaHosts.push(replica.address);
+    }
+
+    return {
+      host: instance.address,
+      proxyHost: instance.address,
+      port: instance.port,
+      adminUser: pulumi.output(RDS_ADMIN_USER),
+      adminPassword: pulumi.secret(adminPassword.result),
+      appPassword: pulumi.secret(appPassword.result),
+      appUserCreatedByProvider: false,
+      replicaHosts,
+      stateful: [instance],
+    };
+  },
+};

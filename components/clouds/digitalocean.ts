@@ -1,0 +1,143 @@
+// DigitalOcean: VPC, Droplet + cloud Firewall, managed DatabaseCluster + DatabaseFirewall + db + user,
+// a PgBouncer pool for PostgreSQL, standby nodes for HA and read replicas (each with its own firewall).
+import * as digitalocean from "@pulumi/digitalocean";
+import * as pulumi from "@pulumi/pulumi";
+import { doDatabaseFirewallRules } from "../trustedSources";
+import { DbTierConfig } from "../types";
+import { AdapterOptions, CloudAdapter, MAINTENANCE, ManagedHandle, ManagedSpec, NetworkHandle, VmHandle, VmSpec, providerName, resourceTags } from "./types";
+
+/** Debian 12, the release the on-host toolkit and the vendor repositories target. */
+export const DO_IMAGE = "debian-12-x64";
+/** HA: a primary and one standby node (DigitalOcean fails over to the standby automatically). */
+export const DO_HA_NODE_COUNT = 2;
+/** PgBouncer pool size: well under the backend connections of the smallest recommended cluster size. */
+export const DO_POOL_SIZE = 20;
+
+const DO_ENGINE = { mysql: "mysql", postgres: "pg" } as const;
+
+function doEngine(config: DbTierConfig): string {
+  if (config.engine === "mariadb") throw new Error("dbtier:engine mariadb is not offered by DigitalOcean managed databases");
+  return DO_ENGINE[config.engine];
+}
+
+export const digitalOceanAdapter: CloudAdapter = {
+  cloud: "digitalocean",
+
+  network(name: string, config: DbTierConfig, opts: AdapterOptions): NetworkHandle {
+    const vpc = new digitalocean.Vpc(`${name}-vpc`, {
+      name: providerName(config, "vpc"),
+      region: config.region,
+      ipRange: config.vpcCidr,
+      description: `dbtier ${config.stack} private network`,
+    }, { parent: opts.parent });
+    return { cloud: "digitalocean", id: vpc.id, subnetIds: [], cidr: config.vpcCidr };
+  },
+
+  vm(spec: VmSpec, config: DbTierConfig, opts: AdapterOptions): VmHandle {
+    const droplet = new digitalocean.Droplet(`${spec.name}-vm`, {
+      name: providerName(config, spec.role === "database" ? "db" : "proxy"),
+      image: DO_IMAGE,
+      size: spec.size,
+      region: config.region,
+      vpcUuid: spec.network.id,
+      userData: spec.userData,
+      monitoring: true,
+      gracefulShutdown: true,
+      tags: resourceTags(config, spec.role),
+    }, { parent: opts.parent, protect: opts.protect && spec.role === "database" });
+    new digitalocean.Firewall(`${spec.name}-firewall`, {
+      name: providerName(config, `${spec.role}-fw`),
+      dropletIds: [droplet.id.apply((id) => Number(id))],
+      inboundRules: spec.inboundRules.map((rule) => ({
+        protocol: rule.protocol,
+        portRange: String(rule.port),
+        ...(rule.sourceCidrs.length > 0 ? { sourceAddresses: [...rule.sourceCidrs] } : {}),
+        ...(rule.sourceTags.length > 0 ? { sourceTags: [...rule.sourceTags] } : {}),
+      })),
+      // Outbound stays open: apt, the vendor repositories and the S3 datastore are on the Internet.
+      outboundRules: [
+        { protocol: "tcp", portRange: "1-65535", destinationAddresses: ["0.0.0.0/0", "::/0"] },
+        { protocol: "udp", portRange: "1-65535", destinationAddresses: ["0.0.0.0/0", "::/0"] },
+        { protocol: "icmp", destinationAddresses: ["0.0.0.0/0", "::/0"] },
+      ],
+    }, { parent: opts.parent });
+    return {
+      id: droplet.id,
+      publicIp: droplet.ipv4Address,
+      privateIp: droplet.ipv4AddressPrivate,
+      stateful: spec.role === "database" ? [droplet] : [],
+    };
+  },
+
+  managedDatabase(spec: ManagedSpec, config: DbTierConfig, opts: AdapterOptions): ManagedHandle {
+    const engine = doEngine(config);
+    const tags = resourceTags(config, "database");
+    const cluster = new digitalocean.DatabaseCluster(`${spec.name}-cluster`, {
+      name: providerName(config, "db"),
+      engine,
+      version: config.engineVersion,
+      size: config.size,
+      region: config.region,
+      nodeCount: config.highAvailability ? DO_HA_NODE_COUNT : 1,
+      privateNetworkUuid: spec.network.id,
+      maintenanceWindows: [{ day: MAINTENANCE.day, hour: `${String(MAINTENANCE.hourUtc).padStart(2, "0")}:00` }],
+      storageAutoscale: { enabled: true, thresholdPercent: 80, incrementGib: 10 },
+      tags,
+    }, { parent: opts.parent, protect: opts.protect, additionalSecretOutputs: ["password", "uri", "privateUri"] });
+
+    const rules = spec.proxy.id.apply((dropletId) => doDatabaseFirewallRules(config, { dropletId }).map((r) => ({ type: r.type, value: r.value })));
+    new digitalocean.DatabaseFirewall(`${spec.name}-cluster-firewall`, { clusterId: cluster.id, rules }, { parent: opts.parent });
+
+    const db = new digitalocean.DatabaseDb(`${spec.name}-db`, { clusterId: cluster.id, name: config.database.name }, { parent: opts.parent, protect: opts.protect });
+    const user = new digitalocean.DatabaseUser(`${spec.name}-user`, {
+      clusterId: cluster.id,
+      name: config.database.user,
+      ...(config.engine === "mysql" ? { mysqlAuthPlugin: "caching_sha2_password" } : {}),
+    }, { parent: opts.parent, additionalSecretOutputs: ["password", "accessKey", "accessCert"] });
+
+    let pool: digitalocean.DatabaseConnectionPool | undefined;
+    if (config.engine === "postgres") {
+      pool = new digitalocean.DatabaseConnectionPool(`${spec.name}-pool`, {
+        clusterId: cluster.id,
+        name: `${config.database.name}-pool`.slice(0, 63),
+        mode: "transaction",
+        size: DO_POOL_SIZE,
+        dbName: db.name,
+        user: user.name,
+      }, { parent: opts.parent, additionalSecretOutputs: ["password", "uri", "privateUri"] });
+    }
+
+    const replicaHosts: pulumi.Output<string>[] = [];
+    for (let i = 0; i < config.readReplicas; i++) {
+      const replica = new digitalocean.DatabaseReplica(`${spec.name}-replica-${i}`, {
+        clusterId: cluster.id,
+        name: providerName(config, `db-replica-${i}`),
+        size: config.size,
+        region: config.region,
+        privateNetworkUuid: spec.network.id,
+        tags,
+      }, { parent: opts.parent, additionalSecretOutputs: ["password", "uri", "privateUri"] });
+      // A replica has its own firewall: without one it would admit nobody; with the cluster's rules, the webservers.
+      new digitalocean.DatabaseFirewall(`${spec.name}-replica-${i}-firewall`, {
+        clusterId: replica.uuid,
+        rules: doDatabaseFirewallRules(config).map((r) => ({ type: r.type, value: r.value })),
+      }, { parent: opts.parent });
+      replicaHosts.push(replica.host);
+    }
+
+    const ca = digitalocean.getDatabaseCaOutput({ clusterId: cluster.id }, { parent: opts.parent });
+    return {
+      host: cluster.host,
+      proxyHost: cluster.privateHost,
+      port: cluster.port,
+      adminUser: cluster.user,
+      adminPassword: pulumi.secret(cluster.password),
+      appPassword: pulumi.secret(user.password),
+      appUserCreatedByProvider: true,
+      caCertificate: ca.certificate,
+      replicaHosts,
+      ...(pool ? { poolHost: pool.host, poolPort: pool.port, poolName: pool.name } : {}),
+      stateful: [cluster, db],
+    };
+  },
+};

@@ -1,0 +1,124 @@
+// Linode (Akamai): VPC + subnet, Instance with a cloud Firewall attached at creation, and the v2 managed
+// databases (DatabaseMysqlV2 / DatabasePostgresqlV2; the v1 resources are deprecated) with an allow list.
+// Linode's managed databases sit outside the VPC: the proxy reaches them over its public address, which
+// the allow list names exactly. The application database and user are created by the proxy's tool.
+import * as linode from "@pulumi/linode";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { linodeAllowList } from "../trustedSources";
+import { DbTierConfig } from "../types";
+import { AdapterOptions, CloudAdapter, MAINTENANCE, ManagedHandle, ManagedSpec, NetworkHandle, VmHandle, VmSpec, providerName, resourceTags } from "./types";
+
+export const LINODE_IMAGE = "linode/debian12";
+/** Linode's HA offer is a 3-node cluster (primary + 2 standbys); 1 otherwise. */
+export const LINODE_HA_CLUSTER_SIZE = 3;
+
+/** `mysql/8`, `postgresql/16`: the engine ids the v2 resources take. */
+export function linodeEngineId(config: DbTierConfig): string {
+  if (config.engine === "mariadb") throw new Error("dbtier:engine mariadb is not offered by Linode managed databases");
+  return `${config.engine === "postgres" ? "postgresql" : "mysql"}/${config.engineVersion}`;
+}
+
+const isV6 = (cidr: string): boolean => cidr.includes(":");
+
+export const linodeAdapter: CloudAdapter = {
+  cloud: "linode",
+
+  network(name: string, config: DbTierConfig, opts: AdapterOptions): NetworkHandle {
+    const vpc = new linode.Vpc(`${name}-vpc`, {
+      label: providerName(config, "vpc"),
+      region: config.region,
+      description: `dbtier ${config.stack} private network`,
+    }, { parent: opts.parent });
+    const subnet = new linode.VpcSubnet(`${name}-subnet`, {
+      vpcId: vpc.id.apply((id) => Number(id)),
+      label: providerName(config, "subnet"),
+      ipv4: config.vpcCidr,
+    }, { parent: opts.parent });
+    return { cloud: "linode", id: vpc.id, subnetIds: [subnet.id], cidr: config.vpcCidr };
+  },
+
+  vm(spec: VmSpec, config: DbTierConfig, opts: AdapterOptions): VmHandle {
+    const unsupportedTags = spec.inboundRules.filter((rule) => rule.sourceTags.length > 0);
+    if (unsupportedTags.length > 0) {
+      throw new Error(`dbtier:webserverTag: Linode cloud firewalls cannot admit by tag (${unsupportedTags[0].sourceTags.join(", ")}); list the webservers' addresses`);
+    }
+    const firewall = new linode.Firewall(`${spec.name}-firewall`, {
+      label: providerName(config, `${spec.role}-fw`),
+      inboundPolicy: "DROP",
+      outboundPolicy: "ACCEPT",
+      inbounds: spec.inboundRules.map((rule, i) => {
+        const v4 = rule.sourceCidrs.filter((c) => !isV6(c));
+        const v6 = rule.sourceCidrs.filter(isV6);
+        return {
+          label: `dbtier-${rule.port}-${i}`.slice(0, 32),
+          description: rule.description,
+          action: "ACCEPT",
+          protocol: "TCP",
+          ports: String(rule.port),
+          ...(v4.length > 0 ? { ipv4s: v4 } : {}),
+          ...(v6.length > 0 ? { ipv6s: v6 } : {}),
+        };
+      }),
+      tags: resourceTags(config, spec.role),
+    }, { parent: opts.parent });
+    const subnetId = spec.network.subnetIds[0];
+    const instance = new linode.Instance(`${spec.name}-vm`, {
+      label: providerName(config, spec.role === "database" ? "db" : "proxy"),
+      region: config.region,
+      type: spec.size,
+      image: LINODE_IMAGE,
+      // Attached at creation, so the instance never boots without its firewall.
+      firewallId: firewall.id.apply((id) => Number(id)),
+      interfaces: [
+        { purpose: "public" },
+        { purpose: "vpc", subnetId: subnetId.apply((id) => Number(id)) },
+      ],
+      metadatas: [{ userData: spec.userData.apply((text) => Buffer.from(text, "utf8").toString("base64")) }],
+      tags: resourceTags(config, spec.role),
+    }, { parent: opts.parent, protect: opts.protect && spec.role === "database", additionalSecretOutputs: ["rootPass"] });
+    const privateIp = instance.interfaces.apply((interfaces) => {
+      const vpcInterface = (interfaces ?? []).find((i) => i.purpose === "vpc");
+      return vpcInterface?.ipv4?.vpc ?? "";
+    });
+    return {
+      id: instance.id,
+      publicIp: instance.ipAddress,
+      privateIp,
+      stateful: spec.role === "database" ? [instance] : [],
+    };
+  },
+
+  managedDatabase(spec: ManagedSpec, config: DbTierConfig, opts: AdapterOptions): ManagedHandle {
+    if (config.readReplicas > 0) throw new Error("dbtier:readReplicas: Linode managed databases have no read replicas; allowed: 0");
+    const allowLists = spec.proxy.publicIp.apply((address) => linodeAllowList(config, { address }));
+    const common = {
+      label: providerName(config, "db"),
+      engineId: linodeEngineId(config),
+      region: config.region,
+      type: config.size,
+      clusterSize: config.highAvailability ? LINODE_HA_CLUSTER_SIZE : 1,
+      allowLists,
+      // Linode counts days 1 (Monday) to 7 (Sunday).
+      updates: { dayOfWeek: 7, duration: 3, frequency: "weekly", hourOfDay: MAINTENANCE.hourUtc },
+    };
+    const resourceOpts: pulumi.CustomResourceOptions = { parent: opts.parent, protect: opts.protect, additionalSecretOutputs: ["rootPassword"] };
+    const cluster = config.engine === "postgres"
+      ? new linode.DatabasePostgresqlV2(`${spec.name}-cluster`, common, resourceOpts)
+      : new linode.DatabaseMysqlV2(`${spec.name}-cluster`, common, resourceOpts);
+    const appPassword = new random.RandomPassword(`${spec.name}-app-password`, { length: 32, special: false }, { parent: opts.parent });
+    return {
+      host: cluster.hostPrimary,
+      proxyHost: cluster.hostPrimary,
+      port: cluster.port,
+      adminUser: cluster.rootUsername,
+      adminPassword: pulumi.secret(cluster.rootPassword),
+      appPassword: pulumi.secret(appPassword.result),
+      appUserCreatedByProvider: false,
+      // Linode returns the CA as base64 of the PEM text.
+      caCertificate: cluster.caCert.apply((b64) => Buffer.from(b64, "base64").toString("utf8")),
+      replicaHosts: [],
+      stateful: [cluster],
+    };
+  },
+};

@@ -488,9 +488,11 @@ export function parseConfig(raw: Readonly<Record<string, string>>, stack: string
   if (mode === "self-managed" && reader.has("proxySize")) problems.add("proxySize", "applies only to dbtier:mode managed (self-managed has no proxy)");
 
   const allowWideSources = reader.bool("allowWideSources", false) ?? false;
-  const webservers = parseWebservers(problems, reader.json("webservers"), allowWideSources);
+  const webserversJson = reader.json("webservers");
+  const webservers = parseWebservers(problems, webserversJson, allowWideSources);
   const webserverTag = reader.text("webserverTag");
-  if (webservers && webservers.length === 0 && webserverTag === undefined) {
+  const listedNone = webserversJson === undefined || (Array.isArray(webserversJson) && webserversJson.length === 0);
+  if (listedNone && webserverTag === undefined) {
     problems.add("webservers", reader.has("webservers")
       ? "is empty: with no webserver and no dbtier:webserverTag nothing could reach the database"
       : "is required: the webservers' addresses are the only trusted sources (or set dbtier:webserverTag)");

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs as the first process of a lab host, inside its fresh network, mount and UTS namespaces: makes the
+# host's own filesystem view, then sleeps so others can nsenter it. Its PID is the host's handle.
+#   holder.sh NAME HOST_DIR READY_FILE
+set -euo pipefail
+
+main() {
+  local name="$1" dir="$2" ready="$3" d key
+  # Opened before /tmp is replaced: the lab's dir (under the real /tmp) is not visible afterwards.
+  exec 9>"$ready"
+  hostname "$name"
+  for d in etc usr/local var root home srv opt; do
+    key="${d//\//_}"
+    mount -t overlay "lab-$name-$key" \
+      -o "lowerdir=/$d,upperdir=$dir/ov/$key/upper,workdir=$dir/ov/$key/work" "/$d"
+  done
+  mount --bind "$dir/tmp" /tmp
+  mount -t tmpfs -o mode=0755,size=256m "lab-$name-run" /run
+  mkdir -p /run/lock /run/sshd /run/mysqld /run/postgresql /run/lab-services
+  chown mysql:mysql /run/mysqld
+  chown postgres:postgres /run/postgresql
+  chmod 2775 /run/postgresql
+  printf '%s\n' "$name" >/etc/hostname
+  if ! grep -q "[[:space:]]$name\$" /etc/hosts; then
+    printf '127.0.1.1\t%s\n' "$name" >>/etc/hosts
+  fi
+  echo ok >&9
+  exec 9>&-
+  exec sleep infinity
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  main "$@"
+fi

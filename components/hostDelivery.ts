@@ -1,0 +1,242 @@
+// Pure planning of what reaches a VM and how: the user-data input (cloud-init) and the ordered remote
+// commands that run over SSH with the pinned host key once the VM is up. The components only loop over
+// what these functions return. The command texts are bash the remote login shell runs; `npm run plan`
+// writes them to out/plan/<stack>/commands/ so the lab runs exactly what Pulumi would.
+import { createHash } from "crypto";
+import * as path from "path";
+import { CloudInitFile, CloudInitInput } from "./cloudInit";
+import { ENV_FILE, HostFile, SECRET_FILES, TOOL_ENTRY, TOOL_LINK, hostToolFiles, renderSystemdUnits, secretInstallScript, timerUnitNames } from "./hostFiles";
+import { VmRole, renderNftables } from "./trustedSources";
+import { DbTierConfig, SecretConfig } from "./types";
+
+/** Login used by the remote commands (deployer key) and by admins (their own key). Root login is disabled. */
+export const DEPLOY_USER = "dbtier-deploy";
+export const ADMIN_USER = "dbtier-admin";
+/** Self-managed admin account the toolkit creates and uses. */
+export const SELF_MANAGED_ADMIN_USER = "dbtier_admin";
+/** CA bundle of a DBaaS on the proxy (not a secret). */
+export const CA_FILE = "/etc/dbtier/ca.pem";
+export const FIREWALL_RULES_FILE = "/etc/dbtier/firewall.nft";
+export const FIREWALL_UNIT = "dbtier-firewall.service";
+
+/** What user-data installs with apt before the toolkit runs (the engine itself comes from `dbtier-db install`). */
+export const BASE_PACKAGES = ["ca-certificates", "curl", "gnupg", "jq", "nftables", "age", "rclone", "zstd", "pigz", "git", "openssh-client", "msmtp"] as const;
+
+// ---------------------------------------------------------------------------------------------------------
+// tar (ustar) writer: the secret and host files travel as one tar stream, base64-encoded on the command's
+// stdin (Pulumi carries stdin as a string; base64 keeps the NUL-padded blocks intact).
+
+export interface TarEntry {
+  /** Relative path inside the archive, e.g. `db-admin-password` or `etc/dbtier/dbtier.env`. */
+  readonly name: string;
+  readonly content: string;
+  /** Octal mode, e.g. "0600". */
+  readonly permissions: string;
+}
+
+function octal(value: number, width: number): string {
+  return value.toString(8).padStart(width - 1, "0") + "\0";
+}
+
+/** A deterministic ustar archive (mtime 0, owner 0:0) so unchanged content gives unchanged stdin. */
+export function tarArchive(entries: readonly TarEntry[]): Buffer {
+  const blocks: Buffer[] = [];
+  for (const entry of entries) {
+    if (entry.name.length === 0 || entry.name.length > 99 || entry.name.startsWith("/") || entry.name.split("/").includes("..")) {
+      throw new Error(`tar entry name ${JSON.stringify(entry.name)} must be relative, without '..', under 100 bytes`);
+    }
+    const body = Buffer.from(entry.content, "utf8");
+    const header = Buffer.alloc(512, 0);
+    header.write(entry.name, 0, 100, "utf8");
+    header.write(octal(parseInt(entry.permissions, 8), 8), 100, 8, "ascii");
+    header.write(octal(0, 8), 108, 8, "ascii");
+    header.write(octal(0, 8), 116, 8, "ascii");
+    header.write(octal(body.length, 12), 124, 12, "ascii");
+    header.write(octal(0, 12), 136, 12, "ascii");
+    header.write("        ", 148, 8, "ascii");
+    header.write("0", 156, 1, "ascii");
+    header.write("ustar\0", 257, 6, "ascii");
+    header.write("00", 263, 2, "ascii");
+    header.write("root", 265, 32, "ascii");
+    header.write("root", 297, 32, "ascii");
+    let sum = 0;
+    for (const byte of header) sum += byte;
+    header.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, 8, "ascii");
+    blocks.push(header, body, Buffer.alloc((512 - (body.length % 512)) % 512, 0));
+  }
+  blocks.push(Buffer.alloc(1024, 0));
+  return Buffer.concat(blocks);
+}
+
+export const tarBase64 = (entries: readonly TarEntry[]): string => tarArchive(entries).toString("base64");
+
+export const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex");
+
+/** Quotes a string for bash as one word. */
+export function shellQuote(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Secrets: which files a host gets. Values are resolved by the components (Pulumi secrets); this only names them.
+
+export interface HostSecretValues {
+  readonly adminPassword: string;
+  readonly appPassword: string;
+  readonly secrets: SecretConfig;
+}
+
+/** Flat tar entries for the secret installer (names as in SECRET_FILES, mode 0600). Absent secrets are skipped. */
+export function secretEntries(values: HostSecretValues): TarEntry[] {
+  const pairs: [string, string | undefined][] = [
+    [SECRET_FILES.adminPassword, values.adminPassword],
+    [SECRET_FILES.appPassword, values.appPassword],
+    [SECRET_FILES.datastoreAccessKeyId, values.secrets.datastoreAccessKeyId],
+    [SECRET_FILES.datastoreSecretAccessKey, values.secrets.datastoreSecretAccessKey],
+    [SECRET_FILES.baselineDeployKey, values.secrets.baselineDeployKey],
+    [SECRET_FILES.smtpUrl, values.secrets.smtpUrl],
+    [SECRET_FILES.smtpPassword, values.secrets.smtpPassword],
+    [SECRET_FILES.alertEmail, values.secrets.alertEmail],
+  ];
+  return pairs
+    .filter((pair): pair is [string, string] => pair[1] !== undefined && pair[1] !== "")
+    .map(([file, content]) => ({ name: path.posix.basename(file), content, permissions: "0600" }));
+}
+
+/** Non-secret files delivered over SSH because they need values known only after creation. */
+export function hostFileEntries(files: readonly HostFile[]): TarEntry[] {
+  return files.map((file) => ({ name: file.path.replace(/^\/+/, ""), content: file.content, permissions: file.permissions }));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Remote commands, in the order they run.
+
+export type StdinKind = "secrets" | "host-files" | "none";
+
+export interface RemoteStep {
+  /** Suffix of the resource name: `${host}-${step}`. */
+  readonly step: string;
+  readonly description: string;
+  /** Bash text the remote login shell runs. Never contains a secret: those come on stdin. */
+  readonly script: string;
+  readonly stdin: StdinKind;
+}
+
+// Root when run as root (the lab), sudo otherwise (the deploy user on a VM). `-n`: never prompt.
+const PRELUDE = [
+  "set -euo pipefail",
+  'if [ "$(id -u)" -eq 0 ]; then as_root() { "$@"; }; else as_root() { sudo -n "$@"; }; fi',
+].join("\n");
+
+// The first command may arrive while cloud-init is still installing packages and the toolkit.
+const WAIT_FOR_BOOT = [
+  "if command -v cloud-init >/dev/null 2>&1; then",
+  "  if ! cloud-init status --wait >/dev/null; then",
+  "    echo \"cloud-init did not finish cleanly; see 'cloud-init status --long' on the host\" >&2",
+  "    exit 1",
+  "  fi",
+  "fi",
+].join("\n");
+
+function script(...lines: string[]): string {
+  return `${[PRELUDE, ...lines].join("\n")}\n`;
+}
+
+function tool(command: string): string {
+  return `as_root ${TOOL_LINK} ${command}`;
+}
+
+/**
+ * The remote commands for a VM. Database VM (self-managed): secrets, host files (env), install, init, harden,
+ * load-app-db, timers. Proxy: secrets, host files (env + CA), install, load-app-db, timers.
+ */
+export function remoteSteps(config: DbTierConfig, role: VmRole): RemoteStep[] {
+  const steps: RemoteStep[] = [
+    {
+      step: "secrets",
+      description: "install the secret files (0600) from the tar stream on stdin",
+      script: script(WAIT_FOR_BOOT, `base64 -d | as_root bash -c ${shellQuote(secretInstallScript())}`),
+      stdin: "secrets",
+    },
+    {
+      step: "host-files",
+      description: `install ${ENV_FILE}${role === "proxy" ? " and the DBaaS CA bundle" : ""} from the tar stream on stdin`,
+      script: script(WAIT_FOR_BOOT, "base64 -d | as_root tar -x -f - -C / --no-same-owner"),
+      stdin: "host-files",
+    },
+    { step: "install", description: `install the ${config.engine} ${role === "database" ? "server" : "client"} and tools`, script: script(tool("install")), stdin: "none" },
+  ];
+  if (role === "database") {
+    steps.push(
+      { step: "init", description: "initialise the server, admin and application users", script: script(tool("init")), stdin: "none" },
+      { step: "harden", description: "bind to the private address, TLS, remove defaults", script: script(tool("harden")), stdin: "none" },
+    );
+  }
+  steps.push(
+    { step: "load-app-db", description: `load the application database (${config.appDb.source})`, script: script(tool("load-app-db")), stdin: "none" },
+    {
+      step: "timers",
+      description: "enable the backup and health timers",
+      script: script("as_root systemctl daemon-reload", `as_root systemctl enable --now ${timerUnitNames(config).join(" ")}`),
+      stdin: "none",
+    },
+  );
+  return steps;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// User-data input.
+
+function firewallUnit(): CloudInitFile {
+  return {
+    path: `/etc/systemd/system/${FIREWALL_UNIT}`,
+    permissions: "0644",
+    content: [
+      "[Unit]",
+      "Description=dbtier host firewall (nftables table inet dbtier)",
+      "DefaultDependencies=no",
+      "Before=network-pre.target",
+      "Wants=network-pre.target",
+      "",
+      "[Service]",
+      "Type=oneshot",
+      "RemainAfterExit=yes",
+      `ExecStart=/usr/sbin/nft -f ${FIREWALL_RULES_FILE}`,
+      "",
+      "[Install]",
+      "WantedBy=sysinit.target",
+      "",
+    ].join("\n"),
+  };
+}
+
+export interface UserDataKeys {
+  readonly hostPrivateKey: string;
+  readonly hostPublicKey: string;
+  readonly deployerPublicKey: string;
+}
+
+/** Everything user-data carries for a VM of `role`. No password, no datastore key, no env file. */
+export function planCloudInit(config: DbTierConfig, role: VmRole, hostname: string, keys: UserDataKeys): CloudInitInput {
+  const users = [{ name: DEPLOY_USER, authorizedKeys: [keys.deployerPublicKey], sudo: true }];
+  if (config.adminSshPublicKey) users.push({ name: ADMIN_USER, authorizedKeys: [config.adminSshPublicKey], sudo: true });
+  const files: CloudInitFile[] = [
+    ...hostToolFiles(),
+    ...renderSystemdUnits(config, role),
+    { path: FIREWALL_RULES_FILE, content: renderNftables(config, role), permissions: "0644" },
+    firewallUnit(),
+  ];
+  return {
+    hostname,
+    hostKey: { privateKey: keys.hostPrivateKey, publicKey: keys.hostPublicKey },
+    users,
+    files,
+    packages: [...BASE_PACKAGES],
+    runcmd: [
+      ["systemctl", "daemon-reload"],
+      ["systemctl", "enable", "--now", FIREWALL_UNIT],
+      ["ln", "-sfn", TOOL_ENTRY, TOOL_LINK],
+      ["install", "-d", "-m", "0755", "/etc/dbtier"],
+    ],
+  };
+}

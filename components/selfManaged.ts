@@ -1,0 +1,71 @@
+// SelfManagedDatabase: private network, one database VM with its cloud firewall and host firewall, user-data
+// that lays down the toolkit, then remote commands over SSH (pinned host key) that deliver the secrets and
+// the env file, install the engine at the pinned version, initialise, harden, load the application
+// database and enable the backup timers.
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { CloudAdapter, NetworkHandle } from "./clouds/types";
+import { SELF_MANAGED_ADMIN_USER } from "./hostDelivery";
+import { ENV_FILE, HostFile, renderHostEnv } from "./hostFiles";
+import { HostSummary, HostVm } from "./hostVm";
+import { databasePort } from "./trustedSources";
+import { DbTierConfig } from "./types";
+
+export interface SelfManagedDatabaseArgs {
+  readonly config: DbTierConfig;
+  readonly adapter: CloudAdapter;
+}
+
+export class SelfManagedDatabase extends pulumi.ComponentResource {
+  /** Private address: the server binds only there (webservers reach it inside the private network). */
+  readonly host: pulumi.Output<string>;
+  readonly port: pulumi.Output<number>;
+  readonly publicIp: pulumi.Output<string>;
+  readonly adminUser: pulumi.Output<string>;
+  /** Secret: the application user's password. */
+  readonly appPassword: pulumi.Output<string>;
+  readonly network: NetworkHandle;
+  readonly hostSummary: pulumi.Output<HostSummary>;
+
+  constructor(name: string, args: SelfManagedDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("dbtier:index:SelfManagedDatabase", name, {}, opts);
+    const { config, adapter } = args;
+    if (config.mode !== "self-managed") throw new Error(`SelfManagedDatabase: dbtier:mode is ${config.mode}, expected self-managed`);
+    const port = databasePort(config);
+
+    this.network = adapter.network(name, config, { parent: this, protect: false });
+    const passwordOpts = { parent: this, protect: config.protect };
+    const adminPassword = new random.RandomPassword(`${name}-admin-password`, { length: 32, special: false }, passwordOpts);
+    const appPassword = new random.RandomPassword(`${name}-app-password`, { length: 32, special: false }, passwordOpts);
+
+    const host = new HostVm({ name, role: "database", size: config.size, config, adapter, network: this.network, parent: this });
+    const hostFiles: pulumi.Output<HostFile[]> = host.vm.privateIp.apply((privateIp) => [{
+      path: ENV_FILE,
+      permissions: "0644",
+      content: renderHostEnv({
+        config,
+        role: "database",
+        dbHost: privateIp,
+        dbPort: port,
+        adminUser: SELF_MANAGED_ADMIN_USER,
+        listenAddress: privateIp,
+        tlsMode: "require",
+      }),
+    }]);
+    const secretValues = pulumi.secret(pulumi.all([adminPassword.result, appPassword.result]).apply(([admin, app]) => ({
+      adminPassword: admin,
+      appPassword: app,
+      secrets: config.secrets,
+    })));
+    const { names } = host.runSteps(hostFiles, secretValues);
+
+    this.host = host.vm.privateIp;
+    this.port = pulumi.output(port);
+    this.publicIp = host.vm.publicIp;
+    this.adminUser = pulumi.output(SELF_MANAGED_ADMIN_USER);
+    this.appPassword = pulumi.secret(appPassword.result);
+    this.hostSummary = host.summary(names);
+    this.registerOutputs({ host: this.host, port: this.port, publicIp: this.publicIp, appPassword: this.appPassword, hostSummary: this.hostSummary });
+  }
+}
+

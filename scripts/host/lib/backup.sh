@@ -1,0 +1,545 @@
+# shellcheck shell=bash
+# dbtier toolkit: backup, verify, restore, list and load-app-db.
+#
+# Backup pipeline (nothing is written to local disk):
+#   dump --tee--> dumpkit stats (per-table rows + sha256, raw size)
+#        | zstd -T0 | age -r RECIPIENT --tee--> sha256sum, wc -c
+#        | rclone rcat (multipart streaming upload)
+# then the stored object is read back and its sha256 and size compared with what was streamed, then the
+# manifest is written (last), then older generations are pruned. Every stage's exit status is checked.
+
+ZSTD_LEVEL="${DBTIER_ZSTD_LEVEL:-3}"
+# rclone buffers chunk_size x concurrency in memory; 8M x 2 keeps the whole tree well under 100 MB and
+# allows objects up to 80 GB (10,000 parts). Raise DBTIER_S3_CHUNK_SIZE for bigger databases.
+S3_CHUNK_SIZE="${DBTIER_S3_CHUNK_SIZE:-8M}"
+S3_CONCURRENCY="${DBTIER_S3_CONCURRENCY:-2}"
+
+retention_for() {
+  local period="$1" key
+  key="BACKUP_RETAIN_${period^^}"
+  printf '%s' "${CFG[$key]}"
+}
+
+# Starts a background reader on a new fifo: fifo_reader NAME cmd... ; the reader's pid lands in READER_PIDS.
+declare -gA READER_PIDS=()
+fifo_reader() {
+  local name="$1"
+  shift
+  local fifo="$RUN_DIR/$name.fifo"
+  rm -f "$fifo"
+  mkfifo -m 0600 "$fifo"
+  "$@" <"$fifo" &
+  READER_PIDS["$name"]=$!
+}
+
+# to_file FILE cmd...: runs cmd with stdout into FILE (a fifo reader's result).
+to_file() {
+  local file="$1"
+  shift
+  "$@" >"$file"
+}
+
+# Waits for every reader; an unopened fifo is opened and closed first so its reader sees EOF instead of
+# blocking forever. Fails naming the first reader that failed.
+wait_readers() {
+  local name ok=0
+  for name in "${!READER_PIDS[@]}"; do
+    [[ -p "$RUN_DIR/$name.fifo" ]] && : 2>/dev/null <>"$RUN_DIR/$name.fifo"
+  done
+  for name in "${!READER_PIDS[@]}"; do
+    if ! wait "${READER_PIDS[$name]}"; then
+      log "stage '$name' failed"
+      ok=1
+    fi
+  done
+  READER_PIDS=()
+  return "$ok"
+}
+
+# Names the failed stages of a pipeline from the PIPESTATUS values and stage names given.
+failed_stages() {
+  local -n _codes="$1"
+  shift
+  local names=("$@") i out=""
+  for i in "${!_codes[@]}"; do
+    if [[ "${_codes[$i]}" != 0 ]]; then out+="${names[$i]:-stage$i}(exit ${_codes[$i]}) "; fi
+  done
+  printf '%s' "${out% }"
+}
+
+tool_versions_json() {
+  jq -n --arg dbtier "$DBTIER_VERSION" --arg dump "$(db_dump_tool_version)" \
+    --arg zstd "$(zstd --version 2>&1 | head -n1)" --arg age "$(age --version 2>&1 | head -n1)" \
+    --arg rclone "$(rclone version 2>/dev/null | head -n1)" --arg python "$(python3 --version 2>&1)" \
+    '{dbtier: $dbtier, dump: $dump, zstd: $zstd, age: $age, rclone: $rclone, python: $python}'
+}
+
+BACKUP_ID=""
+
+# The second half of a backup: read the stored object back, check it, write the manifest.
+finish_backup() {
+  local period="$1" id="$2" started="$3" version="$4"
+  local object sha size raw_size
+  object="$(store_path "$period" "$id" "$DATA_OBJECT")"
+  sha="$(cut -d' ' -f1 <"$RUN_DIR/sha.out")"
+  size="$(tr -d ' \n' <"$RUN_DIR/size.out")"
+  raw_size="$(jq -r '.bytes' "$RUN_DIR/stats.json")"
+  [[ "$sha" =~ ^[0-9a-f]{64}$ && "$size" =~ ^[0-9]+$ ]] || die "backup $period/$id: streamed checksum or size missing"
+
+  # Post-upload check that gates pruning: the stored bytes must be exactly the streamed bytes.
+  local stored_size stored_sha
+  stored_size="$(store_object_size "$object" 2>/dev/null)" || stored_size="missing"
+  set +e
+  rc cat "$object" 2>"$RUN_DIR/readback.err" | sha256sum >"$RUN_DIR/readback.sha"
+  local codes=("${PIPESTATUS[@]}")
+  set -e
+  stored_sha="$(cut -d' ' -f1 <"$RUN_DIR/readback.sha")"
+  if [[ "${codes[0]}" != 0 || "$stored_size" != "$size" || "$stored_sha" != "$sha" ]]; then
+    store_purge "$(store_path "$period" "$id")"
+    die "backup $period/$id: the stored object does not match what was streamed (size $stored_size vs $size, sha256 $stored_sha vs $sha); removed"
+  fi
+
+  local manifest
+  manifest="$RUN_DIR/manifest.json"
+  jq -n --arg id "$id" --arg period "$period" --arg app "${CFG[APP_NAME]}" --arg started "$started" \
+    --arg completed "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg engine "${CFG[DB_ENGINE]}" --arg version "$version" \
+    --arg database "${CFG[DB_NAME]}" --arg object "$DATA_OBJECT" --arg sha "$sha" --argjson size "$size" \
+    --argjson raw "$raw_size" --arg recipient "${CFG[BACKUP_RECIPIENT]}" --arg host "$(hostname)" \
+    --arg level "$ZSTD_LEVEL" --slurpfile stats "$RUN_DIR/stats.json" --argjson tools "$(tool_versions_json)" \
+    '{format: 1, backupId: $id, period: $period, app: $app, startedAt: $started, completedAt: $completed,
+      host: $host, engine: $engine, serverVersion: $version, database: $database,
+      object: {key: $object, sha256: $sha, size: $size, compression: ("zstd -" + $level), encryption: "age", recipient: $recipient},
+      dump: {format: "sql", size: $raw, tables: $stats[0].tables},
+      uploadCheck: {sha256: $sha, size: $size, checkedAt: $completed},
+      tools: $tools}' >"$manifest"
+  store_put_file "$manifest" "$(store_path "$period" "$id" "$MANIFEST_OBJECT")" 2>"$RUN_DIR/store.err" || {
+    store_purge "$(store_path "$period" "$id")"
+    die "backup $period/$id: writing the manifest failed: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
+  }
+  log "backup $period/$id done: $(jq -r '.dump.tables | length' "$manifest") tables, dump $raw_size bytes, stored $size bytes, sha256 $sha"
+}
+
+# Keeps the newest N complete backups of PERIOD; removes older ones and leftovers of failed runs older
+# than the newest complete backup. Runs only after a new backup passed its upload check.
+prune_period() {
+  local period="$1" keep ids=() all=() id newest
+  keep="$(retention_for "$period")"
+  mapfile -t ids < <(store_complete_ids "$period")
+  mapfile -t all < <(store_all_ids "$period")
+  ((${#ids[@]} > 0)) || return 0
+  newest="${ids[-1]}"
+  local drop=$((${#ids[@]} - keep)) i
+  for ((i = 0; i < drop; i++)); do
+    log "retention ($period keeps $keep): removing $period/${ids[$i]}"
+    store_purge "$(store_path "$period" "${ids[$i]}")"
+  done
+  for id in "${all[@]}"; do
+    if [[ " ${ids[*]} " != *" $id "* && "$id" < "$newest" ]]; then
+      log "removing incomplete leftover $period/$id (no manifest)"
+      store_purge "$(store_path "$period" "$id")"
+    fi
+  done
+}
+
+backup_now() {
+  local period="$1" started version
+  started="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  version="$(db_server_version)" || die "cannot read the server version"
+  fifo_reader stats python3 "$DUMPKIT" stats "$(dumpkit_engine)" "$RUN_DIR/stats.json"
+  fifo_reader sha to_file "$RUN_DIR/sha.out" sha256sum
+  fifo_reader size to_file "$RUN_DIR/size.out" wc -c
+  BACKUP_ID="$(new_backup_id)"
+  local id="$BACKUP_ID" object
+  object="$(store_path "$period" "$id" "$DATA_OBJECT")"
+  log "backup $period/$id of ${CFG[DB_ENGINE]} $version database ${CFG[DB_NAME]} started"
+  set +e
+  db_dump_stream "${CFG[DB_NAME]}" 2>"$RUN_DIR/dump.err" |
+    tee "$RUN_DIR/stats.fifo" |
+    zstd -T0 "-$ZSTD_LEVEL" -q -c |
+    age -r "${CFG[BACKUP_RECIPIENT]}" |
+    tee "$RUN_DIR/sha.fifo" "$RUN_DIR/size.fifo" |
+    rc rcat --s3-chunk-size "$S3_CHUNK_SIZE" --s3-upload-concurrency "$S3_CONCURRENCY" "$object" 2>"$RUN_DIR/rcat.err"
+  local codes=("${PIPESTATUS[@]}")
+  set -e
+  local readers=0
+  wait_readers || readers=1
+  local failed
+  failed="$(failed_stages codes dump tee zstd age tee upload)"
+  if [[ -n "$failed" || "$readers" != 0 ]]; then
+    store_purge "$(store_path "$period" "$id")"
+    local why=""
+    [[ -s "$RUN_DIR/dump.err" ]] && why+=" dump: $(grep -v '^Warning' "$RUN_DIR/dump.err" | tail -n 3 | tr '\n' ' ')"
+    [[ -s "$RUN_DIR/rcat.err" ]] && why+=" upload: $(tail -n 3 "$RUN_DIR/rcat.err" | tr '\n' ' ')"
+    die "backup $period/$id failed in stage(s): ${failed:-stream readers}.$why (no manifest written; partial object removed)"
+  fi
+  finish_backup "$period" "$id" "$started" "$version"
+}
+
+cmd_backup() {
+  local period="${1:-}"
+  [[ -n "$period" ]] || die_usage "usage: dbtier-db backup <period>; periods: $PERIODS"
+  is_period "$period" || die_usage "unknown period '$period': allowed $PERIODS"
+  (($# == 1)) || die_usage "usage: dbtier-db backup <period>"
+  require_keys DB_ENGINE DB_NAME BACKUP_RECIPIENT APP_NAME
+  [[ "${CFG[BACKUP_RECIPIENT]}" =~ ^age1[0-9a-z]{50,}$ ]] || die_usage "BACKUP_RECIPIENT='${CFG[BACKUP_RECIPIENT]}': must be an age public key (age1...)"
+  need_commands zstd age sha256sum python3 tee
+  db_setup
+  store_setup
+  acquire_lock "backup $period"
+  store_check_reachable
+  db_wait_ready
+  db_exists "${CFG[DB_NAME]}" || die "database ${CFG[DB_NAME]} does not exist at $(db_target)"
+  backup_now "$period"
+  prune_period "$period"
+}
+
+# Resolves a verify/restore target to "PERIOD ID". Accepts a period, a backup id, or "latest".
+resolve_target() {
+  local target="$1" period id
+  if [[ "$target" == latest ]]; then
+    local best="" best_period=""
+    for period in ${CFG[BACKUP_PERIODS]}; do
+      id="$(store_newest_id "$period")"
+      if [[ -n "$id" && "$id" > "$best" ]]; then best="$id" best_period="$period"; fi
+    done
+    [[ -n "$best" ]] || die "no complete backup found in ${CFG[BACKUP_PERIODS]}"
+    printf '%s %s' "$best_period" "$best"
+  elif is_period "$target" || [[ "$target" == safety ]]; then
+    id="$(store_newest_id "$target")"
+    [[ -n "$id" ]] || die "no complete $target backup found"
+    printf '%s %s' "$target" "$id"
+  elif is_backup_id "$target"; then
+    period="$(store_find_period "$target")" || die "backup $target not found (no manifest in any period)"
+    printf '%s %s' "$period" "$target"
+  else
+    die_usage "'$target' is neither a period ($PERIODS), a backup id (YYYYMMDDTHHMMSSZ-xxxxxx) nor 'latest'"
+  fi
+}
+
+# Streams PERIOD/ID decrypted into a consumer command, checking the stored bytes on the way:
+#   stream_backup PERIOD ID IDENTITY MANIFEST consumer...
+# Fails unless the sha256 and size match the manifest, decryption and decompression succeed, the
+# consumer succeeds and the dump's per-table rows and checksums match the manifest.
+stream_backup() {
+  local period="$1" id="$2" identity="$3" manifest="$4"
+  shift 4
+  local object
+  object="$(store_path "$period" "$id" "$DATA_OBJECT")"
+  fifo_reader stats python3 "$DUMPKIT" stats "$(dumpkit_engine)" "$RUN_DIR/stream-stats.json"
+  fifo_reader sha to_file "$RUN_DIR/stream.sha" sha256sum
+  fifo_reader size to_file "$RUN_DIR/stream.size" wc -c
+  set +e
+  rc cat "$object" 2>"$RUN_DIR/download.err" |
+    tee "$RUN_DIR/sha.fifo" "$RUN_DIR/size.fifo" |
+    age -d -i "$identity" 2>"$RUN_DIR/age.err" |
+    zstd -d -q -c 2>"$RUN_DIR/zstd.err" |
+    tee "$RUN_DIR/stats.fifo" |
+    "$@" 2>"$RUN_DIR/load.err"
+  local codes=("${PIPESTATUS[@]}")
+  set -e
+  local readers=0
+  wait_readers || readers=1
+  local sha size want_sha want_size
+  sha="$(cut -d' ' -f1 <"$RUN_DIR/stream.sha")"
+  size="$(tr -d ' \n' <"$RUN_DIR/stream.size")"
+  want_sha="$(jq -r '.object.sha256' "$manifest")"
+  want_size="$(jq -r '.object.size' "$manifest")"
+  if [[ "$sha" != "$want_sha" || "$size" != "$want_size" ]]; then
+    STREAM_ERROR="checksum mismatch: stored object $period/$id has sha256 $sha and $size bytes, the manifest says $want_sha and $want_size bytes"
+    return 1
+  fi
+  local failed
+  failed="$(failed_stages codes download tee decrypt decompress tee load)"
+  if [[ -n "$failed" || "$readers" != 0 ]]; then
+    local why=""
+    [[ "${codes[2]}" != 0 ]] && why+=" age: $(tail -n 2 "$RUN_DIR/age.err" | tr '\n' ' ')"
+    [[ "${codes[0]}" != 0 ]] && why+=" download: $(tail -n 2 "$RUN_DIR/download.err" | tr '\n' ' ')"
+    [[ "${codes[5]}" != 0 ]] && why+=" load: $(tail -n 3 "$RUN_DIR/load.err" | tr '\n' ' ')"
+    STREAM_ERROR="reading $period/$id failed in stage(s): ${failed:-stream readers}.$why"
+    return 1
+  fi
+  if ! python3 "$DUMPKIT" compare "$manifest" "$RUN_DIR/stream-stats.json" 2>"$RUN_DIR/compare.err"; then
+    STREAM_ERROR="the dump in $period/$id differs from its manifest: $(tr '\n' ';' <"$RUN_DIR/compare.err")"
+    return 1
+  fi
+  return 0
+}
+STREAM_ERROR=""
+
+scratch_name() {
+  local name="${CFG[DB_NAME]}_dbtier_verify"
+  printf '%s' "${name:0:63}"
+}
+
+# Re-dumps DB and compares its per-table rows and data checksums with the manifest.
+compare_db_with_manifest() {
+  local db="$1" manifest="$2"
+  set +e
+  db_dump_stream "$db" 2>"$RUN_DIR/redump.err" | python3 "$DUMPKIT" stats "$(dumpkit_engine)" "$RUN_DIR/redump.json"
+  local codes=("${PIPESTATUS[@]}")
+  set -e
+  [[ "${codes[0]}" == 0 && "${codes[1]}" == 0 ]] || die "re-dumping $db failed: $(tail -n 2 "$RUN_DIR/redump.err" | tr '\n' ' ')"
+  python3 "$DUMPKIT" compare "$manifest" "$RUN_DIR/redump.json" 2>"$RUN_DIR/compare.err" ||
+    die "restored copy in $db differs from the backup: $(tr '\n' ';' <"$RUN_DIR/compare.err")"
+}
+
+parse_identity_flag() {
+  IDENTITY_FILE=""
+  REST_ARGS=()
+  FORCE=0
+  YES=0
+  while (($# > 0)); do
+    case "$1" in
+      --identity)
+        (($# >= 2)) || die_usage "--identity needs a file"
+        IDENTITY_FILE="$2"
+        shift 2
+        ;;
+      --identity=*) IDENTITY_FILE="${1#--identity=}" && shift ;;
+      --force) FORCE=1 && shift ;;
+      --yes) YES=1 && shift ;;
+      --*) die_usage "unknown option $1" ;;
+      *) REST_ARGS+=("$1") && shift ;;
+    esac
+  done
+}
+
+cmd_verify() {
+  parse_identity_flag "$@"
+  ((${#REST_ARGS[@]} == 1)) || die_usage "usage: dbtier-db verify <period|backup-id> [--identity FILE]"
+  require_keys DB_ENGINE DB_NAME APP_NAME
+  local identity
+  identity="$(identity_file)"
+  need_commands zstd age sha256sum python3
+  db_setup
+  store_setup
+  acquire_lock verify
+  store_check_reachable
+  local target period id
+  target="$(resolve_target "${REST_ARGS[0]}")"
+  read -r period id <<<"$target"
+  local manifest="$RUN_DIR/verify-manifest.json"
+  store_fetch_manifest "$period" "$id" "$manifest"
+  db_wait_ready
+  local scratch
+  scratch="$(scratch_name)"
+  log "verify $period/$id: restoring into scratch database $scratch"
+  db_drop "$scratch"
+  db_create "$scratch"
+  if ! stream_backup "$period" "$id" "$identity" "$manifest" load_dump_stream "$scratch"; then
+    db_drop "$scratch" || true
+    die "verify $period/$id FAILED: $STREAM_ERROR"
+  fi
+  compare_db_with_manifest "$scratch" "$manifest"
+  db_drop "$scratch"
+  local record="$RUN_DIR/verified.json"
+  jq -n --arg at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg host "$(hostname)" --slurpfile m "$manifest" \
+    '{verifiedAt: $at, host: $host, sha256: $m[0].object.sha256, tables: ($m[0].dump.tables | length), result: "ok"}' >"$record"
+  store_put_file "$record" "$(store_path "$period" "$id" verified.json)" || warn "could not record the verification in the datastore"
+  log "verify $period/$id OK: checksum, decryption, restore and $(jq -r '.dump.tables | length' "$manifest") table checksums match"
+}
+
+cmd_restore() {
+  parse_identity_flag "$@"
+  ((${#REST_ARGS[@]} == 1)) || die_usage "usage: dbtier-db restore <backup-id|latest> [--yes] [--identity FILE]"
+  local target_arg="${REST_ARGS[0]}"
+  if [[ "$target_arg" != latest ]] && ! is_backup_id "$target_arg"; then
+    die_usage "restore takes a backup id (YYYYMMDDTHHMMSSZ-xxxxxx) or 'latest', not '$target_arg'"
+  fi
+  require_keys DB_ENGINE DB_NAME APP_NAME BACKUP_RECIPIENT
+  ((YES == 1)) || die_usage "restore replaces the live database ${CFG[DB_NAME]}; re-run with --yes"
+  local identity
+  identity="$(identity_file)"
+  need_commands zstd age sha256sum python3
+  db_setup
+  store_setup
+  acquire_lock restore
+  store_check_reachable
+  local target period id
+  target="$(resolve_target "$target_arg")"
+  read -r period id <<<"$target"
+  local manifest="$RUN_DIR/restore-manifest.json"
+  store_fetch_manifest "$period" "$id" "$manifest"
+  db_wait_ready
+  # Pass 1: prove the whole object is intact before touching the live database.
+  log "restore $period/$id: checking the stored backup end to end"
+  stream_backup "$period" "$id" "$identity" "$manifest" sh -c 'cat >/dev/null' ||
+    die "restore refused, live database untouched: $STREAM_ERROR"
+  local db="${CFG[DB_NAME]}"
+  if db_exists "$db" && [[ "$(db_object_count "$db")" != 0 ]]; then
+    log "restore: safety backup of the live database first"
+    backup_now safety
+    log "restore: safety backup is safety/$BACKUP_ID"
+    prune_period safety
+  fi
+  log "restore $period/$id into $db"
+  db_drop "$db"
+  db_create "$db"
+  stream_backup "$period" "$id" "$identity" "$manifest" load_dump_stream "$db" ||
+    die "restore of $period/$id into $db FAILED: $STREAM_ERROR (the safety backup holds the previous state)"
+  compare_db_with_manifest "$db" "$manifest"
+  log "restore $period/$id OK: $(jq -r '.dump.tables | length' "$manifest") tables match the backup"
+}
+
+cmd_list() {
+  (($# <= 1)) || die_usage "usage: dbtier-db list [period]"
+  local periods="$PERIODS safety"
+  if (($# == 1)); then
+    is_period "$1" || [[ "$1" == safety ]] || die_usage "unknown period '$1': allowed $PERIODS safety"
+    periods="$1"
+  fi
+  require_keys APP_NAME
+  store_setup
+  store_check_reachable
+  local period listing
+  printf 'period\tbackup-id\tstored-bytes\tstate\n'
+  for period in $periods; do
+    listing="$(rc lsjson --recursive --files-only "$STORE_ROOT/$period" 2>/dev/null || printf '[]')"
+    jq -r --arg p "$period" --arg data "$DATA_OBJECT" --arg man "$MANIFEST_OBJECT" '
+      map(select(.Path | test("^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}/")))
+      | group_by(.Path | split("/")[0])
+      | map({id: (.[0].Path | split("/")[0]),
+             size: (map(select(.Name == $data)) | .[0].Size // 0),
+             state: (if any(.Name == "verified.json") then "verified"
+                     elif any(.Name == $man) then "complete" else "incomplete" end)})
+      | sort_by(.id) | reverse | .[] | [$p, .id, (.size | tostring), .state] | @tsv' <<<"$listing"
+  done
+}
+
+# Clones the baseline repository (deploy key and pinned known_hosts from secret files) and prints the
+# path of the dump file inside the clone.
+fetch_baseline() {
+  require_keys APP_DB_BASELINE_REPO
+  need_commands git
+  local repo="${CFG[APP_DB_BASELINE_REPO]}" dir
+  dir="$(mktemp -d "${TMPDIR:-/var/tmp}/dbtier-baseline.XXXXXX")"
+  BASELINE_DIR="$dir"
+  local ssh_cmd="ssh -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes"
+  if has_secret baseline-deploy-key; then
+    read_secret baseline-deploy-key >/dev/null
+    ssh_cmd+=" -i $(secret_path baseline-deploy-key)"
+  fi
+  if has_secret baseline-known-hosts; then
+    ssh_cmd+=" -o UserKnownHostsFile=$(secret_path baseline-known-hosts)"
+  elif [[ "$repo" == *@*:* || "$repo" == ssh://* ]]; then
+    die_usage "baseline repository $repo needs the git server's host key in $(secret_path baseline-known-hosts)"
+  fi
+  GIT_SSH_COMMAND="$ssh_cmd" GIT_TERMINAL_PROMPT=0 retry 3 2 git clone --quiet --depth 1 --no-tags -- "$repo" "$dir/repo" 2>"$RUN_DIR/git.err" ||
+    die "cannot clone the baseline repository $repo: $(tail -n 2 "$RUN_DIR/git.err" | tr '\n' ' ')"
+  local file="$dir/repo/${CFG[APP_DB_BASELINE_PATH]}"
+  [[ -f "$file" ]] || die "baseline repository $repo has no ${CFG[APP_DB_BASELINE_PATH]} (APP_DB_BASELINE_PATH)"
+  printf '%s' "$file"
+}
+BASELINE_DIR=""
+
+decompress_file() {
+  case "$1" in
+    *.sql) cat -- "$1" ;;
+    *.sql.zst) zstd -d -q -c -- "$1" ;;
+    *.sql.gz) gzip -d -c -- "$1" ;;
+    *) return 2 ;;
+  esac
+}
+
+# Loads a baseline dump file into DB and checks the loaded row counts against the dump's own.
+load_baseline_file() {
+  local file="$1" db="$2"
+  fifo_reader stats python3 "$DUMPKIT" stats "$(dumpkit_engine)" "$RUN_DIR/baseline-stats.json"
+  set +e
+  decompress_file "$file" | tee "$RUN_DIR/stats.fifo" | load_dump_stream "$db" 2>"$RUN_DIR/load.err"
+  local codes=("${PIPESTATUS[@]}")
+  set -e
+  local readers=0
+  wait_readers || readers=1
+  if [[ "${codes[0]}" != 0 || "${codes[1]}" != 0 || "${codes[2]}" != 0 || "$readers" != 0 ]]; then
+    LOAD_ERROR="$(tail -n 3 "$RUN_DIR/load.err" | tr '\n' ' ')"
+    return 1
+  fi
+  return 0
+}
+LOAD_ERROR=""
+
+# The target database must be empty unless --force; --force drops and recreates it.
+prepare_target() {
+  local db="$1" objects
+  objects="$(db_object_count "$db")"
+  if [[ "$objects" != 0 ]]; then
+    ((FORCE == 1)) || die "database $db is not empty ($objects tables/views/routines); pass --force to replace it"
+    log "--force: dropping the non-empty database $db"
+    db_drop "$db"
+  fi
+  db_create "$db"
+}
+
+# Row counts in DB must equal the dump's (stats file or manifest).
+check_loaded_rows() {
+  local db="$1" expected="$2" actual="$RUN_DIR/loaded-rows.json"
+  db_row_counts "$db" | jq -R -s 'split("\n") | map(select(length > 0) | split("\t") | {key: .[0], value: {rows: (.[1] | tonumber)}}) | {tables: from_entries}' >"$actual"
+  python3 "$DUMPKIT" compare "$expected" "$actual" --rows-only 2>"$RUN_DIR/compare.err" ||
+    die "loaded database $db does not match its source: $(tr '\n' ';' <"$RUN_DIR/compare.err")"
+}
+
+cmd_load_app_db() {
+  parse_identity_flag "$@"
+  ((${#REST_ARGS[@]} == 0)) || die_usage "usage: dbtier-db load-app-db [--force] [--identity FILE]"
+  require_keys DB_ENGINE DB_NAME APP_DB_SOURCE
+  local source="${CFG[APP_DB_SOURCE]}"
+  case "$source" in
+    virgin | baseline) ;;
+    *) is_period "$source" || die_usage "APP_DB_SOURCE='$source': allowed virgin, baseline, $PERIODS" ;;
+  esac
+  local identity=""
+  if is_period "$source"; then identity="$(identity_file)"; fi
+  need_commands python3
+  db_setup
+  acquire_lock load-app-db
+  db_wait_ready
+  local db="${CFG[DB_NAME]}" attempts="${DBTIER_LOAD_ATTEMPTS:-3}" delay="${DBTIER_CONNECT_DELAY:-2}" n
+  case "$source" in
+    virgin)
+      prepare_target "$db"
+      log "load-app-db: empty database $db ready"
+      ;;
+    baseline)
+      local file
+      file="$(fetch_baseline)"
+      case "$file" in *.sql | *.sql.zst | *.sql.gz) ;; *) die_usage "APP_DB_BASELINE_PATH must end in .sql, .sql.zst or .sql.gz" ;; esac
+      prepare_target "$db"
+      for ((n = 1; ; n++)); do
+        if load_baseline_file "$file" "$db"; then break; fi
+        ((n < attempts)) || die "loading the baseline into $db failed after $n attempt(s): $LOAD_ERROR"
+        log "load attempt $n failed ($LOAD_ERROR); retrying in ${delay}s"
+        sleep "$delay"
+        delay=$((delay * 2))
+        db_wait_ready
+        db_drop "$db"
+        db_create "$db"
+      done
+      check_loaded_rows "$db" "$RUN_DIR/baseline-stats.json"
+      rm -rf -- "$BASELINE_DIR"
+      log "load-app-db: baseline ${CFG[APP_DB_BASELINE_PATH]} loaded into $db and checked"
+      ;;
+    *)
+      store_setup
+      store_check_reachable
+      local id manifest="$RUN_DIR/load-manifest.json"
+      id="$(store_newest_id "$source")"
+      [[ -n "$id" ]] || die "no complete $source backup in the datastore to load"
+      store_fetch_manifest "$source" "$id" "$manifest"
+      prepare_target "$db"
+      for ((n = 1; ; n++)); do
+        if stream_backup "$source" "$id" "$identity" "$manifest" load_dump_stream "$db"; then break; fi
+        ((n < attempts)) || die "loading $source/$id into $db failed after $n attempt(s): $STREAM_ERROR"
+        [[ "$STREAM_ERROR" != checksum* ]] || die "loading $source/$id refused: $STREAM_ERROR"
+        log "load attempt $n failed ($STREAM_ERROR); retrying in ${delay}s"
+        sleep "$delay"
+        delay=$((delay * 2))
+        db_wait_ready
+        db_drop "$db"
+        db_create "$db"
+      done
+      compare_db_with_manifest "$db" "$manifest"
+      log "load-app-db: $source/$id loaded into $db and checked against its manifest"
+      ;;
+  esac
+}

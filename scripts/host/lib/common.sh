@@ -1,0 +1,219 @@
+# shellcheck shell=bash
+# dbtier toolkit: logging, exit codes, env file parsing, secret files, run directory, locks, retries.
+# Sourced by dbtier-db; defines functions and the CFG map only.
+
+# Exit codes (docs/host-contract.md): 0 ok, 1 failure, 2 usage or configuration error.
+readonly EXIT_FAIL=1
+readonly EXIT_USAGE=2
+
+declare -gA CFG=()
+# The last error message, mailed by the alert hook when a command fails.
+LAST_ERROR=""
+# Private per-run directory (tmpfs where possible) for credential files and fifos; removed on exit.
+RUN_DIR=""
+COMMAND="${COMMAND:-}"
+
+log() { printf '%s dbtier-db[%s] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${COMMAND:-main}" "$*" >&2; }
+warn() { log "warning: $*"; }
+
+# One way out: message to stderr (and to the alert hook), then exit with the given code.
+die_with() {
+  local code="$1"
+  shift
+  LAST_ERROR="$*"
+  log "error: $*"
+  exit "$code"
+}
+die() { die_with "$EXIT_FAIL" "$@"; }
+die_usage() { die_with "$EXIT_USAGE" "$@"; }
+
+# Env keys of docs/host-contract.md. Anything else in the env file is ignored with a warning.
+readonly KNOWN_KEYS=" DB_ROLE DB_ENGINE DB_ENGINE_VERSION DB_PACKAGE_SOURCE DB_HOST DB_PORT DB_LISTEN_ADDRESS
+ DB_NAME DB_USER DB_ADMIN_USER DB_TLS_MODE DB_CA_FILE DB_WEBSERVER_SOURCES DB_DATA_DIR DB_SOCKET
+ APP_DB_SOURCE APP_DB_BASELINE_REPO APP_DB_BASELINE_PATH APP_NAME BACKUP_PERIODS BACKUP_RETAIN_HOURLY
+ BACKUP_RETAIN_DAILY BACKUP_RETAIN_WEEKLY BACKUP_RETAIN_MONTHLY BACKUP_RETAIN_SAFETY BACKUP_RECIPIENT
+ DATASTORE_ENDPOINT DATASTORE_BUCKET DATASTORE_REGION ALERT_EMAIL DBTIER_STATE_DIR "
+
+readonly PERIODS="hourly daily weekly monthly"
+
+# Parses the env file (KEY=value, # comments, blank lines). Never sourced: values are data, not code.
+load_env() {
+  local file="${DBTIER_ENV:-/etc/dbtier/dbtier.env}"
+  [[ -f "$file" && -r "$file" ]] || die_usage "env file $file is missing or unreadable (set DBTIER_ENV to its path)"
+  local line key value n=0
+  while IFS= read -r line || [[ -n "$line" ]]; do
+    n=$((n + 1))
+    line="${line%$'\r'}"
+    [[ "$line" =~ ^[[:space:]]*(#|$) ]] && continue
+    if [[ "$line" =~ ^[[:space:]]*([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*=(.*)$ ]]; then
+      key="${BASH_REMATCH[1]}"
+      value="${BASH_REMATCH[2]}"
+      value="${value#"${value%%[![:space:]]*}"}"
+      value="${value%"${value##*[![:space:]]}"}"
+      # Tolerate one pair of surrounding quotes; values never need them.
+      if [[ "$value" =~ ^\"(.*)\"$ || "$value" =~ ^\'(.*)\'$ ]]; then value="${BASH_REMATCH[1]}"; fi
+      if [[ "$KNOWN_KEYS" == *" $key "* ]]; then
+        CFG["$key"]="$value"
+      else
+        warn "$file:$n: unknown key $key ignored"
+      fi
+    else
+      die_usage "$file:$n: expected KEY=value"
+    fi
+  done <"$file"
+  CFG[DB_PACKAGE_SOURCE]="${CFG[DB_PACKAGE_SOURCE]:-vendor}"
+  CFG[DB_TLS_MODE]="${CFG[DB_TLS_MODE]:-require}"
+  CFG[DBTIER_STATE_DIR]="${CFG[DBTIER_STATE_DIR]:-/var/lib/dbtier}"
+  CFG[BACKUP_PERIODS]="${CFG[BACKUP_PERIODS]:-hourly daily weekly monthly}"
+  CFG[BACKUP_RETAIN_HOURLY]="${CFG[BACKUP_RETAIN_HOURLY]:-24}"
+  CFG[BACKUP_RETAIN_DAILY]="${CFG[BACKUP_RETAIN_DAILY]:-7}"
+  CFG[BACKUP_RETAIN_WEEKLY]="${CFG[BACKUP_RETAIN_WEEKLY]:-4}"
+  CFG[BACKUP_RETAIN_MONTHLY]="${CFG[BACKUP_RETAIN_MONTHLY]:-12}"
+  CFG[BACKUP_RETAIN_SAFETY]="${CFG[BACKUP_RETAIN_SAFETY]:-3}"
+  CFG[APP_DB_BASELINE_PATH]="${CFG[APP_DB_BASELINE_PATH]:-dbtier/baseline.sql}"
+  CFG[DATASTORE_REGION]="${CFG[DATASTORE_REGION]:-us-east-1}"
+  ENV_FILE_PATH="$file"
+}
+
+# Fails with the names of every required key that is missing or empty.
+require_keys() {
+  local key missing=()
+  for key in "$@"; do
+    [[ -n "${CFG[$key]:-}" ]] || missing+=("$key")
+  done
+  ((${#missing[@]} == 0)) || die_usage "missing required key(s) in ${ENV_FILE_PATH:-env file}: ${missing[*]}"
+}
+
+# Checks the shape of the keys this run uses; each message names the key, the value and what is allowed.
+validate_config() {
+  require_keys DB_ENGINE
+  local engine="${CFG[DB_ENGINE]}"
+  case "$engine" in mariadb | mysql | postgres) ;; *) die_usage "DB_ENGINE='$engine': allowed mariadb, mysql, postgres" ;; esac
+  case "${CFG[DB_TLS_MODE]}" in require | verify-ca) ;; *) die_usage "DB_TLS_MODE='${CFG[DB_TLS_MODE]}': allowed require, verify-ca" ;; esac
+  case "${CFG[DB_PACKAGE_SOURCE]}" in vendor | distro) ;; *) die_usage "DB_PACKAGE_SOURCE='${CFG[DB_PACKAGE_SOURCE]}': allowed vendor, distro" ;; esac
+  if [[ -n "${CFG[DB_ROLE]:-}" ]]; then
+    case "${CFG[DB_ROLE]}" in database | proxy) ;; *) die_usage "DB_ROLE='${CFG[DB_ROLE]}': allowed database, proxy" ;; esac
+  fi
+  if [[ -n "${CFG[DB_PORT]:-}" ]] && ! [[ "${CFG[DB_PORT]}" =~ ^[0-9]{1,5}$ ]]; then
+    die_usage "DB_PORT='${CFG[DB_PORT]}': must be a port number"
+  fi
+  local key
+  for key in DB_NAME DB_USER DB_ADMIN_USER; do
+    if [[ -n "${CFG[$key]:-}" ]] && ! [[ "${CFG[$key]}" =~ ^[A-Za-z_][A-Za-z0-9_]{0,62}$ ]]; then
+      die_usage "$key='${CFG[$key]}': allowed letters, digits and _ (starting with a letter or _), at most 63"
+    fi
+  done
+  if [[ -n "${CFG[APP_NAME]:-}" ]] && ! [[ "${CFG[APP_NAME]}" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]]; then
+    die_usage "APP_NAME='${CFG[APP_NAME]}': allowed letters, digits, '.', '_' and '-'"
+  fi
+  local p
+  for p in ${CFG[BACKUP_PERIODS]}; do
+    is_period "$p" || die_usage "BACKUP_PERIODS contains '$p': allowed $PERIODS"
+  done
+  for p in HOURLY DAILY WEEKLY MONTHLY SAFETY; do
+    [[ "${CFG[BACKUP_RETAIN_$p]}" =~ ^[1-9][0-9]*$ ]] || die_usage "BACKUP_RETAIN_$p='${CFG[BACKUP_RETAIN_$p]}': must be a whole number >= 1"
+  done
+}
+
+is_period() { [[ " $PERIODS " == *" $1 "* ]]; }
+
+secrets_dir() { printf '%s' "${DBTIER_SECRETS_DIR:-/etc/dbtier/secrets}"; }
+secret_path() { printf '%s/%s' "$(secrets_dir)" "$1"; }
+has_secret() { [[ -s "$(secret_path "$1")" ]]; }
+
+# Prints a secret file's content without its trailing newline. Refuses files others can read.
+read_secret() {
+  local file
+  file="$(secret_path "$1")"
+  [[ -f "$file" && -r "$file" ]] || die_usage "secret file $file is missing or unreadable"
+  local mode
+  mode="$(stat -c '%a' "$file")"
+  if ((8#$mode & 8#077)); then die_usage "secret file $file has mode $mode; it must be 0600"; fi
+  local content
+  content="$(<"$file")"
+  printf '%s' "$content"
+}
+
+# Private run directory on tmpfs (/dev/shm) when available, so credential files never reach a disk.
+make_run_dir() {
+  local base="${DBTIER_RUN_BASE:-}"
+  if [[ -z "$base" ]]; then
+    if [[ -d /dev/shm && -w /dev/shm ]]; then base=/dev/shm; else base="${TMPDIR:-/tmp}"; fi
+  fi
+  RUN_DIR="$(mktemp -d "$base/dbtier.XXXXXXXX")"
+  chmod 0700 "$RUN_DIR"
+}
+
+# Writes stdin to a new 0600 file in the run directory and prints its path.
+private_file() {
+  local path="$RUN_DIR/$1"
+  (umask 077 && cat >"$path")
+  printf '%s' "$path"
+}
+
+cleanup_run() {
+  local pid
+  for pid in $(jobs -p); do kill "$pid" 2>/dev/null || true; done
+  if [[ -n "$RUN_DIR" && -d "$RUN_DIR" ]]; then rm -rf -- "$RUN_DIR"; fi
+}
+
+state_dir() {
+  local dir="${CFG[DBTIER_STATE_DIR]}"
+  mkdir -p "$dir" || die "cannot create state directory $dir"
+  printf '%s' "$dir"
+}
+
+# One lock for every command that reads or changes the database or the datastore, so backups never
+# overlap each other or a restore. Waits DBTIER_LOCK_WAIT seconds (default 1800) then refuses.
+LOCK_FD=""
+acquire_lock() {
+  local what="$1" wait="${DBTIER_LOCK_WAIT:-1800}" file
+  [[ "$wait" =~ ^[0-9]+$ ]] || die_usage "DBTIER_LOCK_WAIT='$wait': must be seconds"
+  file="$(state_dir)/dbtier.lock"
+  exec {LOCK_FD}>>"$file"
+  if ! flock -n "$LOCK_FD"; then
+    log "another dbtier-db run holds $file; waiting up to ${wait}s"
+    flock -w "$wait" "$LOCK_FD" || die "$what refused: another dbtier-db run still holds $file after ${wait}s"
+  fi
+}
+
+# retry ATTEMPTS DELAY cmd...: runs cmd until it succeeds, doubling the delay between attempts.
+retry() {
+  local attempts="$1" delay="$2" n=1
+  shift 2
+  while true; do
+    if "$@"; then return 0; fi
+    if ((n >= attempts)); then return 1; fi
+    log "attempt $n/$attempts of $1 failed; retrying in ${delay}s"
+    sleep "$delay"
+    n=$((n + 1))
+    delay=$((delay * 2))
+  done
+}
+
+# Validates a backup id: UTC timestamp plus random suffix, e.g. 20250101T020304Z-1a2b3c.
+is_backup_id() { [[ "$1" =~ ^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$ ]]; }
+
+new_backup_id() {
+  local suffix
+  suffix="$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
+  printf '%s-%s' "$(date -u +%Y%m%dT%H%M%SZ)" "$suffix"
+}
+
+need_commands() {
+  local cmd missing=()
+  for cmd in "$@"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd"); done
+  ((${#missing[@]} == 0)) || die "missing command(s): ${missing[*]} (run 'dbtier-db install')"
+}
+
+# The age identity (private key) is never stored on a host: it comes with the run.
+identity_file() {
+  local file="${IDENTITY_FILE:-${DBTIER_AGE_IDENTITY_FILE:-}}"
+  if [[ -z "$file" ]]; then
+    file="$(secret_path age-identity)"
+    [[ -f "$file" ]] || die_usage "no age identity: pass --identity FILE or set DBTIER_AGE_IDENTITY_FILE (the private key is never kept on the host)"
+  fi
+  [[ -f "$file" && -r "$file" ]] || die_usage "age identity file $file is missing or unreadable"
+  grep -q '^AGE-SECRET-KEY-' "$file" || die_usage "age identity file $file holds no AGE-SECRET-KEY line"
+  printf '%s' "$file"
+}

@@ -1,0 +1,298 @@
+# shellcheck shell=bash
+# dbtier toolkit: database access for MariaDB/MySQL and PostgreSQL, local or a DBaaS over TLS.
+# Credentials reach the clients only through 0600 files in the run directory: MariaDB/MySQL via
+# --defaults-extra-file, PostgreSQL via PGPASSFILE. Never on a command line.
+
+DB_FAMILY=""   # mysql | postgres
+MY_CLIENT=""   # mariadb | mysql
+MY_DUMP=""     # mariadb-dump | mysqldump
+MY_FLAVOR=""   # mariadb | mysql (the client's flavour, options differ)
+MY_CNF=""      # admin option file
+DUMPKIT=""     # path of dumpkit.py
+PG_AS_ROLE=""  # role the PostgreSQL loader switches to so the app user owns what it creates
+
+# Option-file value quoting: double quotes, backslash and quote escaped.
+my_opt_quote() {
+  local v="$1"
+  v="${v//\\/\\\\}"
+  v="${v//\"/\\\"}"
+  printf '"%s"' "$v"
+}
+
+# pgpass field escaping: backslash and colon.
+pgpass_escape() {
+  local v="$1"
+  v="${v//\\/\\\\}"
+  v="${v//:/\\:}"
+  printf '%s' "$v"
+}
+
+db_setup() {
+  DUMPKIT="$DBTIER_LIB/dumpkit.py"
+  case "${CFG[DB_ENGINE]}" in
+    mariadb | mysql) DB_FAMILY=mysql ;;
+    postgres) DB_FAMILY=postgres ;;
+  esac
+  require_keys DB_ADMIN_USER
+  if [[ -z "${CFG[DB_SOCKET]:-}" ]]; then require_keys DB_HOST DB_PORT; fi
+  if [[ "${CFG[DB_TLS_MODE]}" == verify-ca ]]; then
+    require_keys DB_CA_FILE
+    [[ -r "${CFG[DB_CA_FILE]}" ]] || die_usage "DB_CA_FILE=${CFG[DB_CA_FILE]} is not readable"
+  fi
+  local password
+  password="$(read_secret db-admin-password)"
+  if [[ "$DB_FAMILY" == mysql ]]; then
+    if command -v mariadb >/dev/null 2>&1; then
+      MY_CLIENT=mariadb MY_DUMP=mariadb-dump MY_FLAVOR=mariadb
+    else
+      MY_CLIENT=mysql MY_DUMP=mysqldump
+      if mysql --version 2>/dev/null | grep -qi mariadb; then MY_FLAVOR=mariadb; else MY_FLAVOR=mysql; fi
+    fi
+    need_commands "$MY_CLIENT" "$MY_DUMP"
+    MY_CNF="$(my_write_cnf "${CFG[DB_ADMIN_USER]}" "$password" admin.cnf)"
+  else
+    need_commands psql pg_dump
+    local pgpass
+    pgpass="$(printf '*:*:*:%s:%s\n' "$(pgpass_escape "${CFG[DB_ADMIN_USER]}")" "$(pgpass_escape "$password")" | private_file pgpass)"
+    export PGPASSFILE="$pgpass" PGUSER="${CFG[DB_ADMIN_USER]}" PGAPPNAME=dbtier PGCONNECT_TIMEOUT=10
+    if [[ -n "${CFG[DB_SOCKET]:-}" ]]; then
+      export PGHOST="${CFG[DB_SOCKET]}"
+      export PGPORT="${CFG[DB_PORT]:-5432}"
+    else
+      export PGHOST="${CFG[DB_HOST]}" PGPORT="${CFG[DB_PORT]}"
+      if [[ "${CFG[DB_TLS_MODE]}" == verify-ca ]]; then
+        export PGSSLMODE=verify-ca PGSSLROOTCERT="${CFG[DB_CA_FILE]}"
+      else
+        export PGSSLMODE=require
+      fi
+    fi
+    # Keep the operator's own settings out of the run.
+    unset PGDATABASE PGPASSWORD PGSERVICE PGOPTIONS
+    export PSQLRC=/dev/null
+  fi
+}
+
+# Writes a [client] option file for USER/PASSWORD and prints its path.
+my_write_cnf() {
+  local user="$1" password="$2" name="$3"
+  {
+    printf '[client]\n'
+    printf 'user=%s\n' "$(my_opt_quote "$user")"
+    printf 'password=%s\n' "$(my_opt_quote "$password")"
+    if [[ -n "${CFG[DB_SOCKET]:-}" ]]; then
+      printf 'socket=%s\n' "$(my_opt_quote "${CFG[DB_SOCKET]}")"
+    else
+      printf 'host=%s\nport=%s\nprotocol=TCP\n' "$(my_opt_quote "${CFG[DB_HOST]}")" "${CFG[DB_PORT]}"
+      if [[ "$MY_FLAVOR" == mariadb ]]; then
+        printf 'ssl\n'
+        if [[ "${CFG[DB_TLS_MODE]}" == verify-ca ]]; then
+          printf 'ssl-ca=%s\nssl-verify-server-cert\n' "$(my_opt_quote "${CFG[DB_CA_FILE]}")"
+        fi
+      else
+        if [[ "${CFG[DB_TLS_MODE]}" == verify-ca ]]; then
+          printf 'ssl-mode=VERIFY_CA\nssl-ca=%s\n' "$(my_opt_quote "${CFG[DB_CA_FILE]}")"
+        else
+          printf 'ssl-mode=REQUIRED\n'
+        fi
+      fi
+    fi
+    printf 'default-character-set=utf8mb4\nconnect-timeout=10\n'
+  } | private_file "$name"
+}
+
+# Runs SQL from stdin as the admin, prints tab-separated rows. Optional $1: database.
+my_sql() {
+  local args=(--defaults-extra-file="$MY_CNF" --batch --skip-column-names --raw)
+  [[ -n "${1:-}" ]] && args+=(--database="$1")
+  "$MY_CLIENT" "${args[@]}"
+}
+
+pg_sql() {
+  psql -X -q -A -t -F $'\t' -v ON_ERROR_STOP=1 -d "${1:-postgres}"
+}
+
+# db_sql [DB] < SQL
+db_sql() {
+  if [[ "$DB_FAMILY" == mysql ]]; then my_sql "$@"; else pg_sql "$@"; fi
+}
+
+# shellcheck disable=SC2016 # the backticks are literal SQL identifier quotes
+my_ident() { local v="${1//\`/\`\`}"; printf '`%s`' "$v"; }
+pg_ident() { local v="${1//\"/\"\"}"; printf '"%s"' "$v"; }
+sql_string() { local v="${1//\\/\\\\}"; v="${v//\'/\'\'}"; printf "'%s'" "$v"; }
+pg_string() { local v="${1//\'/\'\'}"; printf "E'%s'" "${v//\\/\\\\}"; }
+
+db_ident() { if [[ "$DB_FAMILY" == mysql ]]; then my_ident "$1"; else pg_ident "$1"; fi; }
+
+# One connection attempt that also proves TLS is in use on TCP connections.
+db_ping() {
+  local out
+  if [[ "$DB_FAMILY" == mysql ]]; then
+    out="$(my_sql <<<"SHOW SESSION STATUS LIKE 'Ssl_cipher';" 2>"$RUN_DIR/ping.err")" || return 1
+    if [[ -z "${CFG[DB_SOCKET]:-}" && "$(cut -f2 <<<"$out")" == "" ]]; then
+      printf 'connection is not encrypted\n' >"$RUN_DIR/ping.err"
+      return 1
+    fi
+  else
+    out="$(pg_sql <<<"SELECT coalesce((SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()), 'false');" 2>"$RUN_DIR/ping.err")" || return 1
+    if [[ -z "${CFG[DB_SOCKET]:-}" && "$out" != "true" ]]; then
+      printf 'connection is not encrypted\n' >"$RUN_DIR/ping.err"
+      return 1
+    fi
+  fi
+}
+
+# Waits for the server with backoff (transient failures: DBaaS maintenance, a restarting server).
+db_wait_ready() {
+  local attempts="${DBTIER_CONNECT_ATTEMPTS:-5}" delay="${DBTIER_CONNECT_DELAY:-2}"
+  if ! retry "$attempts" "$delay" db_ping; then
+    die "cannot connect to the ${CFG[DB_ENGINE]} server at $(db_target) as ${CFG[DB_ADMIN_USER]}: $(tail -n 3 "$RUN_DIR/ping.err" 2>/dev/null | tr '\n' ' ')"
+  fi
+}
+
+db_target() {
+  if [[ -n "${CFG[DB_SOCKET]:-}" ]]; then printf '%s' "${CFG[DB_SOCKET]}"; else printf '%s:%s' "${CFG[DB_HOST]}" "${CFG[DB_PORT]}"; fi
+}
+
+db_server_version() {
+  if [[ "$DB_FAMILY" == mysql ]]; then my_sql <<<"SELECT VERSION();"; else pg_sql <<<"SHOW server_version;"; fi
+}
+
+db_exists() {
+  local n
+  if [[ "$DB_FAMILY" == mysql ]]; then
+    n="$(my_sql <<<"SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = $(sql_string "$1");")"
+  else
+    n="$(pg_sql <<<"SELECT count(*) FROM pg_database WHERE datname = $(pg_string "$1");")"
+  fi
+  [[ "$n" == 1 ]]
+}
+
+# Number of tables, views and routines in DB (0 when it does not exist).
+db_object_count() {
+  db_exists "$1" || { printf '0'; return 0; }
+  if [[ "$DB_FAMILY" == mysql ]]; then
+    my_sql <<<"SELECT (SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = $(sql_string "$1"))
+      + (SELECT COUNT(*) FROM information_schema.routines WHERE routine_schema = $(sql_string "$1"));"
+  else
+    pg_sql "$1" <<<"SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r','v','m','S','p','f') AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_toast%';"
+  fi
+}
+
+# "table<TAB>rows" for every base table (PostgreSQL names are schema.table), sorted.
+db_row_counts() {
+  local db="$1" query
+  if [[ "$DB_FAMILY" == mysql ]]; then
+    query="$(my_sql <<<"SELECT CONCAT('SELECT ', QUOTE(table_name), ', COUNT(*) FROM \`', REPLACE(table_schema, '\`', '\`\`'), '\`.\`', REPLACE(table_name, '\`', '\`\`'), '\`;')
+      FROM information_schema.tables WHERE table_schema = $(sql_string "$db") AND table_type = 'BASE TABLE';")"
+    [[ -n "$query" ]] && my_sql "$db" <<<"$query" | sort
+  else
+    query="$(pg_sql "$db" <<<"SELECT format('SELECT %L, count(*) FROM %I.%I;', n.nspname || '.' || c.relname, n.nspname, c.relname)
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r','p') AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_toast%';")"
+    [[ -n "$query" ]] && pg_sql "$db" <<<"$query" | sort
+  fi
+  return 0
+}
+
+# Creates DB (empty). PostgreSQL: owned by the app user when the admin may act as it, so the
+# application can run its own migrations on what the loader created.
+db_create() {
+  local db="$1"
+  if [[ "$DB_FAMILY" == mysql ]]; then
+    my_sql <<<"CREATE DATABASE IF NOT EXISTS $(my_ident "$db") CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
+  else
+    local owner=""
+    pg_prepare_app_role && owner=" OWNER $(pg_ident "${CFG[DB_USER]}")"
+    if ! db_exists "$db"; then
+      pg_sql <<<"CREATE DATABASE $(pg_ident "$db")${owner} ENCODING 'UTF8' TEMPLATE template0;"
+    fi
+    pg_sql "$db" <<<"REVOKE ALL ON DATABASE $(pg_ident "$db") FROM PUBLIC;" || true
+  fi
+}
+
+db_drop() {
+  local db="$1"
+  if [[ "$DB_FAMILY" == mysql ]]; then
+    my_sql <<<"DROP DATABASE IF EXISTS $(my_ident "$db");"
+  else
+    pg_sql <<<"DROP DATABASE IF EXISTS $(pg_ident "$db") WITH (FORCE);"
+  fi
+}
+
+# PostgreSQL: lets the admin SET ROLE to the app user (a DBaaS admin is not a superuser but may grant
+# itself membership in roles it manages). Sets PG_AS_ROLE on success.
+pg_prepare_app_role() {
+  PG_AS_ROLE=""
+  local user="${CFG[DB_USER]:-}"
+  [[ -n "$user" ]] || return 1
+  local exists
+  exists="$(pg_sql <<<"SELECT count(*) FROM pg_roles WHERE rolname = $(pg_string "$user");")" || return 1
+  [[ "$exists" == 1 ]] || return 1
+  local member
+  member="$(pg_sql <<<"SELECT pg_has_role(current_user, $(pg_string "$user"), 'USAGE')::int;")" || return 1
+  if [[ "$member" != 1 ]]; then
+    pg_sql <<<"GRANT $(pg_ident "$user") TO CURRENT_USER;" 2>/dev/null || return 1
+  fi
+  PG_AS_ROLE="$user"
+}
+
+# MariaDB/MySQL: does the target refuse tables without a primary key, and can this session lift that?
+# Prints "none", "session" (SET SESSION sql_require_primary_key=0 allowed, as DigitalOcean documents for
+# migrations) or "rewrite" (give such tables an invisible primary key, as MySQL's GIPK does).
+my_primary_key_policy() {
+  local required
+  required="$(my_sql <<<"SELECT @@sql_require_primary_key;" 2>/dev/null || true)"
+  if [[ "$required" == 1 ]]; then
+    if my_sql <<<"SET SESSION sql_require_primary_key = 0;" 2>/dev/null; then printf 'session'; else printf 'rewrite'; fi
+    return 0
+  fi
+  required="$(my_sql <<<"SELECT @@innodb_force_primary_key;" 2>/dev/null || true)"
+  if [[ "$required" == 1 ]]; then printf 'rewrite'; else printf 'none'; fi
+}
+
+# Dumps DB as one consistent plain SQL stream on stdout.
+db_dump_stream() {
+  local db="$1"
+  if [[ "$DB_FAMILY" == mysql ]]; then
+    local args=(--defaults-extra-file="$MY_CNF" --single-transaction --quick --routines --triggers --events
+      --hex-blob --order-by-primary --skip-dump-date --max-allowed-packet=1G --default-character-set=utf8mb4)
+    if [[ "$MY_FLAVOR" == mysql ]]; then args+=(--set-gtid-purged=OFF --column-statistics=0); fi
+    "$MY_DUMP" "${args[@]}" "$db"
+  else
+    pg_dump --format=plain --no-owner --no-privileges --encoding=UTF8 -d "$db"
+  fi
+}
+
+# THE loader: reads a plain SQL dump on stdin and loads it into DB. Everything that loads a dump (restore,
+# verify, load-app-db) goes through here, so a parallel loader can replace this one function.
+load_dump_stream() {
+  local db="$1"
+  if [[ "$DB_FAMILY" == mysql ]]; then
+    local policy prelude="" filter_args=()
+    policy="$(my_primary_key_policy)"
+    case "$policy" in
+      session) prelude="SET SESSION sql_require_primary_key = 0;" ;;
+      rewrite) filter_args+=(--add-pk) ;;
+    esac
+    { [[ -n "$prelude" ]] && printf '%s\n' "$prelude"; python3 "$DUMPKIT" filter-mysql "${filter_args[@]}"; } |
+      "$MY_CLIENT" --defaults-extra-file="$MY_CNF" --batch --max-allowed-packet=1G --database="$db"
+    local rc=("${PIPESTATUS[@]}")
+    [[ "${rc[0]}" == 0 && "${rc[1]}" == 0 ]]
+  else
+    local prelude=""
+    if [[ -n "$PG_AS_ROLE" ]]; then prelude="SET ROLE $(pg_ident "$PG_AS_ROLE");"; fi
+    { [[ -n "$prelude" ]] && printf '%s\n' "$prelude"; python3 "$DUMPKIT" filter-postgres; } |
+      psql -X -q -v ON_ERROR_STOP=1 --single-transaction -d "$db" >/dev/null
+    local rc=("${PIPESTATUS[@]}")
+    [[ "${rc[0]}" == 0 && "${rc[1]}" == 0 ]]
+  fi
+}
+
+db_dump_tool_version() {
+  if [[ "$DB_FAMILY" == mysql ]]; then "$MY_DUMP" --version 2>/dev/null | head -n1; else pg_dump --version | head -n1; fi
+}
+
+# Engine name as dumpkit.py knows it.
+dumpkit_engine() { if [[ "$DB_FAMILY" == mysql ]]; then printf 'mysql'; else printf 'postgres'; fi; }

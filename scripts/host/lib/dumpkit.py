@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""dbtier dump stream helper (python3 standard library only; Debian cloud images ship python3).
+
+Subcommands (SQL dump on stdin):
+  stats ENGINE OUT.json      per-table row count and sha256 of the table's data lines, in dump order.
+                             ENGINE: mysql (mariadb-dump/mysqldump INSERT lines) or postgres (pg_dump COPY blocks).
+  compare EXPECTED ACTUAL    compare two stats files (or a manifest's dump.tables); exit 1 and name each
+                             difference. --rows-only compares row counts only.
+  filter-mysql [--add-pk]    make a mysqldump stream loadable by a DBaaS admin without SUPER: drop DEFINER
+                             clauses and SUPER-only statements; --add-pk gives tables without a primary key an
+                             invisible auto-increment key (what MySQL's sql_generate_invisible_primary_key does),
+                             for servers that require primary keys.
+  filter-postgres            drop statements a non-superuser cannot run (extension comments, plpgsql).
+
+The digests let verify prove that a restored copy re-dumps to exactly the data that was backed up,
+without a second consistent snapshot on the live server.
+"""
+
+import hashlib
+import json
+import re
+import sys
+
+BUF = 1 << 20
+
+# A quoted string in a mysqldump INSERT (backslash escapes), or the separator between two row tuples.
+MYSQL_STRING = re.compile(rb"'(?:[^'\\]|\\.)*'", re.S)
+MYSQL_INSERT = re.compile(rb"^(?:INSERT|REPLACE)(?: IGNORE)? INTO `((?:[^`]|``)+)`(?: \([^)]*\))? VALUES ")
+PG_COPY = re.compile(rb"^COPY (\S+(?: \S+)*?) (?:\([^\n]*\) )?FROM stdin;\n$")
+
+
+def unquote_mysql(name: bytes) -> str:
+    return name.replace(b"``", b"`").decode("utf-8", "surrogateescape")
+
+
+def unquote_pg_qualified(text: bytes) -> str:
+    """public."Weird ""Name""" -> public.Weird "Name"."""
+    s = text.decode("utf-8", "surrogateescape")
+    parts, cur, i, quoted = [], "", 0, False
+    while i < len(s):
+        c = s[i]
+        if quoted:
+            if c == '"':
+                if i + 1 < len(s) and s[i + 1] == '"':
+                    cur += '"'
+                    i += 1
+                else:
+                    quoted = False
+            else:
+                cur += c
+        elif c == '"':
+            quoted = True
+        elif c == ".":
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += c
+        i += 1
+    parts.append(cur)
+    return ".".join(parts)
+
+
+class Table:
+    __slots__ = ("rows", "digest")
+
+    def __init__(self):
+        self.rows = 0
+        self.digest = hashlib.sha256()
+
+
+def mysql_rows(payload: bytes) -> int:
+    # payload is "(...),(...);\n"; rows are separated by "),(" outside quoted strings.
+    if b"'" in payload:
+        payload = MYSQL_STRING.sub(b"''", payload)
+    return payload.count(b"),(") + 1
+
+
+def stats(engine: str, out_path: str) -> int:
+    tables = {}
+    total = 0
+    stream = sys.stdin.buffer
+    if engine in ("mysql", "mariadb"):
+        for line in stream:
+            total += len(line)
+            if line[:6] not in (b"INSERT", b"REPLAC"):
+                continue
+            m = MYSQL_INSERT.match(line)
+            if not m:
+                continue
+            name = unquote_mysql(m.group(1))
+            t = tables.get(name)
+            if t is None:
+                t = tables[name] = Table()
+            payload = line[m.end():]
+            t.rows += mysql_rows(payload)
+            t.digest.update(payload)
+    elif engine == "postgres":
+        current = None
+        for line in stream:
+            total += len(line)
+            if current is not None:
+                if line == b"\\.\n":
+                    current = None
+                else:
+                    current.rows += 1
+                    current.digest.update(line)
+                continue
+            if line.startswith(b"COPY "):
+                m = PG_COPY.match(line)
+                if m:
+                    name = unquote_pg_qualified(m.group(1))
+                    current = tables.get(name)
+                    if current is None:
+                        current = tables[name] = Table()
+    else:
+        print(f"dumpkit: unknown engine {engine!r}", file=sys.stderr)
+        return 2
+    result = {
+        "bytes": total,
+        "tables": {k: {"rows": v.rows, "sha256": v.digest.hexdigest()} for k, v in sorted(tables.items())},
+    }
+    with open(out_path, "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=1, sort_keys=True)
+        f.write("\n")
+    return 0
+
+
+def load_tables(path: str) -> dict:
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    if "dump" in doc and "tables" in doc["dump"]:
+        return doc["dump"]["tables"]
+    return doc.get("tables", {})
+
+
+def compare(expected_path: str, actual_path: str, rows_only: bool) -> int:
+    expected, actual = load_tables(expected_path), load_tables(actual_path)
+    problems = []
+    for name in sorted(set(expected) | set(actual)):
+        e, a = expected.get(name), actual.get(name)
+        if e is None:
+            # A table with no data lines in the backup may appear with zero rows; anything else is extra.
+            if a and a.get("rows", 0) > 0:
+                problems.append(f"table {name}: {a['rows']} rows restored but not in the backup")
+            continue
+        if a is None:
+            if e.get("rows", 0) > 0:
+                problems.append(f"table {name}: missing after restore (backup has {e['rows']} rows)")
+            continue
+        if e.get("rows") != a.get("rows"):
+            problems.append(f"table {name}: {a.get('rows')} rows, backup has {e.get('rows')}")
+        elif not rows_only and e.get("sha256") != a.get("sha256"):
+            problems.append(f"table {name}: data checksum differs from the backup")
+    for p in problems:
+        print(p, file=sys.stderr)
+    return 1 if problems else 0
+
+
+# --- load filters -------------------------------------------------------------------------------
+
+# Only the DEFINER=user@host token goes: the object is then defined by the loading admin, and what remains
+# (empty versioned comments, SQL SECURITY ...) stays valid SQL.
+DEFINER = re.compile(rb"DEFINER\s*=\s*(?:`(?:[^`]|``)*`|'[^']*'|[\w.$-]+)@(?:`(?:[^`]|``)*`|'[^']*'|[\w.%:$-]+)\s?")
+# Statements only SUPER (or SYSTEM_VARIABLES_ADMIN) may run; a DBaaS admin does not have it.
+SUPER_ONLY = re.compile(
+    rb"^(?:SET @@GLOBAL\.|SET GLOBAL |SET @@SESSION\.SQL_LOG_BIN|SET SQL_LOG_BIN|/\*!\d+ SET @@SESSION\.SQL_LOG_BIN|"
+    rb"/\*!\d+ SET @@GLOBAL\.|SET @MYSQLDUMP_TEMP_LOG_BIN|/\*M!999999\\- enable the sandbox mode \*/)",
+    re.I,
+)
+CREATE_TABLE = re.compile(rb"^CREATE TABLE (?:IF NOT EXISTS )?`")
+INVISIBLE_PK = b"  `my_row_id` bigint(20) unsigned NOT NULL AUTO_INCREMENT INVISIBLE PRIMARY KEY,\n"
+
+
+def filter_mysql(add_pk: bool) -> int:
+    out = sys.stdout.buffer
+    pending = None  # lines of a CREATE TABLE statement being inspected for a primary key
+    for line in sys.stdin.buffer:
+        if line.startswith(b"INSERT INTO "):
+            out.write(line)
+            continue
+        if pending is not None:
+            pending.append(line)
+            if line.startswith(b")"):
+                body = b"".join(pending[1:-1])
+                if b"PRIMARY KEY" not in body:
+                    pending.insert(1, INVISIBLE_PK)
+                out.write(b"".join(pending))
+                pending = None
+            continue
+        if SUPER_ONLY.match(line):
+            continue
+        if b"DEFINER=" in line:
+            line = DEFINER.sub(b"", line)
+        if add_pk and CREATE_TABLE.match(line) and line.rstrip().endswith(b"("):
+            pending = [line]
+            continue
+        out.write(line)
+    if pending is not None:
+        out.write(b"".join(pending))
+    out.flush()
+    return 0
+
+
+PG_PRIVILEGED = re.compile(
+    rb"^(?:COMMENT ON EXTENSION |CREATE EXTENSION IF NOT EXISTS plpgsql |SET transaction_timeout )"
+)
+
+
+def filter_postgres() -> int:
+    out = sys.stdout.buffer
+    in_copy = False
+    for line in sys.stdin.buffer:
+        if in_copy:
+            if line == b"\\.\n":
+                in_copy = False
+            out.write(line)
+            continue
+        if line.startswith(b"COPY ") and line.endswith(b"FROM stdin;\n"):
+            in_copy = True
+        elif PG_PRIVILEGED.match(line):
+            continue
+        out.write(line)
+    out.flush()
+    return 0
+
+
+def main(argv) -> int:
+    if len(argv) >= 3 and argv[0] == "stats":
+        return stats(argv[1], argv[2])
+    if len(argv) >= 3 and argv[0] == "compare":
+        return compare(argv[1], argv[2], "--rows-only" in argv[3:])
+    if argv and argv[0] == "filter-mysql":
+        return filter_mysql("--add-pk" in argv[1:])
+    if argv and argv[0] == "filter-postgres":
+        return filter_postgres()
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except BrokenPipeError:
+        sys.exit(1)

@@ -1,0 +1,101 @@
+# shellcheck shell=bash
+# dbtier toolkit: the S3 datastore through rclone. Credentials go into a 0600 rclone config file in the
+# run directory (RCLONE_CONFIG), never onto a command line.
+#
+# Layout: s3://$DATASTORE_BUCKET/$APP_NAME/<period>/<backup-id>/{dump.sql.zst.age,manifest.json,verified.json}
+# A backup without manifest.json does not exist.
+
+readonly DATA_OBJECT="dump.sql.zst.age"
+readonly MANIFEST_OBJECT="manifest.json"
+STORE_ROOT=""
+
+store_setup() {
+  require_keys DATASTORE_ENDPOINT DATASTORE_BUCKET APP_NAME
+  need_commands rclone jq
+  local key_id secret conf
+  key_id="$(read_secret datastore-access-key-id)"
+  secret="$(read_secret datastore-secret-access-key)"
+  conf="$(
+    printf '[dbtier]\ntype = s3\nprovider = Other\nenv_auth = false\n'
+    printf 'access_key_id = %s\nsecret_access_key = %s\n' "$key_id" "$secret"
+    printf 'endpoint = %s\nregion = %s\n' "${CFG[DATASTORE_ENDPOINT]}" "${CFG[DATASTORE_REGION]}"
+    printf 'force_path_style = true\nno_check_bucket = true\nacl = private\n'
+  )"
+  RCLONE_CONFIG="$(private_file rclone.conf <<<"$conf")"
+  export RCLONE_CONFIG
+  # rclone refuses to start while AWS_CA_BUNDLE is set; a custom CA goes through --ca-cert instead.
+  unset AWS_CA_BUNDLE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE
+  STORE_ROOT="dbtier:${CFG[DATASTORE_BUCKET]}/${CFG[APP_NAME]}"
+}
+
+# rclone with bounded retries, so an unreachable datastore fails in seconds, not minutes.
+rc() {
+  rclone --low-level-retries "${DBTIER_S3_LOW_LEVEL_RETRIES:-3}" --retries 1 --contimeout 10s --timeout 5m \
+    --use-mmap --log-level ERROR "$@"
+}
+
+store_path() { printf '%s/%s/%s%s' "$STORE_ROOT" "$1" "$2" "${3:+/$3}"; }
+
+# Fails with a clear message when the bucket cannot be listed (wrong endpoint, keys, bucket).
+store_check_reachable() {
+  if ! rc lsf --max-depth 1 "dbtier:${CFG[DATASTORE_BUCKET]}" >/dev/null 2>"$RUN_DIR/store.err"; then
+    die "datastore ${CFG[DATASTORE_ENDPOINT]} bucket ${CFG[DATASTORE_BUCKET]} is unreachable: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
+  fi
+}
+
+# Backup ids of PERIOD that have a manifest, oldest first.
+store_complete_ids() {
+  local period="$1" out
+  out="$(rc lsf --recursive --files-only --include "/*/$MANIFEST_OBJECT" "$STORE_ROOT/$period" 2>"$RUN_DIR/store.err")" ||
+    die "cannot list $STORE_ROOT/$period: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
+  local line
+  while IFS= read -r line; do
+    line="${line%%/*}"
+    is_backup_id "$line" && printf '%s\n' "$line"
+  done <<<"$out" | sort
+}
+
+# Every backup-id directory of PERIOD, complete or not, oldest first.
+store_all_ids() {
+  local period="$1" out line
+  out="$(rc lsf --dirs-only "$STORE_ROOT/$period" 2>"$RUN_DIR/store.err")" ||
+    die "cannot list $STORE_ROOT/$period: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
+  while IFS= read -r line; do
+    line="${line%/}"
+    is_backup_id "$line" && printf '%s\n' "$line"
+  done <<<"$out" | sort
+}
+
+store_newest_id() { store_complete_ids "$1" | tail -n 1; }
+
+# Finds which period holds backup ID (prints the period) among the known periods and "safety".
+store_find_period() {
+  local id="$1" period
+  for period in $PERIODS safety; do
+    if rc lsf "$(store_path "$period" "$id" "$MANIFEST_OBJECT")" >/dev/null 2>&1; then
+      printf '%s' "$period"
+      return 0
+    fi
+  done
+  return 1
+}
+
+store_fetch_manifest() {
+  local period="$1" id="$2" out="$3"
+  rc cat "$(store_path "$period" "$id" "$MANIFEST_OBJECT")" >"$out" 2>"$RUN_DIR/store.err" ||
+    die "cannot read the manifest of $period/$id: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
+  jq -e '.format == 1 and (.object.sha256 | test("^[0-9a-f]{64}$")) and (.object.size | type == "number")' "$out" >/dev/null ||
+    die "manifest of $period/$id is malformed"
+}
+
+store_object_size() {
+  rc lsjson "$1" | jq -er '.[0].Size'
+}
+
+store_purge() {
+  rc purge "$1" 2>/dev/null || rc delete "$1" 2>/dev/null || true
+}
+
+store_put_file() {
+  rc copyto "$1" "$2"
+}

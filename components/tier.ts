@@ -101,3 +101,40 @@ export class DatabaseTier extends pulumi.ComponentResource {
     });
   }
 }
+
+/** The stack outputs, in one place so index.ts stays a few lines and tests can build a stack per config. */
+export interface StackOutputs {
+  readonly host: pulumi.Output<string>;
+  readonly port: pulumi.Output<number>;
+  readonly database: pulumi.Output<string>;
+  readonly user: pulumi.Output<string>;
+  /** Secret. */
+  readonly password: pulumi.Output<string>;
+  /** Secret. */
+  readonly connectionString: pulumi.Output<string>;
+  /** PEM CA bundle of the DBaaS (DigitalOcean, Linode); undefined where the provider gives none. */
+  readonly caCertificate: pulumi.Output<string> | undefined;
+  /** Public address of the proxy VM (managed mode); SSH to it only from the admin ranges. */
+  readonly proxyAddress: pulumi.Output<string> | undefined;
+  readonly readReplicaHosts: pulumi.Output<string[]>;
+  readonly trustedSources: TrustedSourceRow[];
+  /** Each VM: addresses, pinned SSH host key (for known_hosts) and the remote commands run on it. */
+  readonly hosts: pulumi.Output<HostSummary[]>;
+}
+
+export function buildStack(config: DbTierConfig, name = "dbtier"): StackOutputs {
+  const tier = new DatabaseTier(name, { config });
+  return {
+    host: tier.host,
+    port: tier.port,
+    database: tier.database,
+    user: tier.user,
+    password: pulumi.secret(tier.password),
+    connectionString: pulumi.secret(tier.connectionString),
+    caCertificate: tier.caCertificate,
+    proxyAddress: tier.proxyAddress,
+    readReplicaHosts: tier.readReplicaHosts,
+    trustedSources: tier.trustedSources,
+    hosts: tier.hosts,
+  };
+}

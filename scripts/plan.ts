@@ -1,0 +1,209 @@
+// npm run plan -- <stack> [--config-file FILE]
+//
+// Runs index.ts under Pulumi mocks with the stack's config (Pulumi.yaml defaults + Pulumi.<stack>.yaml, or
+// FILE instead of the stack file): no Pulumi CLI, no cloud credentials. `secure:` values become "[secret]"
+// placeholders that the program treats as secrets. Prints the resources, the trusted-source table per
+// target and the protections, and writes (all paths under out/plan/<stack>/):
+//
+//   resources.json        [{ "type": "digitalocean:index/droplet:Droplet", "name": "dbtier-database-vm",
+//                            "protect": false, "inputs": { ... } }, ...] in registration order.
+//                          Every secret input (at any depth) is the string "[secret]". Component resources
+//                          (type dbtier:index:*) are included with empty inputs.
+//   outputs.json          { "<export>": <value> | "[secret]" } for each stack output.
+//   user-data/<vm>.yaml   the #cloud-config each VM boots with (<vm> = host name below). It contains the
+//                          VM's SSH host *private* key (mock value in a plan), and no other secret.
+//   commands/<name>.sh    the exact bash text of each remote command (`command.remote.Command` create),
+//                          run by the VM's login shell as user dbtier-deploy (uses `sudo -n` unless root).
+//   commands/<name>.stdin the exact stdin of a command whose stdin is not secret (base64 of a ustar stream
+//                          of files with paths relative to /, e.g. etc/dbtier/dbtier.env).
+//   hosts.json            [{ "name": "dbtier-database", "role": "database" | "proxy",
+//                            "publicIp": "192.0.2.10", "privateIp": "10.42.0.10",
+//                            "hostPublicKey": "ssh-ed25519 AAAA... dbtier-database host key",
+//                            "userData": "user-data/dbtier-database.yaml",
+//                            "commands": [{ "name": "dbtier-database-secrets", "script": "commands/....sh",
+//                                           "stdin": "secret" | "none" | "commands/<name>.stdin",
+//                                           "description": "..." }, ...in run order] }]
+//                          A "secret" stdin is base64 of a ustar stream of flat files (db-admin-password,
+//                          db-app-password, datastore-access-key-id, ...; see docs/host-contract.md),
+//                          which the lab builds from its own test secrets.
+//
+// Exit codes: 0 planned; 2 bad arguments or bad config (one line per problem, `dbtier:key: message`, no
+// stack trace); 1 the program failed under mocks (a bug: message printed, no stack trace).
+import { mkdirSync, rmSync, writeFileSync } from "fs";
+import * as path from "path";
+import { REDACTED, redact, reveal } from "./plan/mocks";
+
+const ROOT = path.resolve(__dirname, "..");
+const USAGE = "usage: npm run plan -- <stack> [--config-file FILE]";
+
+interface Args {
+  readonly stack: string;
+  readonly configFile?: string;
+}
+
+function parseArgs(argv: readonly string[]): Args | string {
+  let stack: string | undefined;
+  let configFile: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--config-file") {
+      configFile = argv[++i];
+      if (!configFile) return "--config-file needs a file name";
+    } else if (arg.startsWith("--config-file=")) {
+      configFile = arg.slice("--config-file=".length);
+    } else if (arg === "-h" || arg === "--help") {
+      return USAGE;
+    } else if (arg.startsWith("-")) {
+      return `unknown option ${arg}`;
+    } else if (stack === undefined) {
+      stack = arg;
+    } else {
+      return `unexpected argument ${arg}`;
+    }
+  }
+  if (!stack) return "missing <stack>";
+  if (!/^[a-zA-Z0-9._-]+$/.test(stack)) return `stack name ${JSON.stringify(stack)} may contain only letters, digits, '.', '_' and '-'`;
+  return configFile ? { stack, configFile: path.resolve(configFile) } : { stack };
+}
+
+function fail(code: number, lines: readonly string[]): never {
+  for (const line of lines) process.stderr.write(`${line}\n`);
+  process.exit(code);
+}
+
+/**
+ * Inputs with secrets replaced by "[secret]". A remote command's `connection` arrives as one secret (its
+ * private key makes the whole object secret on the wire); show its public parts and hide only the key.
+ */
+function displayInputs(r: { type: string; inputs: Record<string, unknown> }): unknown {
+  const shown = redact(r.inputs) as Record<string, unknown>;
+  if (r.type === "command:remote:Command" && r.inputs.connection !== undefined) {
+    const connection = reveal(r.inputs.connection) as Record<string, unknown>;
+    shown.connection = Object.fromEntries(Object.entries(connection).map(([k, v]) => [k, k === "privateKey" || k === "password" || k === "privateKeyPassword" ? REDACTED : v]));
+  }
+  return shown;
+}
+
+function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0].map((_, col) => Math.max(...rows.map((row) => row[col].length)));
+  return rows.map((row) => row.map((cell, col) => cell.padEnd(widths[col])).join("  ").trimEnd()).join("\n");
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (typeof args === "string") fail(2, args === USAGE ? [USAGE] : [`plan: ${args}`, USAGE]);
+
+  // Config first, with no Pulumi loaded: a bad config must be reported without any runtime noise.
+  const { loadStackConfig } = await import("../components/stackConfig");
+  const { formatProblems, parseConfig } = await import("../components/config");
+  let stackConfig: ReturnType<typeof loadStackConfig>;
+  try {
+    stackConfig = loadStackConfig(ROOT, args.stack, args.configFile);
+  } catch (err) {
+    fail(2, [`plan: cannot read the config of stack ${args.stack}: ${(err as Error).message}`]);
+  }
+  const parsed = parseConfig(stackConfig.raw, args.stack, (key) => stackConfig.secretKeys.includes(key));
+  if (!parsed.ok) fail(2, formatProblems(parsed.problems));
+  const config = parsed.config;
+
+  const pulumi = await import("@pulumi/pulumi");
+  const { runProgram } = await import("./plan/run");
+  const { trustedSourceTable } = await import("../components/trustedSources");
+  const { remoteSteps } = await import("../components/hostDelivery");
+
+  let run: Awaited<ReturnType<typeof runProgram>>;
+  try {
+    run = await runProgram({ stack: args.stack, region: config.region, vpcCidr: config.vpcCidr }, () => {
+      pulumi.runtime.setAllConfig(stackConfig.raw, [...stackConfig.secretKeys]);
+      // index.ts is the program `pulumi up` runs; loading it here plans exactly that.
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      return require("../index") as Record<string, unknown>;
+    });
+  } catch (err) {
+    fail(1, [`plan: the program failed under mocks: ${(err as Error).message ?? String(err)}`]);
+  }
+
+  const outDir = path.join(ROOT, "out", "plan", args.stack);
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(path.join(outDir, "user-data"), { recursive: true });
+  mkdirSync(path.join(outDir, "commands"), { recursive: true });
+
+  const custom = run.resources.filter((r) => !r.type.startsWith("dbtier:"));
+  const resourcesJson = run.resources.map((r) => ({
+    type: r.type,
+    name: r.name,
+    protect: r.protect,
+    inputs: r.type.startsWith("dbtier:") ? {} : displayInputs(r),
+  }));
+  writeFileSync(path.join(outDir, "resources.json"), `${JSON.stringify(resourcesJson, null, 2)}\n`);
+  const outputsJson = Object.fromEntries(Object.entries(run.outputs).map(([k, o]) => [k, o.secret ? REDACTED : o.value]));
+  writeFileSync(path.join(outDir, "outputs.json"), `${JSON.stringify(outputsJson, null, 2)}\n`);
+
+  // Hosts, their user-data and their commands.
+  const byName = new Map(run.resources.map((r) => [r.name, r]));
+  const hostSummaries = (run.outputs.hosts?.value ?? []) as { name: string; role: "database" | "proxy"; publicIp: string; privateIp: string; hostPublicKey: string; commands: string[] }[];
+  const hostsJson = hostSummaries.map((host) => {
+    const vm = byName.get(`${host.name}-vm`);
+    if (!vm) throw new Error(`plan: no VM resource for host ${host.name}`);
+    const plain = reveal(vm.inputs) as Record<string, unknown>;
+    const metadatas = plain.metadatas as { userData?: string }[] | undefined;
+    const userData = typeof plain.userData === "string"
+      ? plain.userData
+      : Buffer.from(metadatas?.[0]?.userData ?? "", "base64").toString("utf8");
+    const userDataFile = `user-data/${host.name}.yaml`;
+    writeFileSync(path.join(outDir, userDataFile), userData);
+    const descriptions = new Map(remoteSteps(config, host.role).map((s) => [`${host.name}-${s.step}`, s.description]));
+    const commands = host.commands.map((name) => {
+      const cmd = byName.get(name);
+      if (!cmd) throw new Error(`plan: no command resource ${name}`);
+      const script = `commands/${name}.sh`;
+      writeFileSync(path.join(outDir, script), String(reveal(cmd.inputs.create)), { mode: 0o755 });
+      let stdin = "none";
+      if (cmd.inputs.stdin !== undefined) {
+        if (redact(cmd.inputs.stdin) === REDACTED) {
+          stdin = "secret";
+        } else {
+          stdin = `commands/${name}.stdin`;
+          writeFileSync(path.join(outDir, stdin), String(cmd.inputs.stdin));
+        }
+      }
+      return { name, script, stdin, description: descriptions.get(name) ?? "" };
+    });
+    return { name: host.name, role: host.role, publicIp: host.publicIp, privateIp: host.privateIp, hostPublicKey: host.hostPublicKey, userData: userDataFile, commands };
+  });
+  writeFileSync(path.join(outDir, "hosts.json"), `${JSON.stringify(hostsJson, null, 2)}\n`);
+
+  // What a person reads.
+  const out: string[] = [];
+  out.push(`dbtier plan: stack ${args.stack} (${config.cloud} ${config.region}, ${config.mode}, ${config.engine} ${config.engineVersion})`, "");
+  out.push(`Resources (${custom.length}):`);
+  out.push(table([["TYPE", "NAME", "PROTECT"], ...custom.map((r) => [r.type, r.name, r.protect ? "yes" : ""])]).replace(/^/gm, "  "), "");
+  out.push("Trusted sources:");
+  const rows = trustedSourceTable(config);
+  for (const target of [...new Set(rows.map((r) => r.target))]) {
+    out.push(`  ${target}:`);
+    out.push(table([["PORT", "SOURCE", "NAME"], ...rows.filter((r) => r.target === target).map((r) => [String(r.port), r.source, r.name])]).replace(/^/gm, "    "));
+  }
+  out.push("  everything else: dropped", "");
+  const protectedResources = custom.filter((r) => r.protect);
+  out.push(`Protections (protect=${config.protect}):`);
+  if (protectedResources.length === 0) out.push("  none (set dbtier:protect true to protect stateful resources)");
+  for (const r of protectedResources) out.push(`  protected: ${r.name} (${r.type})`);
+  const rds = custom.filter((r) => r.type === "aws:rds/instance:Instance" && !r.inputs.replicateSourceDb);
+  for (const r of rds) {
+    out.push(`  ${r.name}: storageEncrypted=${String(r.inputs.storageEncrypted)} deletionProtection=${String(r.inputs.deletionProtection)} finalSnapshot=${String(reveal(r.inputs.finalSnapshotIdentifier))} backupRetention=${String(r.inputs.backupRetentionPeriod)}d`);
+  }
+  out.push("");
+  out.push("Outputs:");
+  for (const [key, value] of Object.entries(outputsJson)) {
+    if (key === "trustedSources" || key === "hosts") continue;
+    const text = typeof value === "string" && !value.includes("\n") ? value : JSON.stringify(value);
+    out.push(`  ${key}: ${text.length > 100 ? `${text.slice(0, 97)}...` : text}`);
+  }
+  out.push("");
+  out.push(`Wrote ${path.relative(process.cwd(), outDir) || outDir}/: resources.json, outputs.json, hosts.json, user-data/ (${hostsJson.length}), commands/ (${hostsJson.reduce((n, h) => n + h.commands.length, 0)})`);
+  if (hostsJson.length > 0) out.push("Note: the remote commands connect over SSH to the VMs' public addresses, which admit SSH only from dbtier:adminCidrs: run `pulumi up` from an admin range.");
+  process.stdout.write(`${out.join("\n")}\n`);
+}
+
+main().catch((err: unknown) => fail(1, [`plan: ${(err as Error)?.message ?? String(err)}`]));

@@ -1,0 +1,106 @@
+// Runs the dbtier program under Pulumi mocks and collects what `pulumi up` would create: every resource with
+// its inputs and `protect` flag, and the stack outputs with their secret flags. Shared by `npm run plan`
+// and the unit tests.
+import * as pulumi from "@pulumi/pulumi";
+import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
+import { PlanMocks, RecordedResource, createPlanMocks } from "./mocks";
+
+export interface PlannedResource extends RecordedResource {
+  readonly protect: boolean;
+}
+
+export interface PlannedOutput {
+  readonly value: unknown;
+  readonly secret: boolean;
+}
+
+export interface PlanRun {
+  readonly resources: PlannedResource[];
+  readonly outputs: Record<string, PlannedOutput>;
+  readonly mocks: PlanMocks;
+}
+
+// The SDK helpers below are internal but stable across 3.x: the mock monitor, mock options and the RPC queue.
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const settings = require("@pulumi/pulumi/runtime/settings") as {
+  setMockOptions(monitor: unknown, project?: string, stack?: string, preview?: boolean): void;
+  waitForRPCs(): Promise<void>;
+};
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const state = require("@pulumi/pulumi/runtime/state") as { getStore(): Record<string, unknown> };
+
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getProtect(): boolean;
+}
+
+/** The SDK's mock monitor, plus the `protect` flag of each registration (the mocks API does not pass options). */
+class RecordingMonitor extends MockMonitor {
+  readonly protect = new Map<string, boolean>();
+  async registerResource(req: RegisterRequest, callback: (err: unknown, response: unknown) => void): Promise<void> {
+    this.protect.set(`${req.getType()}::${req.getName()}`, req.getProtect());
+    return super.registerResource(req, callback);
+  }
+}
+
+/** Like `pulumi.runtime.setMocks`, with the recording monitor. Call before any resource is created. */
+export function installMocks(mocks: PlanMocks, project: string, stack: string): RecordingMonitor {
+  const monitor = new RecordingMonitor(mocks);
+  settings.setMockOptions(monitor, project, stack, false);
+  const store = state.getStore();
+  Object.assign(store, {
+    supportsSecrets: true,
+    supportsResourceReferences: true,
+    supportsOutputValues: false,
+    supportsDeletedWith: true,
+    supportsAliasSpecs: true,
+    supportsTransforms: false,
+    supportsParameterization: true,
+    supportsResourceHooks: true,
+    supportsErrorHooks: true,
+  });
+  return monitor;
+}
+
+interface OutputInternals {
+  promise(withUnknowns?: boolean): Promise<unknown>;
+}
+
+/** Resolves a (possibly nested) export to a plain value and whether any part of it was secret. */
+async function resolveExport(value: unknown): Promise<PlannedOutput> {
+  if (pulumi.Output.isInstance(value)) {
+    const secret = await pulumi.isSecret(value);
+    const inner = await (value as unknown as OutputInternals).promise();
+    return { value: inner, secret };
+  }
+  return { value, secret: false };
+}
+
+/**
+ * Installs the mocks, builds the program with `build` (which returns its stack exports), waits until every
+ * registration has finished, and returns the recorded plan.
+ */
+export async function runProgram(options: { project?: string; stack: string; region: string; vpcCidr: string }, build: () => Record<string, unknown>): Promise<PlanRun> {
+  const mocks = createPlanMocks({ region: options.region, vpcCidr: options.vpcCidr });
+  const monitor = installMocks(mocks, options.project ?? "dbtier", options.stack);
+  const failures: unknown[] = [];
+  const onRejection = (reason: unknown): void => {
+    failures.push(reason);
+  };
+  process.on("unhandledRejection", onRejection);
+  try {
+    const exports = build();
+    const outputs: Record<string, PlannedOutput> = {};
+    for (const [key, value] of Object.entries(exports)) {
+      if (value === undefined) continue;
+      outputs[key] = await resolveExport(value);
+    }
+    await settings.waitForRPCs();
+    if (failures.length > 0) throw failures[0];
+    const resources = mocks.resources.map((r) => ({ ...r, protect: monitor.protect.get(`${r.type}::${r.name}`) ?? false }));
+    return { resources, outputs, mocks };
+  } finally {
+    process.off("unhandledRejection", onRejection);
+  }
+}

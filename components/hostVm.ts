@@ -133,5 +133,7 @@ export class HostVm {
 }
 
 export function hostnameFor(config: DbTierConfig, role: VmRole): string {
-  return `${config.appDb.application}-${config.stack}-${role === "database" ? "db" : "proxy"}`.toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 63).replace(/-+$/, "");
+  const app = config.appDb.application;
+  const prefix = app === config.stack || app.endsWith(`-${config.stack}`) ? app : `${app}-${config.stack}`;
+  return `${prefix}-${role === "database" ? "db" : "proxy"}`.toLowerCase().replace(/[^a-z0-9-]/g, "-").replace(/-+/g, "-").slice(0, 63).replace(/-+$/, "");
 }

@@ -88,7 +88,10 @@ export function resourceTags(config: DbTierConfig, role: string): string[] {
 
 /** Provider-side names (cluster names, labels): short, lowercase, stable per stack. */
 export function providerName(config: DbTierConfig, role: string): string {
-  const base = `${config.appDb.application}-${config.stack}-${role}`.toLowerCase().replace(/[^a-z0-9-]/g, "-").replace(/-+/g, "-");
+  const app = config.appDb.application;
+  // The default application name already ends with the stack (`shop-prod`); don't say it twice.
+  const prefix = app === config.stack || app.endsWith(`-${config.stack}`) ? app : `${app}-${config.stack}`;
+  const base = `${prefix}-${role}`.toLowerCase().replace(/[^a-z0-9-]/g, "-").replace(/-+/g, "-");
   return base.slice(0, 32).replace(/-$/, "");
 }
 

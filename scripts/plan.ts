@@ -107,7 +107,7 @@ async function main(): Promise<void> {
   const config = parsed.config;
 
   const pulumi = await import("@pulumi/pulumi");
-  const { runProgram } = await import("./plan/run");
+  const { runProgram, userDataOf } = await import("./plan/run");
   const { trustedSourceTable } = await import("../components/trustedSources");
   const { remoteSteps } = await import("../components/hostDelivery");
 
@@ -145,11 +145,7 @@ async function main(): Promise<void> {
   const hostsJson = hostSummaries.map((host) => {
     const vm = byName.get(`${host.name}-vm`);
     if (!vm) throw new Error(`plan: no VM resource for host ${host.name}`);
-    const plain = reveal(vm.inputs) as Record<string, unknown>;
-    const metadatas = plain.metadatas as { userData?: string }[] | undefined;
-    const userData = typeof plain.userData === "string"
-      ? plain.userData
-      : Buffer.from(metadatas?.[0]?.userData ?? "", "base64").toString("utf8");
+    const userData = userDataOf(vm) ?? "";
     const userDataFile = `user-data/${host.name}.yaml`;
     writeFileSync(path.join(outDir, userDataFile), userData);
     const descriptions = new Map(remoteSteps(config, host.role).map((s) => [`${host.name}-${s.step}`, s.description]));

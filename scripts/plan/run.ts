@@ -3,7 +3,7 @@
 // and the unit tests.
 import * as pulumi from "@pulumi/pulumi";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
-import { PlanMocks, RecordedResource, createPlanMocks } from "./mocks";
+import { PlanMocks, RecordedResource, createPlanMocks, reveal } from "./mocks";
 
 export interface PlannedResource extends RecordedResource {
   readonly protect: boolean;
@@ -103,4 +103,13 @@ export async function runProgram(options: { project?: string; stack: string; reg
   } finally {
     process.off("unhandledRejection", onRejection);
   }
+}
+
+/** The #cloud-config a VM resource boots with (DigitalOcean/AWS `userData`, Linode base64 `metadatas[0].userData`). */
+export function userDataOf(resource: RecordedResource): string | undefined {
+  const plain = reveal(resource.inputs) as Record<string, unknown>;
+  if (typeof plain.userData === "string") return plain.userData;
+  const metadatas = plain.metadatas as { userData?: string }[] | undefined;
+  const encoded = metadatas?.[0]?.userData;
+  return encoded === undefined ? undefined : Buffer.from(encoded, "base64").toString("utf8");
 }

@@ -22,6 +22,8 @@ die_with() {
   shift
   LAST_ERROR="$*"
   log "error: $*"
+  # Errors raised inside $(...) subshells reach the alert hook through this file.
+  if [[ -n "$RUN_DIR" && -d "$RUN_DIR" ]]; then printf '%s\n' "$*" >"$RUN_DIR/last-error"; fi
   exit "$code"
 }
 die() { die_with "$EXIT_FAIL" "$@"; }
@@ -52,7 +54,7 @@ load_env() {
       value="${value%"${value##*[![:space:]]}"}"
       # Tolerate one pair of surrounding quotes; values never need them.
       if [[ "$value" =~ ^\"(.*)\"$ || "$value" =~ ^\'(.*)\'$ ]]; then value="${BASH_REMATCH[1]}"; fi
-      if [[ "$KNOWN_KEYS" == *" $key "* ]]; then
+      if [[ " $(tr -s '[:space:]' ' ' <<<"$KNOWN_KEYS") " == *" $key "* ]]; then
         CFG["$key"]="$value"
       else
         warn "$file:$n: unknown key $key ignored"

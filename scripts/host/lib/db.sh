@@ -67,7 +67,8 @@ db_setup() {
       fi
     fi
     # Keep the operator's own settings out of the run.
-    unset PGDATABASE PGPASSWORD PGSERVICE PGOPTIONS
+    unset PGDATABASE PGPASSWORD PGSERVICE
+    export PGOPTIONS='-c client_min_messages=warning'
     export PSQLRC=/dev/null
   fi
 }
@@ -96,7 +97,9 @@ my_write_cnf() {
         fi
       fi
     fi
-    printf 'default-character-set=utf8mb4\nconnect-timeout=10\n'
+    printf 'default-character-set=utf8mb4\n'
+    # Only the interactive client knows connect-timeout; mariadb-dump would refuse it under [client].
+    printf '[mysql]\nconnect-timeout=10\n'
   } | private_file "$name"
 }
 

@@ -24,8 +24,7 @@ import sys
 BUF = 1 << 20
 
 # A quoted string in a mysqldump INSERT (backslash escapes), or the separator between two row tuples.
-MYSQL_STRING = re.compile(rb"'(?:[^'\\]|\\.)*'", re.S)
-MYSQL_INSERT = re.compile(rb"^(?:INSERT|REPLACE)(?: IGNORE)? INTO `((?:[^`]|``)+)`(?: \([^)]*\))? VALUES ")
+MYSQL_INSERT = re.compile(rb"^(?:INSERT|REPLACE)(?: IGNORE)? INTO `((?:[^`]|``)+)`(?: \([^)]*\))? VALUES ?")
 PG_COPY = re.compile(rb"^COPY (\S+(?: \S+)*?) (?:\([^\n]*\) )?FROM stdin;\n$")
 
 
@@ -34,7 +33,7 @@ def unquote_mysql(name: bytes) -> str:
 
 
 def unquote_pg_qualified(text: bytes) -> str:
-    """public."Weird ""Name""" -> public.Weird "Name"."""
+    # public."Weird ""Name""" -> public.Weird "Name"
     s = text.decode("utf-8", "surrogateescape")
     parts, cur, i, quoted = [], "", 0, False
     while i < len(s):
@@ -68,11 +67,32 @@ class Table:
         self.digest = hashlib.sha256()
 
 
-def mysql_rows(payload: bytes) -> int:
-    # payload is "(...),(...);\n"; rows are separated by "),(" outside quoted strings.
-    if b"'" in payload:
-        payload = MYSQL_STRING.sub(b"''", payload)
-    return payload.count(b"),(") + 1
+# A row tuple boundary "),(" outside quoted strings, or a quoted string (skipped over).
+MYSQL_TOKEN = re.compile(rb"'(?:[^'\\]|\\.)*'|\),\(", re.S)
+
+
+def mysql_split_rows(payload: bytes):
+    """Rows of a one-line extended INSERT payload "(..),(..);", each without the separators."""
+    payload = payload.rstrip(b"\n")
+    if payload.endswith(b";"):
+        payload = payload[:-1]
+    if b"),(" not in payload:
+        return [payload]
+    rows, start = [], 0
+    for m in MYSQL_TOKEN.finditer(payload):
+        if m.group(0) == b"),(":
+            rows.append(payload[start:m.start() + 1])
+            start = m.end() - 1
+    rows.append(payload[start:])
+    return rows
+
+
+def mysql_row_line(line: bytes) -> bytes:
+    """One row of a multi-line INSERT (mariadb-dump >= 10.11.8 writes one row a line): strip "," / ";"."""
+    line = line.rstrip(b"\n")
+    if line.endswith(b",") or line.endswith(b";"):
+        line = line[:-1]
+    return line
 
 
 def stats(engine: str, out_path: str) -> int:
@@ -80,8 +100,17 @@ def stats(engine: str, out_path: str) -> int:
     total = 0
     stream = sys.stdin.buffer
     if engine in ("mysql", "mariadb"):
+        # Rows are hashed one by one ("(...)\n"), so old one-line and new one-row-a-line INSERTs of the
+        # same data give the same digest, whichever mariadb-dump/mysqldump version wrote them.
+        current = None
         for line in stream:
             total += len(line)
+            if current is not None:
+                current.rows += 1
+                current.digest.update(mysql_row_line(line) + b"\n")
+                if line.endswith(b";\n"):
+                    current = None
+                continue
             if line[:6] not in (b"INSERT", b"REPLAC"):
                 continue
             m = MYSQL_INSERT.match(line)
@@ -92,8 +121,12 @@ def stats(engine: str, out_path: str) -> int:
             if t is None:
                 t = tables[name] = Table()
             payload = line[m.end():]
-            t.rows += mysql_rows(payload)
-            t.digest.update(payload)
+            if payload.strip() == b"":
+                current = t
+                continue
+            for row in mysql_split_rows(payload):
+                t.rows += 1
+                t.digest.update(row + b"\n")
     elif engine == "postgres":
         current = None
         for line in stream:
@@ -174,9 +207,16 @@ INVISIBLE_PK = b"  `my_row_id` bigint(20) unsigned NOT NULL AUTO_INCREMENT INVIS
 def filter_mysql(add_pk: bool) -> int:
     out = sys.stdout.buffer
     pending = None  # lines of a CREATE TABLE statement being inspected for a primary key
+    in_insert = False  # inside a multi-line INSERT: row data, passed through untouched
     for line in sys.stdin.buffer:
+        if in_insert:
+            out.write(line)
+            if line.endswith(b";\n"):
+                in_insert = False
+            continue
         if line.startswith(b"INSERT INTO "):
             out.write(line)
+            in_insert = not line.endswith(b";\n")
             continue
         if pending is not None:
             pending.append(line)

@@ -1,0 +1,708 @@
+#!/usr/bin/env python3
+"""Load a plain SQL dump from stdin over N concurrent client connections (python3 stdlib only).
+
+  parallel-load.py --engine mariadb|mysql|postgres --host H --port P --user U --database D
+                   --password-file F [--jobs N] [--tls-mode disable|require|verify-ca] [--ca-file F]
+                   [--chunk-bytes B] [--no-defer-indexes]
+
+Input: mariadb-dump/mysqldump output, or pg_dump plain output (without --create). The stream is read
+once, never stored: memory stays bounded by about (2 x jobs + 1) x chunk-bytes.
+
+How the work is split:
+  * schema and every other non-data statement run in dump order on one control connection;
+  * table data (mysqldump INSERT lines; pg_dump COPY blocks cut into chunks of whole rows) goes to
+    whichever of the N worker connections is free, so one big table is loaded in parallel too;
+  * session settings (SET ..., USE, psql meta-commands such as \\restrict) go to every connection, in order;
+  * before any statement that may depend on loaded data (triggers, views, routines, events, ALTERs,
+    pg_dump's post-data section) every worker drains, so each statement sees exactly the rows it
+    would see in a one-client replay; triggers therefore never fire on restored rows;
+  * MariaDB/MySQL: secondary indexes of tables without foreign keys are taken out of CREATE TABLE and
+    built after the data (one ALTER per table, tables in parallel): a sorted build instead of
+    random inserts into every index;
+  * PostgreSQL: post-data PRIMARY KEY/UNIQUE constraints and CREATE INDEX run per table in
+    parallel, then the remaining post-data statements (foreign keys, triggers, ...) in dump order.
+
+Credentials: the password is read from --password-file (mode 0600) and handed to the clients in a
+0600 option file (MariaDB) or pgpass file (PostgreSQL) in a private 0700 directory on tmpfs when
+available, removed on exit; never in argv or the environment.
+Exit 0 ok, 1 load failure (a client error is printed to stderr), 2 usage.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from typing import Dict, List, Optional, Tuple
+
+DEFAULT_CHUNK = 4 << 20
+
+
+class LoadError(Exception):
+    pass
+
+
+def die(code: int, msg: str) -> None:
+    print(f"parallel-load: {msg}", file=sys.stderr)
+    sys.exit(code)
+
+
+# ------------------------------------------------------------------------------------------------
+# Client connections
+# ------------------------------------------------------------------------------------------------
+
+class Barrier:
+    def __init__(self, token: bytes):
+        self.token = token
+        self.done = threading.Event()
+
+
+class Connection:
+    """One client process: a writer thread feeds it from a bounded queue, a reader thread consumes
+    what it prints (so it never blocks on a full pipe) and recognises barrier tokens."""
+
+    _seq = 0
+
+    def __init__(self, name: str, argv: List[str], env: Dict[str, str], depth: int, token_sql, preamble: bytes = b""):
+        self.name = name
+        self.token_sql = token_sql
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self.q: "queue.Queue[object]" = queue.Queue(maxsize=depth)
+        self.error: Optional[str] = None
+        self.waiting: Dict[bytes, threading.Event] = {}
+        self.seen: set = set()
+        self.lock = threading.Lock()
+        self.reader = threading.Thread(target=self._read, name=name + "-out", daemon=True)
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.reader.start()
+        self.thread.start()
+        if preamble:
+            self.put(preamble)
+
+    def _fail(self, msg: str) -> None:
+        if self.error is None:
+            self.error = msg
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            tok = line.rstrip(b"\r\n")
+            with self.lock:
+                ev = self.waiting.pop(tok, None)
+            if ev:
+                self.seen.add(tok)
+                ev.set()
+        # client gone: release anyone waiting
+        code = self.proc.wait()
+        if code != 0:
+            self._fail(f"{self.name}: client exited with code {code}")
+        with self.lock:
+            for ev in self.waiting.values():
+                ev.set()
+            self.waiting.clear()
+            self.closed = True
+
+    closed = False
+
+    def _run(self) -> None:
+        stdin = self.proc.stdin
+        assert stdin is not None
+        while True:
+            item = self.q.get()
+            if item is None:
+                try:
+                    stdin.close()
+                except OSError:
+                    pass
+                return
+            if isinstance(item, Barrier):
+                self._barrier(stdin, item)
+                item.done.set()
+                continue
+            if self.error:
+                continue
+            try:
+                stdin.write(item)  # type: ignore[arg-type]
+            except OSError:
+                self._fail(f"{self.name}: client stopped reading (code {self.proc.poll()})")
+
+    def _barrier(self, stdin, item: Barrier) -> None:
+        ev = threading.Event()
+        with self.lock:
+            if self.closed:
+                self._fail(f"{self.name}: client exited (code {self.proc.returncode})")
+                return
+            self.waiting[item.token] = ev
+        if self.error:
+            return
+        try:
+            stdin.write(self.token_sql(item.token))
+            stdin.flush()
+        except OSError:
+            self._fail(f"{self.name}: client stopped reading (code {self.proc.poll()})")
+            return
+        ev.wait()
+        if item.token not in self.seen:
+            self._fail(f"{self.name}: client exited (code {self.proc.wait()})")
+
+    def put(self, item: object) -> None:
+        self.q.put(item)
+
+    def free(self) -> bool:
+        return not self.q.full()
+
+    def sync(self) -> None:
+        Connection._seq += 1
+        b = Barrier(f"dbtier-sync-{os.getpid()}-{Connection._seq}".encode())
+        self.put(b)
+        b.done.wait()
+        if self.error:
+            raise LoadError(self.error)
+
+    def close(self) -> int:
+        self.put(None)
+        self.thread.join()
+        self.reader.join()
+        code = self.proc.wait()
+        if code != 0:
+            self._fail(f"{self.name}: client exited with code {code}")
+        return code
+
+
+class Pool:
+    def __init__(self, engine: "Engine", jobs: int, depth: int):
+        self.engine = engine
+        self.control = engine.connect("control", depth)
+        self.workers = [engine.connect(f"worker-{i + 1}", depth) for i in range(jobs)]
+        self.all = [self.control] + self.workers
+        self._rr = 0
+        self._cv = threading.Condition()
+
+    def check(self) -> None:
+        for c in self.all:
+            if c.error:
+                raise LoadError(c.error)
+            if c.proc.poll() not in (None, 0):
+                raise LoadError(f"{c.name}: client exited with code {c.proc.returncode}")
+
+    def broadcast(self, data: bytes) -> None:
+        for c in self.all:
+            c.put(data)
+
+    def control_exec(self, data: bytes) -> None:
+        self.control.put(data)
+
+    def dispatch(self, data: bytes) -> None:
+        """Hand a data chunk to a free worker (round robin among the free ones; block if none)."""
+        n = len(self.workers)
+        for k in range(n):
+            w = self.workers[(self._rr + k) % n]
+            if w.free():
+                self._rr = (self._rr + k + 1) % n
+                w.put(data)
+                return
+        w = self.workers[self._rr]
+        self._rr = (self._rr + 1) % n
+        w.put(data)  # blocks until that worker takes one
+
+    def drain(self) -> None:
+        """Every connection has executed everything queued so far."""
+        barriers = []
+        for c in self.all:
+            Connection._seq += 1
+            b = Barrier(f"dbtier-sync-{os.getpid()}-{Connection._seq}".encode())
+            c.put(b)
+            barriers.append(b)
+        for b in barriers:
+            b.done.wait()
+        self.check()
+
+    def run_parallel(self, groups: List[List[bytes]]) -> None:
+        """Run each group's statements in order on one worker; groups in parallel."""
+        n = len(self.workers)
+        # largest first keeps the workers evenly busy
+        groups = sorted(groups, key=lambda g: -sum(len(s) for s in g))
+        for i, g in enumerate(groups):
+            w = self.workers[i % n] if n else self.control
+            for stmt in g:
+                w.put(stmt)
+        self.drain()
+
+    def close(self) -> None:
+        errors = []
+        for c in self.all:
+            c.close()
+            if c.error:
+                errors.append(c.error)
+        if errors:
+            raise LoadError("; ".join(errors))
+
+    def abort(self) -> None:
+        for c in self.all:
+            if c.proc.poll() is None:
+                c.proc.kill()
+        for c in self.all:
+            try:
+                c.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+# ------------------------------------------------------------------------------------------------
+# Engines: client command lines, credentials, statement scanning
+# ------------------------------------------------------------------------------------------------
+
+class Engine:
+    def __init__(self, args: argparse.Namespace, secret_dir: str, password: str):
+        self.args = args
+        self.secret_dir = secret_dir
+        self.password = password
+
+    def connect(self, name: str, depth: int) -> Connection:
+        raise NotImplementedError
+
+
+def _private_file(directory: str, name: str, content: str) -> str:
+    path = os.path.join(directory, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(content)
+    return path
+
+
+class MariaDB(Engine):
+    def __init__(self, *a):
+        super().__init__(*a)
+        pw = self.password.replace("\\", "\\\\").replace('"', '\\"')
+        self.cnf = _private_file(self.secret_dir, "client.cnf", f'[client]\npassword="{pw}"\n')
+
+    def connect(self, name: str, depth: int) -> Connection:
+        a = self.args
+        client = shutil.which("mariadb") or shutil.which("mysql") or "mariadb"
+        argv = [client, f"--defaults-extra-file={self.cnf}", "-h", a.host, "-P", str(a.port), "-u", a.user,
+                "--batch", "--skip-column-names", "--unbuffered", "--max-allowed-packet=1G",
+                "--default-character-set=utf8mb4"]
+        if a.tls_mode == "require":
+            argv.append("--ssl")
+        elif a.tls_mode == "verify-ca":
+            argv += ["--ssl", f"--ssl-ca={a.ca_file}", "--ssl-verify-server-cert"]
+        elif a.tls_mode == "disable" and os.path.basename(client) == "mariadb":
+            argv.append("--skip-ssl")
+        argv.append(a.database)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MYSQL")}
+        return Connection(name, argv, env, depth, lambda t: b"SELECT '" + t + b"';\n")
+
+
+class Postgres(Engine):
+    def __init__(self, *a):
+        super().__init__(*a)
+        esc = lambda s: s.replace("\\", "\\\\").replace(":", "\\:")  # noqa: E731
+        self.pgpass = _private_file(self.secret_dir, "pgpass",
+                                    f"{esc(self.args.host)}:{self.args.port}:*:{esc(self.args.user)}:{esc(self.password)}\n")
+
+    def connect(self, name: str, depth: int) -> Connection:
+        a = self.args
+        argv = [shutil.which("psql") or "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                "-h", a.host, "-p", str(a.port), "-U", a.user, "-d", a.database]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env["PGPASSFILE"] = self.pgpass
+        env["PGAPPNAME"] = f"dbtier-parallel-load-{name}"
+        # Workers' commits need not wait for the WAL flush: the control connection's last commit
+        # (txid_current() at the end of the load) flushes the WAL past all of them.
+        preamble = b"SET synchronous_commit = off;\n" if name.startswith("worker") else b""
+        env["PGSSLMODE"] = {"disable": "disable", "require": "require", "verify-ca": "verify-ca"}[a.tls_mode]
+        if a.tls_mode == "verify-ca":
+            env["PGSSLROOTCERT"] = a.ca_file
+        return Connection(name, argv, env, depth, lambda t: b"SELECT '" + t + b"';\n", preamble)
+
+
+# ---- statement scanner --------------------------------------------------------------------------
+
+class Scanner:
+    """Splits SQL text into statements, honouring quotes, comments, DELIMITER (MariaDB) and
+    dollar quotes (PostgreSQL). Fed line by line; yields (statement bytes, delimiter)."""
+
+    def __init__(self, dialect: str):
+        self.dialect = dialect
+        self.buf: List[bytes] = []
+        self.state = None  # None, b"'", b'"', b"`", b"/*", b"$tag$"
+        self.delim = b";"
+        self.depth = 0  # PostgreSQL nested comments
+
+    def pending(self) -> bool:
+        return any(x.strip() for x in self.buf)
+
+    def feed(self, line: bytes) -> List[Tuple[bytes, bytes]]:
+        out: List[Tuple[bytes, bytes]] = []
+        i, n = 0, len(line)
+        start = 0
+        while i < n:
+            st = self.state
+            if st is None:
+                if not self.pending() and i == start:
+                    stripped = line[i:].lstrip()
+                    if self.dialect == "mysql" and stripped[:10].upper() == b"DELIMITER ":
+                        self.delim = stripped[10:].strip() or b";"
+                        return out
+                    if not stripped or (stripped.startswith(b"--") and (
+                            self.dialect != "mysql" or stripped[2:3] in (b"", b" ", b"\t", b"\r", b"\n"))) \
+                            or (self.dialect == "mysql" and stripped.startswith(b"#")):
+                        return out  # blank or comment line between statements
+                    lead = n - i - len(stripped)
+                    if lead:
+                        i += lead
+                        start = i
+                        continue
+                c = line[i:i + 1]
+                if c in (b"'", b'"', b"`") and not (c == b"`" and self.dialect != "mysql"):
+                    self.state = c
+                    self.estr = (c == b"'" and i > 0 and line[i - 1:i] in (b"E", b"e")
+                                 and not (i > 1 and re.match(rb"[A-Za-z0-9_]", line[i - 2:i - 1])))
+                    i += 1
+                elif line.startswith(b"--", i) and (self.dialect != "mysql" or i + 2 >= n or line[i + 2:i + 3] in b" \t\r\n"):
+                    i = n  # comment to end of line
+                elif c == b"#" and self.dialect == "mysql":
+                    i = n
+                elif line.startswith(b"/*", i):
+                    self.state = b"/*"
+                    self.depth = 1
+                    i += 2
+                elif c == b"$" and self.dialect == "postgres":
+                    m = re.match(rb"\$([A-Za-z_][A-Za-z0-9_]*)?\$", line[i:])
+                    if m and not (i > 0 and re.match(rb"[A-Za-z0-9_]", line[i - 1:i])):
+                        self.state = m.group(0)
+                        i += len(m.group(0))
+                    else:
+                        i += 1
+                elif line.startswith(self.delim, i):
+                    self.buf.append(line[start:i])
+                    stmt = b"".join(self.buf).strip()
+                    self.buf = []
+                    i += len(self.delim)
+                    start = i
+                    if stmt:
+                        out.append((stmt, self.delim))
+                else:
+                    i += 1
+            elif st == b"/*":
+                if self.dialect == "postgres" and line.startswith(b"/*", i):
+                    self.depth += 1
+                    i += 2
+                elif line.startswith(b"*/", i):
+                    self.depth -= 1
+                    i += 2
+                    if self.depth <= 0 or self.dialect != "postgres":
+                        self.state = None
+                else:
+                    i += 1
+            elif st in (b"'", b'"', b"`"):
+                j = line.find(st, i)
+                if self.dialect == "mysql" and st != b"`":
+                    bs = line.find(b"\\", i)
+                    if bs != -1 and (j == -1 or bs < j):
+                        i = bs + 2
+                        continue
+                elif self.dialect == "postgres" and st == b"'" and self._e_string():
+                    bs = line.find(b"\\", i)
+                    if bs != -1 and (j == -1 or bs < j):
+                        i = bs + 2
+                        continue
+                if j == -1:
+                    i = n
+                elif line.startswith(st, j + 1):  # doubled quote
+                    i = j + 2
+                else:
+                    self.state = None
+                    self.estr = False
+                    i = j + 1
+            else:  # dollar quote
+                j = line.find(st, i)
+                if j == -1:
+                    i = n
+                else:
+                    self.state = None
+                    i = j + len(st)
+        if start < n:
+            self.buf.append(line[start:])
+        return out
+
+    estr = False
+
+    def _e_string(self) -> bool:
+        return self.estr
+
+
+# ------------------------------------------------------------------------------------------------
+# Loaders
+# ------------------------------------------------------------------------------------------------
+
+MY_INSERT = re.compile(rb"^(?:INSERT|REPLACE)(?: IGNORE)? INTO `((?:[^`]|``)+)`")
+MY_SESSION = re.compile(rb"^(?:/\*!\d+\s*)?(?:SET\s|USE\s)", re.I)
+MY_DROP_STMT = re.compile(rb"^(?:LOCK TABLES\s|UNLOCK TABLES|/\*!40000 ALTER TABLE .* (?:DISABLE|ENABLE) KEYS \*/)", re.I | re.S)
+MY_SCHEMA = re.compile(rb"^(?:/\*!\d+\s*)?(?:DROP TABLE|CREATE TABLE|DROP VIEW|CREATE DATABASE|DROP DATABASE)\b", re.I)
+MY_CREATE_TABLE = re.compile(rb"^CREATE TABLE `((?:[^`]|``)+)` \(\n(.*)\n\)(.*)$", re.S)
+MY_INDEX_LINE = re.compile(rb"^  (?:UNIQUE )?KEY `(?:[^`]|``)+` \(.*\)(?: USING \w+)?(?: COMMENT '(?:[^'\\]|\\.)*')?,?$")
+
+
+class MySQLLoader:
+    def __init__(self, pool: Pool, chunk: int, defer_indexes: bool):
+        self.pool = pool
+        self.chunk = chunk
+        self.defer = defer_indexes
+        self.deferred: Dict[bytes, List[bytes]] = {}
+        self.need_sync = True
+        self.data_pending = False
+
+    def _wrap(self, stmt: bytes, delim: bytes) -> bytes:
+        if delim == b";":
+            return stmt + b";\n"
+        return b"DELIMITER " + delim + b"\n" + stmt + delim + b"\nDELIMITER ;\n"
+
+    def _strip_indexes(self, stmt: bytes) -> bytes:
+        m = MY_CREATE_TABLE.match(stmt)
+        if not m or not self.defer:
+            return stmt
+        name, body, tail = m.group(1), m.group(2), m.group(3)
+        lines = body.split(b"\n")
+        if any(b"FOREIGN KEY" in ln for ln in lines) or b"PARTITION" in tail.upper():
+            return stmt
+        keep, idx = [], []
+        for ln in lines:
+            (idx if MY_INDEX_LINE.match(ln) else keep).append(ln)
+        if not idx or not keep:
+            return stmt
+        keep = [ln[:-1] if ln.endswith(b",") else ln for ln in keep]
+        self.deferred[name] = [b"ADD " + ln.strip().rstrip(b",") for ln in idx]
+        return b"CREATE TABLE `" + name + b"` (\n" + b",\n".join(keep) + b"\n)" + tail
+
+    def statement(self, stmt: bytes, delim: bytes) -> None:
+        p = self.pool
+        if MY_DROP_STMT.match(stmt):
+            return
+        if MY_SESSION.match(stmt) and delim == b";":
+            p.broadcast(stmt + b";\n")
+            return
+        if MY_SCHEMA.match(stmt):
+            if stmt.upper().startswith(b"CREATE TABLE"):
+                stmt = self._strip_indexes(stmt)
+            p.control_exec(self._wrap(stmt, delim))
+            self.need_sync = True
+            return
+        # Anything else (triggers, views, routines, events, ALTERs...) may read or fire on loaded
+        # rows: run it after every queued chunk has been loaded, as a one-client replay would.
+        if self.data_pending:
+            p.drain()
+            self.data_pending = False
+        p.control_exec(self._wrap(stmt, delim))
+        self.need_sync = True
+
+    def data(self, line: bytes) -> None:
+        if self.need_sync:
+            self.pool.control.sync()
+            self.need_sync = False
+        self.pool.dispatch(line)
+        self.data_pending = True
+
+    def run(self, stream) -> None:
+        sc = Scanner("mysql")
+        first = True
+        for line in stream:
+            if first:
+                first = False
+                if line.startswith(b"/*M!999999\\- enable the sandbox mode */"):
+                    self.pool.broadcast(line if line.endswith(b"\n") else line + b"\n")
+                    continue
+            if sc.state is None and not sc.pending() and sc.delim == b";" and MY_INSERT.match(line) \
+                    and line.endswith(b";\n"):
+                # mysqldump writes one INSERT per line and escapes newlines inside strings, so a
+                # line that starts an INSERT and ends with ';' is exactly one statement.
+                self.data(line)
+                continue
+            for stmt, delim in sc.feed(line):
+                if MY_INSERT.match(stmt):
+                    self.data(stmt + b";\n")
+                else:
+                    self.statement(stmt, delim)
+        if sc.pending():
+            raise LoadError("dump ends inside a statement (truncated input?)")
+        self.pool.drain()
+        if self.deferred:
+            self.pool.run_parallel([[b"ALTER TABLE `" + t + b"` " + b", ".join(adds) + b";\n"]
+                                    for t, adds in self.deferred.items()])
+
+
+PG_COPY = re.compile(rb"^COPY (.+?) (?:\(.*\) )?FROM stdin$", re.S)
+PG_SESSION = re.compile(rb"^(?:SET\s|SELECT pg_catalog\.set_config\()", re.I)
+PG_DATA_STMT = re.compile(rb"^SELECT pg_catalog\.(?:setval|lo_\w+|lowrite)\(", re.I)
+PG_INDEX_LIKE = re.compile(
+    rb"^(?:CREATE (?:UNIQUE )?INDEX \S+ ON (?:ONLY )?(\S+) |ALTER TABLE (?:ONLY )?(\S+)\s+ADD CONSTRAINT \S+ (?:PRIMARY KEY|UNIQUE) )",
+    re.I)
+
+
+class PostgresLoader:
+    def __init__(self, pool: Pool, chunk: int):
+        self.pool = pool
+        self.chunk = chunk
+        self.need_sync = True
+        self.data_started = False
+        self.post: Optional[List[bytes]] = None
+
+    def statement(self, stmt: bytes) -> None:
+        p = self.pool
+        if self.post is not None:
+            self.post.append(stmt)
+            return
+        if PG_SESSION.match(stmt):
+            p.broadcast(stmt + b";\n")
+            return
+        if self.data_started and not PG_DATA_STMT.match(stmt) and not stmt.upper().startswith((b"BEGIN", b"COMMIT")):
+            # pg_dump's post-data section begins: collect it (small: definitions only).
+            p.drain()
+            self.post = [stmt]
+            return
+        p.control_exec(stmt + b";\n")
+        self.need_sync = True
+
+    def meta(self, line: bytes) -> None:
+        if self.post is not None:
+            self.post.append(line.rstrip(b"\n"))
+        else:
+            self.pool.broadcast(line)
+
+    def copy(self, header: bytes, rows: List[bytes]) -> None:
+        if self.need_sync:
+            self.pool.control.sync()
+            self.need_sync = False
+        self.data_started = True
+        self.pool.dispatch(header + b"".join(rows) + b"\\.\n")
+
+    def run(self, stream) -> None:
+        sc = Scanner("postgres")
+        it = iter(stream)
+        for line in it:
+            if sc.state is None and not sc.pending():
+                if line.startswith(b"\\"):
+                    self.meta(line)  # psql meta-command (\restrict, \unrestrict, \connect ...)
+                    continue
+            for stmt, _ in sc.feed(line):
+                m = PG_COPY.match(stmt)
+                if m and self.post is None:
+                    self._copy_block(stmt + b";\n", it)
+                elif m:
+                    raise LoadError("COPY after the post-data section: not a pg_dump plain dump")
+                else:
+                    self.statement(stmt)
+        if sc.pending():
+            raise LoadError("dump ends inside a statement (truncated input?)")
+        self.pool.drain()
+        if self.post:
+            self._post_data(self.post)
+
+    def _copy_block(self, header: bytes, it) -> None:
+        rows: List[bytes] = []
+        size = 0
+        for row in it:
+            if row == b"\\.\n" or row == b"\\.":
+                if rows or size == 0:
+                    self.copy(header, rows)
+                return
+            rows.append(row)
+            size += len(row)
+            if size >= self.chunk:
+                self.copy(header, rows)
+                rows, size = [], 0
+        raise LoadError("dump ends inside a COPY block (truncated input?)")
+
+    def _post_data(self, stmts: List[bytes]) -> None:
+        groups: Dict[bytes, List[bytes]] = {}
+        rest: List[bytes] = []
+        for s in stmts:
+            m = PG_INDEX_LIKE.match(s)
+            if m and not s.startswith(b"\\"):
+                groups.setdefault(m.group(1) or m.group(2), []).append(s + b";\n")
+            else:
+                rest.append(s)
+        # Index builds per table in parallel; then FKs, triggers, ... in dump order.
+        self.pool.run_parallel(list(groups.values()))
+        for s in rest:
+            self.pool.control_exec(s + b"\n" if s.startswith(b"\\") else s + b";\n")
+        self.pool.drain()
+
+    def finish(self) -> None:
+        # A synchronous commit on the control connection makes every earlier async commit durable.
+        self.pool.control_exec(b"SELECT pg_catalog.txid_current();\n")
+        self.pool.drain()
+
+
+# ------------------------------------------------------------------------------------------------
+
+def parse_args(argv: List[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="parallel-load.py", description="Load a plain SQL dump (stdin) in parallel.")
+    ap.add_argument("--engine", required=True, choices=["mariadb", "mysql", "postgres"])
+    ap.add_argument("--host", required=True)
+    ap.add_argument("--port", required=True, type=int)
+    ap.add_argument("--user", required=True)
+    ap.add_argument("--database", required=True)
+    ap.add_argument("--password-file", required=True)
+    ap.add_argument("--jobs", type=int, default=2, help="worker connections for data and index builds (default 2)")
+    ap.add_argument("--tls-mode", default="require", choices=["disable", "require", "verify-ca"])
+    ap.add_argument("--ca-file")
+    ap.add_argument("--chunk-bytes", type=int, default=DEFAULT_CHUNK)
+    ap.add_argument("--no-defer-indexes", action="store_true")
+    a = ap.parse_args(argv)
+    if a.jobs < 1 or a.jobs > 64:
+        die(2, f"--jobs {a.jobs}: allowed 1..64")
+    if a.tls_mode == "verify-ca" and not a.ca_file:
+        die(2, "--tls-mode verify-ca needs --ca-file")
+    if a.chunk_bytes < 4096:
+        die(2, f"--chunk-bytes {a.chunk_bytes}: at least 4096")
+    return a
+
+
+def read_password(path: str) -> str:
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        die(2, f"--password-file {path}: {e.strerror}")
+    if st.st_mode & 0o077:
+        die(2, f"--password-file {path} has mode {st.st_mode & 0o777:o}; it must be 0600")
+    with open(path) as f:
+        return f.read().rstrip("\n")
+
+
+def main(argv: List[str]) -> int:
+    a = parse_args(argv)
+    password = read_password(a.password_file)
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    secret_dir = tempfile.mkdtemp(prefix="parallel-load.", dir=base)
+    pool: Optional[Pool] = None
+    try:
+        os.chmod(secret_dir, 0o700)
+        engine = (Postgres if a.engine == "postgres" else MariaDB)(a, secret_dir, password)
+        pool = Pool(engine, a.jobs, depth=2)
+        stream = sys.stdin.buffer
+        if a.engine == "postgres":
+            loader = PostgresLoader(pool, a.chunk_bytes)
+            loader.run(stream)
+            loader.finish()
+        else:
+            MySQLLoader(pool, a.chunk_bytes, not a.no_defer_indexes).run(stream)
+        pool.close()
+        pool = None
+        return 0
+    except LoadError as e:
+        print(f"parallel-load: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if pool is not None:
+            pool.abort()
+        shutil.rmtree(secret_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,55 @@
+/**
+ * An S3 datastore on loopback: the npm `s3rver` package, in-process, files in a temp dir.
+ *
+ *   startS3({ bucket }): Promise<S3Server>
+ *     endpoint "http://127.0.0.1:<free port>", bucket created, credentials S3RVER/S3RVER (s3rver's fixed
+ *     pair, checked on signed requests). dir: where objects live on disk (tests may corrupt one there:
+ *     objectFile(key) gives the path of an object's content).
+ *   S3Server.stop(): close the server and remove its files.
+ */
+import { existsSync, readdirSync } from "fs";
+import * as path from "path";
+import { freePort, removeDir, tempDir } from "./proc";
+
+// s3rver has no type declarations.
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const S3rver = require("s3rver");
+
+export interface S3Server {
+  readonly endpoint: string;
+  readonly port: number;
+  readonly bucket: string;
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly dir: string;
+  /** Path of the stored bytes of `key` (s3rver keeps `<key>._S3rver_object` under the bucket dir). */
+  objectFile(key: string): string;
+  /** Every stored object key under `prefix`. */
+  keys(prefix?: string): string[];
+  stop(): Promise<void>;
+}
+
+export async function startS3({ bucket = "dbtier-test" }: { bucket?: string } = {}): Promise<S3Server> {
+  const dir = tempDir("dbtier-s3-");
+  const port = await freePort();
+  const server = new S3rver({ address: "127.0.0.1", port, silent: true, directory: dir, configureBuckets: [{ name: bucket }] });
+  await server.run();
+  const bucketDir = path.join(dir, bucket);
+  const suffix = "._S3rver_object";
+  const walk = (d: string, rel: string): string[] =>
+    !existsSync(d)
+      ? []
+      : readdirSync(d, { withFileTypes: true }).flatMap((e) =>
+          e.isDirectory() ? walk(path.join(d, e.name), rel ? `${rel}/${e.name}` : e.name)
+            : e.name.endsWith(suffix) ? [rel ? `${rel}/${e.name.slice(0, -suffix.length)}` : e.name.slice(0, -suffix.length)] : [],
+        );
+  return {
+    endpoint: `http://127.0.0.1:${port}`, port, bucket, accessKeyId: "S3RVER", secretAccessKey: "S3RVER", dir,
+    objectFile: (key: string) => path.join(bucketDir, `${key}${suffix}`),
+    keys: (prefix = "") => walk(bucketDir, "").filter((k) => k.startsWith(prefix)).sort(),
+    stop: async () => {
+      await server.close();
+      removeDir(dir);
+    },
+  };
+}

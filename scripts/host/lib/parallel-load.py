@@ -47,6 +47,18 @@ class LoadError(Exception):
     pass
 
 
+DEBUG = os.environ.get("PARALLEL_LOAD_DEBUG") == "1"
+_T0 = None
+
+
+def debug(msg: str) -> None:
+    if DEBUG:
+        import time
+        global _T0
+        _T0 = _T0 or time.monotonic()
+        print(f"parallel-load[{time.monotonic() - _T0:8.3f}] {msg}", file=sys.stderr, flush=True)
+
+
 def die(code: int, msg: str) -> None:
     print(f"parallel-load: {msg}", file=sys.stderr)
     sys.exit(code)
@@ -157,6 +169,7 @@ class Connection:
         return not self.q.full()
 
     def sync(self) -> None:
+        debug(f"{self.name} sync")
         Connection._seq += 1
         b = Barrier(f"dbtier-sync-{os.getpid()}-{Connection._seq}".encode())
         self.put(b)
@@ -212,6 +225,7 @@ class Pool:
 
     def drain(self) -> None:
         """Every connection has executed everything queued so far."""
+        debug("drain start")
         barriers = []
         for c in self.all:
             Connection._seq += 1
@@ -220,6 +234,7 @@ class Pool:
             barriers.append(b)
         for b in barriers:
             b.done.wait()
+        debug("drain done")
         self.check()
 
     def run_parallel(self, groups: List[List[bytes]]) -> None:
@@ -510,18 +525,28 @@ class MySQLLoader:
 
     def run(self, stream) -> None:
         sc = Scanner("mysql")
-        first = True
-        for line in stream:
-            if first:
-                first = False
+        it = iter(stream)
+        # mysqldump/mariadb-dump escape every newline inside a string, so in their output a ';' at
+        # the end of a physical line always ends the statement: INSERTs (one line, or one row per
+        # line in newer mariadb-dump) are then taken whole without scanning them byte by byte.
+        trusted = False
+        n = 0
+        for line in it:
+            n += 1
+            if n <= 3:
                 if line.startswith(b"/*M!999999\\- enable the sandbox mode */"):
                     self.pool.broadcast(line if line.endswith(b"\n") else line + b"\n")
                     continue
-            if sc.state is None and not sc.pending() and sc.delim == b";" and MY_INSERT.match(line) \
-                    and line.endswith(b";\n"):
-                # mysqldump writes one INSERT per line and escapes newlines inside strings, so a
-                # line that starts an INSERT and ends with ';' is exactly one statement.
-                self.data(line)
+                if line.startswith((b"-- MariaDB dump", b"-- MySQL dump")):
+                    trusted = True
+            if trusted and sc.state is None and not sc.pending() and sc.delim == b";" and MY_INSERT.match(line):
+                parts = [line]
+                while not line.endswith(b";\n"):
+                    line = next(it, b"")
+                    if not line:
+                        raise LoadError("dump ends inside an INSERT (truncated input?)")
+                    parts.append(line)
+                self.data(b"".join(parts))
                 continue
             for stmt, delim in sc.feed(line):
                 if MY_INSERT.match(stmt):
@@ -532,6 +557,7 @@ class MySQLLoader:
             raise LoadError("dump ends inside a statement (truncated input?)")
         self.pool.drain()
         if self.deferred:
+            debug(f"deferred indexes: {list(self.deferred)}")
             self.pool.run_parallel([[b"ALTER TABLE `" + t + b"` " + b", ".join(adds) + b";\n"]
                                     for t, adds in self.deferred.items()])
 

@@ -1,0 +1,138 @@
+"""Run one pipeline as its own process session and measure it.
+
+Peak memory: cgroup v2 memory.peak is not available here (the host has cgroup v1, whose
+max_usage_in_bytes also counts the page cache of the dump files the reference writes), so a
+sampler thread sums the resident set (statm RSS) of every live process in the pipeline's session
+every few milliseconds and keeps the maximum. RSS counts shared library pages once per process,
+so the sum slightly overstates the tree's real footprint: a conservative figure for a ceiling.
+CPU: getrusage(RUSAGE_CHILDREN) delta, i.e. user+system seconds of every process of the tree.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass
+class Measurement:
+    wall_s: float
+    cpu_user_s: float
+    cpu_sys_s: float
+    peak_tree_rss: int
+    peak_breakdown: Dict[str, int]
+    max_single_rss: int
+    samples: int
+    returncode: int
+    server_cpu_s: Dict[str, float] = field(default_factory=dict)
+    stderr_tail: str = ""
+
+    @property
+    def cpu_s(self) -> float:
+        return self.cpu_user_s + self.cpu_sys_s
+
+
+def _session_of(pid: int) -> Optional[int]:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    rest = raw[raw.rindex(b")") + 2:].split()
+    return int(rest[3])  # field 6: session id
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+class TreeSampler(threading.Thread):
+    def __init__(self, sid: int, interval: float = 0.01):
+        super().__init__(daemon=True)
+        self.sid = sid
+        self.interval = interval
+        self.stop_flag = threading.Event()
+        self.members: Dict[int, str] = {}
+        self.rejected: set = set()
+        self.peak = 0
+        self.peak_breakdown: Dict[str, int] = {}
+        self.samples = 0
+
+    def run(self) -> None:
+        while not self.stop_flag.is_set():
+            self.sample()
+            self.stop_flag.wait(self.interval)
+
+    def sample(self) -> None:
+        total = 0
+        breakdown: Dict[str, int] = {}
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            pid = int(name)
+            if pid in self.rejected:
+                continue
+            if pid not in self.members:
+                if _session_of(pid) != self.sid:
+                    self.rejected.add(pid)
+                    continue
+                self.members[pid] = _comm(pid)
+            try:
+                with open(f"/proc/{pid}/statm", "rb") as f:
+                    rss = int(f.read().split()[1]) * PAGE
+            except (OSError, IndexError, ValueError):
+                self.members.pop(pid, None)
+                continue
+            comm = _comm(pid) if self.members[pid] in ("bash", "sh", "python3") else self.members[pid]
+            self.members[pid] = comm
+            total += rss
+            breakdown[comm] = breakdown.get(comm, 0) + rss
+        self.samples += 1
+        if total > self.peak:
+            self.peak = total
+            self.peak_breakdown = breakdown
+
+
+def run_measured(cmd: List[str], env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
+                 timeout: float = 7200, servers: Optional[Dict[str, Callable[[], float]]] = None,
+                 stdout=subprocess.DEVNULL) -> Measurement:
+    servers = servers or {}
+    server_before = {k: f() for k, f in servers.items()}
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, start_new_session=True, stdout=stdout,
+                            stderr=subprocess.PIPE)
+    sampler = TreeSampler(proc.pid)
+    sampler.start()
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        _, err = proc.communicate()
+    wall = time.monotonic() - t0
+    sampler.stop_flag.set()
+    sampler.join()
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_after = {k: f() for k, f in servers.items()}
+    return Measurement(
+        wall_s=wall,
+        cpu_user_s=ru1.ru_utime - ru0.ru_utime,
+        cpu_sys_s=ru1.ru_stime - ru0.ru_stime,
+        peak_tree_rss=sampler.peak,
+        peak_breakdown=dict(sorted(sampler.peak_breakdown.items(), key=lambda kv: -kv[1])),
+        max_single_rss=ru1.ru_maxrss * 1024,
+        samples=sampler.samples,
+        returncode=proc.returncode,
+        server_cpu_s={k: server_after[k] - server_before[k] for k in servers},
+        stderr_tail=err.decode(errors="replace")[-4000:],
+    )

@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Streaming S3 upload/download in bounded memory (python3 standard library only).
+
+  s3stream.py put BUCKET KEY   < data      multipart upload of stdin; memory <= (concurrency + 1) x part size
+  s3stream.py get BUCKET KEY   > data      streamed GET
+
+Configuration from the environment: S3_ENDPOINT (http[s]://host[:port]), S3_REGION (default us-east-1),
+S3_ACCESS_KEY_FILE and S3_SECRET_KEY_FILE (paths of files holding the keys: never argv, never env values),
+S3_PART_SIZE (bytes, default 8 MiB, min 5 MiB), S3_CONCURRENCY (default 2).
+Exit 0 ok, 1 failure (the multipart upload is aborted so no partial object ever appears), 2 usage.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import http.client
+import os
+import queue
+import sys
+import threading
+import urllib.parse
+import xml.etree.ElementTree as ET
+from typing import Dict, List, Optional, Tuple
+
+EMPTY_SHA = hashlib.sha256(b"").hexdigest()
+
+
+class S3:
+    def __init__(self) -> None:
+        endpoint = os.environ.get("S3_ENDPOINT", "")
+        u = urllib.parse.urlsplit(endpoint)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            die(2, f"S3_ENDPOINT='{endpoint}': expected http(s)://host[:port]")
+        self.scheme, self.host = u.scheme, u.hostname
+        self.port = u.port or (443 if u.scheme == "https" else 80)
+        self.netloc = u.netloc
+        self.region = os.environ.get("S3_REGION", "us-east-1")
+        self.access = read_secret("S3_ACCESS_KEY_FILE")
+        self.secret = read_secret("S3_SECRET_KEY_FILE")
+
+    def conn(self) -> http.client.HTTPConnection:
+        if self.scheme == "https":
+            return http.client.HTTPSConnection(self.host, self.port, timeout=300)
+        return http.client.HTTPConnection(self.host, self.port, timeout=300)
+
+    def sign(self, method: str, path: str, query: Dict[str, str], payload_sha: str) -> Dict[str, str]:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+        day = now.strftime("%Y%m%d")
+        canon_query = "&".join(f"{urllib.parse.quote(k, safe='-_.~')}={urllib.parse.quote(v, safe='-_.~')}"
+                               for k, v in sorted(query.items()))
+        headers = {"host": self.netloc, "x-amz-content-sha256": payload_sha, "x-amz-date": amz_date}
+        signed = ";".join(sorted(headers))
+        canon_headers = "".join(f"{k}:{headers[k]}\n" for k in sorted(headers))
+        canon = "\n".join([method, urllib.parse.quote(path, safe="/-_.~"), canon_query, canon_headers, signed, payload_sha])
+        scope = f"{day}/{self.region}/s3/aws4_request"
+        to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canon.encode()).hexdigest()])
+        k = hmac.new(("AWS4" + self.secret).encode(), day.encode(), hashlib.sha256).digest()
+        for part in (self.region, "s3", "aws4_request"):
+            k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+        sig = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
+        headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={self.access}/{scope}, "
+                                    f"SignedHeaders={signed}, Signature={sig}")
+        return headers
+
+    def request(self, conn: http.client.HTTPConnection, method: str, path: str, query: Dict[str, str],
+                body: bytes = b"", stream: bool = False) -> http.client.HTTPResponse:
+        sha = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA
+        headers = self.sign(method, path, query, sha)
+        headers["content-length"] = str(len(body))
+        url = urllib.parse.quote(path, safe="/-_.~")
+        if query:
+            url += "?" + "&".join(f"{urllib.parse.quote(k, safe='-_.~')}={urllib.parse.quote(v, safe='-_.~')}"
+                                  if v != "" else urllib.parse.quote(k, safe='-_.~') for k, v in query.items())
+        conn.request(method, url, body=body, headers=headers)
+        resp = conn.getresponse()
+        if resp.status >= 300:
+            detail = resp.read()[:500].decode(errors="replace")
+            raise RuntimeError(f"{method} {path}: HTTP {resp.status} {detail}")
+        if not stream:
+            resp.body = resp.read()  # type: ignore[attr-defined]
+        return resp
+
+
+def die(code: int, msg: str) -> None:
+    print(f"s3stream: {msg}", file=sys.stderr)
+    sys.exit(code)
+
+
+def read_secret(var: str) -> str:
+    path = os.environ.get(var, "")
+    if not path:
+        die(2, f"{var} is not set (path of a 0600 file)")
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError as e:
+        die(2, f"{var}: cannot read {path}: {e.strerror}")
+    return ""
+
+
+def read_full(stream, n: int) -> bytes:
+    chunks: List[bytes] = []
+    left = n
+    while left > 0:
+        b = stream.read(left)
+        if not b:
+            break
+        chunks.append(b)
+        left -= len(b)
+    return b"".join(chunks)
+
+
+def put(s3: S3, bucket: str, key: str) -> None:
+    part_size = max(5 << 20, int(os.environ.get("S3_PART_SIZE", str(8 << 20))))
+    concurrency = max(1, int(os.environ.get("S3_CONCURRENCY", "2")))
+    path = f"/{bucket}/{key}"
+    stdin = sys.stdin.buffer
+    first = read_full(stdin, part_size)
+    main = s3.conn()
+    if len(first) < part_size:  # small object: one PUT
+        s3.request(main, "PUT", path, {}, first)
+        return
+    resp = s3.request(main, "POST", path, {"uploads": ""})
+    upload_id = ET.fromstring(resp.body).findtext("{*}UploadId")  # type: ignore[attr-defined]
+    if not upload_id:
+        die(1, "no UploadId in CreateMultipartUpload response")
+    # Bounded hand-off: the reader blocks once `concurrency` parts wait, so memory stays flat.
+    work: "queue.Queue[Optional[Tuple[int, bytes]]]" = queue.Queue(maxsize=concurrency)
+    etags: Dict[int, str] = {}
+    errors: List[BaseException] = []
+
+    def worker() -> None:
+        conn = s3.conn()
+        while True:
+            item = work.get()
+            if item is None:
+                return
+            n, data = item
+            try:
+                if not errors:
+                    r = s3.request(conn, "PUT", path, {"partNumber": str(n), "uploadId": upload_id}, data)
+                    etags[n] = r.getheader("ETag") or ""
+            except BaseException as e:  # noqa: BLE001 - reported after the join
+                errors.append(e)
+                conn = s3.conn()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    n = 1
+    data = first
+    try:
+        while data and not errors:
+            work.put((n, data))
+            data = None  # type: ignore[assignment]
+            n += 1
+            data = read_full(stdin, part_size)
+    finally:
+        for _ in threads:
+            work.put(None)
+        for t in threads:
+            t.join()
+    if errors:
+        try:
+            s3.request(s3.conn(), "DELETE", path, {"uploadId": upload_id})
+        finally:
+            die(1, f"upload failed: {errors[0]}")
+    body = "<CompleteMultipartUpload>" + "".join(
+        f"<Part><PartNumber>{i}</PartNumber><ETag>{etags[i]}</ETag></Part>" for i in sorted(etags)
+    ) + "</CompleteMultipartUpload>"
+    s3.request(main, "POST", path, {"uploadId": upload_id}, body.encode())
+
+
+def get(s3: S3, bucket: str, key: str) -> None:
+    resp = s3.request(s3.conn(), "GET", f"/{bucket}/{key}", {}, stream=True)
+    out = sys.stdout.buffer
+    while True:
+        b = resp.read(1 << 20)
+        if not b:
+            break
+        out.write(b)
+    out.flush()
+
+
+def main(argv: List[str]) -> None:
+    if len(argv) != 4 or argv[1] not in ("put", "get"):
+        die(2, "usage: s3stream.py put|get BUCKET KEY")
+    s3 = S3()
+    try:
+        (put if argv[1] == "put" else get)(s3, argv[2], argv[3])
+    except (OSError, RuntimeError, http.client.HTTPException) as e:
+        die(1, str(e))
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Candidate backup pipelines for the experiments (the reported dbtier figures come from the real
+# scripts/host/dbtier-db). Knobs (environment):
+#   DUMP_MODE     plain (mariadb-dump / pg_dump to stdout) | mydumper | pgdir (pg_dump -Fd -j)
+#   ZSTD_LEVEL ZSTD_THREADS   compressor settings (default 3 and 0 = one per core)
+#   UPLOADER      rclone (rclone rcat, RCLONE_FLAGS appended) | s3stream (lib/s3stream.py)
+#   AGE_RECIPIENT public key the stream is encrypted to
+set -euo pipefail
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$BENCH_WORK"
+: "${DUMP_MODE:=plain}" "${ZSTD_LEVEL:=3}" "${ZSTD_THREADS:=0}" "${UPLOADER:=rclone}" "${RCLONE_FLAGS:=}"
+: "${DUMP_JOBS:=2}"
+key="$BENCH_PREFIX/data.zst.age"
+
+dump() {
+  case "$BENCH_ENGINE:$DUMP_MODE" in
+    mariadb:plain)
+      mariadb-dump --defaults-extra-file="$BENCH_MY_CNF" -h "$DB_HOST" -P "$DB_PORT" -u "$DB_ADMIN_USER" \
+        --single-transaction --quick --hex-blob --routines --triggers --events --no-tablespaces "$DB_NAME"
+      ;;
+    postgres:plain) pg_dump -h "$DB_HOST" -p "$DB_PORT" -U "$DB_ADMIN_USER" -d "$DB_NAME" ;;
+    mariadb:mydumper)
+      local pw
+      pw="$(sed -n 's/^password=//p' "$BENCH_MY_CNF")"
+      rm -rf d && mkdir d
+      # mydumper 0.10 has no option file for the password: the bench accepts that exposure for a measurement.
+      mydumper -h "$DB_HOST" -P "$DB_PORT" -u "$DB_ADMIN_USER" -p "$pw" -B "$DB_NAME" -t "$DUMP_JOBS" \
+        --trx-consistency-only -r 50000 -R -E -G --hex-blob -o d >/dev/null
+      tar -C d -cf - . && rm -rf d
+      ;;
+    postgres:pgdir)
+      rm -rf d
+      pg_dump -h "$DB_HOST" -p "$DB_PORT" -U "$DB_ADMIN_USER" -d "$DB_NAME" -Fd -j "$DUMP_JOBS" -Z0 -f d
+      tar -C d -cf - . && rm -rf d
+      ;;
+    *) die "DUMP_MODE='$DUMP_MODE' not available for $BENCH_ENGINE" ;;
+  esac
+}
+
+upload() {
+  # shellcheck disable=SC2086 # RCLONE_FLAGS is a list of flags
+  case "$UPLOADER" in
+    rclone) rclone rcat $RCLONE_FLAGS "bench:$BENCH_BUCKET/$key" ;;
+    s3stream) python3 "$BENCH_DIR/lib/s3stream.py" put "$BENCH_BUCKET" "$key" ;;
+    *) die "UPLOADER='$UPLOADER': allowed rclone, s3stream" ;;
+  esac
+}
+
+dump | zstd -q -T"$ZSTD_THREADS" -"$ZSTD_LEVEL" | age -r "$AGE_RECIPIENT" | upload

@@ -42,7 +42,7 @@ class Context:
     def __init__(self, work: Path, server: DbServer, s3: S3Server):
         self.work, self.server, self.s3 = work, server, s3
         sec = work / "secrets"
-        sec.mkdir(mode=0o700, exist_ok=True)
+        sec.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.secrets = sec
         write_secret(sec / "db-admin-password", server.admin_password)
         write_secret(sec / "db-app-password", server.app_password)
@@ -138,9 +138,10 @@ class Stream(Pipeline):
 
 
 def dbtier_candidate() -> Stream:
-    return Stream("dbtier", "dbtier design: dump | zstd -3 -T0 | age | streaming upload; "
-                  "download | age -d | zstd -d | parallel-load (2 connections)",
-                  {"ZSTD_LEVEL": "3", "UPLOADER": "s3stream"},
+    return Stream("dbtier", "dbtier design: dump | zstd -6 -T0 --zstd=wlog=20 | age | s3stream (5 MiB parts, 1 in flight); "
+                  "s3stream get | age -d | zstd -d | parallel-load (2 worker connections)",
+                  {"ZSTD_LEVEL": "6", "ZSTD_EXTRA": "--zstd=wlog=20", "UPLOADER": "s3stream",
+                   "S3_PART_SIZE": str(5 << 20), "S3_CONCURRENCY": "1"},
                   {"DOWNLOADER": "s3stream", "LOADER": "parallel", "LOAD_JOBS": "2"})
 
 
@@ -154,11 +155,14 @@ def experiments(engine: str) -> List[Stream]:
                {"ZSTD_LEVEL": "3", "UPLOADER": "rclone",
                 "RCLONE_FLAGS": "--s3-chunk-size 5M --s3-upload-concurrency 1 --buffer-size 0"},
                {"DOWNLOADER": "rclone", "LOADER": "parallel", "RCLONE_FLAGS": "--buffer-size 0"}),
-        Stream("zstd3-T1-s3stream", "zstd -3 -T1, s3stream, parallel load",
-               {"ZSTD_LEVEL": "3", "ZSTD_THREADS": "1", "UPLOADER": "s3stream"},
+        Stream("zstd3-wlog20-s3stream", "zstd -3 -T0 --zstd=wlog=20, s3stream, parallel load",
+               {"ZSTD_LEVEL": "3", "ZSTD_EXTRA": "--zstd=wlog=20", "UPLOADER": "s3stream"},
                {"DOWNLOADER": "s3stream", "LOADER": "parallel"}),
-        Stream("zstd6-s3stream", "zstd -6 -T0, s3stream, parallel load",
+        Stream("zstd6-default-window", "zstd -6 -T0 (default window), s3stream, parallel load",
                {"ZSTD_LEVEL": "6", "UPLOADER": "s3stream"}, {"DOWNLOADER": "s3stream", "LOADER": "parallel"}),
+        Stream("zstd7-wlog20", "zstd -7 -T0 --zstd=wlog=20, s3stream, parallel load",
+               {"ZSTD_LEVEL": "7", "ZSTD_EXTRA": "--zstd=wlog=20", "UPLOADER": "s3stream"},
+               {"DOWNLOADER": "s3stream", "LOADER": "parallel"}),
         Stream("zstd3-s3stream-parallel3", "zstd -3 -T0, s3stream, parallel load with 3 connections",
                {"ZSTD_LEVEL": "3", "UPLOADER": "s3stream"},
                {"DOWNLOADER": "s3stream", "LOADER": "parallel", "LOAD_JOBS": "3"}),

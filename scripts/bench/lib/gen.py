@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Tuple
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 # share of the data bytes per table family
 SHARES = {"posts": 0.55, "attachments": 0.25, "comments": 0.12, "audit_log": 0.07}
@@ -71,13 +71,24 @@ class TextSource:
         return " ".join(self.rng.choices(self.vocab, cum_weights=self.cum, k=n))
 
     def paragraphs(self, n_words: int) -> str:
+        """A post body as a block editor stores it: HTML paragraphs in block comments, some links
+        and headings (newlines written as the COPY / LOAD DATA escape)."""
         parts = []
         left = n_words
+        rng = self.rng
         while left > 0:
-            k = min(left, self.rng.randint(40, 160))
-            parts.append(self.words(k))
+            k = min(left, rng.randint(40, 160))
+            text = self.words(k)
+            if rng.random() < 0.3:
+                w = text.split(" ", 3)
+                if len(w) == 4:
+                    text = (f'{w[0]} {w[1]} <a href="https://www.example.com/{w[2].strip(",.")}/{rng.randint(1, 99999)}">'
+                            f'{w[2]}</a> {w[3]}')
+            if rng.random() < 0.15:
+                parts.append(f'<!-- wp:heading -->\\n<h2 class="wp-block-heading">{self.words(rng.randint(2, 7))}</h2>'
+                             '\\n<!-- /wp:heading -->')
+            parts.append(f"<!-- wp:paragraph -->\\n<p>{text}</p>\\n<!-- /wp:paragraph -->")
             left -= k
-        # COPY / LOAD DATA escape for newline
         return "\\n\\n".join(parts)
 
 

@@ -6,7 +6,7 @@
 
 Configuration from the environment: S3_ENDPOINT (http[s]://host[:port]), S3_REGION (default us-east-1),
 S3_ACCESS_KEY_FILE and S3_SECRET_KEY_FILE (paths of files holding the keys: never argv, never env values),
-S3_PART_SIZE (bytes, default 8 MiB, min 5 MiB), S3_CONCURRENCY (default 2).
+S3_PART_SIZE (bytes, default 5 MiB, min 5 MiB), S3_CONCURRENCY (default 1).
 Exit 0 ok, 1 failure (the multipart upload is aborted so no partial object ever appears), 2 usage.
 """
 from __future__ import annotations
@@ -113,8 +113,8 @@ def read_full(stream, n: int) -> bytes:
 
 
 def put(s3: S3, bucket: str, key: str) -> None:
-    part_size = max(5 << 20, int(os.environ.get("S3_PART_SIZE", str(8 << 20))))
-    concurrency = max(1, int(os.environ.get("S3_CONCURRENCY", "2")))
+    part_size = max(5 << 20, int(os.environ.get("S3_PART_SIZE", str(5 << 20))))
+    concurrency = max(1, int(os.environ.get("S3_CONCURRENCY", "1")))
     path = f"/{bucket}/{key}"
     stdin = sys.stdin.buffer
     first = read_full(stdin, part_size)

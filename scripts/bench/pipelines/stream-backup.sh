@@ -2,7 +2,7 @@
 # Candidate backup pipelines for the experiments (the reported dbtier figures come from the real
 # scripts/host/dbtier-db). Knobs (environment):
 #   DUMP_MODE     plain (mariadb-dump / pg_dump to stdout) | mydumper | pgdir (pg_dump -Fd -j)
-#   ZSTD_LEVEL ZSTD_THREADS   compressor settings (default 3 and 0 = one per core)
+#   ZSTD_LEVEL ZSTD_THREADS ZSTD_EXTRA   compressor settings (default 3, 0 = one per core, none)
 #   UPLOADER      rclone (rclone rcat, RCLONE_FLAGS appended) | s3stream (lib/s3stream.py)
 #   AGE_RECIPIENT public key the stream is encrypted to
 set -euo pipefail
@@ -10,7 +10,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$BENCH_WORK"
 : "${DUMP_MODE:=plain}" "${ZSTD_LEVEL:=3}" "${ZSTD_THREADS:=0}" "${UPLOADER:=rclone}" "${RCLONE_FLAGS:=}"
-: "${DUMP_JOBS:=2}"
+: "${DUMP_JOBS:=2}" "${ZSTD_EXTRA:=}"
 key="$BENCH_PREFIX/data.zst.age"
 
 dump() {
@@ -47,4 +47,5 @@ upload() {
   esac
 }
 
-dump | zstd -q -T"$ZSTD_THREADS" -"$ZSTD_LEVEL" | age -r "$AGE_RECIPIENT" | upload
+# shellcheck disable=SC2086 # ZSTD_EXTRA is a list of flags
+dump | zstd -q -T"$ZSTD_THREADS" -"$ZSTD_LEVEL" $ZSTD_EXTRA | age -r "$AGE_RECIPIENT" | upload

@@ -6,7 +6,7 @@
                    [--chunk-bytes B] [--no-defer-indexes]
 
 Input: mariadb-dump/mysqldump output, or pg_dump plain output (without --create). The stream is read
-once, never stored: memory stays bounded by about (2 x jobs + 1) x chunk-bytes.
+once, never stored: memory stays bounded by about (2 x (jobs + 1) + 1) x chunk-bytes (default 1 MiB).
 
 How the work is split:
   * schema and every other non-data statement run in dump order on one control connection;
@@ -40,7 +40,7 @@ import tempfile
 import threading
 from typing import Dict, List, Optional, Tuple
 
-DEFAULT_CHUNK = 4 << 20
+DEFAULT_CHUNK = 1 << 20
 
 
 class LoadError(Exception):
@@ -293,16 +293,22 @@ def _private_file(directory: str, name: str, content: str) -> str:
 class MariaDB(Engine):
     def __init__(self, *a):
         super().__init__(*a)
-        pw = self.password.replace("\\", "\\\\").replace('"', '\\"')
-        self.cnf = _private_file(self.secret_dir, "client.cnf", f'[client]\npassword="{pw}"\n')
+        if self.args.defaults_extra_file:  # the caller's option file: user, password, host, TLS
+            self.cnf = self.args.defaults_extra_file
+        else:
+            pw = self.password.replace("\\", "\\\\").replace('"', '\\"')
+            self.cnf = _private_file(self.secret_dir, "client.cnf", f'[client]\npassword="{pw}"\n')
 
     def connect(self, name: str, depth: int) -> Connection:
         a = self.args
         client = shutil.which("mariadb") or shutil.which("mysql") or "mariadb"
-        argv = [client, f"--defaults-extra-file={self.cnf}", "-h", a.host, "-P", str(a.port), "-u", a.user,
-                "--batch", "--skip-column-names", "--unbuffered", "--max-allowed-packet=1G",
-                "--default-character-set=utf8mb4"]
-        if a.tls_mode == "require":
+        argv = [client, f"--defaults-extra-file={self.cnf}", "--batch", "--skip-column-names", "--unbuffered",
+                "--max-allowed-packet=1G", "--default-character-set=utf8mb4"]
+        if a.host:
+            argv += ["-h", a.host, "-P", str(a.port), "-u", a.user]
+        if a.defaults_extra_file:
+            pass  # TLS settings come with the option file
+        elif a.tls_mode == "require":
             argv.append("--ssl")
         elif a.tls_mode == "verify-ca":
             argv += ["--ssl", f"--ssl-ca={a.ca_file}", "--ssl-verify-server-cert"]
@@ -316,16 +322,23 @@ class MariaDB(Engine):
 class Postgres(Engine):
     def __init__(self, *a):
         super().__init__(*a)
-        esc = lambda s: s.replace("\\", "\\\\").replace(":", "\\:")  # noqa: E731
-        self.pgpass = _private_file(self.secret_dir, "pgpass",
-                                    f"{esc(self.args.host)}:{self.args.port}:*:{esc(self.args.user)}:{esc(self.password)}\n")
+        self.pgpass = None
+        if self.args.host:
+            esc = lambda s: s.replace("\\", "\\\\").replace(":", "\\:")  # noqa: E731
+            self.pgpass = _private_file(self.secret_dir, "pgpass",
+                                        f"*:*:*:{esc(self.args.user)}:{esc(self.password)}\n")
 
     def connect(self, name: str, depth: int) -> Connection:
         a = self.args
-        argv = [shutil.which("psql") or "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                "-h", a.host, "-p", str(a.port), "-U", a.user, "-d", a.database]
+        argv = [shutil.which("psql") or "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", a.database]
+        if not a.host:  # connection from the caller's libpq environment (PGHOST, PGPASSFILE, PGSSLMODE, ...)
+            env = dict(os.environ)
+            env["PGAPPNAME"] = f"dbtier-parallel-load-{name}"
+            preamble = b"SET synchronous_commit = off;\n" if name.startswith("worker") else b""
+            return Connection(name, argv, env, depth, lambda t: b"SELECT '" + t + b"';\n", preamble)
+        argv += ["-h", a.host, "-p", str(a.port), "-U", a.user]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-        env["PGPASSFILE"] = self.pgpass
+        env["PGPASSFILE"] = self.pgpass  # type: ignore[assignment]
         env["PGAPPNAME"] = f"dbtier-parallel-load-{name}"
         # Workers' commits need not wait for the WAL flush: the control connection's last commit
         # (txid_current() at the end of the load) flushes the WAL past all of them.
@@ -670,11 +683,13 @@ class PostgresLoader:
 def parse_args(argv: List[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="parallel-load.py", description="Load a plain SQL dump (stdin) in parallel.")
     ap.add_argument("--engine", required=True, choices=["mariadb", "mysql", "postgres"])
-    ap.add_argument("--host", required=True)
-    ap.add_argument("--port", required=True, type=int)
-    ap.add_argument("--user", required=True)
     ap.add_argument("--database", required=True)
-    ap.add_argument("--password-file", required=True)
+    ap.add_argument("--host", help="with --port, --user and --password-file; else MariaDB/MySQL takes the "
+                    "connection from --defaults-extra-file and PostgreSQL from the libpq environment (PGHOST ...)")
+    ap.add_argument("--port", type=int)
+    ap.add_argument("--user")
+    ap.add_argument("--password-file")
+    ap.add_argument("--defaults-extra-file", help="MariaDB/MySQL client option file (0600) with user, password, host, TLS")
     ap.add_argument("--jobs", type=int, default=2, help="worker connections for data and index builds (default 2)")
     ap.add_argument("--tls-mode", default="require", choices=["disable", "require", "verify-ca"])
     ap.add_argument("--ca-file")
@@ -687,16 +702,31 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
         die(2, "--tls-mode verify-ca needs --ca-file")
     if a.chunk_bytes < 4096:
         die(2, f"--chunk-bytes {a.chunk_bytes}: at least 4096")
+    direct = [a.host, a.port, a.user, a.password_file]
+    if any(direct) and not all(direct):
+        die(2, "--host, --port, --user and --password-file go together")
+    if a.engine != "postgres" and not a.host and not a.defaults_extra_file:
+        die(2, f"--engine {a.engine} needs --defaults-extra-file or --host/--port/--user/--password-file")
+    if a.engine == "postgres" and a.defaults_extra_file:
+        die(2, "--defaults-extra-file is for MariaDB/MySQL; PostgreSQL uses --host ... or the libpq environment")
+    for f in (a.password_file, a.defaults_extra_file):
+        if f:
+            check_private(f)
     return a
 
 
-def read_password(path: str) -> str:
+def check_private(path: str) -> None:
     try:
         st = os.stat(path)
     except OSError as e:
-        die(2, f"--password-file {path}: {e.strerror}")
+        die(2, f"{path}: {e.strerror}")
     if st.st_mode & 0o077:
-        die(2, f"--password-file {path} has mode {st.st_mode & 0o777:o}; it must be 0600")
+        die(2, f"{path} has mode {st.st_mode & 0o777:o}; credential files must be 0600")
+
+
+def read_password(path: Optional[str]) -> str:
+    if not path:
+        return ""
     with open(path) as f:
         return f.read().rstrip("\n")
 

@@ -171,7 +171,8 @@ class DbServer:
     def root_cmd(self, tool: str) -> List[str]:
         """argv prefix of a superuser client tool over the local socket (no password involved)."""
         if self.engine == "mariadb":
-            return [tool, "--no-defaults", f"--socket={self.workdir / 'mysqld.sock'}", "-uroot"]
+            return [tool, "--no-defaults", f"--socket={self.workdir / 'mysqld.sock'}", "-uroot",
+                    "--default-character-set=utf8mb4"]
         return [str(PG_BIN / tool), "-h", str(self.socket_dir), "-p", str(self.port), "-U", "postgres"]
 
     def recreate_db(self) -> None:

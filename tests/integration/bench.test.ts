@@ -1,0 +1,46 @@
+// A small run of `npm run bench` (both engines, 4 MiB and 16 MiB, one run) so the benchmark cannot rot:
+// real servers, real s3rver, both pipelines, every restore verified by per-table checksums.
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+
+const ROOT = path.resolve(__dirname, "../..");
+
+describe("npm run bench (small)", () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), "dbtier-bench-test-"));
+  afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
+
+  test("measures both pipelines on both engines, verifies every restore and writes the reports", () => {
+    const env = { ...process.env };
+    delete env.AWS_CA_BUNDLE;
+    execFileSync("bash", [path.join(ROOT, "scripts/bench/run.sh"), "--size", "16M", "--runs", "1", "--out", out], {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 170_000,
+    });
+    const report = JSON.parse(fs.readFileSync(path.join(out, "report.json"), "utf8"));
+    expect(Object.keys(report.engines).sort()).toEqual(["mariadb", "postgres"]);
+    for (const engine of ["mariadb", "postgres"]) {
+      const sizes = report.engines[engine].sizes;
+      expect(Object.keys(sizes)).toEqual(["4M", "16M"]);
+      for (const label of ["4M", "16M"]) {
+        for (const pipeline of ["reference", "dbtier"]) {
+          const runs = sizes[label].pipelines[pipeline];
+          expect(runs).toHaveLength(1);
+          expect(runs[0].error).toBeUndefined();
+          expect(runs[0].verified).toBe(true);
+          expect(runs[0].stored_bytes).toBeGreaterThan(0);
+          expect(runs[0].backup.peak_tree_rss).toBeGreaterThan(1 << 20);
+          expect(runs[0].restore.wall_s).toBeGreaterThan(0);
+        }
+      }
+      const ratios = report.summary[engine].sizes["16M"].ratios;
+      expect(ratios.backup_throughput_ratio).toBeGreaterThan(0);
+      expect(ratios.stored_ratio).toBeGreaterThan(0);
+    }
+    const md = fs.readFileSync(path.join(out, "report.md"), "utf8");
+    expect(md).toContain("## Ratios against the reference");
+    expect(md).toContain("## What was tried and why the winner won");
+  }, 180_000);
+});

@@ -18,6 +18,10 @@ source "$LAB_DIR/lib/net.sh"
 source "$LAB_DIR/lib/probe.sh"
 # shellcheck source=lib/servers.sh
 source "$LAB_DIR/lib/servers.sh"
+# shellcheck source=lib/infra.sh
+source "$LAB_DIR/lib/infra.sh"
+# shellcheck source=lib/sql.sh
+source "$LAB_DIR/lib/sql.sh"
 # shellcheck source=lib/selftest.sh
 source "$LAB_DIR/lib/selftest.sh"
 # shellcheck source=lib/engine.sh

@@ -145,12 +145,39 @@ lab_step() {
 
 # A setup step whose failure makes the remaining steps of this engine pointless: they are reported as
 # SKIP and counted as failed, so the total stays the same whatever breaks.
+# Never call lab_step in a `||` or `if` context: bash would then ignore `set -e` inside the step too.
 lab_setup() {
-  local name="$1"
-  lab_step "$@" || LAB_ABORTED="'$name' failed"
+  local name="$1" rc
+  set +e
+  lab_step "$@"
+  rc=$?
+  set -e
+  if ((rc != 0)); then LAB_ABORTED="'$name' failed"; fi
   return 0
 }
 
 lab_check() {
-  lab_step "$@" || true
+  set +e
+  lab_step "$@"
+  set -e
+  return 0
+}
+
+# Sections: a failed setup step skips the rest of its section and of the sections that depend on it, but
+# not independent ones (prod still runs when dev broke).
+declare -A LAB_SECTION_ABORT=()
+# lab_section NAME [DEPENDS_ON...]
+lab_section() {
+  local name="$1" dep
+  shift
+  if [[ -n "${LAB_SECTION:-}" ]]; then LAB_SECTION_ABORT[$LAB_SECTION]="$LAB_ABORTED"; fi
+  LAB_SECTION="$name"
+  LAB_ABORTED=""
+  for dep in "$@"; do
+    if [[ -n "${LAB_SECTION_ABORT[$dep]:-}" ]]; then
+      LAB_ABORTED="${LAB_SECTION_ABORT[$dep]}"
+      break
+    fi
+  done
+  lab_say "-- $LAB_ENGINE: $name"
 }

@@ -104,7 +104,7 @@ lab_sh() {
 lab_put() {
   local host="$1" dest="$2" mode="$3" owner="${4:-root:root}"
   # shellcheck disable=SC2016 # expanded by the inner shell
-  lab_in "$host" bash -c 'umask 077; mkdir -p "$(dirname "$1")"; cat >"$1.lab-tmp" && chown "$3" "$1.lab-tmp" && chmod "$2" "$1.lab-tmp" && mv -f "$1.lab-tmp" "$1"' \
+  lab_in "$host" bash -c 'umask 022; mkdir -p "$(dirname "$1")"; umask 077; cat >"$1.lab-tmp" && chown "$3" "$1.lab-tmp" && chmod "$2" "$1.lab-tmp" && mv -f "$1.lab-tmp" "$1"' \
     lab-put "$dest" "$mode" "$owner"
 }
 

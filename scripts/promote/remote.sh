@@ -17,6 +17,7 @@ umask 077
 readonly TOOL="${DBTIER_PROMOTE_TOOL:-/usr/local/bin/dbtier-db}"
 readonly BACKUP_ID_PATTERN='[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}'
 WORK_DIR=""
+IDENTITY_FILE=""
 
 die() {
   printf 'dbtier-promote: %s\n' "$*" >&2
@@ -36,13 +37,13 @@ make_work_dir() {
   trap cleanup EXIT
 }
 
-# Reads the age identity from stdin into the private work directory and prints its path.
+# Reads the age identity from stdin into IDENTITY_FILE in the private work directory. Not to be called in
+# a command substitution: the subshell's exit would remove the directory before the toolkit reads it.
 read_identity() {
   make_work_dir
-  local file="${WORK_DIR}/age-identity"
-  cat >"${file}"
-  grep -q '^AGE-SECRET-KEY-' "${file}" || die "no age identity (AGE-SECRET-KEY-...) on stdin"
-  printf '%s' "${file}"
+  IDENTITY_FILE="${WORK_DIR}/age-identity"
+  cat >"${IDENTITY_FILE}"
+  grep -q '^AGE-SECRET-KEY-' "${IDENTITY_FILE}" || die "no age identity (AGE-SECRET-KEY-...) on stdin"
 }
 
 check_backup_id() {
@@ -65,10 +66,10 @@ cmd_backup() {
 }
 
 cmd_verify() {
-  local id="${1:-}" identity
+  local id="${1:-}"
   check_backup_id "${id}"
-  identity="$(read_identity)"
-  as_root "${TOOL}" verify "${id}" --identity "${identity}" >&2
+  read_identity
+  as_root "${TOOL}" verify "${id}" --identity "${IDENTITY_FILE}" >&2
   printf 'DBTIER_VERIFIED=%s\n' "${id}"
 }
 
@@ -81,10 +82,9 @@ cmd_load() {
     esac
   done
   check_backup_id "${expected}"
-  local identity
-  identity="$(read_identity)"
+  read_identity
   local log="${WORK_DIR}/load.log" status=0
-  as_root "${TOOL}" load-app-db "${force[@]}" --identity "${identity}" 2>"${log}" || status=$?
+  as_root "${TOOL}" load-app-db "${force[@]}" --identity "${IDENTITY_FILE}" 2>"${log}" || status=$?
   cat "${log}" >&2
   ((status == 0)) || die "dbtier-db load-app-db failed (exit ${status})"
   # The toolkit logs `load-app-db: <period>/<id> loaded into <db> and checked ...` when done.

@@ -16,6 +16,8 @@ export interface SshOptions {
   /** Seconds to wait for a connection. */
   readonly connectTimeout?: number;
   readonly sshBinary?: string;
+  /** Do not pass the remote side's stderr through to ours (tests). */
+  readonly quiet?: boolean;
 }
 
 /** The known_hosts line: the target's address and the pinned key (without its comment). */
@@ -64,7 +66,7 @@ export function sshRemote(options: SshOptions = {}): RemotePort {
         child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
         child.stderr.on("data", (d: Buffer) => {
           stderr += d.toString();
-          process.stderr.write(d);
+          if (!options.quiet) process.stderr.write(d);
         });
         const finish = (code: number) => {
           rmSync(dir, { recursive: true, force: true });

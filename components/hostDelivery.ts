@@ -128,10 +128,12 @@ const PRELUDE = [
   'if [ "$(id -u)" -eq 0 ]; then as_root() { "$@"; }; else as_root() { sudo -n "$@"; }; fi',
 ].join("\n");
 
-// The first command may arrive while cloud-init is still installing packages and the toolkit.
+// The first command may arrive while cloud-init is still installing packages and the toolkit. Only where
+// cloud-init actually runs (/run/cloud-init exists from its first stage, before the network and sshd are
+// up); elsewhere (the lab) there is nothing to wait for. Bounded, so a broken boot fails the deploy.
 const WAIT_FOR_BOOT = [
-  "if command -v cloud-init >/dev/null 2>&1; then",
-  "  if ! cloud-init status --wait >/dev/null; then",
+  "if [ -d /run/cloud-init ] && command -v cloud-init >/dev/null 2>&1; then",
+  "  if ! timeout 1800 cloud-init status --wait >/dev/null; then",
   "    echo \"cloud-init did not finish cleanly; see 'cloud-init status --long' on the host\" >&2",
   "    exit 1",
   "  fi",
@@ -155,7 +157,12 @@ export function remoteSteps(config: DbTierConfig, role: VmRole): RemoteStep[] {
     {
       step: "secrets",
       description: "install the secret files (0600) from the tar stream on stdin",
-      script: script(WAIT_FOR_BOOT, `base64 -d | as_root bash -c ${shellQuote(secretInstallScript())}`),
+      script: script(
+        WAIT_FOR_BOOT,
+        "# The installer is handed to bash verbatim: nothing in it may expand here.",
+        "# shellcheck disable=SC2016",
+        `base64 -d | as_root bash -c ${shellQuote(secretInstallScript())}`,
+      ),
       stdin: "secrets",
     },
     {

@@ -35,6 +35,13 @@ lab_register_netns() {
 # lab_register_pid PID NAME
 lab_register_pid() {
   printf '%s %s\n' "$1" "$2" >>"$LAB_ROOT/registry/pids"
+  lab_log_pid "$1"
+}
+
+# LAB_PID_LOG (optional, outside LAB_ROOT): every PID the lab started or found in its namespaces, so a test
+# can check afterwards that none is left.
+lab_log_pid() {
+  if [[ -n "${LAB_PID_LOG:-}" ]]; then printf '%s\n' "$1" >>"$LAB_PID_LOG"; fi
 }
 
 # Kills PID and every descendant (found by parent PID), children first. Only PIDs the lab started, or that
@@ -77,7 +84,10 @@ lab_teardown() {
     while read -r ns; do
       # Anything still running inside a namespace this run created is this run's (sshd sessions, DB
       # servers restarted by the systemctl shim, postgres children).
-      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -TERM "$pid" 2>/dev/null || true; done
+      for pid in $(ip netns pids "$ns" 2>/dev/null); do
+        lab_log_pid "$pid"
+        kill -TERM "$pid" 2>/dev/null || true
+      done
     done <"$LAB_ROOT/registry/netns"
     sleep 0.3
     while read -r ns; do

@@ -150,6 +150,7 @@ lab_managed_up() {
   local engine="$1" port="$2" ip san=() n
   shift 2
   ip="$(lab_host_ip managed)"
+  printf '%s\n' "$port" >"$LAB_WORK/managed.port"
   san=("IP:$ip")
   for n in "$@"; do san+=("DNS:$n"); done
   lab_cert managed "${san[@]}"
@@ -173,7 +174,7 @@ EOC
     lab_in managed systemctl start mariadb
     ;;
   postgres)
-    lab_postgres_fresh managed
+    lab_postgres_fresh managed "$port"
     lab_put managed /etc/postgresql/15/main/lab-tls/server.key 0600 postgres:postgres <"$LAB_WORK/pki/managed.key"
     lab_put managed /etc/postgresql/15/main/lab-tls/server.pem 0644 <"$LAB_WORK/pki/managed.pem"
     lab_put managed /etc/postgresql/15/main/conf.d/90-dbaas.conf 0644 <<EOC
@@ -211,7 +212,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, RELOAD, PROCESS, REFERENCES,
 EOS
     ;;
   postgres)
-    lab_in managed setpriv --reuid=postgres --regid=postgres --init-groups psql -v ON_ERROR_STOP=1 -h /run/postgresql -q <<EOS
+    lab_in managed setpriv --reuid=postgres --regid=postgres --init-groups psql -v ON_ERROR_STOP=1 -h /run/postgresql -p "$(cat "$LAB_WORK/managed.port")" -q <<EOS
 CREATE ROLE "$user" LOGIN CREATEDB CREATEROLE NOSUPERUSER PASSWORD '${password//\'/\'\'}';
 EOS
     ;;
@@ -228,7 +229,7 @@ lab_managed_provision() {
     case "$engine" in
     mariadb) lab_in managed mariadb --protocol=socket -e "CREATE DATABASE \`$db\`" ;;
     postgres)
-      lab_in managed setpriv --reuid=postgres --regid=postgres --init-groups psql -v ON_ERROR_STOP=1 -h /run/postgresql -q \
+      lab_in managed setpriv --reuid=postgres --regid=postgres --init-groups psql -v ON_ERROR_STOP=1 -h /run/postgresql -p "$(cat "$LAB_WORK/managed.port")" -q \
         -c "CREATE DATABASE \"$db\" OWNER \"$admin\""
       ;;
     esac
@@ -238,7 +239,7 @@ lab_managed_provision() {
     case "$engine" in
     mariadb) lab_in managed mariadb --protocol=socket <<<"CREATE USER '$user'@'%' IDENTIFIED BY '$password';" ;;
     postgres)
-      lab_in managed setpriv --reuid=postgres --regid=postgres --init-groups psql -v ON_ERROR_STOP=1 -h /run/postgresql -q \
+      lab_in managed setpriv --reuid=postgres --regid=postgres --init-groups psql -v ON_ERROR_STOP=1 -h /run/postgresql -p "$(cat "$LAB_WORK/managed.port")" -q \
         <<<"CREATE ROLE \"$user\" LOGIN PASSWORD '$password';"
       ;;
     esac

@@ -54,7 +54,7 @@ lab_mariadb_fresh() {
 
 # A fresh cluster 15/main, as the Debian package leaves it (config in /etc/postgresql/15/main).
 lab_postgres_fresh() {
-  local host="$1"
+  local host="$1" port="${2:-5432}"
   lab_sh "$host" '
     rm -rf /var/lib/postgresql/15/main
     install -d -o postgres -g postgres -m 0700 /var/lib/postgresql/15/main
@@ -65,7 +65,7 @@ lab_postgres_fresh() {
     rm -f /var/lib/postgresql/15/main/postgresql.conf /var/lib/postgresql/15/main/pg_hba.conf /var/lib/postgresql/15/main/pg_ident.conf'
   lab_daemon "$host" postgresql \
     "exec setpriv --reuid=postgres --regid=postgres --init-groups $LAB_PG_BIN/postgres -D /var/lib/postgresql/15/main -c config_file=/etc/postgresql/15/main/postgresql.conf" \
-    "$LAB_PG_BIN/pg_isready -q -h /run/postgresql"
+    "$LAB_PG_BIN/pg_isready -q -h /run/postgresql -p $port"
 }
 
 # ---- S3 datastore ------------------------------------------------------------------------------------------

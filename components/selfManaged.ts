@@ -4,7 +4,7 @@
 // database and enable the backup timers.
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { CloudAdapter, NetworkHandle } from "./clouds/types";
+import { CloudAdapter, NetworkHandle, webserversOutsideNetwork } from "./clouds/types";
 import { SELF_MANAGED_ADMIN_USER } from "./hostDelivery";
 import { ENV_FILE, HostFile, renderHostEnv } from "./hostFiles";
 import { HostSummary, HostVm } from "./hostVm";
@@ -17,7 +17,7 @@ export interface SelfManagedDatabaseArgs {
 }
 
 export class SelfManagedDatabase extends pulumi.ComponentResource {
-  /** Private address: the server binds only there (webservers reach it inside the private network). */
+  /** Where webservers connect: the private address, or the public one when a webserver is outside the network. */
   readonly host: pulumi.Output<string>;
   readonly port: pulumi.Output<number>;
   readonly publicIp: pulumi.Output<string>;
@@ -39,6 +39,10 @@ export class SelfManagedDatabase extends pulumi.ComponentResource {
     const appPassword = new random.RandomPassword(`${name}-app-password`, { length: 32, special: false }, passwordOpts);
 
     const host = new HostVm({ name, role: "database", size: config.size, config, adapter, network: this.network, parent: this });
+    // Webservers inside the private network: bind the private address only. Any outside it: bind all
+    // addresses (the cloud firewall, the host firewall and per-source grants still admit only them).
+    const outside = webserversOutsideNetwork(config);
+    const listenAll = outside.some((w) => w.family === 6) ? "::" : "0.0.0.0";
     const hostFiles: pulumi.Output<HostFile[]> = host.vm.privateIp.apply((privateIp) => [{
       path: ENV_FILE,
       permissions: "0644",
@@ -48,7 +52,7 @@ export class SelfManagedDatabase extends pulumi.ComponentResource {
         dbHost: privateIp,
         dbPort: port,
         adminUser: SELF_MANAGED_ADMIN_USER,
-        listenAddress: privateIp,
+        listenAddress: outside.length > 0 ? listenAll : privateIp,
         tlsMode: "require",
       }),
     }]);
@@ -59,7 +63,7 @@ export class SelfManagedDatabase extends pulumi.ComponentResource {
     })));
     const { names } = host.runSteps(hostFiles, secretValues);
 
-    this.host = host.vm.privateIp;
+    this.host = outside.length > 0 ? host.vm.publicIp : host.vm.privateIp;
     this.port = pulumi.output(port);
     this.publicIp = host.vm.publicIp;
     this.adminUser = pulumi.output(SELF_MANAGED_ADMIN_USER);

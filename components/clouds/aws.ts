@@ -4,10 +4,9 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { cidrContains, parseCidr } from "../net";
 import { awsDatabaseIngress } from "../trustedSources";
 import { DbTierConfig } from "../types";
-import { AdapterOptions, CloudAdapter, ManagedHandle, ManagedSpec, NetworkHandle, VmHandle, VmSpec, providerName } from "./types";
+import { AdapterOptions, CloudAdapter, ManagedHandle, ManagedSpec, NetworkHandle, VmHandle, VmSpec, providerName, webserversOutsideNetwork } from "./types";
 
 /** Debian's own AWS account publishes the official Debian 12 AMIs. */
 export const DEBIAN_AMI_OWNER = "136693071363";
@@ -50,11 +49,7 @@ export function splitSubnets(vpcCidr: string, count: number): string[] {
 
 /** RDS is reachable from outside the VPC only when a trusted source lies outside it. */
 export function needsPublicAccess(config: DbTierConfig): boolean {
-  const vpc = parseCidr(config.vpcCidr);
-  return config.webservers.some((w) => {
-    const source = parseCidr(w.cidr);
-    return !vpc || !source || source.family !== 4 || !cidrContains(vpc, source);
-  });
+  return webserversOutsideNetwork(config).length > 0;
 }
 
 export const awsAdapter: CloudAdapter = {

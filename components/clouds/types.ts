@@ -2,7 +2,8 @@
 // a managed cluster reachable from these sources); an adapter decides *how* that cloud spells it.
 // Every adapter creates its resources under the `parent` it is given and names them `${name}-<role>`.
 import * as pulumi from "@pulumi/pulumi";
-import { Cloud, DbTierConfig } from "../types";
+import { cidrContains, parseCidr } from "../net";
+import { Cloud, DbTierConfig, Webserver } from "../types";
 import { VmInboundRule, VmRole } from "../trustedSources";
 
 /** Options every adapter call receives: the component to parent under, and whether state must be protected. */
@@ -97,3 +98,15 @@ export function providerName(config: DbTierConfig, role: string): string {
 
 /** Standard maintenance window: Sunday 03:00 UTC, outside business hours in Europe and the Americas. */
 export const MAINTENANCE = { day: "sunday", hourUtc: 3 } as const;
+
+/**
+ * Webservers that reach the database from outside the private network (over the public Internet). When
+ * there are any, the database must listen on its public side too; firewalls still admit only them.
+ */
+export function webserversOutsideNetwork(config: DbTierConfig): Webserver[] {
+  const network = parseCidr(config.vpcCidr);
+  return config.webservers.filter((w) => {
+    const source = parseCidr(w.cidr);
+    return !network || !source || source.family !== network.family || !cidrContains(network, source);
+  });
+}

@@ -267,6 +267,29 @@ describe("protections and production settings", () => {
   });
 });
 
+describe("where the self-managed database listens", () => {
+  const envOf = (run: PlanRun): string => {
+    const cmd = ofType(run, "command:remote:Command").find((c) => c.name.endsWith("-host-files"))!;
+    const tar = Buffer.from(String(reveal(cmd.inputs.stdin)), "base64").toString("latin1");
+    return tar.slice(tar.indexOf("DB_ROLE="), tar.indexOf("DBTIER_STATE_DIR="));
+  };
+
+  it("must bind only the private address when every webserver is inside the private network", async () => {
+    const run = await plan(configFor({ webservers: [{ name: "web1", ip: "10.42.1.5" }] }));
+    const privateIp = String(ofType(run, VM_TYPES.digitalocean)[0].state.ipv4AddressPrivate);
+    expect(run.outputs.host.value).toBe(privateIp);
+    expect(envOf(run)).toContain(`DB_LISTEN_ADDRESS=${privateIp}\n`);
+  });
+
+  it("must answer on the public address when a webserver is outside it, still admitting only the webservers", async () => {
+    const run = await plan(configFor({}));
+    const vm = ofType(run, VM_TYPES.digitalocean)[0];
+    expect(run.outputs.host.value).toBe(vm.state.ipv4Address);
+    expect(envOf(run)).toContain("DB_LISTEN_ADDRESS=0.0.0.0\n");
+    expect(envOf(run)).toContain("DB_WEBSERVER_SOURCES=203.0.113.10/32 203.0.113.11/32\n");
+  });
+});
+
 describe("user-data validity", () => {
   let dir: string;
   beforeAll(() => { dir = mkdtempSync(path.join(tmpdir(), "dbtier-userdata-")); });

@@ -296,7 +296,7 @@ interface SecretPattern { readonly label: string; readonly regex: RegExp }
 // expansion, template, format string, empty string, YAML block marker or comparison.
 // Groups: 1 the name; 2, 3 or 4 the value ("double-quoted", 'single-quoted' or bare).
 const PASSWORD_ASSIGNMENT =
-  /(?:^|[^A-Za-z0-9_])([A-Za-z0-9_]*(?:password|passwd|passphrase|_pwd))[ \t]*[=:][ \t]*(?:"([^"\s$%<>{(\[\\=|`][^"\n]*)"|'([^'\s$%<>{(\[\\=|`][^'\n]*)'|([^\s'"$%<>{(\[\\=|`;&][^\s'";&|`]*))/gim;
+  /(?:^|[^A-Za-z0-9_])([A-Za-z0-9_]*(?:password|passwd|passphrase|_pwd))[ \t]*[=:][ \t]*(?:"([^"\s$%<>{(\[\\=|`][^"\n]*)"|'([^'\s$%<>{(\[\\=|`][^'\n]*)'|([^\s'"$%<>{(\[\\=|`;&][^\s'";&|`(]*))/gim;
 const PASSWORD_KEY = /(?:password|passwd|passphrase|_pwd)$/i;
 const NOT_A_SECRET_VALUE = /^(true|false|yes|no|on|off|null|none|~|\*+|x+)$/i;
 
@@ -309,20 +309,38 @@ export const SECRET_PATTERNS: readonly SecretPattern[] = [
   { label: "a Pulumi access token", regex: /\bpul-[a-f0-9]{40}\b/ },
 ];
 
+/**
+ * In program code a bare word after `password =` is a variable (`self.password = password`), a type
+ * (`password: str`) or a call; only a quoted string is a literal there. In shell, config and env files a bare
+ * word is the value itself.
+ */
+export type TextKind = "code" | "text";
+
+/** Python and JavaScript files are code; shell, env files, configs and unknown text are text. */
+export function textKindOf(path: string, content: string): TextKind {
+  if (/\.(py|js|mjs|cjs|ts)$/.test(path)) return "code";
+  return /^#!.*\b(python[0-9.]*|node)\b/.test(content) ? "code" : "text";
+}
+
 /** Secret-looking things in a text: labels with where they were found. */
-export function findSecrets(text: string, where: string): string[] {
+export function findSecrets(text: string, where: string, kind: TextKind = "text"): string[] {
   const found: string[] = [];
   for (const { label, regex } of SECRET_PATTERNS) {
     if (regex.test(text)) found.push(`${where} contains ${label}`);
   }
   for (const match of text.matchAll(PASSWORD_ASSIGNMENT)) {
     const name = match[1];
-    const value = match[2] ?? match[3] ?? match[4];
+    const bare = match[4];
+    const value = match[2] ?? match[3] ?? bare;
+    if (value === undefined || NOT_A_SECRET_VALUE.test(value)) continue;
     // sudoers' NOPASSWD tag names the absence of a password.
-    if (value !== undefined && !NOT_A_SECRET_VALUE.test(value) && !/^no_?pass(?:wd|word)$/i.test(name)) {
-      found.push(`${where} assigns a literal value to ${JSON.stringify(name)}`);
-      break;
+    if (/^no_?pass(?:wd|word)$/i.test(name)) continue;
+    if (bare !== undefined) {
+      if (kind === "code") continue;
+      if (text[(match.index ?? 0) + match[0].length] === "(") continue; // a call, not a value
     }
+    found.push(`${where} assigns a literal value to ${JSON.stringify(name)}`);
+    break;
   }
   return found;
 }
@@ -420,7 +438,9 @@ function scanCloudConfig(document: Record<string, unknown>): string[] {
     } else if (value !== null && typeof value === "object") {
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
         if (/^write_files\[\d+\]$/.test(path) && k === "content") {
-          walk(decodeWriteFileContent(value as Record<string, unknown>), `${path}.content`, k);
+          const file = value as Record<string, unknown>;
+          const content = decodeWriteFileContent(file);
+          problems.push(...findSecrets(content, `user-data ${path}.content`, textKindOf(String(file.path ?? ""), content)));
         } else {
           walk(v, path === "" ? k : `${path}.${k}`, k);
         }

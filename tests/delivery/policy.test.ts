@@ -331,6 +331,17 @@ describe("no-secrets-in-user-data", () => {
     expect(rule.check(droplet(script), DEFAULT_RULE_CONFIG)).toEqual([expect.stringMatching(/user-data contains a private key block/)]);
   });
 
+  it("reads program code by its language: only a quoted string is a literal there", () => {
+    const python = (content: string) => render({ files: [...input.files, { path: "/usr/local/lib/dbtier/lib/load.py", content, permissions: "0644" }] });
+    const code = "#!/usr/bin/env python3\nclass Loader:\n    def __init__(self, password: str):\n        self.password = password\n\npassword = read_password(args.password_file)\n";
+    expect(rule.check(droplet(python(code)), DEFAULT_RULE_CONFIG)).toEqual([]);
+    expect(rule.check(droplet(python(`${code}DEFAULT_PASSWORD = "hunter2"\n`)), DEFAULT_RULE_CONFIG)).toEqual([expect.stringMatching(/write_files\[2\]\.content assigns a literal value to "DEFAULT_PASSWORD"/)]);
+    // In shell a bare word is the value itself; a command substitution or call is not.
+    const shell = (line: string) => render({ files: [...input.files, { path: "/usr/local/lib/dbtier/lib/x.sh", content: `#!/usr/bin/env bash\n${line}\n`, permissions: "0644" }] });
+    expect(rule.check(droplet(shell("PGPASSWORD=hunter2 psql -h db")), DEFAULT_RULE_CONFIG)).toHaveLength(1);
+    expect(rule.check(droplet(shell("password=read_password(x)")), DEFAULT_RULE_CONFIG)).toEqual([]);
+  });
+
   it("does not flag the toolkit's own shell, booleans, or passwords read from files", () => {
     expect(good).toMatch(/lock_passwd: true/);
     expect(good).toMatch(/password="\$\(cat/);

@@ -93,7 +93,7 @@ export const digitalOceanAdapter: CloudAdapter = {
       clusterId: cluster.id,
       name: config.database.user,
       ...(config.engine === "mysql" ? { mysqlAuthPlugin: "caching_sha2_password" } : {}),
-    }, { parent: opts.parent, additionalSecretOutputs: ["password", "accessKey", "accessCert"] });
+    }, { parent: opts.parent, protect: opts.protect, additionalSecretOutputs: ["password", "accessKey", "accessCert"] });
 
     let pool: digitalocean.DatabaseConnectionPool | undefined;
     if (config.engine === "postgres") {
@@ -137,7 +137,7 @@ export const digitalOceanAdapter: CloudAdapter = {
       caCertificate: ca.certificate,
       replicaHosts,
       ...(pool ? { poolHost: pool.host, poolPort: pool.port, poolName: pool.name } : {}),
-      stateful: [cluster, db],
+      stateful: [cluster, db, user],
     };
   },
 };

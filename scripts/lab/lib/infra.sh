@@ -111,6 +111,31 @@ lab_baseline_sql() {
   }'
 }
 
+# The baseline as a team keeps it: the generated schema and rows loaded into a scratch server (on the git
+# host, which plays the developer's machine here) and dumped with the engine's own dump tool.
+lab_baseline_dump() {
+  local engine="$1" sql="$LAB_WORK/baseline-source.sql"
+  lab_baseline_sql "$engine" "${LAB_BASELINE_CUSTOMERS:-3000}" "${LAB_BASELINE_ORDERS:-6000}" >"$sql"
+  case "$engine" in
+  mariadb)
+    lab_mariadb_fresh git >&2
+    lab_in git systemctl start mariadb >&2
+    lab_in git mariadb --protocol=socket -e 'CREATE DATABASE shop' >&2
+    lab_in git mariadb --protocol=socket shop <"$sql" >&2
+    lab_in git mariadb-dump --protocol=socket --single-transaction --skip-dump-date shop
+    lab_in git systemctl stop mariadb >&2
+    ;;
+  postgres)
+    lab_postgres_fresh git >&2
+    lab_in git systemctl start postgresql >&2
+    lab_in git setpriv --reuid=postgres --regid=postgres --init-groups createdb -h /run/postgresql shop >&2
+    lab_in git setpriv --reuid=postgres --regid=postgres --init-groups psql -X -q -v ON_ERROR_STOP=1 -h /run/postgresql shop <"$sql" >&2
+    lab_in git setpriv --reuid=postgres --regid=postgres --init-groups pg_dump -h /run/postgresql --no-owner --no-privileges shop
+    lab_in git systemctl stop postgresql >&2
+    ;;
+  esac
+}
+
 # A git server host: sshd with a lab host key, a `git` user whose shell is git-shell, and one bare repo
 # holding the baseline dump at the path the config names. The deploy key is the only key it accepts.
 # lab_git_up ENGINE BASELINE_PATH
@@ -128,7 +153,7 @@ lab_git_up() {
 
   work="$LAB_WORK/baseline-repo"
   mkdir -p "$work/$(dirname "$path")"
-  lab_baseline_sql "$engine" "${LAB_BASELINE_CUSTOMERS:-3000}" "${LAB_BASELINE_ORDERS:-6000}" >"$work/$path"
+  lab_baseline_dump "$engine" >"$work/$path"
   git -C "$work" init -q -b main
   git -C "$work" -c user.name=lab -c user.email=lab@lab.test add -A
   git -C "$work" -c user.name=lab -c user.email=lab@lab.test commit -q -m "baseline"

@@ -42,7 +42,7 @@ export class DatabaseProxy extends pulumi.ComponentResource {
   }
 
   /** Creates the remote commands that point the proxy at `database`, and registers the outputs. Call once. */
-  deploy(database: ManagedDatabase): void {
+  deploy(database: ManagedDatabase): pulumi.Output<HostSummary> {
     if (this.hostSummary) throw new Error(`DatabaseProxy ${this.proxyName}: deploy() called twice`);
     const { config } = this;
     const endpoint = database.endpoint;
@@ -71,5 +71,6 @@ export class DatabaseProxy extends pulumi.ComponentResource {
     const { names } = this.host.runSteps(hostFiles, secretValues, [database]);
     this.hostSummary = this.host.summary(names);
     this.registerOutputs({ publicIp: this.publicIp, privateIp: this.privateIp, hostPublicKey: this.hostPublicKey, hostSummary: this.hostSummary });
+    return this.hostSummary;
   }
 }

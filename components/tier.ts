@@ -30,78 +30,6 @@ export function connectionUrl(engine: Engine, parts: { user: string; password: s
   return engine === "postgres" ? `postgresql://${auth}@${target}?sslmode=require` : `mysql://${auth}@${target}?ssl-mode=REQUIRED`;
 }
 
-export class DatabaseTier extends pulumi.ComponentResource {
-  readonly host: pulumi.Output<string>;
-  readonly port: pulumi.Output<number>;
-  readonly database: pulumi.Output<string>;
-  readonly user: pulumi.Output<string>;
-  /** Secret. */
-  readonly password: pulumi.Output<string>;
-  /** Secret: where webservers connect (the PgBouncer pool on DigitalOcean PostgreSQL). */
-  readonly connectionString: pulumi.Output<string>;
-  readonly caCertificate?: pulumi.Output<string>;
-  readonly proxyAddress?: pulumi.Output<string>;
-  readonly readReplicaHosts: pulumi.Output<string[]>;
-  readonly trustedSources: TrustedSourceRow[];
-  readonly hosts: pulumi.Output<HostSummary[]>;
-
-  constructor(name: string, args: DatabaseTierArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("dbtier:index:DatabaseTier", name, {}, opts);
-    const { config } = args;
-    const adapter = ADAPTERS[config.cloud];
-    this.database = pulumi.output(config.database.name);
-    this.user = pulumi.output(config.database.user);
-    this.trustedSources = trustedSourceTable(config);
-
-    let connectHost: pulumi.Output<string>;
-    let connectPort: pulumi.Output<number>;
-    let connectDatabase: pulumi.Output<string> = this.database;
-    if (config.mode === "self-managed") {
-      const db = new SelfManagedDatabase(`${name}-database`, { config, adapter }, { parent: this });
-      this.host = db.host;
-      this.port = db.port;
-      this.password = db.appPassword;
-      this.hosts = db.hostSummary.apply((h) => [h]);
-      this.readReplicaHosts = pulumi.output([]);
-      connectHost = this.host;
-      connectPort = this.port;
-    } else {
-      const network = adapter.network(`${name}-network`, config, { parent: this, protect: false });
-      const proxy = new DatabaseProxy(`${name}-proxy`, { config, adapter, network }, { parent: this });
-      const managed = new ManagedDatabase(`${name}-managed`, { config, adapter, network, proxy: proxy.vm }, { parent: this });
-      proxy.deploy(managed);
-      this.host = managed.host;
-      this.port = managed.port;
-      this.password = managed.appPassword;
-      if (managed.caCertificate) this.caCertificate = managed.caCertificate;
-      this.proxyAddress = proxy.publicIp;
-      this.hosts = (proxy.hostSummary as pulumi.Output<HostSummary>).apply((h) => [h]);
-      this.readReplicaHosts = pulumi.all([...managed.endpoint.replicaHosts]);
-      const pool = managed.endpoint;
-      connectHost = pool.poolHost ?? this.host;
-      connectPort = pool.poolPort ?? this.port;
-      if (pool.poolName) connectDatabase = pool.poolName;
-    }
-    this.connectionString = pulumi.secret(
-      pulumi.all([connectHost, connectPort, connectDatabase, this.password]).apply(([host, port, database, password]) =>
-        connectionUrl(config.engine, { user: config.database.user, password, host, port, database })),
-    );
-    this.registerOutputs({
-      host: this.host,
-      port: this.port,
-      database: this.database,
-      user: this.user,
-      password: this.password,
-      connectionString: this.connectionString,
-      ...(this.caCertificate ? { caCertificate: this.caCertificate } : {}),
-      ...(this.proxyAddress ? { proxyAddress: this.proxyAddress } : {}),
-      readReplicaHosts: this.readReplicaHosts,
-      trustedSources: this.trustedSources,
-      hosts: this.hosts,
-    });
-  }
-}
-
 /** The stack outputs, in one place so index.ts stays a few lines and tests can build a stack per config. */
 export interface StackOutputs {
   readonly host: pulumi.Output<string>;
@@ -122,19 +50,64 @@ export interface StackOutputs {
   readonly hosts: pulumi.Output<HostSummary[]>;
 }
 
+export class DatabaseTier extends pulumi.ComponentResource {
+  readonly outputs: StackOutputs;
+
+  constructor(name: string, args: DatabaseTierArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("dbtier:index:DatabaseTier", name, {}, opts);
+    const { config } = args;
+    const adapter = ADAPTERS[config.cloud];
+    const database = pulumi.output(config.database.name);
+    const user = pulumi.output(config.database.user);
+
+    let shape: Pick<StackOutputs, "host" | "port" | "password" | "caCertificate" | "proxyAddress" | "readReplicaHosts" | "hosts">;
+    // Where the connection string points: the PgBouncer pool on DigitalOcean PostgreSQL, else the server.
+    let connect: { host: pulumi.Output<string>; port: pulumi.Output<number>; database: pulumi.Output<string> };
+    if (config.mode === "self-managed") {
+      const db = new SelfManagedDatabase(`${name}-database`, { config, adapter }, { parent: this });
+      shape = {
+        host: db.host,
+        port: db.port,
+        password: db.appPassword,
+        caCertificate: undefined,
+        proxyAddress: undefined,
+        readReplicaHosts: pulumi.output([]),
+        hosts: db.hostSummary.apply((h) => [h]),
+      };
+      connect = { host: db.host, port: db.port, database };
+    } else {
+      const network = adapter.network(`${name}-network`, config, { parent: this, protect: false });
+      const proxy = new DatabaseProxy(`${name}-proxy`, { config, adapter, network }, { parent: this });
+      const managed = new ManagedDatabase(`${name}-managed`, { config, adapter, network, proxy: proxy.vm }, { parent: this });
+      const hostSummary = proxy.deploy(managed);
+      const endpoint = managed.endpoint;
+      shape = {
+        host: managed.host,
+        port: managed.port,
+        password: managed.appPassword,
+        caCertificate: managed.caCertificate,
+        proxyAddress: proxy.publicIp,
+        readReplicaHosts: pulumi.all([...endpoint.replicaHosts]),
+        hosts: hostSummary.apply((h) => [h]),
+      };
+      connect = { host: endpoint.poolHost ?? managed.host, port: endpoint.poolPort ?? managed.port, database: endpoint.poolName ?? database };
+    }
+    const connectionString = pulumi.secret(
+      pulumi.all([connect.host, connect.port, connect.database, shape.password]).apply(([host, port, db, password]) =>
+        connectionUrl(config.engine, { user: config.database.user, password, host, port, database: db })),
+    );
+    this.outputs = {
+      ...shape,
+      database,
+      user,
+      password: pulumi.secret(shape.password),
+      connectionString,
+      trustedSources: trustedSourceTable(config),
+    };
+    this.registerOutputs(Object.fromEntries(Object.entries(this.outputs).filter(([, value]) => value !== undefined)));
+  }
+}
+
 export function buildStack(config: DbTierConfig, name = "dbtier"): StackOutputs {
-  const tier = new DatabaseTier(name, { config });
-  return {
-    host: tier.host,
-    port: tier.port,
-    database: tier.database,
-    user: tier.user,
-    password: pulumi.secret(tier.password),
-    connectionString: pulumi.secret(tier.connectionString),
-    caCertificate: tier.caCertificate,
-    proxyAddress: tier.proxyAddress,
-    readReplicaHosts: tier.readReplicaHosts,
-    trustedSources: tier.trustedSources,
-    hosts: tier.hosts,
-  };
+  return new DatabaseTier(name, { config }).outputs;
 }

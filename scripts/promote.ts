@@ -3,14 +3,16 @@
 // and promote/decisions.ts; this file only wires in the real Automation API, ssh and the terminal.
 import * as path from "path";
 import { localAutomation } from "./promote/automation";
+import { parseArgs } from "./promote/decisions";
 import { promote } from "./promote/run";
 import { sshRemote } from "./promote/ssh";
 import { localFiles, processTerminal } from "./promote/terminal";
 
 const projectDir = path.resolve(__dirname, "..");
 const argv = process.argv.slice(2);
-const keyIndex = argv.findIndex((a) => a === "--ssh-key" || a.startsWith("--ssh-key="));
-const keyFile = keyIndex < 0 ? undefined : argv[keyIndex].includes("=") ? argv[keyIndex].split("=").slice(1).join("=") : argv[keyIndex + 1];
+// The SSH key is the one option the transport itself needs; run() parses (and reports on) the same argv.
+const parsed = parseArgs(argv, process.env);
+const keyFile = parsed.ok ? parsed.options.sshKeyFile : undefined;
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const sdkVersion: string = require("@pulumi/pulumi/package.json").version;
 

@@ -32,7 +32,7 @@ export const USAGE = [
   "",
   "  --from, --to   stacks, e.g. dev and prod (org/dev for an organisation's stack)",
   "  --yes          do not ask for confirmation (required without a terminal)",
-  "  --overwrite    replace the target's database even if it holds data (its restore takes a safety backup first)",
+  "  --overwrite    replace the target's database even if it holds data (a safety backup of it is taken first)",
   "  --identity     age identity that decrypts the backups (default: $DBTIER_AGE_IDENTITY_FILE)",
   "  --ssh-key      private key of the stacks' dbtier:adminSshPublicKey (default: ssh-agent / ~/.ssh)",
   "",

@@ -90,7 +90,7 @@ async function run(argv: readonly string[], deps: Deps): Promise<number> {
   const cli = await automation.checkCli();
   if (!cli.ok) throw new Stop(EXIT.noCli, missingCliMessage(cli.reason, deps.sdkVersion));
   if (!options.identityFile) {
-    throw new Stop(EXIT.usage, ["promote: no age identity: pass --identity FILE or set DBTIER_AGE_IDENTITY_FILE (it decrypts the backup to verify and restore it)"]);
+    throw new Stop(EXIT.usage, ["promote: no age identity: pass --identity FILE or set DBTIER_AGE_IDENTITY_FILE (it decrypts the backup to verify and load it)"]);
   }
   let identity: string;
   try {

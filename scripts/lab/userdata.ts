@@ -196,7 +196,22 @@ function printFile(target: string, file: string): void {
   process.stdout.write(decode(String(entry.content ?? ""), entry.encoding as string | undefined));
 }
 
+/** `--diff-files OLD NEW`: the write_files paths whose content differs (or that appear in one only). */
+function diffFiles(oldFile: string, newFile: string): void {
+  const files = (file: string): Map<string, string> => {
+    const doc = yaml.load(readFileSync(file, "utf8")) as Doc;
+    return new Map(((doc.write_files ?? []) as Doc[]).map((f) => [String(f.path), String(f.content ?? "")]));
+  };
+  const [a, b] = [files(oldFile), files(newFile)];
+  const paths = [...new Set([...a.keys(), ...b.keys()])].filter((p) => a.get(p) !== b.get(p));
+  process.stdout.write(`${paths.length > 0 ? paths.join(", ") : "no write_files change"}\n`);
+}
+
 function main(): void {
+  if (process.argv[2] === "--diff-files") {
+    diffFiles(process.argv[3], process.argv[4]);
+    return;
+  }
   if (process.argv[2] === "--print-file") {
     printFile(process.argv[3], process.argv[4]);
     return;

@@ -410,8 +410,13 @@ check_verify() {
   lab_admin_tool "$host" verify "$period"
 }
 
+# Damage the data as the app would (delete rows), then restore the latest backup: data equal to the backup's.
 check_restore() {
-  local host="$1" target="$2" web="$3"
+  local host="$1" target="$2" web="$3" damaged
+  lab_query "$web" "$target" "DELETE FROM orders WHERE id <= 100"
+  damaged="$(lab_app_digest "$web" "$target")"
+  echo "after deleting 100 orders: $damaged"
+  [[ "$damaged" != "$(cat "$LAB_WORK/baseline.digest")" ]] || die "deleting rows did not change the digest"
   lab_admin_tool "$host" restore latest --yes
   check_web_reads "$web" "$target"
 }
@@ -423,15 +428,61 @@ step_promote_plan() {
   lab_plan promote prod
 }
 
+# lab_promote_remote HOST ARGS...   the host side of `npm run promote` (scripts/promote/remote.sh), sent
+# as npm run promote sends it: `bash -c <script> dbtier-promote ARGS` over SSH as the admin user, host key
+# pinned, key material on stdin.
+lab_promote_remote() {
+  local host="$1" ip command
+  shift
+  ip="$(lab_host_ip_static "$host")"
+  command="bash -c $(printf '%q' "$(cat "$LAB_REPO/scripts/promote/remote.sh")") dbtier-promote$(printf ' %q' "$@")"
+  lab_in admin ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="/root/.lab-known/$host" \
+    -o ConnectTimeout=5 "dbtier-admin@$ip" "$command"
+}
+
+# The remote commands `pulumi up` re-runs when going from plan OLD to plan NEW on the same VM: those whose
+# script text or stdin changed (command.remote.Command replaces on a change of `create` or `stdin`).
+lab_changed_commands() {
+  local old new name script stdin old_script old_stdin
+  old="$(lab_plan_dir "$1")"
+  new="$(lab_plan_dir "$2")"
+  while IFS=$'\t' read -r name script stdin; do
+    old_script="$(jq -r --arg n "$name" '.[].commands[] | select(.name == $n) | .script' "$old/hosts.json")"
+    old_stdin="$(jq -r --arg n "$name" '.[].commands[] | select(.name == $n) | .stdin' "$old/hosts.json")"
+    if [[ -z "$old_script" ]] || ! cmp -s "$old/$old_script" "$new/$script"; then
+      echo "$name"
+    elif [[ "$stdin" != none && "$stdin" != secret ]] && ! cmp -s "$old/$old_stdin" "$new/$stdin"; then
+      echo "$name"
+    elif [[ "$stdin" == secret && "$1" != "$2" ]] && ! cmp -s "$LAB_WORK/secrets/$1.json" "$LAB_WORK/secrets/$2.json"; then
+      echo "$name"
+    fi
+  done < <(jq -r '.[0].commands[] | [.name, .script, .stdin] | @tsv' "$new/hosts.json")
+}
+
+# The promotion data path as `npm run promote -- --from dev --to prod` drives it: a fresh daily backup on
+# dev and its verification, prod re-planned with that backup as its source (what `pulumi up` re-runs), then
+# load on prod's proxy; prod's data must equal dev's.
 check_promotion() {
-  local name
-  lab_make_secrets promote
+  local out id name dev_digest prod_digest
+  # Dev's data moves on after the baseline, so prod can only match it through the promotion.
+  lab_query web1 dev "INSERT INTO customers (id, name, email) VALUES (900001, 'promoted from dev', 'dev@shop.example')"
+  dev_digest="$(lab_app_digest web1 dev)"
+  echo "dev: $dev_digest"
+  out="$(lab_promote_remote db backup daily </dev/null)"
+  echo "$out"
+  id="$(sed -n 's#^DBTIER_BACKUP=daily/##p' <<<"$out")"
+  [[ -n "$id" ]] || die "no backup id from dev"
+  lab_promote_remote db verify "$id" <"$LAB_WORK/keys/age.key"
+  cp "$LAB_WORK/secrets/prod.json" "$LAB_WORK/secrets/promote.json"
+  cp "$LAB_WORK/secrets/prod.stdin" "$LAB_WORK/secrets/promote.stdin"
   while IFS= read -r name; do
-    case "$name" in
-    *-load-app-db | *-host-files) lab_remote proxy promote "$name" ;;
-    esac
-  done < <(jq -r '.[0].commands[].name' "$(lab_plan_dir promote)/hosts.json")
-  check_web_reads web1 prod
+    echo "pulumi up re-runs $name"
+    lab_remote proxy promote "$name"
+  done < <(lab_changed_commands prod promote)
+  lab_promote_remote proxy load "$id" --force <"$LAB_WORK/keys/age.key"
+  prod_digest="$(lab_app_digest web1 prod)"
+  echo "prod: $prod_digest"
+  [[ "$prod_digest" == "$dev_digest" ]] || die "prod's data differs from dev's after the promotion"
 }
 
 step_change_plan() {
@@ -439,26 +490,40 @@ step_change_plan() {
   lab_plan change dev
 }
 
-# Apply what changed in the re-rendered dev plan: the host firewall file (user-data) and the env (host files),
-# then the harden step that re-reads DB_WEBSERVER_SOURCES, as `pulumi up` would re-run changed commands.
+# `pulumi up` with the re-rendered dev config, faithfully: the remote commands whose text or stdin changed
+# run again. A change in user-data cannot reach a running VM (DigitalOcean and Linode replace the VM, AWS
+# only reboots it and cloud-init does not re-run write_files), so it is reported as a failure; the new
+# firewall file is still applied, as a rebuilt VM would have it, so the packet checks below say whether the
+# rendered rules are right.
 check_config_change() {
-  local dir name ip port
+  local dir name ip port want problems=() changed_files
   dir="$(lab_plan_dir change)"
   ip="$(lab_host_ip_static db)"
   port="$(jq -r .port "$dir/outputs.json")"
   lab_expect_tcp web3 "$ip" "$port" dropped
-  lab_ts scripts/lab/userdata.ts --print-file /etc/dbtier/firewall.nft "$dir/$(jq -r '.[0].userData' "$dir/hosts.json")" |
-    lab_put db /etc/dbtier/firewall.nft 0644
-  lab_in db systemctl restart dbtier-firewall.service
   lab_make_secrets change
   while IFS= read -r name; do
-    case "$name" in
-    *-host-files | *-init | *-harden) lab_remote db change "$name" ;;
-    esac
-  done < <(jq -r '.[0].commands[].name' "$dir/hosts.json")
+    echo "pulumi up re-runs $name"
+    lab_remote db change "$name"
+  done < <(lab_changed_commands dev change)
+  if ! cmp -s "$(lab_plan_dir dev)/$(jq -r '.[0].userData' "$(lab_plan_dir dev)/hosts.json")" "$dir/$(jq -r '.[0].userData' "$dir/hosts.json")"; then
+    changed_files="$(lab_ts scripts/lab/userdata.ts --diff-files "$(lab_plan_dir dev)/$(jq -r '.[0].userData' "$(lab_plan_dir dev)/hosts.json")" "$dir/$(jq -r '.[0].userData' "$dir/hosts.json")")"
+    problems+=("user-data changed ($changed_files): a running VM never sees it (DigitalOcean/Linode replace the VM, AWS reboots it without re-running write_files); deliver these files by a remote command")
+    lab_ts scripts/lab/userdata.ts --print-file /etc/dbtier/firewall.nft "$dir/$(jq -r '.[0].userData' "$dir/hosts.json")" |
+      lab_put db /etc/dbtier/firewall.nft 0644
+    lab_in db systemctl restart dbtier-firewall.service
+  fi
   lab_expect_tcp web2 "$ip" "$port" dropped
   lab_expect_tcp web3 "$ip" "$port" open
-  check_web_reads web3 dev
+  lab_web_client web3 dev
+  want="$(lab_app_digest web1 dev)"
+  [[ "$(lab_app_digest web3 dev)" == "$want" ]] || die "web3 reads other data than web1"
+  [[ -n "$(lab_session_cipher web3 dev)" ]] || die "web3's session is not encrypted"
+  echo "web3 reads the app data over TLS"
+  if ((${#problems[@]} > 0)); then
+    printf 'problem: %s\n' "${problems[@]}" >&2
+    return 1
+  fi
 }
 
 # ---- the run -------------------------------------------------------------------------------------------------------

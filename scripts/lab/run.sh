@@ -69,7 +69,8 @@ preflight() {
   local missing=() c
   ((EUID == 0)) || die "the lab needs root (network namespaces, nftables); run it as root"
   for c in ip nft nsenter unshare setsid setpriv sshd ssh ssh-keygen mariadbd mariadb mariadb-install-db \
-    "$LAB_PG_BIN/postgres" psql node git openssl age rclone jq timeout; do
+    "$LAB_PG_BIN/postgres" psql pg_dump mariadb-dump node git git-shell openssl age age-keygen rclone jq timeout flock sudo \
+    visudo useradd systemd-analyze tar base64; do
     command -v "$c" >/dev/null 2>&1 || missing+=("$c")
   done
   ((${#missing[@]} == 0)) || die "missing tools: ${missing[*]} (see .ci/apt-packages.txt)"

@@ -2,7 +2,7 @@
 // whose host key is pinned, running the real scripts/promote/remote.sh. Only the toolkit is a stand-in
 // (fixtures/fake-dbtier-db: the toolkit's log lines, as lib/backup.sh writes them), so the test sees exactly what travels: the
 // arguments, the identity on stdin and nowhere else, the marker lines, and a wrong host key refused.
-import { ChildProcess, execFileSync, spawn } from "child_process";
+import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
 import { randomBytes } from "crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { connect, createServer } from "net";
@@ -10,7 +10,7 @@ import { tmpdir } from "os";
 import * as path from "path";
 import { ed25519KeyPairFromSeed } from "../../components/sshKeys";
 import { SshTarget } from "../../scripts/promote/ports";
-import { knownHostsLine, remoteCommand, sshRemote } from "../../scripts/promote/ssh";
+import { REMOTE_SCRIPT, knownHostsLine, remoteCommand, sshRemote } from "../../scripts/promote/ssh";
 import { BACKUP_ID, IDENTITY } from "./promoteFakes";
 
 jest.setTimeout(30_000);
@@ -81,6 +81,13 @@ afterAll(() => {
 const target = (hostPublicKey = host.publicKey): SshTarget => ({ stack: "prod", role: "proxy", host: "127.0.0.1", user, hostPublicKey, label: "test" });
 const remote = () => sshRemote({ keyFile: file("admin_key"), port, connectTimeout: 5, quiet: true });
 const calls = (): string[] => (existsSync(file("calls")) ? readFileSync(file("calls"), "utf8").trim().split("\n") : []);
+
+it("the host-side script and the stand-in pass shellcheck", () => {
+  const result = spawnSync("shellcheck", ["-S", "style", REMOTE_SCRIPT, FAKE_TOOL], { encoding: "utf8" });
+  expect(result.error).toBeUndefined();
+  expect(result.stdout).toBe("");
+  expect(result.status).toBe(0);
+});
 
 it("pins the host key in known_hosts form and quotes the script as one word", () => {
   expect(knownHostsLine(target(), 2222)).toBe(`[127.0.0.1]:2222 ${host.publicKey.split(" ").slice(0, 2).join(" ")}\n`);

@@ -2,10 +2,18 @@
 // commands that run over SSH with the pinned host key once the VM is up. The components only loop over
 // what these functions return. The command texts are bash the remote login shell runs; `npm run plan`
 // writes them to out/plan/<stack>/commands/ so the lab runs exactly what Pulumi would.
+//
+// User-data stays minimal and stable (login users, the pinned host key, sshd hardening, base packages).
+// The toolkit, systemd units, host firewall rules and env file travel in the "host-files" command instead:
+// - size: the toolkit alone is ~100 KB, over every provider's user-data limit (AWS 16 KB, DigitalOcean and
+//   Linode 64 KB);
+// - stability: user-data changes replace the VM on DigitalOcean and Linode. Adding a webserver (firewall
+//   rules), a backup period (units) or a toolkit fix must not replace the database VM; as a command input
+//   it re-runs the delivery in place.
 import { createHash } from "crypto";
 import * as path from "path";
-import { CloudInitFile, CloudInitInput } from "./cloudInit";
-import { ENV_FILE, HostFile, SECRET_FILES, TOOL_ENTRY, TOOL_LINK, hostToolFiles, renderSystemdUnits, secretInstallScript, timerUnitNames } from "./hostFiles";
+import { CloudInitInput } from "./cloudInit";
+import { ENV_FILE, HostFile, SECRET_FILES, TOOL_DIR, TOOL_ENTRY, TOOL_LINK, hostToolFiles, renderSystemdUnits, secretInstallScript, timerUnitNames } from "./hostFiles";
 import { VmRole, renderNftables } from "./trustedSources";
 import { DbTierConfig, SecretConfig } from "./types";
 
@@ -167,8 +175,16 @@ export function remoteSteps(config: DbTierConfig, role: VmRole): RemoteStep[] {
     },
     {
       step: "host-files",
-      description: `install ${ENV_FILE}${role === "proxy" ? " and the DBaaS CA bundle" : ""} from the tar stream on stdin`,
-      script: script(WAIT_FOR_BOOT, "base64 -d | as_root tar -x -f - -C / --no-same-owner"),
+      description: `install the toolkit, systemd units, host firewall and ${ENV_FILE}${role === "proxy" ? " and the DBaaS CA bundle" : ""} from the tar stream on stdin; apply the firewall`,
+      script: script(
+        WAIT_FOR_BOOT,
+        "# The installer is handed to bash verbatim: nothing in it may expand here.",
+        "# shellcheck disable=SC2016",
+        `base64 -d | as_root bash -c ${shellQuote(hostFilesInstallScript())}`,
+        "as_root systemctl daemon-reload",
+        `as_root systemctl enable ${FIREWALL_UNIT}`,
+        `as_root systemctl restart ${FIREWALL_UNIT}`,
+      ),
       stdin: "host-files",
     },
     { step: "install", description: `install the ${config.engine} ${role === "database" ? "server" : "client"} and tools`, script: script(tool("install")), stdin: "none" },
@@ -192,9 +208,41 @@ export function remoteSteps(config: DbTierConfig, role: VmRole): RemoteStep[] {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// User-data input.
+// Host files: what the "host-files" command installs.
 
-function firewallUnit(): CloudInitFile {
+/**
+ * Bash run as root with a ustar stream on stdin (paths relative to /). Installs every file with the mode the
+ * stream gives; the toolkit directory is replaced whole (a file dropped from the toolkit disappears from the
+ * host) by a rename on the same filesystem. `DBTIER_ROOT` installs under another root (tests).
+ */
+export function hostFilesInstallScript(): string {
+  const toolRel = TOOL_DIR.replace(/^\/+/, "");
+  const linkRel = TOOL_LINK.replace(/^\/+/, "");
+  return `#!/usr/bin/env bash
+set -euo pipefail
+root="\${DBTIER_ROOT:-/}"
+tool_dir="$root/${toolRel}"
+install -d -m 0755 "$(dirname "$tool_dir")"
+work="$(mktemp -d "$(dirname "$tool_dir")/.dbtier-files.XXXXXX")"
+trap 'rm -rf -- "$work"' EXIT
+cat > "$work/files.tar"
+tar -x -f "$work/files.tar" -C "$root" --no-same-owner --exclude=${toolRel}
+if tar -t -f "$work/files.tar" | grep -q '^${toolRel}/'; then
+  install -d -m 0700 "$work/tool"
+  tar -x -f "$work/files.tar" -C "$work/tool" --no-same-owner ${toolRel}
+  chmod 0755 "$work/tool/${toolRel}"
+  rm -rf -- "$tool_dir.previous"
+  if [ -d "$tool_dir" ]; then mv -T -- "$tool_dir" "$tool_dir.previous"; fi
+  mv -T -- "$work/tool/${toolRel}" "$tool_dir"
+  rm -rf -- "$tool_dir.previous"
+  install -d -m 0755 "$root/${path.posix.dirname(linkRel)}"
+  ln -sfn ${TOOL_ENTRY} "$root/${linkRel}"
+fi
+echo "host files: $(tar -t -f "$work/files.tar" | wc -l) file(s) installed"
+`;
+}
+
+function firewallUnit(): HostFile {
   return {
     path: `/etc/systemd/system/${FIREWALL_UNIT}`,
     permissions: "0644",
@@ -217,33 +265,35 @@ function firewallUnit(): CloudInitFile {
   };
 }
 
+/** The files every VM of `role` gets, whatever the addresses: toolkit, units, host firewall. */
+export function staticHostFiles(config: DbTierConfig, role: VmRole): HostFile[] {
+  return [
+    ...hostToolFiles(),
+    ...renderSystemdUnits(config, role),
+    { path: FIREWALL_RULES_FILE, content: renderNftables(config, role), permissions: "0644" },
+    firewallUnit(),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// User-data input.
+
 export interface UserDataKeys {
   readonly hostPrivateKey: string;
   readonly hostPublicKey: string;
   readonly deployerPublicKey: string;
 }
 
-/** Everything user-data carries for a VM of `role`. No password, no datastore key, no env file. */
-export function planCloudInit(config: DbTierConfig, role: VmRole, hostname: string, keys: UserDataKeys): CloudInitInput {
+/** Everything user-data carries for a VM: logins, the pinned host key, packages. No secret but the host key. */
+export function planCloudInit(config: DbTierConfig, hostname: string, keys: UserDataKeys): CloudInitInput {
   const users = [{ name: DEPLOY_USER, authorizedKeys: [keys.deployerPublicKey], sudo: true }];
   if (config.adminSshPublicKey) users.push({ name: ADMIN_USER, authorizedKeys: [config.adminSshPublicKey], sudo: true });
-  const files: CloudInitFile[] = [
-    ...hostToolFiles(),
-    ...renderSystemdUnits(config, role),
-    { path: FIREWALL_RULES_FILE, content: renderNftables(config, role), permissions: "0644" },
-    firewallUnit(),
-  ];
   return {
     hostname,
     hostKey: { privateKey: keys.hostPrivateKey, publicKey: keys.hostPublicKey },
     users,
-    files,
+    files: [],
     packages: [...BASE_PACKAGES],
-    runcmd: [
-      ["systemctl", "daemon-reload"],
-      ["systemctl", "enable", "--now", FIREWALL_UNIT],
-      ["ln", "-sfn", TOOL_ENTRY, TOOL_LINK],
-      ["install", "-d", "-m", "0755", "/etc/dbtier"],
-    ],
+    runcmd: [],
   };
 }

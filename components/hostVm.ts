@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { renderCloudInit } from "./cloudInit";
 import { CloudAdapter, NetworkHandle, VmHandle } from "./clouds/types";
-import { DEPLOY_USER, HostSecretValues, RemoteStep, hostFileEntries, planCloudInit, remoteSteps, secretEntries, tarBase64 } from "./hostDelivery";
+import { DEPLOY_USER, HostSecretValues, RemoteStep, hostFileEntries, planCloudInit, remoteSteps, secretEntries, staticHostFiles, tarBase64 } from "./hostDelivery";
 import { HostFile } from "./hostFiles";
 import { ed25519KeyPairFromSeed } from "./sshKeys";
 import { VmRole, vmInboundRules } from "./trustedSources";
@@ -61,7 +61,7 @@ export class HostVm {
     // Secret: it carries the host private key (see cloudInit.ts for why that key, and only it, is there).
     const userData = pulumi.secret(
       pulumi.all([hostKey, deployerPublicKey]).apply(([host, deployerPublic]) =>
-        renderCloudInit(planCloudInit(config, role, hostnameFor(config, role), {
+        renderCloudInit(planCloudInit(config, hostnameFor(config, role), {
           hostPrivateKey: host.privateKey,
           hostPublicKey: host.publicKey,
           deployerPublicKey: deployerPublic,
@@ -90,8 +90,9 @@ export class HostVm {
   }
 
   /**
-   * Creates the remote commands in order, each depending on the one before. `hostFiles` must not be
-   * derived from a secret (it is delivered as a plain, logged input); `secretValues` always is a secret.
+   * Creates the remote commands in order, each depending on the one before. `hostFiles` (the env file, a CA
+   * bundle: what depends on addresses) join the static ones (toolkit, units, firewall); they must not be
+   * derived from a secret (delivered as a plain input); `secretValues` always is a secret.
    */
   runSteps(hostFiles: pulumi.Output<HostFile[]>, secretValues: pulumi.Output<HostSecretValues>, dependsOn: pulumi.Resource[] = []): { commands: command.remote.Command[]; steps: RemoteStep[]; names: string[] } {
     const { name, role, config, parent } = this.args;
@@ -103,7 +104,7 @@ export class HostVm {
       const stdin = step.stdin === "secrets"
         ? pulumi.secret(secretValues.apply((values) => tarBase64(secretEntries(values))))
         : step.stdin === "host-files"
-          ? hostFiles.apply((files) => tarBase64(hostFileEntries(files)))
+          ? hostFiles.apply((files) => tarBase64(hostFileEntries([...staticHostFiles(config, role), ...files])))
           : undefined;
       const cmd = new command.remote.Command(`${name}-${step.step}`, {
         connection: this.connection,

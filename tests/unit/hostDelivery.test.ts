@@ -1,13 +1,13 @@
 // What reaches a host and how: user-data input, the tar streams, and the remote command scripts run for real
 // with bash, tar and base64 against a temp directory standing in for /etc/dbtier/secrets.
 import { spawnSync } from "child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import * as yaml from "js-yaml";
 import * as path from "path";
 import { CLOUD_INIT_TOP_LEVEL_KEYS, renderCloudInit } from "../../components/cloudInit";
 import { parseConfig } from "../../components/config";
-import { hostFileEntries, planCloudInit, remoteSteps, secretEntries, shellQuote, tarArchive, tarBase64 } from "../../components/hostDelivery";
+import { hostFileEntries, planCloudInit, remoteSteps, secretEntries, shellQuote, staticHostFiles, tarArchive, tarBase64 } from "../../components/hostDelivery";
 import { ed25519KeyPairFromSeed } from "../../components/sshKeys";
 import { DbTierConfig } from "../../components/types";
 import { validRaw } from "./fixtures";
@@ -19,7 +19,10 @@ function config(overrides: Record<string, unknown> = {}): DbTierConfig {
 }
 
 let dir: string;
-beforeAll(() => { dir = mkdtempSync(path.join(tmpdir(), "dbtier-delivery-")); });
+beforeAll(() => {
+  dir = mkdtempSync(path.join(tmpdir(), "dbtier-delivery-"));
+  mkdirSync(path.join(dir, "bin"));
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const host = ed25519KeyPairFromSeed(Buffer.alloc(32, 1), "host");
@@ -83,16 +86,31 @@ describe("remote commands, run for real", () => {
     expect(remoteSteps(config({ mode: "managed", engine: "mysql", engineVersion: "8" }), "proxy").map((s) => s.step)).toEqual(["secrets", "host-files", "install", "load-app-db", "timers"]);
   });
 
-  it("must write the host files where the tar stream says, with their modes", () => {
+  it("must install the toolkit, units, firewall and env under the root, replace the toolkit whole, and apply the firewall", () => {
     const root = path.join(dir, "root");
-    const steps = remoteSteps(config(), "database");
-    const files = hostFileEntries([{ path: "/etc/dbtier/dbtier.env", content: "DB_ROLE=database\n", permissions: "0644" }]);
-    // Extract under a temp root instead of / : same script with the target directory swapped.
-    const script = steps[1].script.replace("-C /", `-C ${shellQuote(root)}`);
-    expect(spawnSync("mkdir", ["-p", root]).status).toBe(0);
-    expect(runStep(script, tarBase64(files), {})).toMatchObject({ status: 0 });
+    const calls = path.join(dir, "systemctl.calls");
+    // A systemctl stand-in that records its arguments: the step must reload units and (re)start the firewall.
+    writeFileSync(path.join(dir, "bin", "systemctl"), `#!/bin/sh\necho "$*" >> ${shellQuote(calls)}\n`, { mode: 0o755 });
+    const c = config();
+    const step = remoteSteps(c, "database")[1];
+    const env = { path: "/etc/dbtier/dbtier.env", content: "DB_ROLE=database\n", permissions: "0644" };
+    const files = [...staticHostFiles(c, "database"), env];
+    const first = runStep(step.script, tarBase64(hostFileEntries([...files, { path: "/usr/local/lib/dbtier/lib/obsolete.sh", content: "old\n", permissions: "0644" }])), { DBTIER_ROOT: root });
+    expect(first).toMatchObject({ status: 0 });
     expect(readFileSync(path.join(root, "etc/dbtier/dbtier.env"), "utf8")).toBe("DB_ROLE=database\n");
     expect(statSync(path.join(root, "etc/dbtier/dbtier.env")).mode & 0o777).toBe(0o644);
+    expect(statSync(path.join(root, "usr/local/lib/dbtier/dbtier-db")).mode & 0o777).toBe(0o755);
+    expect(readFileSync(path.join(root, "etc/dbtier/firewall.nft"), "utf8")).toContain("policy drop");
+    expect(readlinkSync(path.join(root, "usr/local/bin/dbtier-db"))).toBe("/usr/local/lib/dbtier/dbtier-db");
+    expect(existsSync(path.join(root, "usr/local/lib/dbtier/lib/obsolete.sh"))).toBe(true);
+    // Second delivery without the obsolete file: the toolkit directory is replaced, not merged.
+    expect(runStep(step.script, tarBase64(hostFileEntries(files)), { DBTIER_ROOT: root })).toMatchObject({ status: 0 });
+    expect(existsSync(path.join(root, "usr/local/lib/dbtier/lib/obsolete.sh"))).toBe(false);
+    expect(readdirSync(path.join(root, "usr/local/lib")).filter((n) => n.startsWith(".dbtier-files") || n.endsWith(".previous"))).toEqual([]);
+    expect(readFileSync(calls, "utf8").trim().split("\n")).toEqual([
+      "daemon-reload", "enable dbtier-firewall.service", "restart dbtier-firewall.service",
+      "daemon-reload", "enable dbtier-firewall.service", "restart dbtier-firewall.service",
+    ]);
   });
 
   it("must pass shellcheck", () => {
@@ -104,27 +122,25 @@ describe("remote commands, run for real", () => {
 });
 
 describe("user-data", () => {
-  it("must carry the toolkit, the host firewall and the pinned host key, and only allowed keys", () => {
-    const text = renderCloudInit(planCloudInit(config(), "database", "shop-test-db", keys));
+  it("must carry only logins, the pinned host key and packages, within every provider's size limit", () => {
+    const text = renderCloudInit(planCloudInit(config({ adminSshPublicKey: deployer.publicKey.replace("deployer", "admin") }), "shop-test-db", keys));
     expect(text.startsWith("#cloud-config\n")).toBe(true);
-    for (const key of text.split("\n").filter((l) => /^[a-z_]+:/.test(l)).map((l) => l.split(":")[0])) {
-      expect(CLOUD_INIT_TOP_LEVEL_KEYS as readonly string[]).toContain(key);
-    }
-    expect(text).toContain("/usr/local/lib/dbtier/");
-    expect(text).toContain("/etc/dbtier/firewall.nft");
+    const doc = yaml.load(text.replace(/^#cloud-config\n/, "")) as Record<string, unknown> & { write_files: { path: string }[]; users: { name: string }[] };
+    for (const key of Object.keys(doc)) expect(CLOUD_INIT_TOP_LEVEL_KEYS as readonly string[]).toContain(key);
     expect(text).toContain(host.publicKey);
-    // The env file needs addresses known only after creation: it comes over SSH, not in user-data.
-    const doc = yaml.load(text.replace(/^#cloud-config\n/, "")) as { write_files: { path: string }[] };
-    expect(doc.write_files.map((f) => f.path)).not.toContain("/etc/dbtier/dbtier.env");
+    expect(doc.users.map((u) => u.name)).toEqual(["dbtier-deploy", "dbtier-admin"]);
+    // Toolkit, units, firewall rules and env travel over SSH (size, and no VM replacement on change).
+    expect(doc.write_files.map((f) => f.path)).toEqual(["/etc/ssh/sshd_config.d/10-dbtier.conf"]);
+    expect(Buffer.byteLength(text)).toBeLessThan(16 * 1024); // AWS EC2's limit, the smallest of the three
   });
 
   it("must refuse to write into the secrets directory", () => {
-    const input = planCloudInit(config(), "database", "shop-test-db", keys);
+    const input = planCloudInit(config(), "shop-test-db", keys);
     expect(() => renderCloudInit({ ...input, files: [...input.files, { path: "/etc/dbtier/secrets/db-admin-password", content: "x", permissions: "0600" }] })).toThrow(/secrets never travel in user-data/);
   });
 
   it("must refuse a login user without a key and an invalid hostname", () => {
-    const input = planCloudInit(config(), "database", "shop-test-db", keys);
+    const input = planCloudInit(config(), "shop-test-db", keys);
     expect(() => renderCloudInit({ ...input, users: [{ name: "x", authorizedKeys: [], sudo: true }] })).toThrow(/no authorized key/);
     expect(() => renderCloudInit({ ...input, hostname: "Bad_Host" })).toThrow(/hostname/);
   });

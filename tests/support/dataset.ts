@@ -42,6 +42,7 @@ export function datasetSql(engine: ServerEngine, { rows = 2000, largeRowBytes = 
   if (engine === "mariadb") {
     const awkward = AWKWARD.map((s, i) => `(${i + 1}, ${mysqlString(s)}, ${i % 2 ? "NULL" : mysqlString(s + " note")}, ${i % 3 ? i * 1.5 : "NULL"}, ${i}.25)`).join(",\n");
     return `
+SET SESSION max_recursive_iterations = 10000000;
 CREATE TABLE customers (
   id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
   name VARCHAR(200) NOT NULL,

@@ -189,3 +189,32 @@ export function watchArgv(secrets: readonly string[]): ArgvWatcher {
 export function readIfExists(file: string): string {
   return existsSync(file) ? readFileSync(file, "utf8") : "";
 }
+
+/** Pids of every live descendant of `root` whose argv matches `pattern` (reads /proc/<pid>/stat ppids). */
+export function findDescendants(root: number, pattern: RegExp): number[] {
+  const parent = new Map<number, number>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "latin1");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      parent.set(Number(entry), ppid);
+    } catch {
+      // gone
+    }
+  }
+  const isDescendant = (pid: number): boolean => {
+    for (let p = parent.get(pid), hops = 0; p !== undefined && hops < 64; p = parent.get(p), hops++) if (p === root) return true;
+    return false;
+  };
+  const out: number[] = [];
+  for (const pid of parent.keys()) {
+    if (!isDescendant(pid)) continue;
+    try {
+      if (pattern.test(readFileSync(`/proc/${pid}/cmdline`, "latin1").split("\0").join(" "))) out.push(pid);
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}

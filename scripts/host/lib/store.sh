@@ -72,7 +72,7 @@ store_newest_id() { store_complete_ids "$1" | tail -n 1; }
 store_find_period() {
   local id="$1" period
   for period in $PERIODS safety; do
-    if rc lsf "$(store_path "$period" "$id" "$MANIFEST_OBJECT")" >/dev/null 2>&1; then
+    if store_has_manifest "$period" "$id"; then
       printf '%s' "$period"
       return 0
     fi
@@ -80,10 +80,18 @@ store_find_period() {
   return 1
 }
 
+# True when PERIOD/ID has its manifest. (rclone lsf/cat of a missing key succeed with empty output, as
+# they treat it as an empty directory, so the listing is checked by name.)
+store_has_manifest() {
+  rc lsf --files-only "$(store_path "$1" "$2")" 2>/dev/null | grep -qx "$MANIFEST_OBJECT"
+}
+
 store_fetch_manifest() {
   local period="$1" id="$2" out="$3"
+  store_has_manifest "$period" "$id" || die "backup $period/$id has no manifest (incomplete or missing)"
   rc cat "$(store_path "$period" "$id" "$MANIFEST_OBJECT")" >"$out" 2>"$RUN_DIR/store.err" ||
     die "cannot read the manifest of $period/$id: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
+  [[ -s "$out" ]] || die "the manifest of $period/$id is empty"
   jq -e '.format == 1 and (.object.sha256 | test("^[0-9a-f]{64}$")) and (.object.size | type == "number")' "$out" >/dev/null ||
     die "manifest of $period/$id is malformed"
 }

@@ -1,0 +1,93 @@
+// Shared setup for the integration suites: one real server, one s3rver, one age key pair, one host dir.
+import { readFileSync } from "fs";
+import * as path from "path";
+import { seedDataset } from "../support/dataset";
+import { removeDir, RunResult, tempDir } from "../support/proc";
+import { S3Server, startS3 } from "../support/s3";
+import { DbServer, ServerEngine, ServerOptions, startServer } from "../support/servers";
+import { AgeKey, HostOptions, makeAgeKey, makeHost, TestHost, watchArgv } from "../support/toolkit";
+
+export const ENGINES: ServerEngine[] = ["mariadb", "postgres"];
+
+export interface Rig {
+  readonly server: DbServer;
+  readonly s3: S3Server;
+  readonly key: AgeKey;
+  readonly host: TestHost;
+  readonly keyDir: string;
+  /** Secrets that must never show up in argv or logs: passwords, S3 keys, the age private key. */
+  readonly secrets: string[];
+  cleanup(): Promise<void>;
+}
+
+export async function makeRig(
+  engine: ServerEngine,
+  opts: { server?: Partial<ServerOptions>; host?: Partial<HostOptions>; seed?: { rows?: number; largeRowBytes?: number } | false } = {},
+): Promise<Rig> {
+  const keyDir = tempDir("dbtier-keys-");
+  const server = await startServer(engine, {
+    admin: { user: "dbtier_admin", password: "Adm1n-s3cret:'\"\\#;x" },
+    ...(opts.server ?? {}),
+  });
+  let s3: S3Server | undefined;
+  let host: TestHost | undefined;
+  let key: AgeKey;
+  try {
+    s3 = await startS3();
+    key = await makeAgeKey(keyDir);
+    host = await makeHost({ server, s3, recipient: key.recipient, ...(opts.host ?? {}) });
+    if (opts.seed !== false) await seedDataset(server, "app", opts.seed ?? { rows: 300, largeRowBytes: 512 * 1024 });
+  } catch (e) {
+    await server.stop().catch(() => undefined);
+    await s3?.stop().catch(() => undefined);
+    host?.remove();
+    removeDir(keyDir);
+    throw e;
+  }
+  const ageSecret = readFileSync(key.identityFile, "utf8").match(/AGE-SECRET-KEY-\S+/)?.[0] ?? "";
+  return {
+    server, s3, key, host, keyDir,
+    secrets: [...host.secretValues().filter((s) => s !== "S3RVER"), ageSecret, server.admin.password],
+    cleanup: async () => {
+      await server.stop().catch(() => undefined);
+      await s3.stop().catch(() => undefined);
+      host.remove();
+      removeDir(keyDir);
+    },
+  };
+}
+
+/** Runs the tool while sampling every process's argv; fails the test if a secret shows up in argv or output. */
+export async function runWatched(rig: Rig, args: string[], opts: Parameters<TestHost["run"]>[1] = {}): Promise<RunResult & { samples: number }> {
+  const watcher = watchArgv(rig.secrets);
+  const result = await rig.host.run(args, opts);
+  const { hits, samples } = watcher.stop();
+  expect(hits).toEqual([]);
+  for (const s of rig.secrets) {
+    expect(result.stdout).not.toContain(s);
+    expect(result.stderr).not.toContain(s);
+  }
+  return { ...result, samples };
+}
+
+export function expectOk(r: RunResult): void {
+  if (r.code !== 0) throw new Error(`dbtier-db exited ${r.code ?? r.signal}:\n${r.stderr}\n${r.stdout}`);
+}
+
+/** Backup ids under app/period that have a manifest, oldest first, read straight from s3rver's files. */
+export function completeIds(rig: Rig, period: string): string[] {
+  const prefix = `${rig.host.envValues.APP_NAME}/${period}/`;
+  return rig.s3
+    .keys(prefix)
+    .filter((k) => k.endsWith("/manifest.json"))
+    .map((k) => k.slice(prefix.length).split("/")[0])
+    .sort();
+}
+
+export function manifest(rig: Rig, period: string, id: string): any {
+  return JSON.parse(readFileSync(rig.s3.objectFile(`${rig.host.envValues.APP_NAME}/${period}/${id}/manifest.json`), "utf8"));
+}
+
+export function dataObject(rig: Rig, period: string, id: string): string {
+  return rig.s3.objectFile(path.posix.join(rig.host.envValues.APP_NAME, period, id, "dump.sql.zst.age"));
+}

@@ -5,12 +5,13 @@
 import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
 import { randomBytes } from "crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
-import { connect, createServer } from "net";
+import { connect } from "net";
 import { tmpdir } from "os";
 import * as path from "path";
 import { ed25519KeyPairFromSeed } from "../../components/sshKeys";
 import { SshTarget } from "../../scripts/promote/ports";
 import { REMOTE_SCRIPT, knownHostsLine, remoteCommand, sshRemote } from "../../scripts/promote/ssh";
+import { freePort } from "../support/proc";
 import { BACKUP_ID, IDENTITY } from "./promoteFakes";
 
 jest.setTimeout(30_000);
@@ -25,16 +26,6 @@ const user = execFileSync("id", ["-un"], { encoding: "utf8" }).trim();
 const file = (name: string) => path.join(dir, name);
 
 const FAKE_TOOL = path.join(__dirname, "fixtures", "fake-dbtier-db");
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
 
 async function waitForPort(deadline: number): Promise<void> {
   while (Date.now() < deadline) {

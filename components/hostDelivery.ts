@@ -128,6 +128,12 @@ export interface RemoteStep {
   /** Bash text the remote login shell runs. Never contains a secret: those come on stdin. */
   readonly script: string;
   readonly stdin: StdinKind;
+  /**
+   * When the step runs again after its first run (besides VM replacement): "host-files" when the delivered
+   * files change (new webserver -> new grants, toolkit fix), "app-db" when dbtier:appDb changes (promotion).
+   * Steps that re-run must be idempotent on the host.
+   */
+  readonly rerunOn: "host-files" | "app-db" | "own-input";
 }
 
 // Root when run as root (the lab), sudo otherwise (the deploy user on a VM). `-n`: never prompt.
@@ -172,6 +178,7 @@ export function remoteSteps(config: DbTierConfig, role: VmRole): RemoteStep[] {
         `base64 -d | as_root bash -c ${shellQuote(secretInstallScript())}`,
       ),
       stdin: "secrets",
+      rerunOn: "own-input",
     },
     {
       step: "host-files",
@@ -186,22 +193,24 @@ export function remoteSteps(config: DbTierConfig, role: VmRole): RemoteStep[] {
         `as_root systemctl restart ${FIREWALL_UNIT}`,
       ),
       stdin: "host-files",
+      rerunOn: "own-input",
     },
-    { step: "install", description: `install the ${config.engine} ${role === "database" ? "server" : "client"} and tools`, script: script(tool("install")), stdin: "none" },
+    { step: "install", description: `install the ${config.engine} ${role === "database" ? "server" : "client"} and tools`, script: script(tool("install")), stdin: "none", rerunOn: "host-files" },
   ];
   if (role === "database") {
     steps.push(
-      { step: "init", description: "initialise the server, admin and application users", script: script(tool("init")), stdin: "none" },
-      { step: "harden", description: "bind to the private address, TLS, remove defaults", script: script(tool("harden")), stdin: "none" },
+      { step: "init", description: "initialise the server, admin and application users", script: script(tool("init")), stdin: "none", rerunOn: "host-files" },
+      { step: "harden", description: "bind to the private address, TLS, remove defaults", script: script(tool("harden")), stdin: "none", rerunOn: "host-files" },
     );
   }
   steps.push(
-    { step: "load-app-db", description: `load the application database (${config.appDb.source})`, script: script(tool("load-app-db")), stdin: "none" },
+    { step: "load-app-db", description: `load the application database (${config.appDb.source})`, script: script(tool("load-app-db")), stdin: "none", rerunOn: "app-db" },
     {
       step: "timers",
       description: "enable the backup and health timers",
       script: script("as_root systemctl daemon-reload", `as_root systemctl enable --now ${timerUnitNames(config).join(" ")}`),
       stdin: "none",
+      rerunOn: "host-files",
     },
   );
   return steps;
@@ -296,4 +305,9 @@ export function planCloudInit(config: DbTierConfig, hostname: string, keys: User
     packages: [...BASE_PACKAGES],
     runcmd: [],
   };
+}
+
+/** What makes a load-app-db step run again: the application database source (e.g. a promotion). */
+export function appDbTrigger(config: DbTierConfig): string {
+  return sha256(JSON.stringify(config.appDb));
 }

@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { renderCloudInit } from "./cloudInit";
 import { CloudAdapter, NetworkHandle, VmHandle } from "./clouds/types";
-import { DEPLOY_USER, HostSecretValues, RemoteStep, hostFileEntries, planCloudInit, remoteSteps, secretEntries, staticHostFiles, tarBase64 } from "./hostDelivery";
+import { DEPLOY_USER, HostSecretValues, RemoteStep, appDbTrigger, hostFileEntries, planCloudInit, remoteSteps, secretEntries, sha256, staticHostFiles, tarBase64 } from "./hostDelivery";
 import { HostFile } from "./hostFiles";
 import { ed25519KeyPairFromSeed } from "./sshKeys";
 import { VmRole, vmInboundRules } from "./trustedSources";
@@ -98,18 +98,24 @@ export class HostVm {
     const { name, role, config, parent } = this.args;
     const steps = remoteSteps(config, role);
     const commands: command.remote.Command[] = [];
+    const hostFilesStdin = hostFiles.apply((files) => tarBase64(hostFileEntries([...staticHostFiles(config, role), ...files])));
+    const triggers = {
+      "host-files": [hostFilesStdin.apply(sha256)],
+      "app-db": [appDbTrigger(config)],
+      "own-input": undefined,
+    };
     let previous: pulumi.Resource[] = dependsOn;
     for (const step of steps) {
       const isSecret = step.stdin === "secrets";
       const stdin = step.stdin === "secrets"
         ? pulumi.secret(secretValues.apply((values) => tarBase64(secretEntries(values))))
-        : step.stdin === "host-files"
-          ? hostFiles.apply((files) => tarBase64(hostFileEntries([...staticHostFiles(config, role), ...files])))
-          : undefined;
+        : step.stdin === "host-files" ? hostFilesStdin : undefined;
+      const stepTriggers = triggers[step.rerunOn];
       const cmd = new command.remote.Command(`${name}-${step.step}`, {
         connection: this.connection,
         create: step.script,
         ...(stdin ? { stdin } : {}),
+        ...(stepTriggers ? { triggers: stepTriggers } : {}),
         // Never feed one run's output into the next run's environment.
         addPreviousOutputInEnv: false,
         // The secret step prints only a file count; its stderr is kept for errors, its stdout not logged.

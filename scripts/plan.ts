@@ -10,19 +10,24 @@
 //                          Every secret input (at any depth) is the string "[secret]". Component resources
 //                          (type dbtier:index:*) are included with empty inputs.
 //   outputs.json          { "<export>": <value> | "[secret]" } for each stack output.
-//   user-data/<vm>.yaml   the #cloud-config each VM boots with (<vm> = host name below). It contains the
-//                          VM's SSH host *private* key (mock value in a plan), and no other secret.
+//   user-data/<vm>.yaml   the #cloud-config each VM boots with (<vm> = host name below): login users, the
+//                          VM's SSH host key pair (the *private* key is a mock value in a plan; it is the
+//                          only secret user-data carries), sshd hardening, base packages. Nothing else: the
+//                          toolkit, units, host firewall and env file arrive with the host-files command.
 //   commands/<name>.sh    the exact bash text of each remote command (`command.remote.Command` create),
 //                          run by the VM's login shell as user dbtier-deploy (uses `sudo -n` unless root).
-//   commands/<name>.stdin the exact stdin of a command whose stdin is not secret (base64 of a ustar stream
-//                          of files with paths relative to /, e.g. etc/dbtier/dbtier.env).
+//   commands/<name>.stdin the exact stdin of a command whose stdin is not secret: for <host>-host-files,
+//                          base64 of a ustar stream of files with paths relative to / (usr/local/lib/dbtier/**,
+//                          etc/systemd/system/dbtier-*, etc/dbtier/firewall.nft, etc/dbtier/dbtier.env and, on
+//                          a proxy with a DBaaS CA, etc/dbtier/ca.pem).
 //   hosts.json            [{ "name": "dbtier-database", "role": "database" | "proxy",
 //                            "publicIp": "192.0.2.10", "privateIp": "10.42.0.10",
 //                            "hostPublicKey": "ssh-ed25519 AAAA... dbtier-database host key",
 //                            "userData": "user-data/dbtier-database.yaml",
 //                            "commands": [{ "name": "dbtier-database-secrets", "script": "commands/....sh",
 //                                           "stdin": "secret" | "none" | "commands/<name>.stdin",
-//                                           "description": "..." }, ...in run order] }]
+//                                           "description": "...",
+//                                           "rerunOn": "own-input" | "host-files" | "app-db" }, ...in run order] }]
 //                          A "secret" stdin is base64 of a ustar stream of flat files (db-admin-password,
 //                          db-app-password, datastore-access-key-id, ...; see docs/host-contract.md),
 //                          which the lab builds from its own test secrets.
@@ -148,7 +153,7 @@ async function main(): Promise<void> {
     const userData = userDataOf(vm) ?? "";
     const userDataFile = `user-data/${host.name}.yaml`;
     writeFileSync(path.join(outDir, userDataFile), userData);
-    const descriptions = new Map(remoteSteps(config, host.role).map((s) => [`${host.name}-${s.step}`, s.description]));
+    const steps = new Map(remoteSteps(config, host.role).map((s) => [`${host.name}-${s.step}`, s]));
     const commands = host.commands.map((name) => {
       const cmd = byName.get(name);
       if (!cmd) throw new Error(`plan: no command resource ${name}`);
@@ -163,7 +168,8 @@ async function main(): Promise<void> {
           writeFileSync(path.join(outDir, stdin), String(cmd.inputs.stdin));
         }
       }
-      return { name, script, stdin, description: descriptions.get(name) ?? "" };
+      const step = steps.get(name);
+      return { name, script, stdin, description: step?.description ?? "", rerunOn: step?.rerunOn ?? "own-input" };
     });
     return { name: host.name, role: host.role, publicIp: host.publicIp, privateIp: host.privateIp, hostPublicKey: host.hostPublicKey, userData: userDataFile, commands };
   });

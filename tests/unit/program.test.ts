@@ -290,6 +290,27 @@ describe("where the self-managed database listens", () => {
   });
 });
 
+describe("config changes on a running stack", () => {
+  const triggersOf = (run: PlanRun): Record<string, unknown> =>
+    Object.fromEntries(ofType(run, "command:remote:Command").map((c) => [c.name, reveal(c.inputs.triggers)]));
+
+  it("must not touch the database VM when a webserver is added, but must re-run the host steps", async () => {
+    const before = await plan(configFor({}));
+    const after = await plan(configFor({ webservers: [{ name: "web1", ip: "203.0.113.10" }, { name: "web2", ip: "203.0.113.11" }, { name: "web3", ip: "203.0.113.12" }] }));
+    const vm = (run: PlanRun) => ofType(run, VM_TYPES.digitalocean)[0];
+    expect(userDataOf(vm(after))).toBe(userDataOf(vm(before)));
+    const [t0, t1] = [triggersOf(before), triggersOf(after)];
+    for (const step of ["install", "init", "harden", "timers"]) expect(t1[`dbtier-database-${step}`]).not.toEqual(t0[`dbtier-database-${step}`]);
+    expect(t1["dbtier-database-load-app-db"]).toEqual(t0["dbtier-database-load-app-db"]);
+  });
+
+  it("must re-run load-app-db when the application database source changes (promotion)", async () => {
+    const before = await plan(configFor({ mode: "managed", engine: "mysql", engineVersion: "8" }));
+    const after = await plan(configFor({ mode: "managed", engine: "mysql", engineVersion: "8", appDb: { source: "daily" } }));
+    expect(triggersOf(after)["dbtier-proxy-load-app-db"]).not.toEqual(triggersOf(before)["dbtier-proxy-load-app-db"]);
+  });
+});
+
 describe("user-data validity", () => {
   let dir: string;
   beforeAll(() => { dir = mkdtempSync(path.join(tmpdir(), "dbtier-userdata-")); });

@@ -200,7 +200,7 @@ export function remoteSteps(config: DbTierConfig, role: VmRole): RemoteStep[] {
   if (role === "database") {
     steps.push(
       { step: "init", description: "initialise the server, admin and application users", script: script(tool("init")), stdin: "none", rerunOn: "host-files" },
-      { step: "harden", description: "bind to the private address, TLS, remove defaults", script: script(tool("harden")), stdin: "none", rerunOn: "host-files" },
+      { step: "harden", description: "bind DB_LISTEN_ADDRESS only, TLS, per-webserver grants, remove defaults", script: script(tool("harden")), stdin: "none", rerunOn: "host-files" },
     );
   }
   steps.push(

@@ -241,8 +241,11 @@ def filter_mysql(add_pk: bool) -> int:
     return 0
 
 
+# Ownership goes to whoever loads (the app role); extension comments and plpgsql need the owner or a
+# superuser; transaction_timeout is unknown before PostgreSQL 17.
 PG_PRIVILEGED = re.compile(
-    rb"^(?:COMMENT ON EXTENSION |CREATE EXTENSION IF NOT EXISTS plpgsql |SET transaction_timeout )"
+    rb"^(?:COMMENT ON EXTENSION |CREATE EXTENSION IF NOT EXISTS plpgsql |SET transaction_timeout |"
+    rb"ALTER [A-Z ]+ .+ OWNER TO [^;\n]*;$|COMMENT ON SCHEMA public IS )"
 )
 
 

@@ -35,8 +35,16 @@ function configFor(overrides: Record<string, unknown>, stack = "test"): DbTierCo
   return parsed.config;
 }
 
-async function plan(config: DbTierConfig): Promise<PlanRun> {
-  return runProgram({ stack: config.stack, region: config.region, vpcCidr: config.vpcCidr }, () => ({ ...buildStack(config) }));
+// One run per distinct config: the runs are deterministic, and the suite must stay fast.
+const plans = new Map<string, Promise<PlanRun>>();
+function plan(config: DbTierConfig): Promise<PlanRun> {
+  const key = JSON.stringify(config);
+  let run = plans.get(key);
+  if (!run) {
+    run = runProgram({ stack: config.stack, region: config.region, vpcCidr: config.vpcCidr }, () => ({ ...buildStack(config) }));
+    plans.set(key, run);
+  }
+  return run;
 }
 
 const custom = (run: PlanRun): PlannedResource[] => run.resources.filter((r) => !r.type.startsWith("dbtier:"));

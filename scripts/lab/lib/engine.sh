@@ -368,12 +368,12 @@ check_wrong_host_key() {
   grep -q 'REMOTE HOST IDENTIFICATION HAS CHANGED\|Host key verification failed' <<<"$out" || die "ssh failed, but not on the host key"
 }
 
-check_db_firewall_loaded() {
-  local out
-  out="$(lab_in db nft list table inet dbtier)"
+check_firewall_loaded() {
+  local host="$1" out
+  out="$(lab_in "$host" nft list table inet dbtier)"
   echo "$out"
   grep -q 'policy drop' <<<"$out" || die "table inet dbtier has no drop policy"
-  lab_in db systemctl is-active dbtier-firewall.service >/dev/null 2>&1 || lab_in db test -s /etc/dbtier/firewall.nft
+  lab_in "$host" systemctl is-active dbtier-firewall.service
 }
 
 # The timer's service, started as systemd would start it when the timer fires.
@@ -440,23 +440,30 @@ lab_promote_remote() {
     -o ConnectTimeout=5 "dbtier-admin@$ip" "$command"
 }
 
-# The remote commands `pulumi up` re-runs when going from plan OLD to plan NEW on the same VM: those whose
-# script text or stdin changed (command.remote.Command replaces on a change of `create` or `stdin`).
+# The remote commands `pulumi up` re-runs when going from plan OLD to plan NEW on the same VM: a command
+# is replaced when its own script or stdin changes, or when its triggers change (plan's `rerunOn`:
+# "host-files" = the host-files stdin changed, "app-db" = dbtier:appDb changed).
 lab_changed_commands() {
-  local old new name script stdin old_script old_stdin
+  local old new name script stdin rerun old_script old_stdin host_files=0 app_db=0 hf_old hf_new
   old="$(lab_plan_dir "$1")"
   new="$(lab_plan_dir "$2")"
-  while IFS=$'\t' read -r name script stdin; do
+  hf_old="$(jq -r '.[0].commands[] | select(.name | endswith("-host-files")) | .stdin' "$old/hosts.json")"
+  hf_new="$(jq -r '.[0].commands[] | select(.name | endswith("-host-files")) | .stdin' "$new/hosts.json")"
+  cmp -s "$old/$hf_old" "$new/$hf_new" || host_files=1
+  [[ "$(jq -cS .appDb "$LAB_WORK/configs/$1.json")" == "$(jq -cS .appDb "$LAB_WORK/configs/$2.json")" ]] || app_db=1
+  while IFS=$'\t' read -r name script stdin rerun; do
     old_script="$(jq -r --arg n "$name" '.[].commands[] | select(.name == $n) | .script' "$old/hosts.json")"
     old_stdin="$(jq -r --arg n "$name" '.[].commands[] | select(.name == $n) | .stdin' "$old/hosts.json")"
     if [[ -z "$old_script" ]] || ! cmp -s "$old/$old_script" "$new/$script"; then
       echo "$name"
     elif [[ "$stdin" != none && "$stdin" != secret ]] && ! cmp -s "$old/$old_stdin" "$new/$stdin"; then
       echo "$name"
-    elif [[ "$stdin" == secret && "$1" != "$2" ]] && ! cmp -s "$LAB_WORK/secrets/$1.json" "$LAB_WORK/secrets/$2.json"; then
+    elif [[ "$stdin" == secret ]] && ! cmp -s "$LAB_WORK/secrets/$1.json" "$LAB_WORK/secrets/$2.json"; then
+      echo "$name"
+    elif [[ "$rerun" == host-files && "$host_files" == 1 ]] || [[ "$rerun" == app-db && "$app_db" == 1 ]]; then
       echo "$name"
     fi
-  done < <(jq -r '.[0].commands[] | [.name, .script, .stdin] | @tsv' "$new/hosts.json")
+  done < <(jq -r '.[0].commands[] | [.name, .script, .stdin, (.rerunOn // "own-input")] | @tsv' "$new/hosts.json")
 }
 
 # The promotion data path as `npm run promote -- --from dev --to prod` drives it: a fresh daily backup on
@@ -501,7 +508,8 @@ check_config_change() {
   ip="$(lab_host_ip_static db)"
   port="$(jq -r .port "$dir/outputs.json")"
   lab_expect_tcp web3 "$ip" "$port" dropped
-  lab_make_secrets change
+  cp "$LAB_WORK/secrets/dev.json" "$LAB_WORK/secrets/change.json"
+  cp "$LAB_WORK/secrets/dev.stdin" "$LAB_WORK/secrets/change.stdin"
   while IFS= read -r name; do
     echo "pulumi up re-runs $name"
     lab_remote db change "$name"
@@ -545,9 +553,9 @@ lab_engine() {
   lab_section "dev: the self-managed database VM" infrastructure
   lab_setup "db boots from the rendered user-data" lab_boot db dev
   lab_setup "db: pinned host key known to admin" lab_pin_host_key db dev
-  lab_check "db: rendered nftables ruleset loaded" check_db_firewall_loaded
   lab_check "db: ssh with a wrong pinned host key is refused" check_wrong_host_key db
   lab_remote_steps db dev
+  lab_check "db: rendered nftables ruleset loaded" check_firewall_loaded db
   lab_check "web1 reads app data from db over TLS" check_web_reads web1 dev
   lab_check "web2 reads app data from db over TLS" check_web_reads web2 dev
   lab_check "outsider gets nothing from db (db port and ssh dropped)" check_outsider_dropped db
@@ -561,6 +569,7 @@ lab_engine() {
   lab_setup "proxy: pinned host key known to admin" lab_pin_host_key proxy prod
   lab_check "proxy: ssh with a wrong pinned host key is refused" check_wrong_host_key proxy
   lab_remote_steps proxy prod
+  lab_check "proxy: rendered nftables ruleset loaded" check_firewall_loaded proxy
   lab_check "web1 reads app data from managed over TLS" check_web_reads web1 prod
   lab_check "web2 reads app data from managed over TLS" check_web_reads web2 prod
   lab_check "outsider gets nothing from managed" check_outsider_dropped managed

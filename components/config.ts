@@ -282,7 +282,7 @@ function parseAppDb(problems: Problems, value: Json | undefined, databaseName: s
   const application = `${databaseName?.replace(/_/g, "-") ?? "app"}-${stack.toLowerCase()}`.slice(0, 63);
   if (value === undefined) return { source: "virgin" as AppDbSource, baselinePath: DEFAULT_BASELINE_PATH, application, sourceApplication: application };
   if (!isObject(value)) return problems.add("appDb", "must be an object {source, baselineRepo?, baselinePath?, application?, sourceApplication?}");
-  unknownFields(problems, "appDb", value, ["source", "baselineRepo", "baselinePath", "application", "sourceApplication"]);
+  unknownFields(problems, "appDb", value, ["source", "baselineRepo", "baselineKnownHosts", "baselinePath", "application", "sourceApplication"]);
   const sourceText = fieldText(problems, "appDb.source", value.source) ?? "virgin";
   const source = (APP_DB_SOURCES as readonly string[]).includes(sourceText)
     ? (sourceText as AppDbSource)
@@ -294,6 +294,13 @@ function parseAppDb(problems: Problems, value: Json | undefined, databaseName: s
   if (source === "baseline" && baselineRepo === undefined && value.baselineRepo === undefined) {
     problems.add("appDb.baselineRepo", "is required when dbtier:appDb.source is \"baseline\" (the git repository holding the dump)");
   }
+  const baselineKnownHosts = fieldText(problems, "appDb.baselineKnownHosts", value.baselineKnownHosts);
+  const sshRepo = baselineRepo !== undefined && !/^(https|file):\/\//.test(baselineRepo);
+  if (sshRepo && baselineKnownHosts === undefined && value.baselineKnownHosts === undefined) {
+    problems.add("appDb.baselineKnownHosts", "is required for an SSH baselineRepo: the git server's known_hosts line (ssh-keyscan it once and check its fingerprint), so the host key is pinned");
+  } else if (baselineKnownHosts !== undefined && !baselineKnownHosts.split("\n").every((line) => /^\S+ (ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}\s*$/.test(line.trim()) || line.trim() === "")) {
+    problems.add("appDb.baselineKnownHosts", "is not in known_hosts format (`host key-type base64-key`, one per line)");
+  }
   const baselinePath = fieldText(problems, "appDb.baselinePath", value.baselinePath) ?? DEFAULT_BASELINE_PATH;
   if (baselinePath.startsWith("/") || baselinePath.split("/").includes("..") || !/\.sql(\.zst|\.gz)?$/.test(baselinePath)) {
     problems.add("appDb.baselinePath", `${show(baselinePath)} must be a relative path inside the repository ending in .sql, .sql.zst or .sql.gz`);
@@ -304,7 +311,11 @@ function parseAppDb(problems: Problems, value: Json | undefined, databaseName: s
     if (!WEBSERVER_NAME_PATTERN.test(text)) problems.add(`appDb.${field}`, `${show(text)} is not allowed; use lowercase letters, digits and dashes (max 63)`);
   }
   if (source === undefined) return undefined;
-  return { source, baselinePath, application: app, sourceApplication: sourceApp, ...(baselineRepo !== undefined ? { baselineRepo } : {}) };
+  return {
+    source, baselinePath, application: app, sourceApplication: sourceApp,
+    ...(baselineRepo !== undefined ? { baselineRepo } : {}),
+    ...(baselineKnownHosts !== undefined ? { baselineKnownHosts } : {}),
+  };
 }
 
 function checkEndpoint(problems: Problems, endpoint: string): void {

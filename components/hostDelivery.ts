@@ -92,6 +92,8 @@ export interface HostSecretValues {
   readonly adminPassword: string;
   readonly appPassword: string;
   readonly secrets: SecretConfig;
+  /** Not a secret, but kept beside the deploy key it pins the git server for. */
+  readonly baselineKnownHosts?: string;
 }
 
 /** Flat tar entries for the secret installer (names as in SECRET_FILES, mode 0600). Absent secrets are skipped. */
@@ -102,6 +104,7 @@ export function secretEntries(values: HostSecretValues): TarEntry[] {
     [SECRET_FILES.datastoreAccessKeyId, values.secrets.datastoreAccessKeyId],
     [SECRET_FILES.datastoreSecretAccessKey, values.secrets.datastoreSecretAccessKey],
     [SECRET_FILES.baselineDeployKey, values.secrets.baselineDeployKey],
+    [SECRET_FILES.baselineKnownHosts, values.baselineKnownHosts],
     [SECRET_FILES.smtpUrl, values.secrets.smtpUrl],
     [SECRET_FILES.smtpPassword, values.secrets.smtpPassword],
     [SECRET_FILES.alertEmail, values.secrets.alertEmail],
@@ -236,7 +239,10 @@ work="$(mktemp -d "$(dirname "$tool_dir")/.dbtier-files.XXXXXX")"
 trap 'rm -rf -- "$work"' EXIT
 cat > "$work/files.tar"
 tar -x -f "$work/files.tar" -C "$root" --no-same-owner --exclude=${toolRel}
-if tar -t -f "$work/files.tar" | grep -q '^${toolRel}/'; then
+# The listing is captured first: grep -q exits at the first match, and under pipefail the SIGPIPE that tar
+# then gets on a long listing would turn a match into "no toolkit".
+listing="$(tar -t -f "$work/files.tar")"
+if grep -q '^${toolRel}/' <<< "$listing"; then
   install -d -m 0700 "$work/tool"
   tar -x -f "$work/files.tar" -C "$work/tool" --no-same-owner ${toolRel}
   chmod 0755 "$work/tool/${toolRel}"
@@ -247,7 +253,7 @@ if tar -t -f "$work/files.tar" | grep -q '^${toolRel}/'; then
   install -d -m 0755 "$root/${path.posix.dirname(linkRel)}"
   ln -sfn ${TOOL_ENTRY} "$root/${linkRel}"
 fi
-echo "host files: $(tar -t -f "$work/files.tar" | wc -l) file(s) installed"
+echo "host files: $(wc -l <<< "$listing") file(s) installed"
 `;
 }
 

@@ -67,6 +67,7 @@ export class DatabaseProxy extends pulumi.ComponentResource {
       adminPassword: admin,
       appPassword: app,
       secrets: config.secrets,
+      ...(config.appDb.baselineKnownHosts ? { baselineKnownHosts: config.appDb.baselineKnownHosts } : {}),
     })));
     const { names } = this.host.runSteps(hostFiles, secretValues, [database]);
     this.hostSummary = this.host.summary(names);

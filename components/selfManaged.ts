@@ -60,6 +60,7 @@ export class SelfManagedDatabase extends pulumi.ComponentResource {
       adminPassword: admin,
       appPassword: app,
       secrets: config.secrets,
+      ...(config.appDb.baselineKnownHosts ? { baselineKnownHosts: config.appDb.baselineKnownHosts } : {}),
     })));
     const { names } = host.runSteps(hostFiles, secretValues);
 

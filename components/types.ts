@@ -34,6 +34,8 @@ export interface AppDbConfig {
   readonly source: AppDbSource;
   /** git URL of the repository that holds the baseline dump (required when source is `baseline`). */
   readonly baselineRepo?: string;
+  /** known_hosts line(s) pinning the git server's SSH host key (required for an SSH baselineRepo). */
+  readonly baselineKnownHosts?: string;
   /** Path of the dump inside the baseline repository (default `dbtier/baseline.sql`). */
   readonly baselinePath: string;
   /** Datastore prefix this stack's backups are written under (default `<database name>-<stack>`). */

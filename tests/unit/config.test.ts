@@ -228,9 +228,14 @@ describe("appDb and backups", () => {
     expect(problemsOf(validRaw({ appDb: { source: "baseline" } }))).toEqual([expect.stringMatching(/^dbtier:appDb\.baselineRepo: is required when dbtier:appDb\.source is "baseline"/)]);
   });
 
-  test("an SSH baseline repository needs a deploy key, set as a secret", () => {
-    const appDb = { source: "baseline", baselineRepo: "git@git.example.com:acme/db.git" };
-    expect(problemsOf(validRaw({ appDb }))).toEqual([expect.stringMatching(/^dbtier:baselineDeployKey: is required/)]);
+  test("an SSH baseline repository needs a pinned host key and a deploy key, set as a secret", () => {
+    const bare = { source: "baseline", baselineRepo: "git@git.example.com:acme/db.git" };
+    expect(problemsOf(validRaw({ appDb: bare }))).toEqual([
+      expect.stringMatching(/^dbtier:appDb\.baselineKnownHosts: is required for an SSH baselineRepo/),
+      expect.stringMatching(/^dbtier:baselineDeployKey: is required/),
+    ]);
+    expect(problemsOf(validRaw({ appDb: { ...bare, baselineKnownHosts: "git.example.com nonsense" } }))[0]).toMatch(/^dbtier:appDb\.baselineKnownHosts: is not in known_hosts format/);
+    const appDb = { ...bare, baselineKnownHosts: "git.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl" };
     const raw = { ...validRaw({ appDb }), "dbtier:baselineDeployKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----" };
     expect(problemsOf(raw, "dev", () => false)).toEqual([expect.stringMatching(/^dbtier:baselineDeployKey: holds a credential but is stored in plaintext/)]);
     expect(ok(raw).secrets.baselineDeployKey).toContain("OPENSSH");

@@ -1,5 +1,5 @@
 // Three projects so `npm run test:unit` stays fast while `npm test` runs everything.
-const tsJest = { "^.+\\.ts$": ["ts-jest", { isolatedModules: true, diagnostics: false }] };
+const tsJest = { "^.+\\.ts$": ["ts-jest", { diagnostics: false }] };
 module.exports = {
   projects: [
     { displayName: "unit", testEnvironment: "node", transform: tsJest, testMatch: ["<rootDir>/tests/unit/**/*.test.ts", "<rootDir>/tests/delivery/**/*.test.ts"] },

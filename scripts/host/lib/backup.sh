@@ -69,8 +69,8 @@ failed_stages() {
 
 tool_versions_json() {
   jq -n --arg dbtier "$DBTIER_VERSION" --arg dump "$(db_dump_tool_version)" \
-    --arg zstd "$(zstd --version 2>&1 | head -n1)" --arg age "$(age --version 2>&1 | head -n1)" \
-    --arg rclone "$(rclone version 2>/dev/null | head -n1)" --arg python "$(python3 --version 2>&1)" \
+    --arg zstd "$(zstd --version 2>&1 | sed -n 1p)" --arg age "$(age --version 2>&1 | sed -n 1p)" \
+    --arg rclone "$(rclone version 2>/dev/null | sed -n 1p)" --arg python "$(python3 --version 2>&1)" \
     '{dbtier: $dbtier, dump: $dump, zstd: $zstd, age: $age, rclone: $rclone, python: $python}'
 }
 
@@ -228,9 +228,11 @@ stream_backup() {
   fifo_reader stats python3 "$DUMPKIT" stats "$(dumpkit_engine)" "$RUN_DIR/stream-stats.json"
   fifo_reader sha to_file "$RUN_DIR/stream.sha" sha256sum
   fifo_reader size to_file "$RUN_DIR/stream.size" wc -c
+  # tee -p keeps hashing the whole object even when a later stage stops reading, so a corrupted object is
+  # always reported as a checksum mismatch, and a wrong key as a decryption failure.
   set +e
   rc cat "$object" 2>"$RUN_DIR/download.err" |
-    tee "$RUN_DIR/sha.fifo" "$RUN_DIR/size.fifo" |
+    tee -p "$RUN_DIR/sha.fifo" "$RUN_DIR/size.fifo" |
     age -d -i "$identity" 2>"$RUN_DIR/age.err" |
     zstd -d -q -c 2>"$RUN_DIR/zstd.err" |
     tee "$RUN_DIR/stats.fifo" |
@@ -239,6 +241,10 @@ stream_backup() {
   set -e
   local readers=0
   wait_readers || readers=1
+  if [[ "${codes[0]}" != 0 ]]; then
+    STREAM_ERROR="downloading $period/$id failed: $(tail -n 2 "$RUN_DIR/download.err" | tr '\n' ' ')"
+    return 1
+  fi
   local sha size want_sha want_size
   sha="$(cut -d' ' -f1 <"$RUN_DIR/stream.sha")"
   size="$(tr -d ' \n' <"$RUN_DIR/stream.size")"
@@ -248,12 +254,15 @@ stream_backup() {
     STREAM_ERROR="checksum mismatch: stored object $period/$id has sha256 $sha and $size bytes, the manifest says $want_sha and $want_size bytes"
     return 1
   fi
+  if [[ "${codes[2]}" != 0 ]]; then
+    STREAM_ERROR="decrypting $period/$id failed (is this the identity for $(jq -r '.object.recipient' "$manifest")?): $(tail -n 2 "$RUN_DIR/age.err" | tr '\n' ' ')"
+    return 1
+  fi
   local failed
   failed="$(failed_stages codes download tee decrypt decompress tee load)"
   if [[ -n "$failed" || "$readers" != 0 ]]; then
     local why=""
-    [[ "${codes[2]}" != 0 ]] && why+=" age: $(tail -n 2 "$RUN_DIR/age.err" | tr '\n' ' ')"
-    [[ "${codes[0]}" != 0 ]] && why+=" download: $(tail -n 2 "$RUN_DIR/download.err" | tr '\n' ' ')"
+    [[ "${codes[3]}" != 0 ]] && why+=" zstd: $(tail -n 2 "$RUN_DIR/zstd.err" | tr '\n' ' ')"
     [[ "${codes[5]}" != 0 ]] && why+=" load: $(tail -n 3 "$RUN_DIR/load.err" | tr '\n' ' ')"
     STREAM_ERROR="reading $period/$id failed in stage(s): ${failed:-stream readers}.$why"
     return 1

@@ -46,7 +46,7 @@ db_setup() {
       MY_CLIENT=mariadb MY_DUMP=mariadb-dump MY_FLAVOR=mariadb
     else
       MY_CLIENT=mysql MY_DUMP=mysqldump
-      if mysql --version 2>/dev/null | grep -qi mariadb; then MY_FLAVOR=mariadb; else MY_FLAVOR=mysql; fi
+      if [[ "$(mysql --version 2>/dev/null)" == *MariaDB* ]]; then MY_FLAVOR=mariadb; else MY_FLAVOR=mysql; fi
     fi
     need_commands "$MY_CLIENT" "$MY_DUMP"
     MY_CNF="$(my_write_cnf "${CFG[DB_ADMIN_USER]}" "$password" admin.cnf)"
@@ -294,7 +294,7 @@ load_dump_stream() {
 }
 
 db_dump_tool_version() {
-  if [[ "$DB_FAMILY" == mysql ]]; then "$MY_DUMP" --version 2>/dev/null | head -n1; else pg_dump --version | head -n1; fi
+  if [[ "$DB_FAMILY" == mysql ]]; then "$MY_DUMP" --version 2>/dev/null | sed -n 1p; else pg_dump --version | sed -n 1p; fi
 }
 
 # Engine name as dumpkit.py knows it.

@@ -83,7 +83,10 @@ store_find_period() {
 # True when PERIOD/ID has its manifest. (rclone lsf/cat of a missing key succeed with empty output, as
 # they treat it as an empty directory, so the listing is checked by name.)
 store_has_manifest() {
-  rc lsf --files-only "$(store_path "$1" "$2")" 2>/dev/null | grep -qx "$MANIFEST_OBJECT"
+  local listing
+  listing="$(rc lsf --files-only "$(store_path "$1" "$2")" 2>/dev/null)" || return 1
+  # Not "rclone | grep -q": grep stopping early would SIGPIPE rclone and fail the pipeline.
+  grep -qx "$MANIFEST_OBJECT" <<<"$listing"
 }
 
 store_fetch_manifest() {

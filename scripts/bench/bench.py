@@ -48,7 +48,8 @@ class Context:
         write_secret(sec / "db-app-password", server.app_password)
         write_secret(sec / "datastore-access-key-id", s3.access_key)
         write_secret(sec / "datastore-secret-access-key", s3.secret_key)
-        write_secret(sec / "my.cnf", f"[client]\npassword={server.admin_password}\n")
+        # TLS on every connection of both pipelines (ADT's mariadb-dump runs with --ssl too)
+        write_secret(sec / "my.cnf", f"[client]\npassword={server.admin_password}\nssl\n")
         write_secret(sec / "pgpass", f"127.0.0.1:{server.port}:*:{server.admin_user}:{server.admin_password}\n")
         ident = sec / "age-identity"
         if not ident.exists():
@@ -58,6 +59,29 @@ class Context:
         self.age_recipient = subprocess.run(["age-keygen", "-y", str(ident)], check=True, capture_output=True,
                                             text=True).stdout.strip()
         self.scratch = work / "scratch"
+        # A host as docs/host-contract.md describes it, for the real dbtier-db.
+        self.host_secrets = work / "host-secrets"
+        self.host_secrets.mkdir(mode=0o700, exist_ok=True)
+        for name, value in {"db-admin-password": server.admin_password, "db-app-password": server.app_password,
+                            "datastore-access-key-id": s3.access_key,
+                            "datastore-secret-access-key": s3.secret_key}.items():
+            write_secret(self.host_secrets / name, value)
+        self.host_state = work / "host-state"
+        self.host_state.mkdir(exist_ok=True)
+        self.host_env = work / "dbtier.env"
+
+    def write_host_env(self, app_name: str) -> None:
+        s = self.server
+        env = {
+            "DB_ROLE": "proxy", "DB_ENGINE": s.engine, "DB_ENGINE_VERSION": "10.11" if s.engine == "mariadb" else "15",
+            "DB_PACKAGE_SOURCE": "distro", "DB_HOST": "127.0.0.1", "DB_PORT": str(s.port), "DB_NAME": s.dbname,
+            "DB_USER": s.app_user, "DB_ADMIN_USER": s.admin_user, "DB_TLS_MODE": "verify-ca",
+            "DB_CA_FILE": str(s.tls["ca"]), "DB_WEBSERVER_SOURCES": "127.0.0.1/32", "APP_DB_SOURCE": "virgin",
+            "APP_NAME": app_name, "BACKUP_PERIODS": "hourly daily weekly monthly", "BACKUP_RETAIN_DAILY": "7",
+            "BACKUP_RECIPIENT": self.age_recipient, "DATASTORE_ENDPOINT": self.s3.endpoint,
+            "DATASTORE_BUCKET": self.s3.bucket, "DATASTORE_REGION": "us-east-1", "DBTIER_STATE_DIR": str(self.host_state),
+        }
+        self.host_env.write_text("# dbtier bench host\n" + "".join(f"{k}={v}\n" for k, v in env.items()))
 
     def env(self, prefix: str, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
         e = {k: v for k, v in os.environ.items() if k not in ("AWS_CA_BUNDLE",)}
@@ -78,6 +102,8 @@ class Context:
             "S3_ENDPOINT": self.s3.endpoint, "S3_ACCESS_KEY_FILE": str(self.secrets / "datastore-access-key-id"),
             "S3_SECRET_KEY_FILE": str(self.secrets / "datastore-secret-access-key"),
             "AGE_RECIPIENT": self.age_recipient, "AGE_IDENTITY_FILE": str(self.age_identity),
+            "PGSSLMODE": "require", "DBTIER_ENV": str(self.host_env), "DBTIER_SECRETS_DIR": str(self.host_secrets),
+            "DBTIER_AGE_IDENTITY_FILE": str(self.age_identity), "LANG": "C.UTF-8",
         })
         e.update(extra or {})
         return e
@@ -87,6 +113,7 @@ class Context:
         shutil.rmtree(self.scratch, ignore_errors=True)
         self.scratch.mkdir()
         cmd = argv or ["bash", str(PIPELINES / script)]
+        self.server.settle()
         subprocess.run(["sync"], check=False)
         m = run_measured(cmd, env=self.env(prefix, extra), cwd=str(self.scratch),
                          servers={"db": self.server.cpu_seconds, "s3": lambda: _cpu(self.s3.pid)})
@@ -137,10 +164,27 @@ class Stream(Pipeline):
         return ctx.measure("stream-restore.sh", prefix, self.restore_env)
 
 
+class DbtierDb(Pipeline):
+    """The real on-host tool: `dbtier-db backup daily` and `dbtier-db restore latest --yes`."""
+
+    name = "dbtier"
+    label = ("scripts/host/dbtier-db as shipped: backup daily (dump | stats | zstd | age | sha256 | rclone rcat); "
+             "restore latest --yes (verify pass, load pass, re-dump compare) into an empty database")
+
+    def backup(self, ctx, prefix):
+        ctx.write_host_env(prefix)
+        return ctx.measure("", prefix, argv=["bash", str(DBTIER_DB), "backup", "daily"])
+
+    def restore(self, ctx, prefix):
+        ctx.write_host_env(prefix)
+        ctx.server.recreate_db()  # a new host: empty database, so no safety backup is taken first
+        return ctx.measure("", prefix, argv=["bash", str(DBTIER_DB), "restore", "latest", "--yes"])
+
+
 def dbtier_candidate() -> Stream:
-    return Stream("dbtier", "dbtier design: dump | zstd -6 -T0 --zstd=wlog=20 | age | s3stream (5 MiB parts, 1 in flight); "
-                  "s3stream get | age -d | zstd -d | parallel-load (2 worker connections)",
-                  {"ZSTD_LEVEL": "6", "ZSTD_EXTRA": "--zstd=wlog=20", "UPLOADER": "s3stream",
+    return Stream("dbtier-stream", "proposed dbtier pipeline: dump | zstd -5 -T0 --zstd=wlog=18,slog=4 | age | s3stream "
+                  "(5 MiB parts, 1 in flight); s3stream get | age -d | zstd -d | parallel-load (2 connections)",
+                  {"ZSTD_LEVEL": "5", "ZSTD_EXTRA": "--zstd=wlog=18,slog=4", "UPLOADER": "s3stream",
                    "S3_PART_SIZE": str(5 << 20), "S3_CONCURRENCY": "1"},
                   {"DOWNLOADER": "s3stream", "LOADER": "parallel", "LOAD_JOBS": "2"})
 
@@ -230,6 +274,7 @@ def main(argv: List[str]) -> int:
     ap.add_argument("--experiments", action="store_true", help="also run the candidate pipelines (one run each, larger size)")
     ap.add_argument("--only-experiments", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--skip-dbtier-db", action="store_true", help="measure only the reference and the streaming design")
     args = ap.parse_args(argv)
     try:
         big = gen.parse_size(args.size)
@@ -257,6 +302,8 @@ def main(argv: List[str]) -> int:
             try:
                 ctx = Context(work / f"{engine}-ctx", server, s3)
                 pipelines: List[Pipeline] = [Reference(), dbtier_candidate()]
+                if DBTIER_DB.exists() and not args.skip_dbtier_db:
+                    pipelines.insert(1, DbtierDb())
                 eng: Dict = {"server_version": server.root_sql("SELECT version();").strip(),
                              "pipelines": {p.name: p.label for p in pipelines}, "sizes": {}}
                 results["engines"][engine] = eng

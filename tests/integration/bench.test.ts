@@ -1,5 +1,5 @@
-// A small run of `npm run bench` (both engines, 4 MiB and 16 MiB, one run) so the benchmark cannot rot:
-// real servers, real s3rver, both pipelines, every restore verified by per-table checksums.
+// A small run of `npm run bench` (both engines, 2 MiB and 8 MiB, one run) so the benchmark cannot rot:
+// real servers, real s3rver, the reference, the real dbtier-db and the proposed streaming pipeline, every restore verified by per-table checksums.
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -14,7 +14,7 @@ describe("npm run bench (small)", () => {
   test("measures both pipelines on both engines, verifies every restore and writes the reports", () => {
     const env = { ...process.env };
     delete env.AWS_CA_BUNDLE;
-    execFileSync("bash", [path.join(ROOT, "scripts/bench/run.sh"), "--size", "16M", "--runs", "1", "--out", out], {
+    execFileSync("bash", [path.join(ROOT, "scripts/bench/run.sh"), "--size", "8M", "--runs", "1", "--out", out], {
       env,
       stdio: ["ignore", "pipe", "pipe"],
       timeout: 170_000,
@@ -23,9 +23,9 @@ describe("npm run bench (small)", () => {
     expect(Object.keys(report.engines).sort()).toEqual(["mariadb", "postgres"]);
     for (const engine of ["mariadb", "postgres"]) {
       const sizes = report.engines[engine].sizes;
-      expect(Object.keys(sizes)).toEqual(["4M", "16M"]);
-      for (const label of ["4M", "16M"]) {
-        for (const pipeline of ["reference", "dbtier"]) {
+      expect(Object.keys(sizes)).toEqual(["2M", "8M"]);
+      for (const label of ["2M", "8M"]) {
+        for (const pipeline of ["reference", "dbtier", "dbtier-stream"]) {
           const runs = sizes[label].pipelines[pipeline];
           expect(runs).toHaveLength(1);
           expect(runs[0].error).toBeUndefined();
@@ -35,9 +35,12 @@ describe("npm run bench (small)", () => {
           expect(runs[0].restore.wall_s).toBeGreaterThan(0);
         }
       }
-      const ratios = report.summary[engine].sizes["16M"].ratios;
-      expect(ratios.backup_throughput_ratio).toBeGreaterThan(0);
-      expect(ratios.stored_ratio).toBeGreaterThan(0);
+      for (const pipeline of ["dbtier", "dbtier-stream"]) {
+        const ratios = report.summary[engine].sizes["8M"].ratios[pipeline];
+        expect(ratios.backup_throughput_ratio).toBeGreaterThan(0);
+        expect(ratios.stored_ratio).toBeGreaterThan(0);
+        expect(report.summary[engine].memory_flatness[pipeline].growth).toBeGreaterThan(0);
+      }
     }
     const md = fs.readFileSync(path.join(out, "report.md"), "utf8");
     expect(md).toContain("## Ratios against the reference");

@@ -47,31 +47,34 @@ def build_summary(results: Dict) -> Dict:
         for label, entry in eng["sizes"].items():
             pipes = {name: summarize_runs(runs, entry["data_bytes"]) for name, runs in entry["pipelines"].items()}
             ratios: Dict = {}
-            ref, ours = pipes.get("reference", {}), pipes.get("dbtier", {})
-            if "backup" in ref and "backup" in ours:
-                ratios = {
-                    "backup_throughput_ratio": ref["backup"]["wall_s"] / ours["backup"]["wall_s"],
-                    "restore_throughput_ratio": ref["restore"]["wall_s"] / ours["restore"]["wall_s"],
-                    "stored_ratio": ours["stored_bytes"] / ref["stored_bytes"],
-                    "peak_rss_mib": max(ours["backup"]["peak_tree_rss_mib"], ours["restore"]["peak_tree_rss_mib"]),
-                }
+            ref = pipes.get("reference", {})
+            for name, ours in pipes.items():
+                if name != "reference" and "backup" in ref and "backup" in ours:
+                    ratios[name] = {
+                        "backup_throughput_ratio": ref["backup"]["wall_s"] / ours["backup"]["wall_s"],
+                        "restore_throughput_ratio": ref["restore"]["wall_s"] / ours["restore"]["wall_s"],
+                        "stored_ratio": ours["stored_bytes"] / ref["stored_bytes"],
+                        "peak_rss_mib": max(ours["backup"]["peak_tree_rss_mib"], ours["restore"]["peak_tree_rss_mib"]),
+                    }
             exps = {}
             for name, e in (entry.get("experiments") or {}).items():
                 exps[name] = {"label": e["label"], **summarize_runs([e["result"]], entry["data_bytes"])}
             per_size[label] = {"data_bytes": entry["data_bytes"], "db_bytes_on_disk": entry.get("db_bytes_on_disk"),
                                "pipelines": pipes, "ratios": ratios, "experiments": exps}
         labels = list(per_size)
-        flat = None
-        if len(labels) == 2 and all(per_size[lb]["ratios"] for lb in labels):
-            small, big = (per_size[lb]["ratios"]["peak_rss_mib"] for lb in labels)
-            flat = {"small_mib": small, "big_mib": big, "growth": big / small if small else None}
+        flat: Dict = {}
+        if len(labels) == 2:
+            for name in per_size[labels[-1]]["ratios"]:
+                if all(name in per_size[lb]["ratios"] for lb in labels):
+                    small, big = (per_size[lb]["ratios"][name]["peak_rss_mib"] for lb in labels)
+                    flat[name] = {"small_mib": small, "big_mib": big, "growth": big / small if small else None}
         summary[engine] = {"sizes": per_size, "memory_flatness": flat}
     return summary
 
 
-def verdicts(engine_summary: Dict, big_label: str) -> Dict[str, Optional[bool]]:
-    r = engine_summary["sizes"].get(big_label, {}).get("ratios") or {}
-    flat = engine_summary.get("memory_flatness") or {}
+def verdicts(engine_summary: Dict, big_label: str, name: str) -> Dict[str, Optional[bool]]:
+    r = (engine_summary["sizes"].get(big_label, {}).get("ratios") or {}).get(name) or {}
+    flat = (engine_summary.get("memory_flatness") or {}).get(name) or {}
     if not r:
         return {}
     return {
@@ -81,6 +84,11 @@ def verdicts(engine_summary: Dict, big_label: str) -> Dict[str, Optional[bool]]:
         "peak < 100 MiB": max(flat.get("small_mib") or 0, flat.get("big_mib") or r["peak_rss_mib"]) < TARGETS["peak_rss_mib"],
         "memory flat (growth <= 1.25x over 4x data)": (flat.get("growth") or 99) <= TARGETS["flat_growth"],
     }
+
+
+def cell(text: str) -> str:
+    """Text safe inside a markdown table cell."""
+    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 def fmt(x: Optional[float], nd: int = 1) -> str:
@@ -95,7 +103,7 @@ def table(results: Dict, summary: Dict) -> str:
         for label, sz in es["sizes"].items():
             for name, p in sz["pipelines"].items():
                 if "backup" not in p:
-                    lines.append(f"| {engine} | {label} | {name} | failed: {'; '.join(p['errors'])[:200]} ||||||| |")
+                    lines.append(f"| {engine} | {label} | {name} | failed: {cell('; '.join(p['errors'])[:300])} ||||||| |")
                     continue
                 b, r = p["backup"], p["restore"]
                 lines.append(
@@ -106,16 +114,13 @@ def table(results: Dict, summary: Dict) -> str:
 
 
 def ratio_table(summary: Dict) -> str:
-    lines = ["| engine | size | backup speed-up (>= 5x) | restore speed-up (>= 2x) | stored bytes (<= 0.95x) | "
-             "dbtier peak MiB (< 100) |", "|---|---|---:|---:|---:|---:|"]
+    lines = ["| engine | size | pipeline | backup speed-up (>= 5x) | restore speed-up (>= 2x) | stored bytes (<= 0.95x) | "
+             "peak MiB (< 100) |", "|---|---|---|---:|---:|---:|---:|"]
     for engine, es in summary.items():
         for label, sz in es["sizes"].items():
-            r = sz["ratios"]
-            if not r:
-                lines.append(f"| {engine} | {label} | - | - | - | - |")
-                continue
-            lines.append(f"| {engine} | {label} | {fmt(r['backup_throughput_ratio'], 2)}x | "
-                         f"{fmt(r['restore_throughput_ratio'], 2)}x | {fmt(r['stored_ratio'], 3)}x | {fmt(r['peak_rss_mib'])} |")
+            for name, r in sz["ratios"].items():
+                lines.append(f"| {engine} | {label} | {name} | {fmt(r['backup_throughput_ratio'], 2)}x | "
+                             f"{fmt(r['restore_throughput_ratio'], 2)}x | {fmt(r['stored_ratio'], 3)}x | {fmt(r['peak_rss_mib'])} |")
     return "\n".join(lines)
 
 
@@ -135,22 +140,24 @@ def write_reports(results: Dict, out: Path) -> str:
     for engine, es in summary.items():
         labels = list(es["sizes"])
         big_label = labels[-1] if labels else None
-        v = verdicts(es, big_label) if big_label else {}
-        if v:
-            md.append(f"- **{engine} {big_label}**: " + ", ".join(f"{k}: {'met' if ok else 'NOT met'}" for k, ok in v.items()))
-        flat = es.get("memory_flatness")
-        if flat:
-            md.append(f"  - dbtier peak memory {fmt(flat['small_mib'])} MiB at {labels[0]} -> {fmt(flat['big_mib'])} MiB at "
-                      f"{labels[-1]} (x{fmt(flat['growth'], 2)} for 4x the data)")
+        for name in (es["sizes"][big_label]["ratios"] if big_label else {}):
+            v = verdicts(es, big_label, name)
+            if v:
+                md.append(f"- **{engine} {big_label} {name}**: " +
+                          ", ".join(f"{k}: {'met' if ok else 'NOT met'}" for k, ok in v.items()))
+            flat = (es.get("memory_flatness") or {}).get(name)
+            if flat:
+                md.append(f"  - peak memory {fmt(flat['small_mib'])} MiB at {labels[0]} -> {fmt(flat['big_mib'])} MiB at "
+                          f"{labels[-1]} (x{fmt(flat['growth'], 2)} for 4x the data)")
     md += ["", "## All figures", "", table(results, summary), ""]
-    md += ["Peak memory breakdown of dbtier at the larger size (MiB, by process name):", ""]
+    md += ["Peak memory breakdown at the larger size (MiB, summed by process name), and the database server's CPU:", ""]
     for engine, es in summary.items():
         labels = list(es["sizes"])
         if not labels:
             continue
         p = es["sizes"][labels[-1]]["pipelines"]
-        for name in ("reference", "dbtier"):
-            if name in p and "backup" in p[name]:
+        for name in p:
+            if "backup" in p[name]:
                 md.append(f"- {engine} {name} backup: {p[name]['backup']['peak_breakdown_mib']}; restore: "
                           f"{p[name]['restore']['peak_breakdown_mib']}; DB server CPU s backup/restore "
                           f"{fmt(p[name]['backup']['db_server_cpu_s'])}/{fmt(p[name]['restore']['db_server_cpu_s'])}")
@@ -159,10 +166,10 @@ def write_reports(results: Dict, out: Path) -> str:
         for label, sz in es["sizes"].items():
             for name, e in sz["experiments"].items():
                 if "backup" not in e:
-                    exp_lines.append(f"| {engine} | {label} | {name}: {e['label']} | failed: {'; '.join(e['errors'])[:150]} |||||")
+                    exp_lines.append(f"| {engine} | {label} | {cell(name + ': ' + e['label'])} | failed: {cell('; '.join(e['errors'])[:200])} |||||")
                     continue
                 exp_lines.append(
-                    f"| {engine} | {label} | {name}: {e['label']} | {fmt(e['backup']['wall_s'])} | {fmt(e['restore']['wall_s'])} | "
+                    f"| {engine} | {label} | {cell(name + ': ' + e['label'])} | {fmt(e['backup']['wall_s'])} | {fmt(e['restore']['wall_s'])} | "
                     f"{fmt(e['stored_bytes'] / MiB)} | {fmt(e['backup']['peak_tree_rss_mib'])} | {fmt(e['restore']['peak_tree_rss_mib'])} |")
     md += ["", "## What was tried and why the winner won", ""]
     if WHY.exists():

@@ -39,10 +39,14 @@ class S3:
         self.access = read_secret("S3_ACCESS_KEY_FILE")
         self.secret = read_secret("S3_SECRET_KEY_FILE")
 
-    def conn(self) -> http.client.HTTPConnection:
+    def new_connection(self) -> http.client.HTTPConnection:
         if self.scheme == "https":
             return http.client.HTTPSConnection(self.host, self.port, timeout=300)
         return http.client.HTTPConnection(self.host, self.port, timeout=300)
+
+    def conn(self) -> "Conn":
+        return Conn(self)
+
 
     def sign(self, method: str, path: str, query: Dict[str, str], payload_sha: str) -> Dict[str, str]:
         now = datetime.datetime.now(datetime.timezone.utc)
@@ -64,9 +68,20 @@ class S3:
                                     f"SignedHeaders={signed}, Signature={sig}")
         return headers
 
-    def request(self, conn: http.client.HTTPConnection, method: str, path: str, query: Dict[str, str],
-                body: bytes = b"", stream: bool = False) -> http.client.HTTPResponse:
-        sha = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA
+    def request(self, conn: "Conn", method: str, path: str, query: Dict[str, str],
+                body=b"", stream: bool = False) -> http.client.HTTPResponse:
+        # Servers close idle keep-alive connections (s3rver after 5 s): when the compressor is slow to
+        # fill a part, the next request finds its connection gone. Every request here is idempotent
+        # (part uploads, initiate/complete/abort, GET), so it is retried once on a fresh connection.
+        try:
+            return self._request(conn.get(), method, path, query, body, stream)
+        except (ConnectionError, http.client.RemoteDisconnected, http.client.CannotSendRequest,
+                http.client.BadStatusLine):
+            return self._request(conn.reset(), method, path, query, body, stream)
+
+    def _request(self, conn: http.client.HTTPConnection, method: str, path: str, query: Dict[str, str],
+                 body=b"", stream: bool = False) -> http.client.HTTPResponse:
+        sha = hashlib.sha256(body).hexdigest() if len(body) else EMPTY_SHA
         headers = self.sign(method, path, query, sha)
         headers["content-length"] = str(len(body))
         url = urllib.parse.quote(path, safe="/-_.~")
@@ -81,6 +96,22 @@ class S3:
         if not stream:
             resp.body = resp.read()  # type: ignore[attr-defined]
         return resp
+
+
+class Conn:
+    """A keep-alive connection that can be replaced when the server has closed it."""
+
+    def __init__(self, s3: S3):
+        self.s3 = s3
+        self.c = s3.new_connection()
+
+    def get(self) -> http.client.HTTPConnection:
+        return self.c
+
+    def reset(self) -> http.client.HTTPConnection:
+        self.c.close()
+        self.c = self.s3.new_connection()
+        return self.c
 
 
 def die(code: int, msg: str) -> None:
@@ -100,16 +131,17 @@ def read_secret(var: str) -> str:
     return ""
 
 
-def read_full(stream, n: int) -> bytes:
-    chunks: List[bytes] = []
-    left = n
-    while left > 0:
-        b = stream.read(left)
-        if not b:
+def read_full(stream, n: int) -> memoryview:
+    """Up to n bytes read straight into one buffer (no concatenation copy)."""
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = stream.readinto(view[got:])
+        if not k:
             break
-        chunks.append(b)
-        left -= len(b)
-    return b"".join(chunks)
+        got += k
+    return view[:got]
 
 
 def put(s3: S3, bucket: str, key: str) -> None:
@@ -126,8 +158,9 @@ def put(s3: S3, bucket: str, key: str) -> None:
     upload_id = ET.fromstring(resp.body).findtext("{*}UploadId")  # type: ignore[attr-defined]
     if not upload_id:
         die(1, "no UploadId in CreateMultipartUpload response")
-    # Bounded hand-off: the reader blocks once `concurrency` parts wait, so memory stays flat.
-    work: "queue.Queue[Optional[Tuple[int, bytes]]]" = queue.Queue(maxsize=concurrency)
+    # Bounded hand-off: the reader blocks once one part waits, so memory stays flat at
+    # (concurrency + 2) parts.
+    work: "queue.Queue[Optional[Tuple[int, memoryview]]]" = queue.Queue(maxsize=1)
     etags: Dict[int, str] = {}
     errors: List[BaseException] = []
 

@@ -13,7 +13,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parents[3]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -49,6 +49,29 @@ def stop(proc: Optional[subprocess.Popen], timeout: float = 30.0) -> None:
         proc.wait(10)
 
 
+def make_tls(directory: Path, owner: Optional[str] = None) -> Dict[str, Path]:
+    """Throwaway CA + server certificate for 127.0.0.1 (openssl), keys 0600."""
+    directory.mkdir(parents=True, exist_ok=True)
+    f = {"ca": directory / "ca.crt", "ca_key": directory / "ca.key", "cert": directory / "server.crt",
+         "key": directory / "server.key"}
+    q = {"check": True, "capture_output": True}
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(f["ca_key"]), "-out", str(f["ca"]), "-days", "30", "-subj", "/CN=dbtier bench CA"], **q)
+    subprocess.run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(f["key"]), "-out", str(directory / "server.csr"), "-subj", "/CN=127.0.0.1"], **q)
+    (directory / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    subprocess.run(["openssl", "x509", "-req", "-in", str(directory / "server.csr"), "-CA", str(f["ca"]),
+                    "-CAkey", str(f["ca_key"]), "-CAcreateserial", "-out", str(f["cert"]), "-days", "30",
+                    "-extfile", str(directory / "server.ext")], **q)
+    os.chmod(f["key"], 0o600)
+    os.chmod(f["ca_key"], 0o600)
+    if owner:
+        pw = pwd.getpwnam(owner)
+        for k in ("key", "cert"):
+            os.chown(f[k], pw.pw_uid, pw.pw_gid)
+    return f
+
+
 def write_secret(path: Path, value: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -64,6 +87,7 @@ class DbServer:
     port: int = 0
     socket_dir: Path = field(default=Path("/nonexistent"))
     proc: Optional[subprocess.Popen] = None
+    tls: Dict[str, Path] = field(default_factory=dict)
     admin_user: str = "dbtier_admin"
     admin_password: str = "bench-admin-pw"
     app_user: str = "app"
@@ -93,6 +117,7 @@ class DbServer:
             ["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root",
              "--auth-root-authentication-method=socket", "--skip-test-db"],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.tls = make_tls(self.workdir / "tls")
         log = open(self.workdir / "mariadb.log", "wb")
         self.proc = subprocess.Popen(
             ["/usr/sbin/mariadbd", "--no-defaults", f"--datadir={data}", "--user=root",
@@ -100,7 +125,8 @@ class DbServer:
              f"--pid-file={self.workdir / 'mariadb.pid'}",
              "--innodb-buffer-pool-size=512M", "--innodb-log-file-size=256M",
              "--max-allowed-packet=64M", "--skip-name-resolve", "--skip-log-bin",
-             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci"],
+             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
+             f"--ssl-cert={self.tls['cert']}", f"--ssl-key={self.tls['key']}", f"--ssl-ca={self.tls['ca']}"],
             stdout=log, stderr=log, start_new_session=True)
         wait_port(self.port, self.proc, "mariadbd")
         self.root_sql(
@@ -124,6 +150,8 @@ class DbServer:
             os.chown(self.workdir, pw.pw_uid, pw.pw_gid)
             os.chown(self.socket_dir, pw.pw_uid, pw.pw_gid)
             os.chown(data, pw.pw_uid, pw.pw_gid)
+            (self.workdir / "tls").mkdir(exist_ok=True)
+            os.chmod(self.workdir / "tls", 0o755)
 
         def demote():
             if pw:
@@ -133,12 +161,14 @@ class DbServer:
         subprocess.run([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
                         "--encoding=UTF8", "--locale=C.UTF-8"],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=demote)
+        self.tls = make_tls(self.workdir / "tls", owner="postgres" if pw else None)
         with open(data / "postgresql.conf", "a") as f:
             f.write("\nlisten_addresses = '127.0.0.1'\n"
                     f"port = {self.port}\n"
                     f"unix_socket_directories = '{self.socket_dir}'\n"
                     "shared_buffers = 512MB\nmax_wal_size = 2GB\nmaintenance_work_mem = 128MB\n"
-                    "fsync = on\nsynchronous_commit = on\n")
+                    "fsync = on\nsynchronous_commit = on\n"
+                    f"ssl = on\nssl_cert_file = '{self.tls['cert']}'\nssl_key_file = '{self.tls['key']}'\n")
         with open(data / "pg_hba.conf", "w") as f:
             f.write("local all postgres trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
         log = open(self.workdir / "postgres.log", "wb")
@@ -181,6 +211,25 @@ class DbServer:
         else:
             self.root_sql(f"DROP DATABASE IF EXISTS {self.dbname} WITH (FORCE);")
             self.root_sql(f"CREATE DATABASE {self.dbname} OWNER {self.app_user};")
+
+    def settle(self, timeout: float = 120.0) -> None:
+        """Let the server finish background work left by the previous step (dirty pages of a big
+        load, purge of a dropped database) so each measurement starts from the same quiet state."""
+        if self.engine == "postgres":
+            self.root_sql("CHECKPOINT;")
+            return
+        self.root_sql("SET GLOBAL innodb_max_dirty_pages_pct = 0;")
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                out = self.root_sql("SHOW GLOBAL STATUS WHERE Variable_name IN "
+                                    "('Innodb_buffer_pool_pages_dirty', 'Innodb_history_list_length');")
+                vals = {k: int(v) for k, v in (ln.split("\t") for ln in out.strip().splitlines())}
+                if vals.get("Innodb_buffer_pool_pages_dirty", 0) < 64 and vals.get("Innodb_history_list_length", 0) < 1000:
+                    return
+                time.sleep(0.5)
+        finally:
+            self.root_sql("SET GLOBAL innodb_max_dirty_pages_pct = 90;")
 
     def cpu_seconds(self) -> float:
         """utime+stime of the server's whole process tree so far (postgres forks per connection)."""

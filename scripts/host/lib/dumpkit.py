@@ -10,7 +10,8 @@ Subcommands (SQL dump on stdin):
                              clauses and SUPER-only statements; --add-pk gives tables without a primary key an
                              invisible auto-increment key (what MySQL's sql_generate_invisible_primary_key does),
                              for servers that require primary keys.
-  filter-postgres            drop statements a non-superuser cannot run (extension comments, plpgsql).
+  filter-postgres            drop statements a non-superuser cannot run (extension comments, plpgsql, OWNER TO).
+  password-hash mysql|postgres   password on stdin -> mysql_native_password hash / SCRAM-SHA-256 verifier.
 
 The digests let verify prove that a restored copy re-dumps to exactly the data that was backed up,
 without a second consistent snapshot on the live server.
@@ -267,6 +268,30 @@ def filter_postgres() -> int:
     return 0
 
 
+# --- password hashes -----------------------------------------------------------------------------
+
+def password_hash(kind: str) -> int:
+    """Reads a password on stdin, prints the hash the server stores, so the plaintext never reaches SQL."""
+    import base64
+    import hmac
+    import os
+
+    password = sys.stdin.buffer.read()
+    if kind == "mysql":
+        print("*" + hashlib.sha1(hashlib.sha1(password).digest()).hexdigest().upper())
+    elif kind == "postgres":
+        salt, iterations = os.urandom(16), 4096
+        salted = hashlib.pbkdf2_hmac("sha256", password, salt, iterations)
+        client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+        stored_key = hashlib.sha256(client_key).digest()
+        server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+        b64 = lambda b: base64.b64encode(b).decode()
+        print(f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}")
+    else:
+        return 2
+    return 0
+
+
 def main(argv) -> int:
     if len(argv) >= 3 and argv[0] == "stats":
         return stats(argv[1], argv[2])
@@ -276,6 +301,8 @@ def main(argv) -> int:
         return filter_mysql("--add-pk" in argv[1:])
     if argv and argv[0] == "filter-postgres":
         return filter_postgres()
+    if len(argv) >= 2 and argv[0] == "password-hash":
+        return password_hash(argv[1])
     print(__doc__, file=sys.stderr)
     return 2
 

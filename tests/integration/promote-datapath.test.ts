@@ -74,12 +74,7 @@ describe.each(["mariadb", "postgres"] as const)("%s: promote's host side with th
     expect(s3.keys(`shop-dev/daily/${backupId}/`)).toContain(`shop-dev/daily/${backupId}/manifest.json`);
   });
 
-  // KNOWN TOOLKIT BUG, reported: `verify <backup-id>` resolves the id to the first period probed, because
-  // store_find_period (scripts/host/lib/store.sh) trusts `rclone lsf`'s exit status, which is 0 for a missing
-  // object on S3; it then checks hourly/<id> and fails "checksum mismatch ... 0 bytes". promote stops safely
-  // there ("verification of ... failed", nothing on the target changed). When the toolkit checks lsf's output
-  // instead, this test starts passing and jest reports it: turn `test.failing` back into `test`.
-  test.failing("verify: with the identity on stdin it passes and records the verification", async () => {
+  test("verify: with the identity on stdin it passes and records the verification", async () => {
     const identity = readFileSync(key.identityFile, "utf8");
     const r = await remote(dev, ["verify", backupId], identity);
     expect(r.stderr).toMatch(new RegExp(`verify daily/${backupId} OK`));
@@ -106,5 +101,31 @@ describe.each(["mariadb", "postgres"] as const)("%s: promote's host side with th
       ? await server.rootSql("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = 'shop_prod'")
       : await server.rootSql("SELECT count(*) FROM pg_database WHERE datname = 'shop_prod'");
     expect(exists.trim()).toBe("0");
+  });
+
+  test("load: the target loads exactly the verified baseline, and never over data without --force", async () => {
+    // The target reads the source's prefix. Until the toolkit reads APP_DB_SOURCE_APP (host-contract.md), this
+    // host points APP_NAME at it; the step under test is the load and promote's check of what it loaded.
+    const target = await makeHost({ server, s3, recipient: key.recipient, dbName: "shop_prod", appName: "shop-dev", env: { APP_DB_SOURCE: "daily", APP_DB_SOURCE_APP: "shop-dev" } });
+    try {
+      const identity = readFileSync(key.identityFile, "utf8");
+      const first = await remote(target, ["load", backupId], identity);
+      expect(first.stderr).toMatch(new RegExp(`daily/${backupId} loaded`));
+      expect(first.code).toBe(0);
+      expect(remoteValue(first.stdout, "DBTIER_LOADED")).toBe(`daily/${backupId}`);
+      expect((await server.rootSql("SELECT name FROM customers ORDER BY id", "shop_prod")).trim().split(/\s+/)).toEqual(["ada", "grace"]);
+      const again = await remote(target, ["load", backupId], identity);
+      expect(again.code).not.toBe(0);
+      expect(again.stderr).toMatch(/is not empty/);
+      const forced = await remote(target, ["load", backupId, "--force"], identity);
+      expect(forced.code).toBe(0);
+      // Another id than the one loaded is reported, not passed off as the baseline.
+      const wrong = await remote(target, ["load", "20200101T000000Z-000000", "--force"], identity);
+      expect(wrong.code).not.toBe(0);
+      expect(wrong.stderr).toMatch(new RegExp(`loaded daily/${backupId}, not the expected 20200101T000000Z-000000`));
+    } finally {
+      target.remove();
+      await server.rootSql("DROP DATABASE IF EXISTS shop_prod");
+    }
   });
 });

@@ -43,26 +43,33 @@ store_check_reachable() {
   fi
 }
 
+# rclone lsf that treats a missing prefix (exit 3, "directory not found": nothing stored yet) as empty.
+store_lsf() {
+  local out status=0
+  out="$(rc lsf "$@" 2>"$RUN_DIR/store.err")" || status=$?
+  if ((status == 3)); then return 0; fi
+  ((status == 0)) || die "cannot list ${*: -1}: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
+  printf '%s\n' "$out"
+}
+
 # Backup ids of PERIOD that have a manifest, oldest first.
 store_complete_ids() {
   local period="$1" out
-  out="$(rc lsf --recursive --files-only --include "/*/$MANIFEST_OBJECT" "$STORE_ROOT/$period" 2>"$RUN_DIR/store.err")" ||
-    die "cannot list $STORE_ROOT/$period: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
+  out="$(store_lsf --recursive --files-only --include "/*/$MANIFEST_OBJECT" "$STORE_ROOT/$period")"
   local line
   while IFS= read -r line; do
     line="${line%%/*}"
-    is_backup_id "$line" && printf '%s\n' "$line"
+    if is_backup_id "$line"; then printf '%s\n' "$line"; fi
   done <<<"$out" | sort
 }
 
 # Every backup-id directory of PERIOD, complete or not, oldest first.
 store_all_ids() {
   local period="$1" out line
-  out="$(rc lsf --dirs-only "$STORE_ROOT/$period" 2>"$RUN_DIR/store.err")" ||
-    die "cannot list $STORE_ROOT/$period: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
+  out="$(store_lsf --dirs-only "$STORE_ROOT/$period")"
   while IFS= read -r line; do
     line="${line%/}"
-    is_backup_id "$line" && printf '%s\n' "$line"
+    if is_backup_id "$line"; then printf '%s\n' "$line"; fi
   done <<<"$out" | sort
 }
 

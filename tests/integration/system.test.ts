@@ -172,9 +172,9 @@ describe("harden and install (rendered under DBTIER_ROOT)", () => {
       "tcp LISTEN 0 64 0.0.0.0:111 0.0.0.0:*",
     ].join("\n");
     const script = `source ${TOOL}; unexpected_listeners "$1" 3306`;
-    const db = await runOk("bash", ["-c", script, "x", "database"], { input: ss });
+    const db = await runOk("bash", ["--norc", "-c", script, "x", "database"], { input: ss });
     expect(db.trim().split("\n")).toEqual(["tcp 0.0.0.0:111"]);
-    const proxy = await runOk("bash", ["-c", script, "x", "proxy"], { input: ss });
+    const proxy = await runOk("bash", ["--norc", "-c", script, "x", "proxy"], { input: ss });
     expect(proxy.trim().split("\n")).toEqual(["tcp 10.0.0.5:3306", "tcp 0.0.0.0:111"]);
   });
 
@@ -192,7 +192,7 @@ describe("harden and install (rendered under DBTIER_ROOT)", () => {
     expect(src).toContain("URIs: https://apt.postgresql.org/pub/repos/apt");
     expect(src).toContain("Suites: bookworm-pgdg");
     expect(src).toContain("Signed-By: /usr/share/keyrings/dbtier-postgres.gpg");
-    const pins = await runOk("bash", ["-c", `source ${TOOL}; vendor_repo mariadb 11.4 bookworm; vendor_repo mysql 8.4 bookworm`]);
+    const pins = await runOk("bash", ["--norc", "-c", `source ${TOOL}; vendor_repo mariadb 11.4 bookworm; vendor_repo mysql 8.4 bookworm`]);
     expect(pins).toContain("uri=https://dlm.mariadb.com/repo/mariadb-server/11.4/repo/debian");
     expect(pins).toContain("fingerprint=177F4010FE56CA3336300305F1656F24C74CD1D8");
     expect(pins).toContain("component=mysql-8.4-lts");

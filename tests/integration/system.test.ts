@@ -11,7 +11,7 @@ jest.setTimeout(240_000);
 
 const APP_PASSWORD = "app-Pa55:w\\rd'\"#x"; // what makeHost writes to db-app-password
 
-function initEnv(rig: Rig, root: string): Record<string, string> {
+function initEnv(root: string): Record<string, string> {
   const meminfo = path.join(root, "meminfo");
   writeFileSync(meminfo, "MemTotal:        2097152 kB\nMemFree:  1000 kB\n");
   return { DBTIER_ROOT: root, DBTIER_NO_SERVICES: "1", DBTIER_MEMINFO: meminfo };
@@ -38,7 +38,7 @@ describe("mariadb: init", () => {
   });
 
   test("renders the server config, creates the certificate and the accounts", async () => {
-    const r = await runWatched(rig, ["init"], { env: initEnv(rig, root) });
+    const r = await runWatched(rig, ["init"], { env: initEnv(root) });
     expectOk(r);
     expect(r.stderr).toContain("2048 MB RAM -> buffer 1024 MB, max_connections 128");
     const cnf = readFileSync(path.join(root, "etc/mysql/mariadb.conf.d/60-dbtier.cnf"), "utf8");
@@ -71,7 +71,7 @@ describe("mariadb: init", () => {
   });
 
   test("init is idempotent", async () => {
-    const r = await runWatched(rig, ["init"], { env: initEnv(rig, root) });
+    const r = await runWatched(rig, ["init"], { env: initEnv(root) });
     expectOk(r);
     expect(r.stderr).not.toContain("wrote /etc/mysql");
     expect(r.stderr).not.toContain("dropped");
@@ -92,7 +92,7 @@ describe("postgres: init", () => {
   });
 
   test("renders TLS-only pg_hba rows per webserver and creates the roles and the database", async () => {
-    const r = await runWatched(rig, ["init"], { env: initEnv(rig, root) });
+    const r = await runWatched(rig, ["init"], { env: initEnv(root) });
     expectOk(r);
     const conf = readFileSync(path.join(root, "etc/postgresql/15/main/conf.d/60-dbtier.conf"), "utf8");
     expect(conf).toMatch(/^listen_addresses = '127\.0\.0\.1'$/m);

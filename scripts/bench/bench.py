@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -29,7 +30,27 @@ from lib.report import write_reports  # noqa: E402
 from lib.servers import ROOT, DbServer, S3Server, write_secret  # noqa: E402
 
 PIPELINES = ROOT / "scripts/bench/pipelines"
-DBTIER_DB = ROOT / "scripts/host/dbtier-db"
+DBTIER_DB = ROOT / "scripts/host/dbtier-db"  # replaced by the committed snapshot at start (see snapshot_toolkit)
+
+
+def snapshot_toolkit(work: Path) -> Dict[str, str]:
+    """Run the toolkit as committed (git HEAD), not the shared working tree: others edit it while a
+    long bench runs, and bash reads a script as it goes."""
+    global DBTIER_DB
+    dest = work / "toolkit"
+    dest.mkdir()
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%H", "--", "scripts/host"],
+                                check=True, capture_output=True, text=True).stdout.strip()
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", "HEAD", "scripts/host"], check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+        source = f"git HEAD, last change to scripts/host in {commit}"
+    except (OSError, subprocess.CalledProcessError):
+        shutil.copytree(ROOT / "scripts/host", dest / "scripts/host")
+        source = "working tree copy (git unavailable)"
+    DBTIER_DB = dest / "scripts/host/dbtier-db"
+    return {"toolkit": source}
 
 
 def log(msg: str) -> None:
@@ -295,7 +316,9 @@ def main(argv: List[str]) -> int:
     started = time.time()
     results: Dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "runs": args.runs,
                      "sizes": sizes, "machine": machine_info(), "engines": {}}
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup below on kill
     try:
+        results["machine"].update(snapshot_toolkit(work))
         s3 = S3Server(work).start()
         for engine in engines:
             server = DbServer(engine, work / engine).start()

@@ -225,6 +225,10 @@ class Pool:
         self._rr = (self._rr + 1) % n
         w.put(data)  # blocks until that worker takes one
 
+    def dispatch_to(self, key: bytes, data: bytes) -> None:
+        """Hand a chunk to the connection that owns KEY (always the same one)."""
+        self.workers[sum(key) % len(self.workers)].put(data)
+
     def drain(self) -> None:
         """Every connection has executed everything queued so far."""
         debug("drain start")
@@ -488,6 +492,9 @@ class MySQLLoader:
         self.chunk = chunk
         self.defer = defer_indexes
         self.deferred: Dict[bytes, List[bytes]] = {}
+        # Tables that keep a UNIQUE secondary key during the load: concurrent inserts into one of
+        # them can deadlock on the duplicate-key check, so each such table is loaded by one connection.
+        self.serial: set = set()
         self.need_sync = True
         self.data_pending = False
 
@@ -498,11 +505,17 @@ class MySQLLoader:
 
     def _strip_indexes(self, stmt: bytes) -> bytes:
         m = MY_CREATE_TABLE.match(stmt)
-        if not m or not self.defer:
+        if not m:
+            return stmt
+        if not self.defer:
+            if b"\n  UNIQUE " in m.group(2):
+                self.serial.add(m.group(1))
             return stmt
         name, body, tail = m.group(1), m.group(2), m.group(3)
         lines = body.split(b"\n")
         if any(b"FOREIGN KEY" in ln for ln in lines) or b"PARTITION" in tail.upper():
+            if any(ln.lstrip().startswith(b"UNIQUE") for ln in lines):
+                self.serial.add(name)
             return stmt
         keep, idx = [], []
         for ln in lines:
@@ -538,7 +551,11 @@ class MySQLLoader:
         if self.need_sync:
             self.pool.control.sync()
             self.need_sync = False
-        self.pool.dispatch(line)
+        m = MY_INSERT.match(line)
+        if m and m.group(1) in self.serial:
+            self.pool.dispatch_to(m.group(1), line)
+        else:
+            self.pool.dispatch(line)
         self.data_pending = True
 
     def run(self, stream) -> None:
@@ -551,7 +568,7 @@ class MySQLLoader:
         n = 0
         for line in it:
             n += 1
-            if n <= 3:
+            if n <= 5:  # a caller's prelude (SET ...) may come before the dump's header
                 if line.startswith(b"/*M!999999\\- enable the sandbox mode */"):
                     self.pool.broadcast(line if line.endswith(b"\n") else line + b"\n")
                     continue

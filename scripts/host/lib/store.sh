@@ -30,7 +30,8 @@ store_setup() {
 
 # rclone with bounded retries, so an unreachable datastore fails in seconds, not minutes.
 rc() {
-  rclone --low-level-retries "${DBTIER_S3_LOW_LEVEL_RETRIES:-3}" --retries 1 --contimeout 10s --timeout 5m \
+  # A lower GOGC keeps rclone's heap close to its upload buffers.
+  GOGC="${DBTIER_RCLONE_GOGC:-50}" rclone --low-level-retries "${DBTIER_S3_LOW_LEVEL_RETRIES:-3}" --retries 1 --contimeout 10s --timeout 5m \
     --use-mmap --log-level ERROR "$@"
 }
 

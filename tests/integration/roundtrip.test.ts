@@ -93,4 +93,23 @@ describe.each(ENGINES)("%s: backup, verify and restore round trip", (engine) => 
     expect(r.stderr).toContain(`restore daily/${backupId}`);
     expect(await tableChecksums(rig.server, "app")).toEqual(before);
   });
+
+  test("a backup taken while the application writes is consistent and verifies", async () => {
+    let running = true;
+    let writes = 0;
+    const insert =
+      engine === "mariadb"
+        ? (n: number) => rig.server.rootSql(`INSERT INTO app.orders (customer_id, total) VALUES (${1 + (n % 100)}, ${n}); UPDATE app.customers SET score = ${n} WHERE id = ${1 + (n % 50)};`)
+        : (n: number) => rig.server.rootSql(`INSERT INTO orders (customer_id, total) VALUES (${101 + (n % 100)}, ${n}); UPDATE customers SET score = ${n} WHERE id = ${101 + (n % 50)};`, "app");
+    // Bounded writer: at most 2000 statements, stops when the backup ends.
+    const writer = (async () => {
+      while (running && writes < 2000) await insert(writes++);
+    })();
+    const r = await rig.host.run(["backup", "weekly"], { env: { RCLONE_BWLIMIT: "2M" } });
+    running = false;
+    await writer;
+    expectOk(r);
+    expect(writes).toBeGreaterThan(5);
+    expectOk(await runWatched(rig, ["verify", "weekly"], { identityFile: rig.key.identityFile }));
+  });
 });

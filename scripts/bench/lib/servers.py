@@ -212,24 +212,27 @@ class DbServer:
             self.root_sql(f"DROP DATABASE IF EXISTS {self.dbname} WITH (FORCE);")
             self.root_sql(f"CREATE DATABASE {self.dbname} OWNER {self.app_user};")
 
-    def settle(self, timeout: float = 120.0) -> None:
+    def settle(self, timeout: float = 60.0) -> None:
         """Let the server finish background work left by the previous step (dirty pages of a big
         load, purge of a dropped database) so each measurement starts from the same quiet state."""
         if self.engine == "postgres":
             self.root_sql("CHECKPOINT;")
             return
-        self.root_sql("SET GLOBAL innodb_max_dirty_pages_pct = 0;")
+        saved = self.root_sql("SELECT @@innodb_io_capacity, @@innodb_io_capacity_max, @@innodb_max_dirty_pages_pct;").split()
+        self.root_sql("SET GLOBAL innodb_io_capacity_max = 20000; SET GLOBAL innodb_io_capacity = 10000;"
+                      " SET GLOBAL innodb_max_dirty_pages_pct = 0;")
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
                 out = self.root_sql("SHOW GLOBAL STATUS WHERE Variable_name IN "
                                     "('Innodb_buffer_pool_pages_dirty', 'Innodb_history_list_length');")
                 vals = {k: int(v) for k, v in (ln.split("\t") for ln in out.strip().splitlines())}
-                if vals.get("Innodb_buffer_pool_pages_dirty", 0) < 64 and vals.get("Innodb_history_list_length", 0) < 1000:
+                if vals.get("Innodb_buffer_pool_pages_dirty", 0) < 256 and vals.get("Innodb_history_list_length", 0) < 5000:
                     return
-                time.sleep(0.5)
+                time.sleep(0.25)
         finally:
-            self.root_sql("SET GLOBAL innodb_max_dirty_pages_pct = 90;")
+            self.root_sql(f"SET GLOBAL innodb_io_capacity = {saved[0]}; SET GLOBAL innodb_io_capacity_max = {saved[1]};"
+                          f" SET GLOBAL innodb_max_dirty_pages_pct = {saved[2]};")
 
     def cpu_seconds(self) -> float:
         """utime+stime of the server's whole process tree so far (postgres forks per connection)."""

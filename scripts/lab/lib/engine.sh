@@ -26,8 +26,8 @@ lab_plan_dir() { printf '%s/plan/%s\n' "$LAB_WORK" "$1"; }
 lab_write_config() {
   local name="$1" stack="$2" webservers="${3:-}" appdb="${4:-}"
   [[ -n "$webservers" ]] || webservers='[{"name":"web1","ip":"203.0.113.11"},{"name":"web2","ip":"203.0.113.12"}]'
-  [[ -n "$appdb" ]] || appdb="$(jq -cn --arg repo "$(lab_git_url)" --arg app "shop-$stack" \
-    '{source: "baseline", baselineRepo: $repo, baselinePath: "dbtier/baseline.sql", application: $app}')"
+  [[ -n "$appdb" ]] || appdb="$(jq -cn --arg repo "$(lab_git_url)" --arg app "shop-$stack" --rawfile kh "$LAB_WORK/keys/git-known-hosts" \
+    '{source: "baseline", baselineRepo: $repo, baselinePath: "dbtier/baseline.sql", baselineKnownHosts: ($kh | rtrimstr("\n")), application: $app}')"
   jq -n --arg stack "$stack" --arg engine "$LAB_ENGINE" --argjson web "$webservers" --argjson appdb "$appdb" \
     --arg admin "$LAB_ADMIN_CIDR" --arg key "$(cat "$LAB_WORK/keys/admin.pub")" \
     --arg repo "$(lab_git_url)" --arg endpoint "https://$(lab_host_ip_static datastore)" \
@@ -72,6 +72,7 @@ step_plan() {
   lab_keypair admin "lab admin"
   age-keygen -o "$LAB_WORK/keys/age.key" 2>/dev/null
   age-keygen -y "$LAB_WORK/keys/age.key" >"$LAB_WORK/keys/age.pub"
+  lab_git_keys
   lab_write_config dev dev
   lab_write_config prod prod
   local dev prod
@@ -138,6 +139,10 @@ lab_boot() {
     postgres) lab_postgres_fresh db ;;
     esac
   fi
+  # The lab image is this machine, up to date with itself: apt lists that name no newer versions than the
+  # installed ones, and no mirror reachable. apt-get install of an installed package is then a no-op offline;
+  # a package the image lacks fails with its name (add it to .ci/apt-packages.txt).
+  lab_sh "$host" 'find /var/lib/apt/lists -mindepth 1 -maxdepth 1 -type f -delete'
   lab_put "$host" /var/lib/cloud/instance/user-data.txt 0600 <"$dir/$userdata"
   lab_in "$host" env TS_NODE_PROJECT="$LAB_REPO/tsconfig.json" node -r "$LAB_REPO/node_modules/ts-node/register/transpile-only" "$LAB_DIR/userdata.ts" /var/lib/cloud/instance/user-data.txt
   echo "booted $host as $vm"
@@ -185,10 +190,13 @@ lab_make_secrets() {
   mkdir -p "$LAB_WORK/secrets"
   [[ -s "$LAB_WORK/secrets/admin-password" ]] || openssl rand -hex 16 >"$LAB_WORK/secrets/admin-password"
   [[ -s "$LAB_WORK/secrets/app-password" ]] || openssl rand -hex 16 >"$LAB_WORK/secrets/app-password"
+  # HostSecretValues as the components build them: the config's baselineKnownHosts travels with the secrets.
   jq -n --rawfile admin "$LAB_WORK/secrets/admin-password" --rawfile app "$LAB_WORK/secrets/app-password" \
     --arg ak "$LAB_S3_ACCESS_KEY" --arg sk "$LAB_S3_SECRET_KEY" --rawfile deploy "$LAB_WORK/keys/deploy" \
+    --slurpfile config "$LAB_WORK/configs/$plan.json" \
     '{adminPassword: ($admin | rtrimstr("\n")), appPassword: ($app | rtrimstr("\n")),
-      secrets: {datastoreAccessKeyId: $ak, datastoreSecretAccessKey: $sk, baselineDeployKey: $deploy}}' \
+      secrets: {datastoreAccessKeyId: $ak, datastoreSecretAccessKey: $sk, baselineDeployKey: $deploy}}
+     + (if $config[0].appDb.baselineKnownHosts then {baselineKnownHosts: $config[0].appDb.baselineKnownHosts} else {} end)' \
     >"$LAB_WORK/secrets/$plan.json"
   lab_ts scripts/lab/plan-tool.ts secrets "$LAB_WORK/secrets/$plan.json" >"$LAB_WORK/secrets/$plan.stdin"
 }
@@ -480,8 +488,7 @@ check_promotion() {
   id="$(sed -n 's#^DBTIER_BACKUP=daily/##p' <<<"$out")"
   [[ -n "$id" ]] || die "no backup id from dev"
   lab_promote_remote db verify "$id" <"$LAB_WORK/keys/age.key"
-  cp "$LAB_WORK/secrets/prod.json" "$LAB_WORK/secrets/promote.json"
-  cp "$LAB_WORK/secrets/prod.stdin" "$LAB_WORK/secrets/promote.stdin"
+  lab_make_secrets promote
   while IFS= read -r name; do
     echo "pulumi up re-runs $name"
     lab_remote proxy promote "$name"
@@ -508,8 +515,7 @@ check_config_change() {
   ip="$(lab_host_ip_static db)"
   port="$(jq -r .port "$dir/outputs.json")"
   lab_expect_tcp web3 "$ip" "$port" dropped
-  cp "$LAB_WORK/secrets/dev.json" "$LAB_WORK/secrets/change.json"
-  cp "$LAB_WORK/secrets/dev.stdin" "$LAB_WORK/secrets/change.stdin"
+  lab_make_secrets change
   while IFS= read -r name; do
     echo "pulumi up re-runs $name"
     lab_remote db change "$name"

@@ -20,6 +20,9 @@ main() {
   chown mysql:mysql /run/mysqld
   chown postgres:postgres /run/postgresql
   chmod 2775 /run/postgresql
+  # No DNS: a lab host resolves nothing but /etc/hosts (no query may leave for the machine's resolver).
+  rm -f /etc/resolv.conf
+  printf '# lab host: no DNS server\n' >/etc/resolv.conf
   printf '%s\n' "$name" >/etc/hostname
   if ! grep -q "[[:space:]]$name\$" /etc/hosts; then
     printf '127.0.1.1\t%s\n' "$name" >>/etc/hosts

@@ -142,8 +142,7 @@ lab_baseline_dump() {
 lab_git_up() {
   local engine="$1" path="$2" ip work
   ip="$(lab_host_ip git)"
-  lab_keypair git-host "git.lab.test host key"
-  lab_keypair deploy "dbtier lab baseline deploy key"
+  [[ -s "$LAB_WORK/keys/git-host" ]] || lab_git_keys
   lab_put git /etc/ssh/ssh_host_ed25519_key 0600 <"$LAB_WORK/keys/git-host"
   lab_in git useradd --system --home-dir /srv/git --create-home --shell /usr/bin/git-shell git
   lab_put git /srv/git/.ssh/authorized_keys 0600 git:git <"$LAB_WORK/keys/deploy.pub"
@@ -160,7 +159,13 @@ lab_git_up() {
   git clone -q --bare "$work" "$LAB_WORK/app-db.git"
   tar -C "$LAB_WORK" -cf - app-db.git | lab_in git tar -C /srv/git -xf -
   lab_sh git 'chown -R git:git /srv/git/app-db.git'
-  printf '%s %s\n' "$ip" "$(cut -d' ' -f1,2 "$LAB_WORK/keys/git-host.pub")" >"$LAB_WORK/keys/git-known-hosts"
+}
+
+# The git server's host key and the deploy key it accepts; the known_hosts line goes into the config.
+lab_git_keys() {
+  lab_keypair git-host "git.lab.test host key"
+  lab_keypair deploy "dbtier lab baseline deploy key"
+  printf '%s %s\n' "$(lab_host_ip_static git)" "$(cut -d' ' -f1,2 "$LAB_WORK/keys/git-host.pub")" >"$LAB_WORK/keys/git-known-hosts"
 }
 
 lab_git_url() {

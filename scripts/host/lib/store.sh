@@ -28,10 +28,13 @@ store_setup() {
   STORE_ROOT="dbtier:${CFG[DATASTORE_BUCKET]}/${CFG[APP_NAME]}"
 }
 
-# rclone with bounded retries, so an unreachable datastore fails in seconds, not minutes.
+# rclone with bounded retries, so an unreachable datastore fails in seconds, not minutes. An optional
+# DATASTORE_CA_FILE trusts a private CA (a self-hosted S3 endpoint, the lab).
 rc() {
+  local ca=()
+  if [[ -n "${CFG[DATASTORE_CA_FILE]:-}" ]]; then ca=(--ca-cert "${CFG[DATASTORE_CA_FILE]}"); fi
   # A lower GOGC keeps rclone's heap close to its upload buffers.
-  GOGC="${DBTIER_RCLONE_GOGC:-50}" rclone --low-level-retries "${DBTIER_S3_LOW_LEVEL_RETRIES:-3}" --retries 1 --contimeout 10s --timeout 5m \
+  GOGC="${DBTIER_RCLONE_GOGC:-50}" rclone "${ca[@]}" --low-level-retries "${DBTIER_S3_LOW_LEVEL_RETRIES:-3}" --retries 1 --contimeout 10s --timeout 5m \
     --use-mmap --log-level ERROR "$@"
 }
 

@@ -235,3 +235,28 @@ describe.each(ENGINES)("%s: faults and bad input", (engine) => {
     }
   });
 });
+
+describe("datastore over HTTPS with a private CA", () => {
+  test("DATASTORE_CA_FILE trusts it; without it the datastore is refused as unreachable", async () => {
+    const { makeTls } = await import("../support/tls");
+    const { startS3 } = await import("../support/s3");
+    const { tempDir, removeDir } = await import("../support/proc");
+    const dir = tempDir("dbtier-s3tls-");
+    const tls = await makeTls(dir);
+    const s3 = await startS3({ tls: { certFile: tls.serverCert, keyFile: tls.serverKey } });
+    const rig = await makeRig("postgres", { seed: { rows: 20, largeRowBytes: 1024 } });
+    try {
+      rig.host.writeEnv({ DATASTORE_ENDPOINT: s3.endpoint, DATASTORE_BUCKET: s3.bucket });
+      const refused = await rig.host.run(["backup", "daily"]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/is unreachable: .*(certificate|x509)/);
+      rig.host.writeEnv({ DATASTORE_ENDPOINT: s3.endpoint, DATASTORE_BUCKET: s3.bucket, DATASTORE_CA_FILE: tls.caCert });
+      expectOk(await rig.host.run(["backup", "daily"]));
+      expect(s3.keys("shop/daily/").filter((k) => k.endsWith("manifest.json"))).toHaveLength(1);
+    } finally {
+      await rig.cleanup();
+      await s3.stop();
+      removeDir(dir);
+    }
+  });
+});

@@ -1,13 +1,14 @@
 /**
  * An S3 datastore on loopback: the npm `s3rver` package, in-process, files in a temp dir.
  *
- *   startS3({ bucket }): Promise<S3Server>
- *     endpoint "http://127.0.0.1:<free port>", bucket created, credentials S3RVER/S3RVER (s3rver's fixed
+ *   startS3({ bucket, tls }): Promise<S3Server>
+ *     endpoint "http://127.0.0.1:<free port>" (or https:// when `tls` gives PEM cert/key, e.g. from
+ *     makeTls in ./tls, whose CA then goes into DATASTORE_CA_FILE), bucket created, credentials S3RVER/S3RVER (s3rver's fixed
  *     pair, checked on signed requests). dir: where objects live on disk (tests may corrupt one there:
  *     objectFile(key) gives the path of an object's content).
  *   S3Server.stop(): close the server and remove its files.
  */
-import { existsSync, readdirSync } from "fs";
+import { existsSync, readdirSync, readFileSync } from "fs";
 import * as path from "path";
 import { freePort, removeDir, tempDir } from "./proc";
 
@@ -29,10 +30,13 @@ export interface S3Server {
   stop(): Promise<void>;
 }
 
-export async function startS3({ bucket = "dbtier-test" }: { bucket?: string } = {}): Promise<S3Server> {
+export async function startS3({ bucket = "dbtier-test", tls }: { bucket?: string; tls?: { certFile: string; keyFile: string } } = {}): Promise<S3Server> {
   const dir = tempDir("dbtier-s3-");
   const port = await freePort();
-  const server = new S3rver({ address: "127.0.0.1", port, silent: true, directory: dir, configureBuckets: [{ name: bucket }] });
+  const server = new S3rver({
+    address: "127.0.0.1", port, silent: true, directory: dir, configureBuckets: [{ name: bucket }],
+    ...(tls ? { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } : {}),
+  });
   await server.run();
   const bucketDir = path.join(dir, bucket);
   const suffix = "._S3rver_object";
@@ -44,7 +48,7 @@ export async function startS3({ bucket = "dbtier-test" }: { bucket?: string } = 
             : e.name.endsWith(suffix) ? [rel ? `${rel}/${e.name.slice(0, -suffix.length)}` : e.name.slice(0, -suffix.length)] : [],
         );
   return {
-    endpoint: `http://127.0.0.1:${port}`, port, bucket, accessKeyId: "S3RVER", secretAccessKey: "S3RVER", dir,
+    endpoint: `${tls ? "https" : "http"}://127.0.0.1:${port}`, port, bucket, accessKeyId: "S3RVER", secretAccessKey: "S3RVER", dir,
     objectFile: (key: string) => path.join(bucketDir, `${key}${suffix}`),
     keys: (prefix = "") => walk(bucketDir, "").filter((k) => k.startsWith(prefix)).sort(),
     stop: async () => {

@@ -197,6 +197,22 @@ describe.each(ENGINES)("%s: faults and bad input", (engine) => {
     expect(await tableChecksums(rig.server, "app")).toEqual(live);
   });
 
+  test("bad input: an unreachable database is retried with backoff, then fails naming it", async () => {
+    const keys = snapshot();
+    const port = await freePort();
+    rig.host.writeEnv({ DB_PORT: String(port) });
+    try {
+      const r = await rig.host.run(["backup", "daily"], { env: { DBTIER_CONNECT_ATTEMPTS: "3", DBTIER_CONNECT_DELAY: "1" } });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("attempt 1/3 of db_ping failed; retrying in 1s");
+      expect(r.stderr).toContain("attempt 2/3 of db_ping failed; retrying in 2s");
+      expect(r.stderr).toContain(`cannot connect to the ${engine} server at 127.0.0.1:${port} as dbtier_admin`);
+    } finally {
+      rig.host.writeEnv({});
+    }
+    expect(snapshot()).toEqual(keys);
+  });
+
   test("the server dying mid-dump fails the backup and leaves no manifest and no object", async () => {
     const keys = snapshot();
     // Another session holds a lock on `orders`, so the dump is provably in flight (blocked on that table,

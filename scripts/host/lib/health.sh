@@ -77,6 +77,7 @@ send_alert() {
 
 # Records a check result; alerts when it differs from the last recorded one.
 HEALTH_FAILED=0
+HEALTH_FAILING=""
 health_record() {
   local check="$1" status="$2" detail="$3" dir file previous=""
   dir="$(state_dir)/health"
@@ -85,7 +86,10 @@ health_record() {
   [[ -f "$file" ]] && previous="$(head -n1 "$file")"
   printf '%s\n%s\n' "$status" "$detail" >"$file.tmp" && mv -f "$file.tmp" "$file"
   printf '%-12s %-4s %s\n' "$check" "$status" "$detail"
-  if [[ "$status" != ok ]]; then HEALTH_FAILED=1; fi
+  if [[ "$status" != ok ]]; then
+    HEALTH_FAILED=1
+    HEALTH_FAILING+="$check "
+  fi
   if [[ "$status" != "${previous:-ok}" ]]; then
     if [[ "$status" == ok ]]; then
       send_alert "recovered: $check" "$detail" || true
@@ -205,5 +209,5 @@ cmd_health() {
   else
     health_record datastore fail "datastore ${CFG[DATASTORE_ENDPOINT]} bucket ${CFG[DATASTORE_BUCKET]} unreachable"
   fi
-  if ((HEALTH_FAILED)); then exit "$EXIT_FAIL"; fi
+  if ((HEALTH_FAILED)); then die "health: failing check(s): ${HEALTH_FAILING% }"; fi
 }

@@ -193,6 +193,8 @@ cmd_backup() {
   store_check_reachable
   db_wait_ready
   db_exists "${CFG[DB_NAME]}" || die "database ${CFG[DB_NAME]} does not exist at $(db_target)"
+  # PostgreSQL on a DBaaS: the admin reads the app user's tables through membership in its role.
+  if [[ "$DB_FAMILY" == postgres ]]; then pg_prepare_app_role || true; fi
   backup_now "$period"
   prune_period "$period"
 }

@@ -119,7 +119,7 @@ lab_map_json() {
     ca="$(cat "$LAB_WORK/pki/ca.pem")"
   fi
   jq -n --arg ip "$ip" --arg ca "$ca" --slurpfile hosts "$dir/hosts.json" '
-    {replace: [$hosts[0][] | (.publicIp, .privateIp) | [., $ip]] | unique,
+    {replace: [$hosts[0][] | (.publicIp, .privateIp) | select(. != $ip) | [., $ip]] | unique,
      env: {DB_PACKAGE_SOURCE: "distro"},
      files: (if $ca == "" then {} else {"etc/dbtier/ca.pem": $ca} end)}'
 }

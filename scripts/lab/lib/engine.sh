@@ -201,13 +201,18 @@ lab_make_secrets() {
   lab_ts scripts/lab/plan-tool.ts secrets "$LAB_WORK/secrets/$plan.json" >"$LAB_WORK/secrets/$plan.stdin"
 }
 
-# Registers one setup step per remote command of the plan's VM, in the plan's order.
+# One step per remote command of the plan's VM, in the plan's order. A failed command does not skip the
+# checks after it (each then says what it finds), but the sections that build on this VM's state
+# (promotion, config change) depend on "commands:HOST" and are skipped.
 lab_remote_steps() {
-  local host="$1" plan="$2" dir name
+  local host="$1" plan="$2" dir name failed_before="$LAB_FAILED"
   dir="$(lab_plan_dir "$plan")"
   while IFS= read -r name; do
-    lab_setup "$host: remote command $name" lab_remote "$host" "$plan" "$name"
+    lab_check "$host: remote command $name" lab_remote "$host" "$plan" "$name"
   done < <(jq -r '.[0].commands[].name' "$dir/hosts.json" 2>/dev/null)
+  if ((LAB_FAILED > failed_before)) || [[ -n "$LAB_ABORTED" ]]; then
+    LAB_SECTION_ABORT["commands:$host"]="${LAB_ABORTED:-a remote command on $host failed}"
+  fi
 }
 
 # ---- the DBaaS stand-in -----------------------------------------------------------------------------------------
@@ -583,11 +588,12 @@ lab_engine() {
   lab_check "proxy: hourly timer's command backs up managed" check_backup proxy hourly
   lab_check "proxy: backup of managed verifies" check_verify proxy hourly
 
-  lab_section "promotion: dev's daily backup into prod through the proxy" infrastructure "managed: the DBaaS stand-in" "dev: the self-managed database VM" "prod: the DBaaS and the proxy"
+  lab_section "promotion: dev's daily backup into prod through the proxy" infrastructure "managed: the DBaaS stand-in" \
+    "dev: the self-managed database VM" "prod: the DBaaS and the proxy" commands:db commands:proxy
   lab_setup "plan prod with appDb from dev's daily backups" step_promote_plan
   lab_check "promotion: dev backup loaded into managed via proxy, data equal" check_promotion
 
-  lab_section "config change: web3 added, web2 removed" infrastructure "dev: the self-managed database VM"
+  lab_section "config change: web3 added, web2 removed" infrastructure "dev: the self-managed database VM" commands:db
   lab_setup "plan dev with web3 added and web2 removed" step_change_plan
   lab_check "re-rendered dev: web3 gets in, web2 is shut out" check_config_change
   lab_section end

@@ -155,8 +155,10 @@ private_file() {
 
 cleanup_run() {
   local pid
+  # Stop and reap leftover readers first, so none writes into the run directory while it is removed.
   for pid in $(jobs -p); do kill "$pid" 2>/dev/null || true; done
-  if [[ -n "$RUN_DIR" && -d "$RUN_DIR" ]]; then rm -rf -- "$RUN_DIR"; fi
+  for pid in $(jobs -p); do wait "$pid" 2>/dev/null || true; done
+  if [[ -n "$RUN_DIR" && -d "$RUN_DIR" ]]; then rm -rf -- "$RUN_DIR" 2>/dev/null || rm -rf -- "$RUN_DIR"; fi
 }
 
 state_dir() {

@@ -25,7 +25,7 @@ from typing import Dict, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lib import gen  # noqa: E402
-from lib.measure import Measurement, run_measured  # noqa: E402
+from lib.measure import Measurement, run_measured, wait_quiet  # noqa: E402
 from lib.report import write_reports  # noqa: E402
 from lib.servers import ROOT, DbServer, S3Server, write_secret  # noqa: E402
 
@@ -80,6 +80,7 @@ class Context:
         self.age_recipient = subprocess.run(["age-keygen", "-y", str(ident)], check=True, capture_output=True,
                                             text=True).stdout.strip()
         self.scratch = work / "scratch"
+        self.max_quiet_wait = 120.0
         # A host as docs/host-contract.md describes it, for the real dbtier-db.
         self.host_secrets = work / "host-secrets"
         self.host_secrets.mkdir(mode=0o700, exist_ok=True)
@@ -136,8 +137,10 @@ class Context:
         cmd = argv or ["bash", str(PIPELINES / script)]
         self.server.settle()
         subprocess.run(["sync"], check=False)
+        waited = wait_quiet(self.max_quiet_wait) if self.max_quiet_wait > 0 else 0.0
         m = run_measured(cmd, env=self.env(prefix, extra), cwd=str(self.scratch),
                          servers={"db": self.server.cpu_seconds, "s3": lambda: _cpu(self.s3.pid)})
+        m.waited_for_quiet_s = waited
         shutil.rmtree(self.scratch, ignore_errors=True)
         return m
 
@@ -256,7 +259,8 @@ def cycle(ctx: Context, p: Pipeline, run: int, size_label: str, source_sums: Dic
         res["error"] = f"backup exited {b.returncode}: {b.stderr_tail[-1500:]}"
         log(res["error"])
         return res
-    log(f"  backup {b.wall_s:.1f}s cpu {b.cpu_s:.1f}s peak {b.peak_tree_rss / 2**20:.1f} MiB stored {stored / 2**20:.1f} MiB; restore")
+    log(f"  backup {b.wall_s:.1f}s cpu {b.cpu_s:.1f}s peak {b.peak_tree_rss / 2**20:.1f} MiB stored {stored / 2**20:.1f} MiB "
+        f"(foreign cpu {b.foreign_cpu_s:.1f}s, waited {b.waited_for_quiet_s:.0f}s); restore")
     r = p.restore(ctx, prefix)
     res["restore"] = asdict(r)
     if r.returncode != 0:
@@ -274,7 +278,8 @@ def cycle(ctx: Context, p: Pipeline, run: int, size_label: str, source_sums: Dic
             f"{k} (want {source_sums[k]}, got {sums.get(k)})" for k in bad)
         log(res["error"])
     else:
-        log(f"  restore {r.wall_s:.1f}s cpu {r.cpu_s:.1f}s peak {r.peak_tree_rss / 2**20:.1f} MiB; checksums match")
+        log(f"  restore {r.wall_s:.1f}s cpu {r.cpu_s:.1f}s peak {r.peak_tree_rss / 2**20:.1f} MiB "
+            f"(foreign cpu {r.foreign_cpu_s:.1f}s, waited {r.waited_for_quiet_s:.0f}s); checksums match")
     ctx.s3.clear(prefix)
     return res
 
@@ -295,6 +300,8 @@ def main(argv: List[str]) -> int:
     ap.add_argument("--experiments", action="store_true", help="also run the candidate pipelines (one run each, larger size)")
     ap.add_argument("--only-experiments", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--max-quiet-wait", type=float, default=120.0,
+                    help="seconds to wait before each phase for other processes to leave the machine idle (0: never)")
     ap.add_argument("--skip-dbtier-db", action="store_true", help="measure only the reference and the streaming design")
     args = ap.parse_args(argv)
     try:
@@ -324,6 +331,7 @@ def main(argv: List[str]) -> int:
             server = DbServer(engine, work / engine).start()
             try:
                 ctx = Context(work / f"{engine}-ctx", server, s3)
+                ctx.max_quiet_wait = args.max_quiet_wait
                 pipelines: List[Pipeline] = [Reference(), dbtier_candidate()]
                 if DBTIER_DB.exists() and not args.skip_dbtier_db:
                     pipelines.insert(1, DbtierDb())

@@ -14,7 +14,7 @@ describe("npm run bench (small)", () => {
   test("measures both pipelines on both engines, verifies every restore and writes the reports", () => {
     const env = { ...process.env };
     delete env.AWS_CA_BUNDLE;
-    execFileSync("bash", [path.join(ROOT, "scripts/bench/run.sh"), "--size", "8M", "--runs", "1", "--out", out], {
+    execFileSync("bash", [path.join(ROOT, "scripts/bench/run.sh"), "--size", "8M", "--runs", "1", "--max-quiet-wait", "0", "--out", out], {
       env,
       stdio: ["ignore", "pipe", "pipe"],
       timeout: 170_000,

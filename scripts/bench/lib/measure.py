@@ -18,6 +18,26 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all cores spent busy since boot (user, nice, system, irq, softirq, steal)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)) / TICK
+
+
+def wait_quiet(max_wait: float = 120.0, threshold_cores: float = 0.25) -> float:
+    """The machine is shared: wait (bounded) until other work leaves it nearly idle, so a run is not
+    timed against someone else's test suite. Returns the seconds waited."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < max_wait:
+        b0 = machine_busy_s()
+        time.sleep(1.0)
+        if machine_busy_s() - b0 < threshold_cores:
+            break
+    return time.monotonic() - t0
 
 
 @dataclass
@@ -32,6 +52,8 @@ class Measurement:
     returncode: int
     server_cpu_s: Dict[str, float] = field(default_factory=dict)
     stderr_tail: str = ""
+    foreign_cpu_s: float = 0.0  # CPU other processes on the machine used while this ran
+    waited_for_quiet_s: float = 0.0
 
     @property
     def cpu_s(self) -> float:
@@ -109,6 +131,8 @@ def run_measured(cmd: List[str], env: Optional[Dict[str, str]] = None, cwd: Opti
     servers = servers or {}
     server_before = {k: f() for k, f in servers.items()}
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    self0 = resource.getrusage(resource.RUSAGE_SELF)
+    busy0 = machine_busy_s()
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, start_new_session=True, stdout=stdout,
                             stderr=subprocess.PIPE)
@@ -123,7 +147,11 @@ def run_measured(cmd: List[str], env: Optional[Dict[str, str]] = None, cwd: Opti
     sampler.stop_flag.set()
     sampler.join()
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    self1 = resource.getrusage(resource.RUSAGE_SELF)
+    busy1 = machine_busy_s()
     server_after = {k: f() for k, f in servers.items()}
+    own = (ru1.ru_utime - ru0.ru_utime + ru1.ru_stime - ru0.ru_stime + self1.ru_utime - self0.ru_utime
+           + self1.ru_stime - self0.ru_stime + sum(server_after[k] - server_before[k] for k in servers))
     return Measurement(
         wall_s=wall,
         cpu_user_s=ru1.ru_utime - ru0.ru_utime,
@@ -135,4 +163,5 @@ def run_measured(cmd: List[str], env: Optional[Dict[str, str]] = None, cwd: Opti
         returncode=proc.returncode,
         server_cpu_s={k: server_after[k] - server_before[k] for k in servers},
         stderr_tail=err.decode(errors="replace")[-4000:],
+        foreign_cpu_s=max(0.0, busy1 - busy0 - own),
     )

@@ -31,6 +31,7 @@ def summarize_runs(runs: List[Dict], data_bytes: int) -> Dict:
             "cpu_s": _median([r[phase]["cpu_user_s"] + r[phase]["cpu_sys_s"] for r in ok]),
             "db_server_cpu_s": _median([r[phase]["server_cpu_s"].get("db", 0) for r in ok]),
             "s3_server_cpu_s": _median([r[phase]["server_cpu_s"].get("s3", 0) for r in ok]),
+            "foreign_cpu_s_max": max(r[phase].get("foreign_cpu_s", 0) for r in ok),
             "peak_tree_rss_mib": max(r[phase]["peak_tree_rss"] for r in ok) / MiB,
             "peak_tree_rss_mib_median": _median([r[phase]["peak_tree_rss"] / MiB for r in ok]),
             "peak_breakdown_mib": {k: round(v / MiB, 1) for k, v in
@@ -97,19 +98,20 @@ def fmt(x: Optional[float], nd: int = 1) -> str:
 
 def table(results: Dict, summary: Dict) -> str:
     lines = ["| engine | size | pipeline | backup s | backup MiB/s | restore s | restore MiB/s | stored MiB | "
-             "client CPU s (b/r) | peak tree RSS MiB (b/r) |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "client CPU s (b/r) | peak tree RSS MiB (b/r) | others' CPU s, worst run (b/r) |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for engine, es in summary.items():
         for label, sz in es["sizes"].items():
             for name, p in sz["pipelines"].items():
                 if "backup" not in p:
-                    lines.append(f"| {engine} | {label} | {name} | failed: {cell('; '.join(p['errors'])[:300])} ||||||| |")
+                    lines.append(f"| {engine} | {label} | {name} | failed: {cell('; '.join(p['errors'])[:300])} |||||||| |")
                     continue
                 b, r = p["backup"], p["restore"]
                 lines.append(
                     f"| {engine} | {label} | {name} | {fmt(b['wall_s'])} | {fmt(b['throughput_mib_s'])} | {fmt(r['wall_s'])} | "
                     f"{fmt(r['throughput_mib_s'])} | {fmt(p['stored_bytes'] / MiB)} | {fmt(b['cpu_s'])} / {fmt(r['cpu_s'])} | "
-                    f"{fmt(b['peak_tree_rss_mib'])} / {fmt(r['peak_tree_rss_mib'])} |")
+                    f"{fmt(b['peak_tree_rss_mib'])} / {fmt(r['peak_tree_rss_mib'])} | "
+                    f"{fmt(b.get('foreign_cpu_s_max'))} / {fmt(r.get('foreign_cpu_s_max'))} |")
     return "\n".join(lines)
 
 
@@ -136,7 +138,8 @@ def write_reports(results: Dict, out: Path) -> str:
           f"{results['machine'].get('cpu', '?')}. Each figure is the median of {results.get('runs')} runs; peak memory "
           "is the highest of the runs. Sizes are the generated row data; throughput is that size over wall time. "
           "Every restore was checked table by table (row count + checksum of every row) against the source "
-          "before its time was counted.", "", "## Ratios against the reference", "", ratio_table(summary), ""]
+          "before its time was counted. The machine is shared: before each phase the bench waits (up to 2 min) "
+          "until other processes leave it idle, and the last column shows the CPU others still used during the phase.", "", "## Ratios against the reference", "", ratio_table(summary), ""]
     for engine, es in summary.items():
         labels = list(es["sizes"])
         big_label = labels[-1] if labels else None

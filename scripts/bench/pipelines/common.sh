@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Shared by the bench pipelines. Environment set by scripts/bench/bench.py:
+# Shared by the bench pipelines (pipeline stages that are functions end in `exec` where they can: one
+# bash process less per stage in the memory figures). Environment set by scripts/bench/bench.py:
 #   BENCH_ENGINE (mariadb|postgres) DB_HOST DB_PORT DB_NAME DB_ADMIN_USER DB_APP_USER
 #   BENCH_MY_CNF   0600 [client] option file with the admin password (MariaDB)
 #   PGPASSFILE     0600 pgpass file (PostgreSQL)

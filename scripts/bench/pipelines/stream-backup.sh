@@ -16,10 +16,10 @@ key="$BENCH_PREFIX/data.zst.age"
 dump() {
   case "$BENCH_ENGINE:$DUMP_MODE" in
     mariadb:plain)
-      mariadb-dump --defaults-extra-file="$BENCH_MY_CNF" -h "$DB_HOST" -P "$DB_PORT" -u "$DB_ADMIN_USER" \
+      exec mariadb-dump --defaults-extra-file="$BENCH_MY_CNF" -h "$DB_HOST" -P "$DB_PORT" -u "$DB_ADMIN_USER" \
         --single-transaction --quick --hex-blob --routines --triggers --events --no-tablespaces "$DB_NAME"
       ;;
-    postgres:plain) pg_dump -h "$DB_HOST" -p "$DB_PORT" -U "$DB_ADMIN_USER" -d "$DB_NAME" ;;
+    postgres:plain) exec pg_dump -h "$DB_HOST" -p "$DB_PORT" -U "$DB_ADMIN_USER" -d "$DB_NAME" ;;
     mariadb:mydumper)
       local pw
       pw="$(sed -n 's/^password=//p' "$BENCH_MY_CNF")"
@@ -41,8 +41,8 @@ dump() {
 upload() {
   # shellcheck disable=SC2086 # RCLONE_FLAGS is a list of flags
   case "$UPLOADER" in
-    rclone) rclone rcat $RCLONE_FLAGS "bench:$BENCH_BUCKET/$key" ;;
-    s3stream) python3 "$BENCH_DIR/lib/s3stream.py" put "$BENCH_BUCKET" "$key" ;;
+    rclone) exec rclone rcat $RCLONE_FLAGS "bench:$BENCH_BUCKET/$key" ;;
+    s3stream) exec python3 "$BENCH_DIR/lib/s3stream.py" put "$BENCH_BUCKET" "$key" ;;
     *) die "UPLOADER='$UPLOADER': allowed rclone, s3stream" ;;
   esac
 }

@@ -15,8 +15,8 @@ HOST_LIB="$BENCH_DIR/../host/lib"
 download() {
   # shellcheck disable=SC2086 # RCLONE_FLAGS is a list of flags
   case "$DOWNLOADER" in
-    rclone) rclone cat $RCLONE_FLAGS "bench:$BENCH_BUCKET/$key" ;;
-    s3stream) python3 "$BENCH_DIR/lib/s3stream.py" get "$BENCH_BUCKET" "$key" ;;
+    rclone) exec rclone cat $RCLONE_FLAGS "bench:$BENCH_BUCKET/$key" ;;
+    s3stream) exec python3 "$BENCH_DIR/lib/s3stream.py" get "$BENCH_BUCKET" "$key" ;;
     *) die "DOWNLOADER='$DOWNLOADER': allowed rclone, s3stream" ;;
   esac
 }
@@ -26,9 +26,9 @@ load() {
     mariadb:plain:single) my_client "$DB_NAME" ;;
     postgres:plain:single) pg_client -d "$DB_NAME" -v ON_ERROR_STOP=1 >/dev/null ;;
     *:plain:parallel)
-      python3 "$HOST_LIB/parallel-load.py" --engine "$BENCH_ENGINE" --host "$DB_HOST" --port "$DB_PORT" \
+      exec python3 "$HOST_LIB/parallel-load.py" --engine "$BENCH_ENGINE" --host "$DB_HOST" --port "$DB_PORT" \
         --user "$DB_ADMIN_USER" --database "$DB_NAME" --password-file "$BENCH_PASSWORD_FILE" \
-        --tls-mode disable --jobs "$LOAD_JOBS"
+        --tls-mode require --jobs "$LOAD_JOBS"
       ;;
     mariadb:mydumper:*)
       local pw

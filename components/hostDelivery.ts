@@ -207,7 +207,7 @@ export function remoteSteps(config: DbTierConfig, role: VmRole): RemoteStep[] {
     );
   }
   steps.push(
-    { step: "load-app-db", description: `load the application database (${config.appDb.source})`, script: script(tool("load-app-db")), stdin: "none", rerunOn: "app-db" },
+    { step: "load-app-db", description: `load the application database (${config.appDb.source})`, script: script(tool("load-app-db --if-empty")), stdin: "none", rerunOn: "app-db" },
     {
       step: "timers",
       description: "enable the backup and health timers",

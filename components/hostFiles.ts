@@ -107,6 +107,7 @@ export function renderHostEnv(input: HostEnvInput): string {
       ["APP_DB_BASELINE_REPO", config.appDb.baselineRepo],
       ["APP_DB_BASELINE_PATH", config.appDb.baselinePath],
       ["APP_NAME", config.appDb.application],
+      ["APP_DB_SOURCE_APP", config.appDb.sourceApplication === config.appDb.application ? undefined : config.appDb.sourceApplication],
       ["BACKUP_PERIODS", config.backups.periods.join(" ")],
       ["BACKUP_RETAIN_HOURLY", retention.hourly],
       ["BACKUP_RETAIN_DAILY", retention.daily],

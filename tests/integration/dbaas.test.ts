@@ -111,6 +111,14 @@ describe.each(ENGINES)("%s: DBaaS-like target (admin without superuser, primary 
     expect(await tableChecksums(rig.server, "app")).toEqual(before);
   });
 
+  test("--if-empty (what pulumi up runs) leaves a database with data as it is and succeeds", async () => {
+    const before = await tableChecksums(rig.server, "app");
+    const r = await runWatched(rig, ["load-app-db", "--if-empty"]);
+    expectOk(r);
+    expect(r.stderr).toMatch(/app already holds data .* left as it is/);
+    expect(await tableChecksums(rig.server, "app")).toEqual(before);
+  });
+
   test("--force replaces it", async () => {
     if (engine === "mariadb") await rig.server.rootSql("DELETE FROM app.orders;");
     else await rig.server.rootSql("DELETE FROM orders;", "app");
@@ -119,18 +127,33 @@ describe.each(ENGINES)("%s: DBaaS-like target (admin without superuser, primary 
     expect(await tableChecksums(rig.server, "app")).toEqual(origin);
   });
 
-  test("load-app-db from a datastore period loads the newest backup made through the DBaaS admin", async () => {
+  test("load-app-db from a datastore period loads the newest verified backup made through the DBaaS admin", async () => {
     expectOk(await runWatched(rig, ["backup", "weekly"]));
     expect(completeIds(rig, "weekly")).toHaveLength(1);
     rig.host.writeEnv({ APP_DB_SOURCE: "weekly", DB_NAME: "app_copy", APP_DB_BASELINE_REPO: null });
     const noKey = await runWatched(rig, ["load-app-db"]);
     expect(noKey.code).toBe(2);
     expect(noKey.stderr).toContain("age identity");
+    // Unattended (pulumi up): without the identity nothing is loaded, and it says so.
+    const unattended = await runWatched(rig, ["load-app-db", "--if-empty"]);
+    expectOk(unattended);
+    expect(unattended.stderr).toMatch(/NOT LOADED: a weekly backup is decrypted with the age identity/);
+    // A backup whose test restore has not passed is never loaded.
+    const unverified = await runWatched(rig, ["load-app-db"], { identityFile: rig.key.identityFile });
+    expect(unverified.code).toBe(1);
+    expect(unverified.stderr).toMatch(/no verified weekly backup .* run 'dbtier-db verify weekly/);
+    // verify works on the DBaaS too (scratch database created by the non-superuser admin).
+    expectOk(await runWatched(rig, ["verify", "weekly"], { identityFile: rig.key.identityFile }));
     const r = await runWatched(rig, ["load-app-db"], { identityFile: rig.key.identityFile });
     expectOk(r);
     expect(await tableChecksums(rig.server, "app_copy")).toEqual(origin);
-    // verify works on the DBaaS too (scratch database created by the non-superuser admin).
-    rig.host.writeEnv({ APP_DB_SOURCE: "weekly", DB_NAME: "app" });
-    expectOk(await runWatched(rig, ["verify", "weekly"], { identityFile: rig.key.identityFile }));
+  });
+
+  test("a period source reads another stack's prefix when APP_DB_SOURCE_APP names it (promotion)", async () => {
+    const devPrefix = rig.host.envValues.APP_NAME;
+    rig.host.writeEnv({ APP_DB_SOURCE: "weekly", DB_NAME: "app_promoted", APP_NAME: "other-stack", APP_DB_SOURCE_APP: devPrefix });
+    const r = await runWatched(rig, ["load-app-db"], { identityFile: rig.key.identityFile });
+    expectOk(r);
+    expect(await tableChecksums(rig.server, "app_promoted")).toEqual(origin);
   });
 });

@@ -303,6 +303,7 @@ parse_identity_flag() {
   REST_ARGS=()
   FORCE=0
   YES=0
+  IF_EMPTY=0
   while (($# > 0)); do
     case "$1" in
       --identity)
@@ -312,6 +313,7 @@ parse_identity_flag() {
         ;;
       --identity=*) IDENTITY_FILE="${1#--identity=}" && shift ;;
       --force) FORCE=1 && shift ;;
+      --if-empty) IF_EMPTY=1 && shift ;;
       --yes) YES=1 && shift ;;
       --*) die_usage "unknown option $1" ;;
       *) REST_ARGS+=("$1") && shift ;;
@@ -496,20 +498,36 @@ check_loaded_rows() {
 
 cmd_load_app_db() {
   parse_identity_flag "$@"
-  ((${#REST_ARGS[@]} == 0)) || die_usage "usage: dbtier-db load-app-db [--force] [--identity FILE]"
+  ((${#REST_ARGS[@]} == 0)) || die_usage "usage: dbtier-db load-app-db [--force | --if-empty] [--identity FILE]"
+  ((FORCE == 0 || IF_EMPTY == 0)) || die_usage "--force and --if-empty contradict each other"
   require_keys DB_ENGINE DB_NAME APP_DB_SOURCE
   local source="${CFG[APP_DB_SOURCE]}"
   case "$source" in
     virgin | baseline) ;;
     *) is_period "$source" || die_usage "APP_DB_SOURCE='$source': allowed virgin, baseline, $PERIODS" ;;
   esac
-  local identity=""
-  if is_period "$source"; then identity="$(identity_file)"; fi
   need_commands python3
   db_setup
   acquire_lock load-app-db
   db_wait_ready
-  local db="${CFG[DB_NAME]}" attempts="${DBTIER_LOAD_ATTEMPTS:-3}" delay="${DBTIER_CONNECT_DELAY:-2}" n
+  local db="${CFG[DB_NAME]}" attempts="${DBTIER_LOAD_ATTEMPTS:-3}" delay="${DBTIER_CONNECT_DELAY:-2}" n objects
+  # --if-empty is the unattended form `pulumi up` runs: a database that already holds data is the normal case
+  # on every later run, and replacing it is a deliberate act (restore, promote, --force).
+  if ((IF_EMPTY == 1)); then
+    objects="$(db_object_count "$db")"
+    if [[ "$objects" != 0 ]]; then
+      log "load-app-db: $db already holds data ($objects tables/views/routines); left as it is (--if-empty)"
+      return 0
+    fi
+  fi
+  local identity=""
+  if is_period "$source"; then
+    if ((IF_EMPTY == 1)) && [[ -z "${IDENTITY_FILE:-${DBTIER_AGE_IDENTITY_FILE:-}}" ]] && ! has_secret age-identity; then
+      log "load-app-db: NOT LOADED: a $source backup is decrypted with the age identity, which never stays on a host; load it with 'npm run promote' or 'dbtier-db load-app-db --identity FILE'"
+      return 0
+    fi
+    identity="$(identity_file)"
+  fi
   case "$source" in
     virgin)
       prepare_target "$db"
@@ -536,10 +554,12 @@ cmd_load_app_db() {
       ;;
     *)
       store_setup
+      store_select_app "${CFG[APP_DB_SOURCE_APP]:-${CFG[APP_NAME]}}"
       store_check_reachable
       local id manifest="$RUN_DIR/load-manifest.json"
-      id="$(store_newest_id "$source")"
-      [[ -n "$id" ]] || die "no complete $source backup in the datastore to load"
+      # Only a backup whose test restore passed (verified.json) is trusted to become the application database.
+      id="$(store_newest_verified_id "$source")"
+      [[ -n "$id" ]] || die "no verified $source backup under ${CFG[APP_DB_SOURCE_APP]:-${CFG[APP_NAME]}} to load; run 'dbtier-db verify $source --identity FILE' first"
       store_fetch_manifest "$source" "$id" "$manifest"
       prepare_target "$db"
       for ((n = 1; ; n++)); do

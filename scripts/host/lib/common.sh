@@ -32,7 +32,7 @@ die_usage() { die_with "$EXIT_USAGE" "$@"; }
 # Env keys of docs/host-contract.md. Anything else in the env file is ignored with a warning.
 readonly KNOWN_KEYS=" DB_ROLE DB_ENGINE DB_ENGINE_VERSION DB_PACKAGE_SOURCE DB_HOST DB_PORT DB_LISTEN_ADDRESS
  DB_NAME DB_USER DB_ADMIN_USER DB_TLS_MODE DB_CA_FILE DB_WEBSERVER_SOURCES DB_DATA_DIR DB_SOCKET
- APP_DB_SOURCE APP_DB_BASELINE_REPO APP_DB_BASELINE_PATH APP_NAME BACKUP_PERIODS BACKUP_RETAIN_HOURLY
+ APP_DB_SOURCE APP_DB_SOURCE_APP APP_DB_BASELINE_REPO APP_DB_BASELINE_PATH APP_NAME BACKUP_PERIODS BACKUP_RETAIN_HOURLY
  BACKUP_RETAIN_DAILY BACKUP_RETAIN_WEEKLY BACKUP_RETAIN_MONTHLY BACKUP_RETAIN_SAFETY BACKUP_RECIPIENT
  DATASTORE_ENDPOINT DATASTORE_BUCKET DATASTORE_REGION DATASTORE_CA_FILE ALERT_EMAIL DBTIER_STATE_DIR "
 
@@ -105,9 +105,11 @@ validate_config() {
       die_usage "$key='${CFG[$key]}': allowed letters, digits and _ (starting with a letter or _), at most 63"
     fi
   done
-  if [[ -n "${CFG[APP_NAME]:-}" ]] && ! [[ "${CFG[APP_NAME]}" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]]; then
-    die_usage "APP_NAME='${CFG[APP_NAME]}': allowed letters, digits, '.', '_' and '-'"
-  fi
+  for key in APP_NAME APP_DB_SOURCE_APP; do
+    if [[ -n "${CFG[$key]:-}" ]] && ! [[ "${CFG[$key]}" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]]; then
+      die_usage "$key='${CFG[$key]}': allowed letters, digits, '.', '_' and '-'"
+    fi
+  done
   local p
   for p in ${CFG[BACKUP_PERIODS]}; do
     is_period "$p" || die_usage "BACKUP_PERIODS contains '$p': allowed $PERIODS"

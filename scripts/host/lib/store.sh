@@ -38,6 +38,9 @@ rc() {
     --use-mmap --log-level ERROR "$@"
 }
 
+# Reads another application's prefix (a promotion loads dev's backups into prod).
+store_select_app() { STORE_ROOT="dbtier:${CFG[DATASTORE_BUCKET]}/$1"; }
+
 store_path() { printf '%s/%s/%s%s' "$STORE_ROOT" "$1" "$2" "${3:+/$3}"; }
 
 # Fails with a clear message when the bucket cannot be listed (wrong endpoint, keys, bucket).
@@ -78,6 +81,18 @@ store_all_ids() {
 }
 
 store_newest_id() { store_complete_ids "$1" | tail -n 1; }
+
+# Backup ids of PERIOD that have both a manifest and a verified.json (a test restore passed), oldest first.
+store_verified_ids() {
+  local period="$1" out line
+  out="$(store_lsf --recursive --files-only --include "/*/$MANIFEST_OBJECT" --include "/*/verified.json" "$STORE_ROOT/$period")"
+  while IFS= read -r line; do
+    [[ "$line" == */* ]] || continue
+    is_backup_id "${line%%/*}" && printf '%s\n' "$line"
+  done <<<"$out" | sort | awk -F/ '{ seen[$1] = seen[$1] " " $2 } END { for (id in seen) if (seen[id] ~ / manifest\.json/ && seen[id] ~ / verified\.json/) print id }' | sort
+}
+
+store_newest_verified_id() { store_verified_ids "$1" | tail -n 1; }
 
 # Finds which period holds backup ID (prints the period) among the known periods and "safety".
 store_find_period() {

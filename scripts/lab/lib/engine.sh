@@ -412,10 +412,14 @@ lab_admin_tool() {
     <"$LAB_WORK/keys/age.key"
 }
 
+# The timer's command must leave one more complete backup of the period in the datastore.
 check_backup() {
-  local host="$1" period="$2"
+  local host="$1" period="$2" before after
+  before="$(lab_admin_tool "$host" list "$period" | grep -c $'\tcomplete$' || true)"
   lab_fire_timer "$host" "$period"
-  lab_admin_tool "$host" list "$period"
+  lab_admin_tool "$host" list "$period" | tee "$LAB_WORK/list-$host-$period.txt"
+  after="$(grep -c $'\tcomplete$' "$LAB_WORK/list-$host-$period.txt" || true)"
+  ((after == before + 1)) || die "expected one more complete $period backup, found $before before and $after after"
 }
 
 check_verify() {

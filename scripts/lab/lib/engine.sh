@@ -353,18 +353,13 @@ check_outsider_dropped() {
   db) ip="$(lab_host_ip_static db)" port="$(jq -r .port "$(lab_plan_dir dev)/outputs.json")" ;;
   managed) ip="$(lab_host_ip_static managed)" port="$(jq -r .port "$(lab_plan_dir prod)/extract/managed.json")" ;;
   esac
-  lab_expect_tcp web1 "$ip" "$port" open
-  lab_expect_tcp outsider "$ip" "$port" dropped
-  lab_expect_tcp admin "$ip" "$port" dropped
-  lab_expect_tcp outsider "$ip" 22 dropped
+  lab_expect_tcp_all "web1 $ip $port open" "outsider $ip $port dropped" "admin $ip $port dropped" "outsider $ip 22 dropped"
 }
 
 check_ssh_only_admin() {
   local host="$1" ip
   ip="$(lab_host_ip_static "$host")"
-  lab_expect_tcp web1 "$ip" 22 dropped
-  lab_expect_tcp outsider "$ip" 22 dropped
-  lab_expect_tcp datastore "$ip" 22 dropped
+  lab_expect_tcp_all "web1 $ip 22 dropped" "outsider $ip 22 dropped" "datastore $ip 22 dropped"
   lab_in admin ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="/root/.lab-known/$host" \
     -o ConnectTimeout=5 "dbtier-admin@$ip" 'id -un; sudo -n true && echo sudo-ok'
 }
@@ -536,8 +531,7 @@ check_config_change() {
       lab_put db /etc/dbtier/firewall.nft 0644
     lab_in db systemctl restart dbtier-firewall.service
   fi
-  lab_expect_tcp web2 "$ip" "$port" dropped
-  lab_expect_tcp web3 "$ip" "$port" open
+  lab_expect_tcp_all "web2 $ip $port dropped" "web3 $ip $port open"
   lab_web_client web3 dev
   want="$(lab_app_digest web1 dev)"
   [[ "$(lab_app_digest web3 dev)" == "$want" ]] || die "web3 reads other data than web1"

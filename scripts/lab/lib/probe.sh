@@ -37,3 +37,17 @@ lab_expect_tcp() {
   echo "$from -> $ip:$port: got '$got', expected: $*" >&2
   return 1
 }
+
+# lab_expect_tcp_all "FROM IP PORT EXPECTED" ...   the probes at once (each bounded), fail if any fails.
+lab_expect_tcp_all() {
+  local spec pids=() rc=0 pid from ip port want
+  for spec in "$@"; do
+    read -r from ip port want <<<"$spec"
+    lab_expect_tcp "$from" "$ip" "$port" "$want" &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" || rc=1
+  done
+  return "$rc"
+}

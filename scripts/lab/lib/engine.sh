@@ -154,6 +154,7 @@ lab_pin_host_key() {
   dir="$(lab_plan_dir "$2")"
   ip="$(lab_host_ip_static "$host")"
   printf '%s %s\n' "$ip" "$(jq -r '.[0].hostPublicKey' "$dir/hosts.json")" | lab_put admin "/root/.lab-known/$host" 0644
+  lab_put admin "/root/.lab-keys/$host.deployer" 0600 <"$(jq -r '.[0].keyFile' "$dir/extract/connections.json")"
 }
 
 # lab_remote HOST PLAN_NAME COMMAND_NAME   run one remote command as Pulumi would: its exact text as the

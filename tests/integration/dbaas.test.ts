@@ -3,7 +3,8 @@
 // (innodb_force_primary_key), the way DigitalOcean/Linode/RDS enforce sql_require_primary_key. The baseline
 // dump comes from a git repository and was made by a superuser, so it carries DEFINER=root@localhost and
 // ownership statements the admin may not run.
-import { readFileSync } from "fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
 import * as path from "path";
 import { gzipSync } from "zlib";
 import { objectNames, tableChecksums } from "../support/dataset";
@@ -147,6 +148,38 @@ describe.each(ENGINES)("%s: DBaaS-like target (admin without superuser, primary 
     const r = await runWatched(rig, ["load-app-db"], { identityFile: rig.key.identityFile });
     expectOk(r);
     expect(await tableChecksums(rig.server, "app_copy")).toEqual(origin);
+  });
+
+  test("on a DBaaS that made only the admin (RDS, Linode), load-app-db creates the app user with rights on its database only", async () => {
+    rig.host.writeEnv({
+      APP_DB_SOURCE: "baseline", APP_DB_BASELINE_REPO: repo.url, DB_NAME: "app_rds", DB_USER: "rds_app",
+      APP_DB_BASELINE_PATH: engine === "mariadb" ? "dbtier/baseline.sql" : "db/baseline.sql.gz",
+    });
+    expectOk(await runWatched(rig, ["load-app-db"]));
+    const password = readFileSync(path.join(rig.host.secretsDir, "db-app-password"), "utf8");
+    const dir = mkdtempSync(path.join(tmpdir(), "dbtier-app-login-"));
+    try {
+      let count: string;
+      if (engine === "mariadb") {
+        const grants = await rig.server.rootSql("SHOW GRANTS FOR 'rds_app'@'%';");
+        expect(grants).toMatch(/GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, .* ON `app_rds`\.\* TO `rds_app`@`%`/);
+        expect(grants).toMatch(/GRANT USAGE ON \*\.\* TO `rds_app`@`%`/);
+        expect(grants).not.toMatch(/GRANT OPTION|ON \*\.\* TO .*(ALL|SELECT|INSERT)/);
+        expect(grants).toMatch(/REQUIRE SSL/);
+        const cnf = path.join(dir, "app.cnf");
+        writeFileSync(cnf, `[client]\nuser=rds_app\npassword="${password.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"\n`, { mode: 0o600 });
+        count = await runOk("mariadb", [`--defaults-extra-file=${cnf}`, "-h", "127.0.0.1", "-P", String(rig.server.port), "--ssl", "--batch", "--skip-column-names", "-e", "SELECT COUNT(*) FROM app_rds.orders"]);
+      } else {
+        expect((await rig.server.rootSql("SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = 'rds_app';")).trim()).toBe("t\tf");
+        expect((await rig.server.rootSql("SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'app_rds';")).trim()).toBe("rds_app");
+        const pass = path.join(dir, "pgpass");
+        writeFileSync(pass, `*:*:*:rds_app:${password.replace(/\\/g, "\\\\").replace(/:/g, "\\:")}\n`, { mode: 0o600 });
+        count = await runOk("psql", ["-X", "-At", "-c", "SELECT count(*) FROM orders", `host=127.0.0.1 port=${rig.server.port} dbname=app_rds user=rds_app sslmode=require`], { env: { ...process.env, PGPASSFILE: pass } });
+      }
+      expect(Number(count.trim())).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("a period source reads another stack's prefix when APP_DB_SOURCE_APP names it (promotion)", async () => {

@@ -510,6 +510,7 @@ cmd_load_app_db() {
   db_setup
   acquire_lock load-app-db
   db_wait_ready
+  if [[ "${CFG[DB_ROLE]:-database}" == proxy ]]; then db_ensure_app_user; fi
   local db="${CFG[DB_NAME]}" attempts="${DBTIER_LOAD_ATTEMPTS:-3}" delay="${DBTIER_CONNECT_DELAY:-2}" n objects
   # --if-empty is the unattended form `pulumi up` runs: a database that already holds data is the normal case
   # on every later run, and replacing it is a deliberate act (restore, promote, --force).

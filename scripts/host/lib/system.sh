@@ -277,6 +277,31 @@ mysql_identified() {
   fi
 }
 
+# On a DBaaS the provider may not create the application user (RDS and Linode make only the admin): create it
+# when it is missing, with rights on its database only. An existing user (DigitalOcean's DatabaseUser) is
+# left to its provider. The password travels on stdin (MariaDB: as its hash; PostgreSQL: a SCRAM verifier).
+readonly APP_PRIVILEGES="SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, REFERENCES, INDEX, ALTER, CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, EVENT, TRIGGER"
+
+db_ensure_app_user() {
+  local user="${CFG[DB_USER]}" db="${CFG[DB_NAME]}" exists
+  if [[ "$DB_FAMILY" == mysql ]]; then
+    # IF NOT EXISTS leaves an existing user (and its password) untouched.
+    my_sql <<<"CREATE USER IF NOT EXISTS $(sql_string "$user")@'%' $(mysql_identified db-app-password) REQUIRE SSL;" ||
+      die "creating the application user $user failed"
+    # What an application needs on its own schema, spelled out: a DBaaS admin cannot grant ALL (it lacks some
+    # of what ALL includes), and the app gets no GRANT OPTION.
+    my_sql <<<"GRANT $APP_PRIVILEGES ON $(my_ident "$db").* TO $(sql_string "$user")@'%';" ||
+      die "granting $user its rights on $db failed"
+  else
+    exists="$(pg_sql <<<"SELECT count(*) FROM pg_roles WHERE rolname = $(pg_string "$user");")"
+    if [[ "$exists" == 0 ]]; then
+      pg_sql <<<"CREATE ROLE $(pg_ident "$user") LOGIN PASSWORD '$(password_hash db-app-password postgres)';" >/dev/null ||
+        die "creating the application role $user failed"
+      log "created the application role $user"
+    fi
+  fi
+}
+
 local_mysql() {
   "$MY_CLIENT" --no-defaults --user=root --socket="${CFG[DB_SOCKET]:-/run/mysqld/mysqld.sock}" --batch --skip-column-names "$@"
 }
@@ -329,6 +354,20 @@ maintenance_work_mem = $((mem / 16 > 64 ? mem / 16 : 64))MB
 work_mem = $((mem / conns / 4 > 4 ? mem / conns / 4 : 4))MB
 EOF
   postgres_hba | write_file "$conf/pg_hba.conf" 0640
+  # The server runs as postgres and must read its pg_hba.conf (Debian ships it postgres:postgres 0640).
+  if id -u postgres >/dev/null 2>&1; then chown postgres:postgres "$(root_path "$conf/pg_hba.conf")"; fi
+}
+
+# Addresses the admin logs in from: this host's loopback and the address the tool connects to (DB_HOST),
+# plus the listen address when it is a specific one. A wildcard listen address (0.0.0.0, ::) is no host.
+admin_source_addresses() {
+  local address seen=" "
+  for address in 127.0.0.1 "${CFG[DB_HOST]:-}" "${CFG[DB_LISTEN_ADDRESS]:-}"; do
+    case "$address" in "" | 0.0.0.0 | :: | localhost) continue ;; esac
+    [[ "$seen" == *" $address "* ]] && continue
+    seen+="$address "
+    printf '%s\n' "$address"
+  done
 }
 
 # pg_hba.conf: TLS-only, scram-sha-256; the app user only from each webserver and only to its database;
@@ -339,8 +378,10 @@ postgres_hba() {
   printf '# TYPE  DATABASE  USER  ADDRESS  METHOD\n'
   printf 'local   all       postgres            peer\n'
   printf 'local   all       %s            scram-sha-256\n' "${CFG[DB_ADMIN_USER]}"
-  printf 'hostssl all       %s  127.0.0.1/32  scram-sha-256\n' "${CFG[DB_ADMIN_USER]}"
-  printf 'hostssl all       %s  %s  scram-sha-256\n' "${CFG[DB_ADMIN_USER]}" "$(pg_hba_cidr "${CFG[DB_LISTEN_ADDRESS]}")"
+  local address
+  while IFS= read -r address; do
+    printf 'hostssl all       %s  %s  scram-sha-256\n' "${CFG[DB_ADMIN_USER]}" "$(pg_hba_cidr "$address")"
+  done < <(admin_source_addresses)
   for cidr in ${CFG[DB_WEBSERVER_SOURCES]}; do
     printf 'hostssl %s  %s  %s  scram-sha-256\n' "${CFG[DB_NAME]}" "${CFG[DB_USER]}" "$(pg_hba_cidr "$cidr")"
   done
@@ -355,7 +396,9 @@ mysql_accounts_sql() {
   db="$(my_ident "${CFG[DB_NAME]}")"
   printf 'DROP DATABASE IF EXISTS test;\n'
   printf "DELETE FROM mysql.db WHERE Db = 'test' OR Db = 'test\\\\_%%';\n"
-  for host in localhost 127.0.0.1 "${CFG[DB_LISTEN_ADDRESS]}"; do
+  local hosts
+  mapfile -t hosts < <(admin_source_addresses)
+  for host in localhost "${hosts[@]}"; do
     printf 'CREATE USER IF NOT EXISTS %s@%s %s;\n' "$admin" "$(sql_string "$host")" "$admin_auth"
     printf 'ALTER USER %s@%s %s;\n' "$admin" "$(sql_string "$host")" "$admin_auth"
     printf 'GRANT ALL PRIVILEGES ON *.* TO %s@%s WITH GRANT OPTION;\n' "$admin" "$(sql_string "$host")"

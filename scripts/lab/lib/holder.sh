@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs as the first process of a lab host, inside its fresh network, mount and UTS namespaces: makes the
 # host's own filesystem view, then sleeps so others can nsenter it. Its PID is the host's handle.
-#   holder.sh NAME HOST_DIR READY_FILE
+#   holder.sh NAME HOST_DIR READY_FILE [REPO]
 set -euo pipefail
 
 main() {
-  local name="$1" dir="$2" ready="$3" d key
+  local name="$1" dir="$2" ready="$3" repo="${4:-}" d key
   # Opened before /tmp is replaced: the lab's dir (under the real /tmp) is not visible afterwards.
   exec 9>"$ready"
   hostname "$name"
@@ -14,7 +14,13 @@ main() {
     mount -t overlay "lab-$name-$key" \
       -o "lowerdir=/$d,upperdir=$dir/ov/$key/upper,workdir=$dir/ov/$key/work" "/$d"
   done
-  mount --bind "$dir/tmp" /tmp
+  # A checkout under /tmp (CI clones there) must stay visible once /tmp is private: the lab runs its tools
+  # (s3rver, the toolkit) from it. Bound into the new /tmp at the same path, carried over by --rbind.
+  if [[ -n "$repo" && "$repo" == /tmp/* ]]; then
+    mkdir -p "$dir/tmp/${repo#/tmp/}"
+    mount --bind "$repo" "$dir/tmp/${repo#/tmp/}"
+  fi
+  mount --rbind "$dir/tmp" /tmp
   mount -t tmpfs -o mode=0755,size=256m "lab-$name-run" /run
   mkdir -p /run/lock /run/sshd /run/mysqld /run/postgresql /run/lab-services
   chown mysql:mysql /run/mysqld

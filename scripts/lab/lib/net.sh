@@ -65,7 +65,7 @@ lab_host_add() {
   printf '%s\n' "$ip" >"$dir/ip"
   ready="$dir/ready"
   setsid ip netns exec "$ns" unshare --mount --uts --propagation private -- \
-    bash "$LAB_DIR/lib/holder.sh" "$name" "$dir" "$ready" >"$dir/logs/holder.log" 2>&1 </dev/null &
+    bash "$LAB_DIR/lib/holder.sh" "$name" "$dir" "$ready" "$LAB_REPO" >"$dir/logs/holder.log" 2>&1 </dev/null &
   holder=$!
   lab_register_pid "$holder" "holder:$name"
   for ((i = 0; i < 100; i++)); do

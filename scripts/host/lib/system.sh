@@ -353,7 +353,8 @@ effective_cache_size = ${buffer}MB
 maintenance_work_mem = $((mem / 16 > 64 ? mem / 16 : 64))MB
 work_mem = $((mem / conns / 4 > 4 ? mem / conns / 4 : 4))MB
 EOF
-  postgres_hba | write_file "$conf/pg_hba.conf" 0640
+  # Not a pipeline: write_file must run in this shell so its FILE_CHANGED reaches the restart decision.
+  write_file "$conf/pg_hba.conf" 0640 < <(postgres_hba)
   # The server runs as postgres and must read its pg_hba.conf (Debian ships it postgres:postgres 0640).
   if id -u postgres >/dev/null 2>&1; then chown postgres:postgres "$(root_path "$conf/pg_hba.conf")"; fi
 }

@@ -116,6 +116,7 @@ lab_step() {
   shift 2
   local log started rc watchdog steppid took
   LAB_STEP_NO=$((LAB_STEP_NO + 1))
+  [[ -d "$LAB_ROOT/logs" ]] || die "the lab's work dir $LAB_ROOT vanished (removed by another process?); stopping"
   log="$LAB_ROOT/logs/$(printf '%03d' "$LAB_STEP_NO")-$(lab_slug "$name").log"
   if [[ -n "$LAB_ABORTED" ]]; then
     LAB_FAILED=$((LAB_FAILED + 1))

@@ -206,9 +206,10 @@ class DbtierDb(Pipeline):
 
 
 def dbtier_candidate() -> Stream:
-    return Stream("dbtier-stream", "proposed dbtier pipeline: dump | zstd -5 -T0 --zstd=wlog=18,slog=4 | age | s3stream "
-                  "(5 MiB parts, 1 in flight); s3stream get | age -d | zstd -d | parallel-load (2 connections)",
-                  {"ZSTD_LEVEL": "5", "ZSTD_EXTRA": "--zstd=wlog=18,slog=4", "UPLOADER": "s3stream",
+    return Stream("dbtier-stream", "proposed dbtier pipeline: dump (MariaDB: blobs as escaped binary, not --hex-blob) | "
+                  "zstd -5 -T0 --zstd=wlog=18,slog=4 | age | s3stream (5 MiB parts, 1 in flight); "
+                  "s3stream get | age -d | zstd -d | parallel-load (2 connections)",
+                  {"ZSTD_LEVEL": "5", "ZSTD_EXTRA": "--zstd=wlog=18,slog=4", "UPLOADER": "s3stream", "HEX_BLOB": "no",
                    "S3_PART_SIZE": str(5 << 20), "S3_CONCURRENCY": "1"},
                   {"DOWNLOADER": "s3stream", "LOADER": "parallel", "LOAD_JOBS": "2"})
 

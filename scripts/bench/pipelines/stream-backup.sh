@@ -5,19 +5,23 @@
 #   ZSTD_LEVEL ZSTD_THREADS ZSTD_EXTRA   compressor settings (default 3, 0 = one per core, none)
 #   UPLOADER      rclone (rclone rcat, RCLONE_FLAGS appended) | s3stream (lib/s3stream.py)
 #   AGE_RECIPIENT public key the stream is encrypted to
+#   HEX_BLOB      yes (default) | no: MariaDB blobs as hex literals or as escaped binary strings
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$BENCH_WORK"
 : "${DUMP_MODE:=plain}" "${ZSTD_LEVEL:=3}" "${ZSTD_THREADS:=0}" "${UPLOADER:=rclone}" "${RCLONE_FLAGS:=}"
-: "${DUMP_JOBS:=2}" "${ZSTD_EXTRA:=}"
+: "${DUMP_JOBS:=2}" "${ZSTD_EXTRA:=}" "${HEX_BLOB:=yes}"
 key="$BENCH_PREFIX/data.zst.age"
 
 dump() {
   case "$BENCH_ENGINE:$DUMP_MODE" in
     mariadb:plain)
+      local hex=()
+      [[ "$HEX_BLOB" == yes ]] && hex=(--hex-blob)
       exec mariadb-dump --defaults-extra-file="$BENCH_MY_CNF" -h "$DB_HOST" -P "$DB_PORT" -u "$DB_ADMIN_USER" \
-        --single-transaction --quick --hex-blob --routines --triggers --events --no-tablespaces "$DB_NAME"
+        --single-transaction --quick "${hex[@]}" --routines --triggers --events --no-tablespaces \
+        --order-by-primary --max-allowed-packet=1G --default-character-set=utf8mb4 "$DB_NAME"
       ;;
     postgres:plain) exec pg_dump -h "$DB_HOST" -p "$DB_PORT" -U "$DB_ADMIN_USER" -d "$DB_NAME" ;;
     mariadb:mydumper)
@@ -26,7 +30,7 @@ dump() {
       rm -rf d && mkdir d
       # mydumper 0.10 has no option file for the password: the bench accepts that exposure for a measurement.
       mydumper -h "$DB_HOST" -P "$DB_PORT" -u "$DB_ADMIN_USER" -p "$pw" -B "$DB_NAME" -t "$DUMP_JOBS" \
-        --trx-consistency-only -r 50000 -R -E -G --hex-blob -o d >/dev/null
+        --trx-consistency-only -r 50000 -R -E -G -o d >/dev/null
       tar -C d -cf - . && rm -rf d
       ;;
     postgres:pgdir)

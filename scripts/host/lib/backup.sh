@@ -496,6 +496,27 @@ check_loaded_rows() {
     die "loaded database $db does not match its source: $(tr '\n' ';' <"$RUN_DIR/compare.err")"
 }
 
+# Runs a loader command into DB until it succeeds: at most DBTIER_LOAD_ATTEMPTS times, on a fresh database
+# each time, the delay doubling. The loader leaves its reason in LOAD_ERROR or STREAM_ERROR; a checksum
+# mismatch is final (the stored object is bad, not the connection).
+load_with_retries() {
+  local db="$1" what="$2" attempts="${DBTIER_LOAD_ATTEMPTS:-3}" delay="${DBTIER_CONNECT_DELAY:-2}" n reason
+  shift 2
+  for ((n = 1; ; n++)); do
+    LOAD_ERROR="" STREAM_ERROR=""
+    if "$@"; then return 0; fi
+    reason="${LOAD_ERROR:-${STREAM_ERROR:-unknown error}}"
+    ((n < attempts)) || die "loading $what into $db failed after $n attempt(s): $reason"
+    [[ "$reason" != checksum* ]] || die "loading $what refused: $reason"
+    log "load attempt $n failed ($reason); retrying in ${delay}s"
+    sleep "$delay"
+    delay=$((delay * 2))
+    db_wait_ready
+    db_drop "$db"
+    db_create "$db"
+  done
+}
+
 cmd_load_app_db() {
   parse_identity_flag "$@"
   ((${#REST_ARGS[@]} == 0)) || die_usage "usage: dbtier-db load-app-db [--force | --if-empty] [--identity FILE]"
@@ -511,7 +532,7 @@ cmd_load_app_db() {
   acquire_lock load-app-db
   db_wait_ready
   if [[ "${CFG[DB_ROLE]:-database}" == proxy ]]; then db_ensure_app_user; fi
-  local db="${CFG[DB_NAME]}" attempts="${DBTIER_LOAD_ATTEMPTS:-3}" delay="${DBTIER_CONNECT_DELAY:-2}" n objects
+  local db="${CFG[DB_NAME]}" objects
   # --if-empty is the unattended form `pulumi up` runs: a database that already holds data is the normal case
   # on every later run, and replacing it is a deliberate act (restore, promote, --force).
   if ((IF_EMPTY == 1)); then
@@ -539,16 +560,7 @@ cmd_load_app_db() {
       file="$(fetch_baseline)"
       case "$file" in *.sql | *.sql.zst | *.sql.gz) ;; *) die_usage "APP_DB_BASELINE_PATH must end in .sql, .sql.zst or .sql.gz" ;; esac
       prepare_target "$db"
-      for ((n = 1; ; n++)); do
-        if load_baseline_file "$file" "$db"; then break; fi
-        ((n < attempts)) || die "loading the baseline into $db failed after $n attempt(s): $LOAD_ERROR"
-        log "load attempt $n failed ($LOAD_ERROR); retrying in ${delay}s"
-        sleep "$delay"
-        delay=$((delay * 2))
-        db_wait_ready
-        db_drop "$db"
-        db_create "$db"
-      done
+      load_with_retries "$db" "the baseline" load_baseline_file "$file" "$db"
       check_loaded_rows "$db" "$RUN_DIR/baseline-stats.json"
       rm -rf -- "$BASELINE_DIR"
       log "load-app-db: baseline ${CFG[APP_DB_BASELINE_PATH]} loaded into $db and checked"
@@ -563,17 +575,7 @@ cmd_load_app_db() {
       [[ -n "$id" ]] || die "no verified $source backup under ${CFG[APP_DB_SOURCE_APP]:-${CFG[APP_NAME]}} to load; run 'dbtier-db verify $source --identity FILE' first"
       store_fetch_manifest "$source" "$id" "$manifest"
       prepare_target "$db"
-      for ((n = 1; ; n++)); do
-        if stream_backup "$source" "$id" "$identity" "$manifest" load_dump_stream "$db"; then break; fi
-        ((n < attempts)) || die "loading $source/$id into $db failed after $n attempt(s): $STREAM_ERROR"
-        [[ "$STREAM_ERROR" != checksum* ]] || die "loading $source/$id refused: $STREAM_ERROR"
-        log "load attempt $n failed ($STREAM_ERROR); retrying in ${delay}s"
-        sleep "$delay"
-        delay=$((delay * 2))
-        db_wait_ready
-        db_drop "$db"
-        db_create "$db"
-      done
+      load_with_retries "$db" "$source/$id" stream_backup "$source" "$id" "$identity" "$manifest" load_dump_stream "$db"
       compare_db_with_manifest "$db" "$manifest"
       log "load-app-db: $source/$id loaded into $db and checked against its manifest"
       ;;

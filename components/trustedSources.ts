@@ -41,8 +41,11 @@ export interface ProxySource {
   readonly securityGroupId?: string;
 }
 
+/** DigitalOcean's managed clusters listen on 25060 whatever the engine; elsewhere the engine's own port. */
+export const DO_MANAGED_PORT = 25060;
+
 export function databasePort(c: DbTierConfig): number {
-  return ENGINE_PORT[c.engine];
+  return c.mode === "managed" && c.cloud === "digitalocean" ? DO_MANAGED_PORT : ENGINE_PORT[c.engine];
 }
 
 /** DigitalOcean writes a single host as a bare address; a range keeps its prefix. */

@@ -105,9 +105,16 @@ describe("trusted-source table", () => {
   test("lists every webserver, the proxy in managed mode and the admin ranges", () => {
     const c = config({ mode: "managed", engine: "mysql", engineVersion: "8" });
     expect(trustedSourceTable(c).map((r) => `${r.target}:${r.port}:${r.source}`)).toEqual([
-      "managed mysql cluster:3306:203.0.113.10/32", "managed mysql cluster:3306:203.0.113.11/32",
-      "managed mysql cluster:3306:the dbtier proxy", "proxy VM ssh:22:198.51.100.0/24",
+      "managed mysql cluster:25060:203.0.113.10/32", "managed mysql cluster:25060:203.0.113.11/32",
+      "managed mysql cluster:25060:the dbtier proxy", "proxy VM ssh:22:198.51.100.0/24",
     ]);
+  });
+
+  test("shows the port each target really listens on: 25060 on DigitalOcean clusters, the engine's elsewhere", () => {
+    const port = (overrides: Record<string, unknown>) => trustedSourceTable(config(overrides))[0].port;
+    expect(port({ mode: "managed", engine: "postgres", engineVersion: "16" })).toBe(25060);
+    expect(port({ cloud: "aws", region: "eu-central-1", mode: "managed", engine: "postgres", engineVersion: "16" })).toBe(5432);
+    expect(port({ engine: "postgres", engineVersion: "16" })).toBe(5432);
   });
 });
 

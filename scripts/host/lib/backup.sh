@@ -567,12 +567,13 @@ cmd_load_app_db() {
       ;;
     *)
       store_setup
-      store_select_app "${CFG[APP_DB_SOURCE_APP]:-${CFG[APP_NAME]}}"
+      local source_app="${CFG[APP_DB_SOURCE_APP]:-${CFG[APP_NAME]}}"
+      store_select_app "$source_app"
       store_check_reachable
       local id manifest="$RUN_DIR/load-manifest.json"
       # Only a backup whose test restore passed (verified.json) is trusted to become the application database.
       id="$(store_newest_verified_id "$source")"
-      [[ -n "$id" ]] || die "no verified $source backup under ${CFG[APP_DB_SOURCE_APP]:-${CFG[APP_NAME]}} to load; run 'dbtier-db verify $source --identity FILE' first"
+      [[ -n "$id" ]] || die "no verified $source backup under $source_app to load; run 'dbtier-db verify $source --identity FILE' first"
       store_fetch_manifest "$source" "$id" "$manifest"
       prepare_target "$db"
       load_with_retries "$db" "$source/$id" stream_backup "$source" "$id" "$identity" "$manifest" load_dump_stream "$db"

@@ -1,13 +1,14 @@
 // scripts/host/lib/parallel-load.py against real MariaDB and PostgreSQL servers: awkward data
 // (quotes, backslashes, newlines, ';' and '--' in strings, unicode, NULLs, blobs), a table without a
 // primary key, a trigger that would corrupt counts if fired during the load, a view and routines.
-// The dump is reloaded with 1 and 3 connections and must re-dump to the same content.
+// The dump is reloaded through the command-line clients and the in-process drivers, with 1 and 3
+// connections, over plain TCP and TLS, and must re-dump to the same content.
 import { execFileSync } from "child_process";
 import * as path from "path";
 
 const ROOT = path.resolve(__dirname, "../..");
 
-type JobResult = { rc: number; identical_redump: boolean; same_lines: boolean; checksums_match: boolean; stderr: string; diff_hint: string };
+type JobResult = { rc: number; jobs: number; identical_redump: boolean; same_lines: boolean; checksums_match: boolean; stderr: string; diff_hint: string };
 
 function loadcheck(): Record<string, Record<string, JobResult>> {
   const out = execFileSync("python3", [path.join(ROOT, "scripts/bench/lib/loadcheck.py")], {
@@ -25,16 +26,17 @@ describe("parallel-load round trip", () => {
     results = loadcheck();
   }, 150_000);
 
+  const variants = ["cli-1-disable", "cli-3-disable", "driver-1-disable", "driver-3-require", "driver-3-verify-ca"];
   for (const engine of ["mariadb", "postgres"]) {
-    for (const jobs of ["1", "3"]) {
-      test(`${engine} with ${jobs} connection(s) reproduces every row and object exactly`, () => {
-        const r = results[engine][jobs];
+    for (const variant of variants) {
+      test(`${engine} through ${variant.replace(/-(\d)-/, " with $1 connection(s), TLS ")} reproduces every row and object exactly`, () => {
+        const r = results[engine][variant];
         expect(r.stderr).toBe("");
         expect(r.rc).toBe(0);
         expect(r.checksums_match).toBe(true);
         // Same schema, routines, triggers, views and rows; with parallel PostgreSQL COPY only the
         // physical row order may differ.
-        if (engine === "postgres" && jobs !== "1") expect(r.same_lines).toBe(true);
+        if (engine === "postgres" && r.jobs !== 1) expect(r.same_lines).toBe(true);
         else expect({ identical: r.identical_redump, firstDiff: r.diff_hint }).toEqual({ identical: true, firstDiff: "" });
       });
     }

@@ -6,7 +6,7 @@ inside strings, unicode, NULLs, empty strings, binary blobs, a table without a p
 trigger that would corrupt counts if fired while loading, a view, a routine with DELIMITER), dump
 it, reload the dump through parallel-load with 1 and 3 connections (small chunks so one table is
 split across connections), and compare a re-dump and per-table checksums with the original.
-Prints one JSON object: {engine: {jobs: {"rc", "identical_redump", "checksums_match", "stderr"}}}.
+Prints one JSON object: {engine: {"client-jobs-tls": {"rc", "identical_redump", "checksums_match", "stderr"}}}.
 """
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lib.servers import ROOT, DbServer, write_secret  # noqa: E402
 
 LOADER = ROOT / "scripts/host/lib/parallel-load.py"
+# The interpreter the toolkit runs on a host (Debian's, with the apt-installed database drivers).
+SYSTEM_PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else "python3"
 
 MY_SETUP = r"""
 CREATE TABLE t_text (id INT PRIMARY KEY, a TEXT, b VARCHAR(200), n INT NULL, KEY idx_b (b(20)), UNIQUE KEY uq_n (n));
@@ -122,20 +124,26 @@ def check(engine: str, work: Path) -> dict:
             server.root_sql(f"SET ROLE {server.app_user};" + data_sql(engine), db=server.dbname)
         original, sums = dump(server), checksum(server)
         pw = write_secret(work / f"{engine}-pw", server.admin_password)
-        for jobs in (1, 3):
+        # The command-line clients and the in-process drivers (system python3, where the Debian packages
+        # python3-pymysql / python3-psycopg2 live), over plain TCP and TLS.
+        variants = [("cli", 1, "disable"), ("cli", 3, "disable"), ("driver", 1, "disable"),
+                    ("driver", 3, "require"), ("driver", 3, "verify-ca")]
+        for client, jobs, tls in variants:
             server.recreate_db()
             env = dict(os.environ, PATH=f"/usr/lib/postgresql/15/bin:{os.environ.get('PATH', '')}")
-            p = subprocess.run(["python3", str(LOADER), "--engine", engine, "--host", "127.0.0.1",
+            tls_args = ["--tls-mode", tls] + (["--ca-file", str(server.tls["ca"])] if tls == "verify-ca" else [])
+            p = subprocess.run([SYSTEM_PYTHON, str(LOADER), "--engine", engine, "--host", "127.0.0.1",
                                 "--port", str(server.port), "--user", server.admin_user, "--database", server.dbname,
-                                "--password-file", str(pw), "--tls-mode", "disable", "--jobs", str(jobs),
+                                "--password-file", str(pw), *tls_args, "--jobs", str(jobs), "--client", client,
                                 "--chunk-bytes", "8192"], input=original, capture_output=True, env=env)
             redump = dump(server) if p.returncode == 0 else b""
-            res[str(jobs)] = {"rc": p.returncode, "identical_redump": redump == original,
-                              # parallel COPY/INSERT does not keep the physical row order pg_dump prints
-                              "same_lines": sorted(redump.split(b"\n")) == sorted(original.split(b"\n")),
-                              "checksums_match": p.returncode == 0 and checksum(server) == sums,
-                              "stderr": p.stderr.decode(errors="replace")[-2000:],
-                              "diff_hint": _first_diff(original, redump)}
+            res[f"{client}-{jobs}-{tls}"] = {
+                "rc": p.returncode, "identical_redump": redump == original, "jobs": jobs,
+                # parallel COPY/INSERT does not keep the physical row order pg_dump prints
+                "same_lines": sorted(redump.split(b"\n")) == sorted(original.split(b"\n")),
+                "checksums_match": p.returncode == 0 and checksum(server) == sums,
+                "stderr": p.stderr.decode(errors="replace")[-2000:],
+                "diff_hint": _first_diff(original, redump)}
     finally:
         server.stop()
     return res

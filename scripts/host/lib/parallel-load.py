@@ -3,7 +3,7 @@
 
   parallel-load.py --engine mariadb|mysql|postgres --host H --port P --user U --database D
                    --password-file F [--jobs N] [--tls-mode disable|require|verify-ca] [--ca-file F]
-                   [--chunk-bytes B] [--no-defer-indexes]
+                   [--socket PATH] [--client auto|driver|cli] [--chunk-bytes B] [--no-defer-indexes]
 
 Input: mariadb-dump/mysqldump output, or pg_dump plain output (without --create). The stream is read
 once, never stored: memory stays bounded by about (2 x jobs + 1) x chunk-bytes (default 1 MiB).
@@ -22,6 +22,11 @@ How the work is split:
   * PostgreSQL: post-data PRIMARY KEY/UNIQUE constraints and CREATE INDEX run per table in
     parallel, then the remaining post-data statements (foreign keys, triggers, ...) in dump order.
 
+Clients: with --client driver (the default when the Debian packages python3-pymysql / python3-psycopg2
+are installed) every connection is a driver connection inside this process, which sends each statement
+the scanner has already cut out as it is: no client process parses the SQL a second time, which was most
+of the client CPU of a load. --client cli drives mariadb/mysql/psql processes instead (always works).
+
 Credentials: the password is read from --password-file (mode 0600) and handed to the clients in a
 0600 option file (MariaDB) or pgpass file (PostgreSQL) in a private 0700 directory on tmpfs when
 available, removed on exit; never in argv or the environment.
@@ -38,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from typing import Dict, List, Optional, Tuple
 
 DEFAULT_CHUNK = 1 << 20
@@ -53,7 +59,6 @@ _T0 = None
 
 def debug(msg: str) -> None:
     if DEBUG:
-        import time
         global _T0
         _T0 = _T0 or time.monotonic()
         print(f"parallel-load[{time.monotonic() - _T0:8.3f}] {msg}", file=sys.stderr, flush=True)
@@ -74,13 +79,42 @@ class Barrier:
         self.done = threading.Event()
 
 
+# Work items the loaders queue on a connection: ("sql", statement, delimiter), ("copy", "COPY ... FROM
+# stdin", rows) and ("meta", client-side line such as psql's \\restrict). Statements carry no delimiter.
+Item = Tuple[bytes, ...]
+
+
+def sql(stmt: bytes, delim: bytes = b";") -> Item:
+    return (b"sql", stmt, delim)
+
+
+def render_for_cli(item: Item) -> bytes:
+    """The text a command-line client executes for ITEM."""
+    kind = item[0]
+    if kind == b"sql":
+        stmt, delim = item[1], item[2]
+        if delim == b";":
+            return stmt + b";\n"
+        return b"DELIMITER " + delim + b"\n" + stmt + delim + b"\nDELIMITER ;\n"
+    if kind == b"copy":
+        return item[1] + b";\n" + item[2] + b"\\.\n"
+    line = item[1]
+    return line if line.endswith(b"\n") else line + b"\n"
+
+
+def describe_item(item: Item) -> str:
+    head = item[1][:120].decode("utf-8", "replace").replace("\n", " ")
+    return head + ("..." if len(item[1]) > 120 else "")
+
+
 class Connection:
     """One client process: a writer thread feeds it from a bounded queue, a reader thread consumes
     what it prints (so it never blocks on a full pipe) and recognises barrier tokens."""
 
     _seq = 0
 
-    def __init__(self, name: str, argv: List[str], env: Dict[str, str], depth: int, token_sql, preamble: bytes = b""):
+    def __init__(self, name: str, argv: List[str], env: Dict[str, str], depth: int, token_sql,
+                 preamble: Optional[Item] = None):
         self.name = name
         self.token_sql = token_sql
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
@@ -139,7 +173,7 @@ class Connection:
             if self.error:
                 continue
             try:
-                stdin.write(item)  # type: ignore[arg-type]
+                stdin.write(render_for_cli(item))  # type: ignore[arg-type]
             except OSError:
                 self._fail(f"{self.name}: client stopped reading (code {self.proc.poll()})")
 
@@ -186,6 +220,160 @@ class Connection:
             self._fail(f"{self.name}: client exited with code {code}")
         return code
 
+    def failure(self) -> Optional[str]:
+        if self.error:
+            return self.error
+        if self.proc.poll() not in (None, 0):
+            return f"{self.name}: client exited with code {self.proc.returncode}"
+        return None
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+class DriverConnection:
+    """One driver connection in this process, executing its queue in order on its own thread. The
+    driver sends each statement as the scanner cut it out (the server parses it once; nothing else
+    does), and the socket I/O releases the GIL, so N connections load in parallel."""
+
+    def __init__(self, name: str, depth: int, preamble: Optional[Item] = None):
+        self.name = name
+        self.error: Optional[str] = None
+        self.q: "queue.Queue[object]" = queue.Queue(maxsize=depth)
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+        if preamble:
+            self.put(preamble)
+
+    def execute(self, item: Item) -> None:
+        raise NotImplementedError
+
+    def disconnect(self) -> None:
+        raise NotImplementedError
+
+    def _fail(self, msg: str) -> None:
+        if self.error is None:
+            self.error = msg
+
+    def _run(self) -> None:
+        while True:
+            item = self.q.get()
+            if item is None:
+                return
+            if isinstance(item, Barrier):
+                item.done.set()
+                continue
+            if self.error:
+                continue
+            try:
+                self.execute(item)  # type: ignore[arg-type]
+            except Exception as e:  # noqa: BLE001 - any driver error ends this connection's work
+                self._fail(f"{self.name}: {driver_error_text(e)} (while running: {describe_item(item)})")  # type: ignore[arg-type]
+
+    put = Connection.put
+    free = Connection.free
+    sync = Connection.sync
+
+    def close(self) -> int:
+        self.put(None)
+        self.thread.join()
+        try:
+            self.disconnect()
+        except Exception:  # noqa: BLE001 - the work is done; a failing goodbye changes nothing
+            pass
+        return 1 if self.error else 0
+
+    def failure(self) -> Optional[str]:
+        return self.error
+
+    def kill(self) -> None:
+        self._fail(f"{self.name}: aborted")
+        try:
+            self.disconnect()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def driver_error_text(e: BaseException) -> str:
+    args = getattr(e, "args", ())
+    if len(args) == 2 and isinstance(args[0], int):  # PyMySQL: (errno, message)
+        return f"ERROR {args[0]}: {args[1]}"
+    return (str(e).strip() or type(e).__name__).replace("\n", " ")
+
+
+class MySQLDriverConnection(DriverConnection):
+    def __init__(self, name: str, depth: int, preamble: Optional[Item], connect_kwargs: Dict[str, object],
+                 want_tls: bool):
+        import pymysql
+        self._mysql_error = pymysql.MySQLError
+        try:
+            self.db = pymysql.connect(**connect_kwargs)
+        except (pymysql.MySQLError, OSError) as e:
+            raise LoadError(f"{name}: cannot connect: {driver_error_text(e)}")
+        if want_tls:
+            # PyMySQL goes on without TLS when the server does not offer it: refuse that here.
+            with self.db.cursor() as cur:
+                cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+                row = cur.fetchone()
+            if not row or not row[1]:
+                self.db.close()
+                raise LoadError(f"{name}: the server did not encrypt the connection (TLS required)")
+        super().__init__(name, depth, preamble)
+
+    def execute(self, item: Item) -> None:
+        if item[0] == b"sql":
+            for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+                try:
+                    self.db.query(item[1])
+                    return
+                except self._mysql_error as e:
+                    # A deadlock or lock wait timeout rolls the whole autocommit statement back, so running
+                    # it again is safe; anything else is the dump's or the server's problem.
+                    if getattr(e, "args", (0,))[0] not in (1213, 1205) or attempt == DEADLOCK_ATTEMPTS:
+                        raise
+                    debug(f"{self.name}: {driver_error_text(e)}; retry {attempt}")
+                    time.sleep(0.05 * 2 ** attempt)
+        # meta lines are mariadb-client directives (sandbox mode): a driver runs no client commands
+
+    def disconnect(self) -> None:
+        self.db.close()
+
+
+class PostgresDriverConnection(DriverConnection):
+    def __init__(self, name: str, depth: int, preamble: Optional[Item], connect_kwargs: Dict[str, object]):
+        import psycopg2
+        try:
+            self.db = psycopg2.connect(**connect_kwargs)
+        except psycopg2.Error as e:
+            raise LoadError(f"{name}: cannot connect: {driver_error_text(e)}")
+        self.db.autocommit = True  # as psql runs a dump: each statement commits on its own
+        self.cur = self.db.cursor()
+        super().__init__(name, depth, preamble)
+
+    def execute(self, item: Item) -> None:
+        import io
+        kind = item[0]
+        if kind == b"sql":
+            self.cur.execute(item[1])
+        elif kind == b"copy":
+            self.cur.copy_expert(item[1], io.BytesIO(item[2]), size=1 << 18)
+        elif META_ALLOWED.match(item[1]):
+            return  # \restrict / \unrestrict guard psql against a hostile dump; a driver runs no meta-commands
+        else:
+            raise LoadError(f"psql meta-command not supported by the driver client: {describe_item(item)}")
+
+    def disconnect(self) -> None:
+        self.db.close()
+
+
+DEADLOCK_ATTEMPTS = 5
+META_ALLOWED = re.compile(rb"^\\(?:restrict|unrestrict)\b")
+
 
 class Pool:
     def __init__(self, engine: "Engine", jobs: int, depth: int):
@@ -200,19 +388,18 @@ class Pool:
 
     def check(self) -> None:
         for c in self.all:
-            if c.error:
-                raise LoadError(c.error)
-            if c.proc.poll() not in (None, 0):
-                raise LoadError(f"{c.name}: client exited with code {c.proc.returncode}")
+            why = c.failure()
+            if why:
+                raise LoadError(why)
 
-    def broadcast(self, data: bytes) -> None:
+    def broadcast(self, data: Item) -> None:
         for c in self.all:
             c.put(data)
 
-    def control_exec(self, data: bytes) -> None:
+    def control_exec(self, data: Item) -> None:
         self.control.put(data)
 
-    def dispatch(self, data: bytes) -> None:
+    def dispatch(self, data: Item) -> None:
         """Hand a data chunk to a free worker (round robin among the free ones; block if none)."""
         n = len(self.workers)
         for k in range(n):
@@ -225,7 +412,7 @@ class Pool:
         self._rr = (self._rr + 1) % n
         w.put(data)  # blocks until that worker takes one
 
-    def dispatch_to(self, key: bytes, data: bytes) -> None:
+    def dispatch_to(self, key: bytes, data: Item) -> None:
         """Hand a chunk to the connection that owns KEY (always the same one)."""
         self.workers[sum(key) % len(self.workers)].put(data)
 
@@ -243,11 +430,11 @@ class Pool:
         debug("drain done")
         self.check()
 
-    def run_parallel(self, groups: List[List[bytes]]) -> None:
+    def run_parallel(self, groups: List[List[Item]]) -> None:
         """Run each group's statements in order on one worker; groups in parallel."""
         n = len(self.workers)
         # largest first keeps the workers evenly busy
-        groups = sorted(groups, key=lambda g: -sum(len(s) for s in g))
+        groups = sorted(groups, key=lambda g: -sum(len(s[1]) for s in g))
         for i, g in enumerate(groups):
             w = self.workers[i % n]
             for stmt in g:
@@ -265,13 +452,7 @@ class Pool:
 
     def abort(self) -> None:
         for c in self.all:
-            if c.proc.poll() is None:
-                c.proc.kill()
-        for c in self.all:
-            try:
-                c.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
+            c.kill()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -284,8 +465,36 @@ class Engine:
         self.secret_dir = secret_dir
         self.password = password
 
-    def connect(self, name: str, depth: int) -> Connection:
+    def connect(self, name: str, depth: int) -> "Connection | DriverConnection":
         raise NotImplementedError
+
+    def use_driver(self, module: str, package: str) -> bool:
+        """--client driver needs the module; auto uses it when it imports, and says so when it does not."""
+        if self.args.client == "cli":
+            return False
+        try:
+            __import__(module)
+            return True
+        except ImportError:
+            if self.args.client == "driver":
+                raise LoadError(f"--client driver needs the {module} module (Debian package {package})")
+            if not getattr(self, "_warned", False):
+                print(f"parallel-load: {module} is not installed ({package}); using the command-line client "
+                      "(slower: it parses every statement again)", file=sys.stderr)
+                self._warned = True
+            return False
+
+    def tls_context(self):
+        import ssl
+        a = self.args
+        if a.tls_mode == "verify-ca":
+            ctx = ssl.create_default_context(cafile=a.ca_file)
+            ctx.check_hostname = False  # verify-ca: the chain, not the name (DBaaS hosts are reached by address too)
+        else:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
 
 
 def _private_file(directory: str, name: str, content: str) -> str:
@@ -305,14 +514,30 @@ class MariaDB(Engine):
             pw = self.password.replace("\\", "\\\\").replace('"', '\\"')
             self.cnf = _private_file(self.secret_dir, "client.cnf", f'[client]\npassword="{pw}"\n')
 
-    def connect(self, name: str, depth: int) -> Connection:
+    def connect(self, name: str, depth: int) -> "Connection | DriverConnection":
         a = self.args
+        # Concurrent INSERTs into one table: READ COMMITTED takes no gap locks, which is what lets
+        # two bulk inserters deadlock each other under REPEATABLE READ.
+        preamble = sql(b"SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        if not a.defaults_extra_file and self.use_driver("pymysql", "python3-pymysql"):
+            kw: Dict[str, object] = {"user": a.user, "password": self.password.encode(), "database": a.database,
+                                     "charset": "utf8mb4", "autocommit": True, "connect_timeout": 10,
+                                     "max_allowed_packet": 1 << 30}
+            if a.socket:
+                kw["unix_socket"] = a.socket
+            else:
+                kw.update(host=a.host, port=a.port)
+                if a.tls_mode != "disable":
+                    kw["ssl"] = self.tls_context()
+            return MySQLDriverConnection(name, depth, preamble, kw, want_tls=not a.socket and a.tls_mode != "disable")
         client = shutil.which("mariadb") or shutil.which("mysql") or "mariadb"
         argv = [client, f"--defaults-extra-file={self.cnf}", "--batch", "--skip-column-names", "--unbuffered",
                 "--max-allowed-packet=1G", "--default-character-set=utf8mb4"]
-        if a.host:
+        if a.socket:
+            argv += ["-S", a.socket, "-u", a.user]
+        elif a.host:
             argv += ["-h", a.host, "-P", str(a.port), "-u", a.user]
-        if a.defaults_extra_file:
+        if a.defaults_extra_file or a.socket:
             pass  # TLS settings come with the option file
         elif a.tls_mode == "require":
             argv.append("--ssl")
@@ -322,9 +547,6 @@ class MariaDB(Engine):
             argv.append("--skip-ssl")
         argv.append(a.database)
         env = {k: v for k, v in os.environ.items() if not k.startswith("MYSQL")}
-        # Concurrent INSERTs into one table: READ COMMITTED takes no gap locks, which is what lets
-        # two bulk inserters deadlock each other under REPEATABLE READ.
-        preamble = b"SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;\n"
         return Connection(name, argv, env, depth, lambda t: b"SELECT '" + t + b"';\n", preamble)
 
 
@@ -332,26 +554,35 @@ class Postgres(Engine):
     def __init__(self, *a):
         super().__init__(*a)
         self.pgpass = None
-        if self.args.host:
+        if self.args.host or self.args.socket:
             esc = lambda s: s.replace("\\", "\\\\").replace(":", "\\:")  # noqa: E731
             self.pgpass = _private_file(self.secret_dir, "pgpass",
                                         f"*:*:*:{esc(self.args.user)}:{esc(self.password)}\n")
 
-    def connect(self, name: str, depth: int) -> Connection:
+    def connect(self, name: str, depth: int) -> "Connection | DriverConnection":
         a = self.args
+        # Commits during the load need not wait for the WAL flush: the last, synchronous commit
+        # (txid_current() at the end of the load) flushes the WAL past all of them.
+        preamble = sql(b"SET synchronous_commit = off")
+        if self.use_driver("psycopg2", "python3-psycopg2"):
+            kw: Dict[str, object] = {"dbname": a.database, "application_name": f"dbtier-parallel-load-{name}",
+                                     "connect_timeout": 10}
+            if a.host or a.socket:  # else libpq takes PGHOST, PGPASSFILE, PGSSLMODE ... from the environment
+                kw.update(host=a.socket or a.host, port=a.port or 5432, user=a.user, passfile=self.pgpass)
+                if not a.socket:
+                    kw["sslmode"] = a.tls_mode
+                    if a.tls_mode == "verify-ca":
+                        kw["sslrootcert"] = a.ca_file
+            return PostgresDriverConnection(name, depth, preamble, kw)
         argv = [shutil.which("psql") or "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", a.database]
         if not a.host:  # connection from the caller's libpq environment (PGHOST, PGPASSFILE, PGSSLMODE, ...)
             env = dict(os.environ)
             env["PGAPPNAME"] = f"dbtier-parallel-load-{name}"
-            preamble = b"SET synchronous_commit = off;\n"
             return Connection(name, argv, env, depth, lambda t: b"SELECT '" + t + b"';\n", preamble)
-        argv += ["-h", a.host, "-p", str(a.port), "-U", a.user]
+        argv += ["-h", a.socket or a.host, "-p", str(a.port or 5432), "-U", a.user]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env["PGPASSFILE"] = self.pgpass  # type: ignore[assignment]
         env["PGAPPNAME"] = f"dbtier-parallel-load-{name}"
-        # Commits during the load need not wait for the WAL flush: the last, synchronous commit
-        # (txid_current() at the end of the load) flushes the WAL past all of them.
-        preamble = b"SET synchronous_commit = off;\n"
         env["PGSSLMODE"] = {"disable": "disable", "require": "require", "verify-ca": "verify-ca"}[a.tls_mode]
         if a.tls_mode == "verify-ca":
             env["PGSSLROOTCERT"] = a.ca_file
@@ -497,11 +728,7 @@ class MySQLLoader:
         self.serial: set = set()
         self.need_sync = True
         self.data_pending = False
-
-    def _wrap(self, stmt: bytes, delim: bytes) -> bytes:
-        if delim == b";":
-            return stmt + b";\n"
-        return b"DELIMITER " + delim + b"\n" + stmt + delim + b"\nDELIMITER ;\n"
+        self.started: set = set()  # tables that already received their first INSERT
 
     def _strip_indexes(self, stmt: bytes) -> bytes:
         m = MY_CREATE_TABLE.match(stmt)
@@ -531,12 +758,12 @@ class MySQLLoader:
         if MY_DROP_STMT.match(stmt):
             return
         if MY_SESSION.match(stmt) and delim == b";":
-            p.broadcast(stmt + b";\n")
+            p.broadcast(sql(stmt))
             return
         if MY_SCHEMA.match(stmt):
             if stmt.upper().startswith(b"CREATE TABLE"):
                 stmt = self._strip_indexes(stmt)
-            p.control_exec(self._wrap(stmt, delim))
+            p.control_exec(sql(stmt, delim))
             self.need_sync = True
             return
         # Anything else (triggers, views, routines, events, ALTERs...) may read or fire on loaded
@@ -544,18 +771,25 @@ class MySQLLoader:
         if self.data_pending:
             p.drain()
             self.data_pending = False
-        p.control_exec(self._wrap(stmt, delim))
+        p.control_exec(sql(stmt, delim))
         self.need_sync = True
 
-    def data(self, line: bytes) -> None:
+    def data(self, stmt: bytes) -> None:
+        """One INSERT statement, without its delimiter."""
         if self.need_sync:
             self.pool.control.sync()
             self.need_sync = False
-        m = MY_INSERT.match(line)
-        if m and m.group(1) in self.serial:
-            self.pool.dispatch_to(m.group(1), line)
+        m = MY_INSERT.match(stmt)
+        if m and m.group(1) not in self.started:
+            # The first INSERT into an empty InnoDB table may take a table lock (MariaDB's bulk insert
+            # into an empty table): two connections starting on it at once deadlock. It runs alone.
+            self.started.add(m.group(1))
+            self.pool.control_exec(sql(stmt))
+            self.pool.control.sync()
+        elif m and m.group(1) in self.serial:
+            self.pool.dispatch_to(m.group(1), sql(stmt))
         else:
-            self.pool.dispatch(line)
+            self.pool.dispatch(sql(stmt))
         self.data_pending = True
 
     def run(self, stream) -> None:
@@ -570,7 +804,7 @@ class MySQLLoader:
             n += 1
             if n <= 5:  # a caller's prelude (SET ...) may come before the dump's header
                 if line.startswith(b"/*M!999999\\- enable the sandbox mode */"):
-                    self.pool.broadcast(line if line.endswith(b"\n") else line + b"\n")
+                    self.pool.broadcast((b"meta", line))
                     continue
                 if line.startswith((b"-- MariaDB dump", b"-- MySQL dump")):
                     trusted = True
@@ -581,11 +815,12 @@ class MySQLLoader:
                     if not line:
                         raise LoadError("dump ends inside an INSERT (truncated input?)")
                     parts.append(line)
-                self.data(b"".join(parts))
+                whole = b"".join(parts)
+                self.data(whole[:-2])  # without ";\n"
                 continue
             for stmt, delim in sc.feed(line):
                 if MY_INSERT.match(stmt):
-                    self.data(stmt + b";\n")
+                    self.data(stmt)
                 else:
                     self.statement(stmt, delim)
         if sc.pending():
@@ -593,7 +828,7 @@ class MySQLLoader:
         self.pool.drain()
         if self.deferred:
             debug(f"deferred indexes: {list(self.deferred)}")
-            self.pool.run_parallel([[b"ALTER TABLE `" + t + b"` " + b", ".join(adds) + b";\n"]
+            self.pool.run_parallel([[sql(b"ALTER TABLE `" + t + b"` " + b", ".join(adds))]
                                     for t, adds in self.deferred.items()])
 
 
@@ -619,28 +854,28 @@ class PostgresLoader:
             self.post.append(stmt)
             return
         if PG_SESSION.match(stmt):
-            p.broadcast(stmt + b";\n")
+            p.broadcast(sql(stmt))
             return
         if self.data_started and not PG_DATA_STMT.match(stmt) and not stmt.upper().startswith((b"BEGIN", b"COMMIT")):
             # pg_dump's post-data section begins: collect it (small: definitions only).
             p.drain()
             self.post = [stmt]
             return
-        p.control_exec(stmt + b";\n")
+        p.control_exec(sql(stmt))
         self.need_sync = True
 
     def meta(self, line: bytes) -> None:
         if self.post is not None:
             self.post.append(line.rstrip(b"\n"))
         else:
-            self.pool.broadcast(line)
+            self.pool.broadcast((b"meta", line.rstrip(b"\n")))
 
     def copy(self, header: bytes, rows: List[bytes]) -> None:
         if self.need_sync:
             self.pool.control.sync()
             self.need_sync = False
         self.data_started = True
-        self.pool.dispatch(header + b"".join(rows) + b"\\.\n")
+        self.pool.dispatch((b"copy", header, b"".join(rows)))
 
     def run(self, stream) -> None:
         sc = Scanner("postgres")
@@ -653,7 +888,7 @@ class PostgresLoader:
             for stmt, _ in sc.feed(line):
                 m = PG_COPY.match(stmt)
                 if m and self.post is None:
-                    self._copy_block(stmt + b";\n", it)
+                    self._copy_block(stmt, it)
                 elif m:
                     raise LoadError("COPY after the post-data section: not a pg_dump plain dump")
                 else:
@@ -685,18 +920,19 @@ class PostgresLoader:
         for s in stmts:
             m = PG_INDEX_LIKE.match(s)
             if m and not s.startswith(b"\\"):
-                groups.setdefault(m.group(1) or m.group(2), []).append(s + b";\n")
+                groups.setdefault(m.group(1) or m.group(2), []).append(sql(s))
             else:
                 rest.append(s)
         # Index builds per table in parallel; then FKs, triggers, ... in dump order.
         self.pool.run_parallel(list(groups.values()))
         for s in rest:
-            self.pool.control_exec(s + b"\n" if s.startswith(b"\\") else s + b";\n")
+            self.pool.control_exec((b"meta", s) if s.startswith(b"\\") else sql(s))
         self.pool.drain()
 
     def finish(self) -> None:
         # A synchronous commit makes every earlier asynchronous commit durable (WAL is flushed in order).
-        self.pool.control_exec(b"SET synchronous_commit = on;\nSELECT pg_catalog.txid_current();\n")
+        self.pool.control_exec(sql(b"SET synchronous_commit = on"))
+        self.pool.control_exec(sql(b"SELECT pg_catalog.txid_current()"))
         self.pool.drain()
 
 
@@ -715,6 +951,10 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     ap.add_argument("--jobs", type=int, default=2, help="client connections (default 2); 1 replays like one client")
     ap.add_argument("--tls-mode", default="require", choices=["disable", "require", "verify-ca"])
     ap.add_argument("--ca-file")
+    ap.add_argument("--socket", help="Unix socket of a local server (instead of --host/--port; no TLS needed)")
+    ap.add_argument("--client", default="auto", choices=["auto", "driver", "cli"],
+                    help="driver: PyMySQL/psycopg2 connections in this process; cli: mariadb/mysql/psql processes; "
+                         "auto (default): the driver when installed")
     ap.add_argument("--chunk-bytes", type=int, default=DEFAULT_CHUNK)
     ap.add_argument("--no-defer-indexes", action="store_true")
     a = ap.parse_args(argv)
@@ -724,11 +964,15 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
         die(2, "--tls-mode verify-ca needs --ca-file")
     if a.chunk_bytes < 4096:
         die(2, f"--chunk-bytes {a.chunk_bytes}: at least 4096")
+    if a.socket and a.host:
+        die(2, "--socket and --host exclude each other")
     direct = [a.host, a.port, a.user, a.password_file]
     if any(direct) and not all(direct):
         die(2, "--host, --port, --user and --password-file go together")
-    if a.engine != "postgres" and not a.host and not a.defaults_extra_file:
-        die(2, f"--engine {a.engine} needs --defaults-extra-file or --host/--port/--user/--password-file")
+    if a.socket and not (a.user and a.password_file):
+        die(2, "--socket needs --user and --password-file")
+    if a.engine != "postgres" and not (a.host or a.socket) and not a.defaults_extra_file:
+        die(2, f"--engine {a.engine} needs --defaults-extra-file, --host/--port/--user/--password-file or --socket")
     if a.engine == "postgres" and a.defaults_extra_file:
         die(2, "--defaults-extra-file is for MariaDB/MySQL; PostgreSQL uses --host ... or the libpq environment")
     for f in (a.password_file, a.defaults_extra_file):

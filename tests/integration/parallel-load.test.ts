@@ -26,10 +26,10 @@ describe("parallel-load round trip", () => {
     results = loadcheck();
   }, 150_000);
 
-  const variants = ["cli-1-disable", "cli-3-disable", "driver-1-disable", "driver-3-require", "driver-3-verify-ca"];
+  const variants = ["cli-1-disable", "cli-3-disable", "driver-1-disable", "driver-3-require", "driver-3-verify-ca", "driver-3-defer"];
   for (const engine of ["mariadb", "postgres"]) {
     for (const variant of variants) {
-      test(`${engine} through ${variant.replace(/-(\d)-/, " with $1 connection(s), TLS ")} reproduces every row and object exactly`, () => {
+      test(`${engine} through ${variant.replace(/-(\d)-/, " with $1 connection(s), ").replace(/(disable|require|verify-ca)$/, "TLS $1").replace(/defer$/, "indexes built after the data")} reproduces every row and object exactly`, () => {
         const r = results[engine][variant];
         expect(r.stderr).toBe("");
         expect(r.rc).toBe(0);

@@ -127,11 +127,12 @@ def check(engine: str, work: Path) -> dict:
         # The command-line clients and the in-process drivers (system python3, where the Debian packages
         # python3-pymysql / python3-psycopg2 live), over plain TCP and TLS.
         variants = [("cli", 1, "disable"), ("cli", 3, "disable"), ("driver", 1, "disable"),
-                    ("driver", 3, "require"), ("driver", 3, "verify-ca")]
+                    ("driver", 3, "require"), ("driver", 3, "verify-ca"), ("driver", 3, "defer")]
         for client, jobs, tls in variants:
             server.recreate_db()
             env = dict(os.environ, PATH=f"/usr/lib/postgresql/15/bin:{os.environ.get('PATH', '')}")
-            tls_args = ["--tls-mode", tls] + (["--ca-file", str(server.tls["ca"])] if tls == "verify-ca" else [])
+            tls_args = (["--tls-mode", "disable", "--defer-indexes"] if tls == "defer" else
+                        ["--tls-mode", tls] + (["--ca-file", str(server.tls["ca"])] if tls == "verify-ca" else []))
             p = subprocess.run([SYSTEM_PYTHON, str(LOADER), "--engine", engine, "--host", "127.0.0.1",
                                 "--port", str(server.port), "--user", server.admin_user, "--database", server.dbname,
                                 "--password-file", str(pw), *tls_args, "--jobs", str(jobs), "--client", client,

@@ -46,7 +46,7 @@ upload() {
   # shellcheck disable=SC2086 # RCLONE_FLAGS is a list of flags
   case "$UPLOADER" in
     rclone) exec rclone rcat $RCLONE_FLAGS "bench:$BENCH_BUCKET/$key" ;;
-    s3stream) exec python3 "$BENCH_DIR/lib/s3stream.py" put "$BENCH_BUCKET" "$key" ;;
+    s3stream) exec python3 "$BENCH_DIR/../host/lib/s3stream.py" put "$BENCH_BUCKET" "$key" ;;
     *) die "UPLOADER='$UPLOADER': allowed rclone, s3stream" ;;
   esac
 }

@@ -16,7 +16,7 @@ download() {
   # shellcheck disable=SC2086 # RCLONE_FLAGS is a list of flags
   case "$DOWNLOADER" in
     rclone) exec rclone cat $RCLONE_FLAGS "bench:$BENCH_BUCKET/$key" ;;
-    s3stream) exec python3 "$BENCH_DIR/lib/s3stream.py" get "$BENCH_BUCKET" "$key" ;;
+    s3stream) exec python3 "$BENCH_DIR/../host/lib/s3stream.py" get "$BENCH_BUCKET" "$key" ;;
     *) die "DOWNLOADER='$DOWNLOADER': allowed rclone, s3stream" ;;
   esac
 }

@@ -1,22 +1,20 @@
 # shellcheck shell=bash
 # dbtier toolkit: backup, verify, restore, list and load-app-db.
 #
-# Backup pipeline (nothing is written to local disk):
-#   dump --tee--> dumpkit stats (per-table rows + sha256, raw size)
-#        | zstd -T0 | age -r RECIPIENT --tee--> sha256sum, wc -c
-#        | rclone rcat (multipart streaming upload)
-# then the stored object is read back and its sha256 and size compared with what was streamed, then the
-# manifest is written (last), then older generations are pruned. Every stage's exit status is checked.
+# Backup pipeline (nothing is written to local disk; every stage streams with bounded buffers):
+#   dump | zstd -T0 | age -r RECIPIENT | s3stream.py put (multipart, SHA-256 + size + part MD5s on the way)
+# then the stored object's size and ETag are checked against what was streamed (a full read-back when the
+# store's ETag is not the MD5 kind), then the manifest is written (last), then older generations are
+# pruned. Every stage's exit status is checked. Per-table digests are not computed here: the test
+# restore (verify) computes them from the backup and from the restored copy and compares the two.
 
-# Level 2 with 2 MiB jobs: ~16 MB for zstd on two cores at several hundred MB/s (zstd is never the
-# bottleneck; the dump is).
-ZSTD_LEVEL="${DBTIER_ZSTD_LEVEL:-2}"
-ZSTD_JOB="${DBTIER_ZSTD_JOB:-2M}"
-# rclone buffers chunk_size x concurrency in memory on top of its ~45 MB baseline; 5M (the S3 minimum)
-# x 2 keeps the whole process tree near 100 MB and allows objects up to 50 GB (10,000 parts). Raise
-# DBTIER_S3_CHUNK_SIZE for bigger databases (memory grows by twice the increase).
-S3_CHUNK_SIZE="${DBTIER_S3_CHUNK_SIZE:-5M}"
-S3_CONCURRENCY="${DBTIER_S3_CONCURRENCY:-2}"
+# zstd -4 with a 256 KiB window: on dump text (and blobs dumped as escaped binary) it stores fewer bytes
+# than gzip -6 at about half the CPU of -5 and ~17 MB of memory (npm run bench: scripts/bench/WHY.md).
+ZSTD_LEVEL="${DBTIER_ZSTD_LEVEL:-4}"
+ZSTD_WLOG="${DBTIER_ZSTD_WLOG:-18}"
+# One 5 MiB part in flight (the S3 minimum) keeps the uploader near 30 MB and allows objects up to
+# 50 GB (10,000 parts); raise DBTIER_S3_PART_SIZE for bigger databases.
+export S3_PART_SIZE="${DBTIER_S3_PART_SIZE:-5242880}" S3_CONCURRENCY="${DBTIER_S3_CONCURRENCY:-1}"
 
 retention_for() {
   local period="$1" key
@@ -74,33 +72,43 @@ failed_stages() {
 tool_versions_json() {
   jq -n --arg dbtier "$DBTIER_VERSION" --arg dump "$(db_dump_tool_version)" \
     --arg zstd "$(zstd --version 2>&1 | sed -n 1p)" --arg age "$(age --version 2>&1 | sed -n 1p)" \
-    --arg rclone "$(rclone version 2>/dev/null | sed -n 1p)" --arg python "$(python3 --version 2>&1)" \
+    --arg rclone "$(rclone version 2>/dev/null | sed -n 1p)" --arg python "$("$PYTHON" --version 2>&1)" \
     '{dbtier: $dbtier, dump: $dump, zstd: $zstd, age: $age, rclone: $rclone, python: $python}'
 }
 
 BACKUP_ID=""
 
-# The second half of a backup: read the stored object back, check it, write the manifest.
+# The second half of a backup: check what the store holds against what was streamed, write the manifest.
 finish_backup() {
   local period="$1" id="$2" started="$3" version="$4"
-  local object sha size raw_size
-  object="$(store_path "$period" "$id" "$DATA_OBJECT")"
-  sha="$(cut -d' ' -f1 <"$RUN_DIR/sha.out")"
-  size="$(tr -d ' \n' <"$RUN_DIR/size.out")"
-  raw_size="$(jq -r '.bytes' "$RUN_DIR/stats.json")"
+  local sha size parts_verified
+  sha="$(jq -r '.sha256 // empty' "$RUN_DIR/put.json")"
+  size="$(jq -r '.size // empty' "$RUN_DIR/put.json")"
+  parts_verified="$(jq -r '.partsVerified // false' "$RUN_DIR/put.json")"
   [[ "$sha" =~ ^[0-9a-f]{64}$ && "$size" =~ ^[0-9]+$ ]] || die "backup $period/$id: streamed checksum or size missing"
 
-  # Post-upload check that gates pruning: the stored bytes must be exactly the streamed bytes.
-  local stored_size stored_sha
-  stored_size="$(store_object_size "$object" 2>/dev/null)" || stored_size="missing"
-  set +e
-  rc cat --buffer-size 1M "$object" 2>"$RUN_DIR/readback.err" | sha256sum >"$RUN_DIR/readback.sha"
-  local codes=("${PIPESTATUS[@]}")
-  set -e
-  stored_sha="$(cut -d' ' -f1 <"$RUN_DIR/readback.sha")"
-  if [[ "${codes[0]}" != 0 || "$stored_size" != "$size" || "$stored_sha" != "$sha" ]]; then
-    store_purge "$(store_path "$period" "$id")"
-    die "backup $period/$id: the stored object does not match what was streamed (size $stored_size vs $size, sha256 $stored_sha vs $sha); removed"
+  # Post-upload check that gates pruning. Every part went up with its SHA-256 signed (the store refuses
+  # a damaged part) and came back with an ETag equal to its MD5 (the store holds exactly those bytes);
+  # the assembled object must then have the streamed size. A store whose ETags are not MD5s (SSE-KMS)
+  # gets a full read-back instead.
+  local stored stored_size check
+  stored="$(store_head "$period" "$id" "$DATA_OBJECT" 2>"$RUN_DIR/head.err")" || stored='{}'
+  stored_size="$(jq -r '.size // "missing"' <<<"$stored")"
+  if [[ "$stored_size" == "$size" && "$parts_verified" == true ]]; then
+    check="part-etags"
+  else
+    check="read-back"
+    set +e
+    store_stream_get "$period" "$id" "$DATA_OBJECT" "$RUN_DIR/readback.json" 2>"$RUN_DIR/readback.err" >/dev/null
+    local rc=$?
+    set -e
+    local back_sha back_size
+    back_sha="$(jq -r '.sha256 // empty' "$RUN_DIR/readback.json" 2>/dev/null || true)"
+    back_size="$(jq -r '.size // empty' "$RUN_DIR/readback.json" 2>/dev/null || true)"
+    if [[ "$rc" != 0 || "$back_size" != "$size" || "$back_sha" != "$sha" ]]; then
+      store_purge "$(store_path "$period" "$id")"
+      die "backup $period/$id: the stored object does not match what was streamed (size ${back_size:-$stored_size} vs $size, sha256 ${back_sha:-unreadable} vs $sha); removed"
+    fi
   fi
 
   local manifest
@@ -108,19 +116,19 @@ finish_backup() {
   jq -n --arg id "$id" --arg period "$period" --arg app "${CFG[APP_NAME]}" --arg started "$started" \
     --arg completed "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg engine "${CFG[DB_ENGINE]}" --arg version "$version" \
     --arg database "${CFG[DB_NAME]}" --arg object "$DATA_OBJECT" --arg sha "$sha" --argjson size "$size" \
-    --argjson raw "$raw_size" --arg recipient "${CFG[BACKUP_RECIPIENT]}" --arg host "$(hostname)" \
-    --arg level "$ZSTD_LEVEL" --slurpfile stats "$RUN_DIR/stats.json" --argjson tools "$(tool_versions_json)" \
-    '{format: 1, backupId: $id, period: $period, app: $app, startedAt: $started, completedAt: $completed,
+    --arg recipient "${CFG[BACKUP_RECIPIENT]}" --arg host "$(hostname)" --arg check "$check" \
+    --arg compression "zstd -$ZSTD_LEVEL --zstd=wlog=$ZSTD_WLOG" --argjson tools "$(tool_versions_json)" \
+    '{format: 2, backupId: $id, period: $period, app: $app, startedAt: $started, completedAt: $completed,
       host: $host, engine: $engine, serverVersion: $version, database: $database,
-      object: {key: $object, sha256: $sha, size: $size, compression: ("zstd -" + $level), encryption: "age", recipient: $recipient},
-      dump: {format: "sql", size: $raw, tables: $stats[0].tables},
-      uploadCheck: {sha256: $sha, size: $size, checkedAt: $completed},
+      object: {key: $object, sha256: $sha, size: $size, compression: $compression, encryption: "age", recipient: $recipient},
+      dump: {format: "sql"},
+      uploadCheck: {method: $check, sha256: $sha, size: $size, checkedAt: $completed},
       tools: $tools}' >"$manifest"
   store_put_file "$manifest" "$(store_path "$period" "$id" "$MANIFEST_OBJECT")" 2>"$RUN_DIR/store.err" || {
     store_purge "$(store_path "$period" "$id")"
     die "backup $period/$id: writing the manifest failed: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
   }
-  log "backup $period/$id done: $(jq -r '.dump.tables | length' "$manifest") tables, dump $raw_size bytes, stored $size bytes, sha256 $sha"
+  log "backup $period/$id done: stored $size bytes, sha256 $sha (upload check: $check)"
 }
 
 # Keeps the newest N complete backups of PERIOD; removes older ones and leftovers of failed runs older
@@ -149,32 +157,24 @@ backup_now() {
   local period="$1" started version
   started="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   version="$(db_server_version)" || die "cannot read the server version"
-  fifo_reader stats python3 "$DUMPKIT" stats "$(dumpkit_engine)" "$RUN_DIR/stats.json"
-  fifo_reader sha to_file "$RUN_DIR/sha.out" sha256sum
-  fifo_reader size to_file "$RUN_DIR/size.out" wc -c
   BACKUP_ID="$(new_backup_id)"
-  local id="$BACKUP_ID" object
-  object="$(store_path "$period" "$id" "$DATA_OBJECT")"
+  local id="$BACKUP_ID"
   log "backup $period/$id of ${CFG[DB_ENGINE]} $version database ${CFG[DB_NAME]} started"
   set +e
   db_dump_stream "${CFG[DB_NAME]}" 2>"$RUN_DIR/dump.err" |
-    tee "$RUN_DIR/stats.fifo" |
-    zstd -T0 "-$ZSTD_LEVEL" "-B$ZSTD_JOB" -q -c |
+    zstd -T0 "-$ZSTD_LEVEL" "--zstd=wlog=$ZSTD_WLOG" -q -c |
     age -r "${CFG[BACKUP_RECIPIENT]}" |
-    tee "$RUN_DIR/sha.fifo" "$RUN_DIR/size.fifo" |
-    rc rcat --s3-chunk-size "$S3_CHUNK_SIZE" --s3-upload-concurrency "$S3_CONCURRENCY" "$object" 2>"$RUN_DIR/rcat.err"
+    store_stream_put "$period" "$id" "$DATA_OBJECT" "$RUN_DIR/put.json" 2>"$RUN_DIR/upload.err"
   local codes=("${PIPESTATUS[@]}")
   set -e
-  local readers=0
-  wait_readers || readers=1
   local failed
-  failed="$(failed_stages codes dump tee zstd age tee upload)"
-  if [[ -n "$failed" || "$readers" != 0 ]]; then
+  failed="$(failed_stages codes dump zstd age upload)"
+  if [[ -n "$failed" ]]; then
     store_purge "$(store_path "$period" "$id")"
     local why=""
     [[ -s "$RUN_DIR/dump.err" ]] && why+=" dump: $(grep -v '^Warning' "$RUN_DIR/dump.err" | tail -n 3 | tr '\n' ' ')"
-    [[ -s "$RUN_DIR/rcat.err" ]] && why+=" upload: $(tail -n 3 "$RUN_DIR/rcat.err" | tr '\n' ' ')"
-    die "backup $period/$id failed in stage(s): ${failed:-stream readers}.$why (no manifest written; partial object removed)"
+    [[ -s "$RUN_DIR/upload.err" ]] && why+=" upload: $(tail -n 3 "$RUN_DIR/upload.err" | tr '\n' ' ')"
+    die "backup $period/$id failed in stage(s): $failed.$why (no manifest written; partial object removed)"
   fi
   finish_backup "$period" "$id" "$started" "$version"
 }
@@ -186,7 +186,7 @@ cmd_backup() {
   (($# == 1)) || die_usage "usage: dbtier-db backup <period>"
   require_keys DB_ENGINE DB_NAME BACKUP_RECIPIENT APP_NAME
   [[ "${CFG[BACKUP_RECIPIENT]}" =~ ^age1[0-9a-z]{50,}$ ]] || die_usage "BACKUP_RECIPIENT='${CFG[BACKUP_RECIPIENT]}': must be an age public key (age1...)"
-  need_commands zstd age sha256sum python3 tee
+  need_commands zstd age "$PYTHON"
   db_setup
   store_setup
   acquire_lock "backup $period"
@@ -224,26 +224,32 @@ resolve_target() {
 
 # Streams PERIOD/ID decrypted into a consumer command, checking the stored bytes on the way:
 #   stream_backup PERIOD ID IDENTITY MANIFEST consumer...
-# Fails unless the sha256 and size match the manifest, decryption and decompression succeed, the
-# consumer succeeds and the dump's per-table rows and checksums match the manifest.
+# Fails unless every stored byte's sha256 and the size match the manifest, decryption and decompression
+# succeed and the consumer succeeds. With STREAM_STATS=FILE, the dump's per-table rows and row digests
+# are written to FILE as well (the test restore compares them with the restored copy).
+STREAM_STATS=""
 stream_backup() {
   local period="$1" id="$2" identity="$3" manifest="$4"
   shift 4
-  local object
-  object="$(store_path "$period" "$id" "$DATA_OBJECT")"
-  fifo_reader stats python3 "$DUMPKIT" stats "$(dumpkit_engine)" "$RUN_DIR/stream-stats.json"
-  fifo_reader sha to_file "$RUN_DIR/stream.sha" sha256sum
-  fifo_reader size to_file "$RUN_DIR/stream.size" wc -c
-  # tee -p keeps hashing the whole object even when a later stage stops reading, so a corrupted object is
-  # always reported as a checksum mismatch, and a wrong key as a decryption failure.
+  local codes names
   set +e
-  rc cat --buffer-size 1M "$object" 2>"$RUN_DIR/download.err" |
-    tee -p "$RUN_DIR/sha.fifo" "$RUN_DIR/size.fifo" |
-    age -d -i "$identity" 2>"$RUN_DIR/age.err" |
-    zstd -d -q -c 2>"$RUN_DIR/zstd.err" |
-    tee "$RUN_DIR/stats.fifo" |
-    "$@" 2>"$RUN_DIR/load.err"
-  local codes=("${PIPESTATUS[@]}")
+  if [[ -n "$STREAM_STATS" ]]; then
+    fifo_reader stats "$PYTHON" "$DUMPKIT" stats "$(dumpkit_engine)" "$STREAM_STATS"
+    store_stream_get "$period" "$id" "$DATA_OBJECT" "$RUN_DIR/get.json" 2>"$RUN_DIR/download.err" |
+      age -d -i "$identity" 2>"$RUN_DIR/age.err" |
+      zstd -d -q -c 2>"$RUN_DIR/zstd.err" |
+      tee "$RUN_DIR/stats.fifo" |
+      "$@" 2>"$RUN_DIR/load.err"
+    codes=("${PIPESTATUS[@]}")
+    names=(download decrypt decompress tee load)
+  else
+    store_stream_get "$period" "$id" "$DATA_OBJECT" "$RUN_DIR/get.json" 2>"$RUN_DIR/download.err" |
+      age -d -i "$identity" 2>"$RUN_DIR/age.err" |
+      zstd -d -q -c 2>"$RUN_DIR/zstd.err" |
+      "$@" 2>"$RUN_DIR/load.err"
+    codes=("${PIPESTATUS[@]}")
+    names=(download decrypt decompress load)
+  fi
   set -e
   local readers=0
   wait_readers || readers=1
@@ -252,29 +258,26 @@ stream_backup() {
     return 1
   fi
   local sha size want_sha want_size
-  sha="$(cut -d' ' -f1 <"$RUN_DIR/stream.sha")"
-  size="$(tr -d ' \n' <"$RUN_DIR/stream.size")"
+  sha="$(jq -r '.sha256 // empty' "$RUN_DIR/get.json" 2>/dev/null || true)"
+  size="$(jq -r '.size // empty' "$RUN_DIR/get.json" 2>/dev/null || true)"
   want_sha="$(jq -r '.object.sha256' "$manifest")"
   want_size="$(jq -r '.object.size' "$manifest")"
   if [[ "$sha" != "$want_sha" || "$size" != "$want_size" ]]; then
     STREAM_ERROR="checksum mismatch: stored object $period/$id has sha256 $sha and $size bytes, the manifest says $want_sha and $want_size bytes"
     return 1
   fi
-  if [[ "${codes[2]}" != 0 ]]; then
+  # A consumer that stops early breaks age's output pipe: that is the consumer's failure, not the key's.
+  if [[ "${codes[1]}" != 0 ]] && ! grep -qi 'broken pipe' "$RUN_DIR/age.err"; then
     STREAM_ERROR="decrypting $period/$id failed (is this the identity for $(jq -r '.object.recipient' "$manifest")?): $(tail -n 2 "$RUN_DIR/age.err" | tr '\n' ' ')"
     return 1
   fi
   local failed
-  failed="$(failed_stages codes download tee decrypt decompress tee load)"
+  failed="$(failed_stages codes "${names[@]}")"
   if [[ -n "$failed" || "$readers" != 0 ]]; then
-    local why=""
-    [[ "${codes[3]}" != 0 ]] && why+=" zstd: $(tail -n 2 "$RUN_DIR/zstd.err" | tr '\n' ' ')"
-    [[ "${codes[5]}" != 0 ]] && why+=" load: $(tail -n 3 "$RUN_DIR/load.err" | tr '\n' ' ')"
+    local why="" last=$((${#codes[@]} - 1))
+    [[ "${codes[2]}" != 0 ]] && why+=" zstd: $(tail -n 2 "$RUN_DIR/zstd.err" | tr '\n' ' ')"
+    [[ "${codes[$last]}" != 0 ]] && why+=" load: $(tail -n 3 "$RUN_DIR/load.err" | tr '\n' ' ')"
     STREAM_ERROR="reading $period/$id failed in stage(s): ${failed:-stream readers}.$why"
-    return 1
-  fi
-  if ! python3 "$DUMPKIT" compare "$manifest" "$RUN_DIR/stream-stats.json" 2>"$RUN_DIR/compare.err"; then
-    STREAM_ERROR="the dump in $period/$id differs from its manifest: $(tr '\n' ';' <"$RUN_DIR/compare.err")"
     return 1
   fi
   return 0
@@ -286,16 +289,33 @@ scratch_name() {
   printf '%s' "${name:0:63}"
 }
 
-# Re-dumps DB and compares its per-table rows and data checksums with the manifest.
-compare_db_with_manifest() {
-  local db="$1" manifest="$2"
+# Re-dumps DB and compares its per-table rows and row digests with EXPECTED (stats of the backup's dump).
+compare_db_with_stats() {
+  local db="$1" expected="$2"
   set +e
-  db_dump_stream "$db" 2>"$RUN_DIR/redump.err" | python3 "$DUMPKIT" stats "$(dumpkit_engine)" "$RUN_DIR/redump.json"
+  db_dump_stream "$db" 2>"$RUN_DIR/redump.err" | "$PYTHON" "$DUMPKIT" stats "$(dumpkit_engine)" "$RUN_DIR/redump.json"
   local codes=("${PIPESTATUS[@]}")
   set -e
   [[ "${codes[0]}" == 0 && "${codes[1]}" == 0 ]] || die "re-dumping $db failed: $(tail -n 2 "$RUN_DIR/redump.err" | tr '\n' ' ')"
-  python3 "$DUMPKIT" compare "$manifest" "$RUN_DIR/redump.json" 2>"$RUN_DIR/compare.err" ||
+  "$PYTHON" "$DUMPKIT" compare "$expected" "$RUN_DIR/redump.json" 2>"$RUN_DIR/compare.err" ||
     die "restored copy in $db differs from the backup: $(tr '\n' ';' <"$RUN_DIR/compare.err")"
+}
+
+# Row counts of DB against the tables a test restore recorded for PERIOD/ID (verified.json), or against
+# a format-1 manifest's; says so when the backup was never verified.
+check_rows_against_backup() {
+  local db="$1" period="$2" id="$3" manifest="$4" record="$RUN_DIR/verified-record.json"
+  if store_has_object "$period" "$id" verified.json &&
+    rc cat "$(store_path "$period" "$id" verified.json)" >"$record" 2>/dev/null &&
+    jq -e '.tables | type == "object"' "$record" >/dev/null 2>&1; then
+    check_loaded_rows "$db" "$record"
+    log "row counts of $(jq -r '.tables | length' "$record") tables match the test restore of $period/$id"
+  elif jq -e '.dump.tables | type == "object"' "$manifest" >/dev/null 2>&1; then
+    check_loaded_rows "$db" "$manifest"
+    log "row counts of $(jq -r '.dump.tables | length' "$manifest") tables match the manifest of $period/$id"
+  else
+    warn "$period/$id has no test restore on record (dbtier-db verify): row counts not compared"
+  fi
 }
 
 parse_identity_flag() {
@@ -327,7 +347,7 @@ cmd_verify() {
   require_keys DB_ENGINE DB_NAME APP_NAME
   local identity
   identity="$(identity_file)"
-  need_commands zstd age sha256sum python3
+  need_commands zstd age "$PYTHON"
   db_setup
   store_setup
   acquire_lock verify
@@ -343,17 +363,29 @@ cmd_verify() {
   log "verify $period/$id: restoring into scratch database $scratch"
   db_drop "$scratch"
   db_create "$scratch"
+  # The digests of the backup's dump (taken on the way in) against those of the restored copy's re-dump:
+  # order-independent per table, so a parallel load that stores rows in another order still matches.
+  STREAM_STATS="$RUN_DIR/stream-stats.json"
   if ! stream_backup "$period" "$id" "$identity" "$manifest" load_dump_stream "$scratch"; then
+    STREAM_STATS=""
     db_drop "$scratch" || true
     die "verify $period/$id FAILED: $STREAM_ERROR"
   fi
-  compare_db_with_manifest "$scratch" "$manifest"
+  STREAM_STATS=""
+  # A format-1 manifest also carries the row counts taken at backup time.
+  if jq -e '.dump.tables | type == "object"' "$manifest" >/dev/null 2>&1; then
+    "$PYTHON" "$DUMPKIT" compare "$manifest" "$RUN_DIR/stream-stats.json" --rows-only 2>"$RUN_DIR/compare.err" ||
+      { db_drop "$scratch" || true; die "verify $period/$id FAILED: the dump differs from its manifest: $(tr '\n' ';' <"$RUN_DIR/compare.err")"; }
+  fi
+  compare_db_with_stats "$scratch" "$RUN_DIR/stream-stats.json"
   db_drop "$scratch"
-  local record="$RUN_DIR/verified.json"
+  local record="$RUN_DIR/verified.json" tables
+  tables="$(jq -r '.tables | length' "$RUN_DIR/stream-stats.json")"
   jq -n --arg at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg host "$(hostname)" --slurpfile m "$manifest" \
-    '{verifiedAt: $at, host: $host, sha256: $m[0].object.sha256, tables: ($m[0].dump.tables | length), result: "ok"}' >"$record"
+    --slurpfile s "$RUN_DIR/stream-stats.json" \
+    '{verifiedAt: $at, host: $host, sha256: $m[0].object.sha256, dumpBytes: $s[0].bytes, tables: $s[0].tables, result: "ok"}' >"$record"
   store_put_file "$record" "$(store_path "$period" "$id" verified.json)" || warn "could not record the verification in the datastore"
-  log "verify $period/$id OK: checksum, decryption, restore and $(jq -r '.dump.tables | length' "$manifest") table checksums match"
+  log "verify $period/$id OK: checksum, decryption, restore and the row digests of $tables tables match"
 }
 
 cmd_restore() {
@@ -367,7 +399,7 @@ cmd_restore() {
   ((YES == 1)) || die_usage "restore replaces the live database ${CFG[DB_NAME]}; re-run with --yes"
   local identity
   identity="$(identity_file)"
-  need_commands zstd age sha256sum python3
+  need_commands zstd age "$PYTHON"
   db_setup
   store_setup
   acquire_lock restore
@@ -378,24 +410,33 @@ cmd_restore() {
   local manifest="$RUN_DIR/restore-manifest.json"
   store_fetch_manifest "$period" "$id" "$manifest"
   db_wait_ready
-  # Pass 1: prove the whole object is intact before touching the live database.
-  log "restore $period/$id: checking the stored backup end to end"
-  stream_backup "$period" "$id" "$identity" "$manifest" sh -c 'cat >/dev/null' ||
-    die "restore refused, live database untouched: $STREAM_ERROR"
-  local db="${CFG[DB_NAME]}"
-  if db_exists "$db" && [[ "$(db_object_count "$db")" != 0 ]]; then
+  local db="${CFG[DB_NAME]}" live=0
+  if db_exists "$db" && [[ "$(db_object_count "$db")" != 0 ]]; then live=1; fi
+  if ((live == 1)); then
+    # Prove the whole object is intact before touching a database that holds data.
+    log "restore $period/$id: checking the stored backup end to end"
+    stream_backup "$period" "$id" "$identity" "$manifest" sh -c 'cat >/dev/null' ||
+      die "restore refused, live database untouched: $STREAM_ERROR"
     log "restore: safety backup of the live database first"
     backup_now safety
     log "restore: safety backup is safety/$BACKUP_ID"
     prune_period safety
+  else
+    # Nothing to protect (a new host): one pass; a failure leaves the database empty, as it was.
+    log "restore $period/$id: $db is empty, loading in one pass"
   fi
   log "restore $period/$id into $db"
   db_drop "$db"
   db_create "$db"
-  stream_backup "$period" "$id" "$identity" "$manifest" load_dump_stream "$db" ||
-    die "restore of $period/$id into $db FAILED: $STREAM_ERROR (the safety backup holds the previous state)"
-  compare_db_with_manifest "$db" "$manifest"
-  log "restore $period/$id OK: $(jq -r '.dump.tables | length' "$manifest") tables match the backup"
+  if ! stream_backup "$period" "$id" "$identity" "$manifest" load_dump_stream "$db"; then
+    if ((live == 1)); then
+      die "restore of $period/$id into $db FAILED: $STREAM_ERROR ($db holds part of the backup; the safety backup safety/$BACKUP_ID holds the previous state)"
+    fi
+    db_drop "$db" && db_create "$db"
+    die "restore of $period/$id into $db FAILED: $STREAM_ERROR ($db is empty again, as before)"
+  fi
+  check_rows_against_backup "$db" "$period" "$id" "$manifest"
+  log "restore $period/$id OK"
 }
 
 cmd_list() {
@@ -461,7 +502,7 @@ decompress_file() {
 # Loads a baseline dump file into DB and checks the loaded row counts against the dump's own.
 load_baseline_file() {
   local file="$1" db="$2"
-  fifo_reader stats python3 "$DUMPKIT" stats "$(dumpkit_engine)" "$RUN_DIR/baseline-stats.json"
+  fifo_reader stats "$PYTHON" "$DUMPKIT" stats "$(dumpkit_engine)" "$RUN_DIR/baseline-stats.json"
   set +e
   decompress_file "$file" | tee "$RUN_DIR/stats.fifo" | load_dump_stream "$db" 2>"$RUN_DIR/load.err"
   local codes=("${PIPESTATUS[@]}")
@@ -492,7 +533,7 @@ prepare_target() {
 check_loaded_rows() {
   local db="$1" expected="$2" actual="$RUN_DIR/loaded-rows.json"
   db_row_counts "$db" | jq -R -s 'split("\n") | map(select(length > 0) | split("\t") | {key: .[0], value: {rows: (.[1] | tonumber)}}) | {tables: from_entries}' >"$actual"
-  python3 "$DUMPKIT" compare "$expected" "$actual" --rows-only 2>"$RUN_DIR/compare.err" ||
+  "$PYTHON" "$DUMPKIT" compare "$expected" "$actual" --rows-only 2>"$RUN_DIR/compare.err" ||
     die "loaded database $db does not match its source: $(tr '\n' ';' <"$RUN_DIR/compare.err")"
 }
 
@@ -527,7 +568,7 @@ cmd_load_app_db() {
     virgin | baseline) ;;
     *) is_period "$source" || die_usage "APP_DB_SOURCE='$source': allowed virgin, baseline, $PERIODS" ;;
   esac
-  need_commands python3
+  need_commands "$PYTHON"
   db_setup
   acquire_lock load-app-db
   db_wait_ready
@@ -577,7 +618,7 @@ cmd_load_app_db() {
       store_fetch_manifest "$source" "$id" "$manifest"
       prepare_target "$db"
       load_with_retries "$db" "$source/$id" stream_backup "$source" "$id" "$identity" "$manifest" load_dump_stream "$db"
-      compare_db_with_manifest "$db" "$manifest"
+      check_rows_against_backup "$db" "$source" "$id" "$manifest"
       log "load-app-db: $source/$id loaded into $db and checked against its manifest"
       ;;
   esac

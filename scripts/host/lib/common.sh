@@ -206,6 +206,13 @@ new_backup_id() {
   printf '%s-%s' "$(date -u +%Y%m%dT%H%M%SZ)" "$suffix"
 }
 
+# The system interpreter: Debian's python3-pymysql / python3-psycopg2 live there, and an operator's
+# pyenv or virtualenv first on PATH must not change what a host tool runs.
+PYTHON="${DBTIER_PYTHON:-}"
+if [[ -z "$PYTHON" ]]; then
+  if [[ -x /usr/bin/python3 ]]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
+fi
+
 need_commands() {
   local cmd missing=()
   for cmd in "$@"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd"); done

@@ -255,12 +255,14 @@ my_primary_key_policy() {
   if [[ "$required" == 1 ]]; then printf 'rewrite'; else printf 'none'; fi
 }
 
-# Dumps DB as one consistent plain SQL stream on stdout.
+# Dumps DB as one consistent plain SQL stream on stdout. MariaDB/MySQL blobs go out as escaped binary
+# strings, not --hex-blob: hex doubles every blob byte that the dump, zstd, TLS and the server's parser
+# then handle, and the escaped form round-trips exactly (tests/integration/parallel-load.test.ts).
 db_dump_stream() {
   local db="$1"
   if [[ "$DB_FAMILY" == mysql ]]; then
     local args=(--defaults-extra-file="$MY_CNF" --single-transaction --quick --routines --triggers --events
-      --hex-blob --order-by-primary --skip-dump-date --max-allowed-packet=1G --default-character-set=utf8mb4)
+      --order-by-primary --skip-dump-date --max-allowed-packet=1G --default-character-set=utf8mb4)
     if [[ "$MY_FLAVOR" == mysql ]]; then args+=(--set-gtid-purged=OFF --column-statistics=0); fi
     "$MY_DUMP" "${args[@]}" "$db"
   else
@@ -268,10 +270,26 @@ db_dump_stream() {
   fi
 }
 
-# THE loader: reads a plain SQL dump on stdin and loads it into DB. Everything that loads a dump (restore,
-# verify, load-app-db) goes through here, so a parallel loader can replace this one function.
+# Connections the loader opens (DBTIER_LOAD_JOBS, default 2: on two cores a third added nothing).
+LOAD_JOBS="${DBTIER_LOAD_JOBS:-2}"
+
+# parallel-load.py arguments for the admin connection this host is configured with.
+loader_connection_args() {
+  if [[ -n "${CFG[DB_SOCKET]:-}" ]]; then
+    printf '%s\0' --socket "${CFG[DB_SOCKET]}"
+  else
+    printf '%s\0' --host "${CFG[DB_HOST]}" --port "${CFG[DB_PORT]}" --tls-mode "${CFG[DB_TLS_MODE]}"
+    if [[ "${CFG[DB_TLS_MODE]}" == verify-ca ]]; then printf '%s\0' --ca-file "${CFG[DB_CA_FILE]}"; fi
+  fi
+  printf '%s\0' --user "${CFG[DB_ADMIN_USER]}" --password-file "$(secret_path db-admin-password)"
+}
+
+# THE loader: reads a plain SQL dump on stdin and loads it into DB over LOAD_JOBS connections
+# (parallel-load.py: table data spread over the connections, index builds after the data). Everything
+# that loads a dump (restore, verify, load-app-db) goes through here.
 load_dump_stream() {
-  local db="$1"
+  local db="$1" conn=() engine="${CFG[DB_ENGINE]}"
+  mapfile -d '' -t conn < <(loader_connection_args)
   if [[ "$DB_FAMILY" == mysql ]]; then
     local policy prelude="" filter_args=()
     policy="$(my_primary_key_policy)"
@@ -279,15 +297,16 @@ load_dump_stream() {
       session) prelude="SET SESSION sql_require_primary_key = 0;" ;;
       rewrite) filter_args+=(--add-pk) ;;
     esac
-    { [[ -n "$prelude" ]] && printf '%s\n' "$prelude"; python3 "$DUMPKIT" filter-mysql "${filter_args[@]}"; } |
-      "$MY_CLIENT" --defaults-extra-file="$MY_CNF" --batch --max-allowed-packet=1G --database="$db"
+    [[ "$engine" == mysql && "$MY_FLAVOR" == mariadb ]] && engine=mariadb
+    { [[ -n "$prelude" ]] && printf '%s\n' "$prelude"; "$PYTHON" "$DUMPKIT" filter-mysql "${filter_args[@]}"; } |
+      "$PYTHON" "$DBTIER_LIB/parallel-load.py" --engine "$engine" --database "$db" "${conn[@]}" --jobs "$LOAD_JOBS"
     local rc=("${PIPESTATUS[@]}")
     [[ "${rc[0]}" == 0 && "${rc[1]}" == 0 ]]
   else
     local prelude=""
     if [[ -n "$PG_AS_ROLE" ]]; then prelude="SET ROLE $(pg_ident "$PG_AS_ROLE");"; fi
-    { [[ -n "$prelude" ]] && printf '%s\n' "$prelude"; python3 "$DUMPKIT" filter-postgres; } |
-      psql -X -q -v ON_ERROR_STOP=1 --single-transaction -d "$db" >/dev/null
+    { [[ -n "$prelude" ]] && printf '%s\n' "$prelude"; "$PYTHON" "$DUMPKIT" filter-postgres; } |
+      "$PYTHON" "$DBTIER_LIB/parallel-load.py" --engine postgres --database "$db" "${conn[@]}" --jobs "$LOAD_JOBS"
     local rc=("${PIPESTATUS[@]}")
     [[ "${rc[0]}" == 0 && "${rc[1]}" == 0 ]]
   fi

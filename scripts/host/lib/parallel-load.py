@@ -3,7 +3,7 @@
 
   parallel-load.py --engine mariadb|mysql|postgres --host H --port P --user U --database D
                    --password-file F [--jobs N] [--tls-mode disable|require|verify-ca] [--ca-file F]
-                   [--socket PATH] [--client auto|driver|cli] [--chunk-bytes B] [--no-defer-indexes]
+                   [--socket PATH] [--client auto|driver|cli] [--chunk-bytes B] [--defer-indexes]
 
 Input: mariadb-dump/mysqldump output, or pg_dump plain output (without --create). The stream is read
 once, never stored: memory stays bounded by about (2 x jobs + 1) x chunk-bytes (default 1 MiB).
@@ -16,9 +16,11 @@ How the work is split:
   * before any statement that may depend on loaded data (triggers, views, routines, events, ALTERs,
     pg_dump's post-data section) every connection drains, so each statement sees exactly the rows it
     would see in a one-client replay; triggers therefore never fire on restored rows;
-  * MariaDB/MySQL: secondary indexes of tables without foreign keys are taken out of CREATE TABLE and
-    built after the data (one ALTER per table, tables in parallel): a sorted build instead of
-    random inserts into every index;
+  * MariaDB/MySQL with --defer-indexes: secondary indexes of tables without foreign keys are taken out
+    of CREATE TABLE and built after the data (one ALTER per table, tables in parallel): a sorted build
+    instead of random inserts, which wins when the indexes outgrow the buffer pool. Off by default: on
+    wide-row tables (text, blobs) the ALTER's full scan costs more than inserting into small indexes
+    (npm run bench, 1 GB: 16.4-17.5 s deferred, 15.2-16.4 s inline);
   * PostgreSQL: post-data PRIMARY KEY/UNIQUE constraints and CREATE INDEX run per table in
     parallel, then the remaining post-data statements (foreign keys, triggers, ...) in dump order.
 
@@ -724,8 +726,11 @@ class MySQLLoader:
         self.defer = defer_indexes
         self.deferred: Dict[bytes, List[bytes]] = {}
         # Tables that keep a UNIQUE secondary key during the load: concurrent inserts into one of
-        # them can deadlock on the duplicate-key check, so each such table is loaded by one connection.
+        # them can deadlock on the duplicate-key check. Driver connections run such a statement again
+        # (it was rolled back whole); command-line clients cannot, so there each such table is loaded
+        # by one connection.
         self.serial: set = set()
+        self.retries_deadlocks = all(isinstance(c, MySQLDriverConnection) for c in pool.all)
         self.need_sync = True
         self.data_pending = False
         self.started: set = set()  # tables that already received their first INSERT
@@ -786,7 +791,7 @@ class MySQLLoader:
             self.started.add(m.group(1))
             self.pool.control_exec(sql(stmt))
             self.pool.control.sync()
-        elif m and m.group(1) in self.serial:
+        elif m and m.group(1) in self.serial and not self.retries_deadlocks:
             self.pool.dispatch_to(m.group(1), sql(stmt))
         else:
             self.pool.dispatch(sql(stmt))
@@ -956,7 +961,8 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
                     help="driver: PyMySQL/psycopg2 connections in this process; cli: mariadb/mysql/psql processes; "
                          "auto (default): the driver when installed")
     ap.add_argument("--chunk-bytes", type=int, default=DEFAULT_CHUNK)
-    ap.add_argument("--no-defer-indexes", action="store_true")
+    ap.add_argument("--defer-indexes", action="store_true",
+                    help="MariaDB/MySQL: build secondary indexes after the data (for indexes larger than the buffer pool)")
     a = ap.parse_args(argv)
     if a.jobs < 1 or a.jobs > 64:
         die(2, f"--jobs {a.jobs}: allowed 1..64")
@@ -1013,7 +1019,7 @@ def main(argv: List[str]) -> int:
             loader.run(stream)
             loader.finish()
         else:
-            MySQLLoader(pool, a.chunk_bytes, not a.no_defer_indexes).run(stream)
+            MySQLLoader(pool, a.chunk_bytes, a.defer_indexes).run(stream)
         pool.close()
         pool = None
         return 0

@@ -1,6 +1,8 @@
 # shellcheck shell=bash
-# dbtier toolkit: the S3 datastore through rclone. Credentials go into a 0600 rclone config file in the
-# run directory (RCLONE_CONFIG), never onto a command line.
+# dbtier toolkit: the S3 datastore. Backup data streams through s3stream.py (one part in flight, SHA-256
+# and size computed on the way); listing, manifests and deletes go through rclone. Credentials go into a
+# 0600 rclone config file in the run directory (RCLONE_CONFIG) and reach s3stream.py as secret-file paths,
+# never onto a command line.
 #
 # Layout: s3://$DATASTORE_BUCKET/$APP_NAME/<period>/<backup-id>/{dump.sql.zst.age,manifest.json,verified.json}
 # A backup without manifest.json does not exist.
@@ -8,6 +10,7 @@
 readonly DATA_OBJECT="dump.sql.zst.age"
 readonly MANIFEST_OBJECT="manifest.json"
 STORE_ROOT=""
+STORE_APP=""
 
 store_setup() {
   require_keys DATASTORE_ENDPOINT DATASTORE_BUCKET APP_NAME
@@ -26,6 +29,32 @@ store_setup() {
   # rclone refuses to start while AWS_CA_BUNDLE is set; a custom CA goes through --ca-cert instead.
   unset AWS_CA_BUNDLE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE
   STORE_ROOT="dbtier:${CFG[DATASTORE_BUCKET]}/${CFG[APP_NAME]}"
+  STORE_APP="${CFG[APP_NAME]}"
+  local endpoint="${CFG[DATASTORE_ENDPOINT]}"
+  [[ "$endpoint" == *://* ]] || endpoint="https://$endpoint"  # rclone's default scheme
+  export S3_ENDPOINT="$endpoint" S3_REGION="${CFG[DATASTORE_REGION]}" S3_CA_FILE="${CFG[DATASTORE_CA_FILE]:-}"
+  export S3_ACCESS_KEY_FILE S3_SECRET_KEY_FILE
+  S3_ACCESS_KEY_FILE="$(secret_path datastore-access-key-id)"
+  S3_SECRET_KEY_FILE="$(secret_path datastore-secret-access-key)"
+}
+
+# Object key (inside the bucket) of PERIOD/ID/OBJECT.
+store_key() { printf '%s/%s/%s/%s' "$STORE_APP" "$1" "$2" "$3"; }
+
+# stdin -> PERIOD/ID/OBJECT as a multipart upload; REPORT gets {sha256, size, etag, expectedEtag}.
+store_stream_put() {
+  "$PYTHON" "$DBTIER_LIB/s3stream.py" put "${CFG[DATASTORE_BUCKET]}" "$(store_key "$1" "$2" "$3")" --report "$4"
+}
+
+# PERIOD/ID/OBJECT -> stdout; REPORT gets {sha256, size} of every stored byte (read to the end even when
+# the consumer stops early, so a damaged object is always named as such).
+store_stream_get() {
+  "$PYTHON" "$DBTIER_LIB/s3stream.py" get "${CFG[DATASTORE_BUCKET]}" "$(store_key "$1" "$2" "$3")" --report "$4"
+}
+
+# {size, etag} of the stored PERIOD/ID/OBJECT.
+store_head() {
+  "$PYTHON" "$DBTIER_LIB/s3stream.py" head "${CFG[DATASTORE_BUCKET]}" "$(store_key "$1" "$2" "$3")"
 }
 
 # rclone with bounded retries, so an unreachable datastore fails in seconds, not minutes. An optional
@@ -39,7 +68,10 @@ rc() {
 }
 
 # Reads another application's prefix (a promotion loads dev's backups into prod).
-store_select_app() { STORE_ROOT="dbtier:${CFG[DATASTORE_BUCKET]}/$1"; }
+store_select_app() {
+  STORE_ROOT="dbtier:${CFG[DATASTORE_BUCKET]}/$1"
+  STORE_APP="$1"
+}
 
 store_path() { printf '%s/%s/%s%s' "$STORE_ROOT" "$1" "$2" "${3:+/$3}"; }
 
@@ -108,11 +140,14 @@ store_find_period() {
 
 # True when PERIOD/ID has its manifest. (rclone lsf/cat of a missing key succeed with empty output, as
 # they treat it as an empty directory, so the listing is checked by name.)
-store_has_manifest() {
+store_has_manifest() { store_has_object "$1" "$2" "$MANIFEST_OBJECT"; }
+
+# True when PERIOD/ID/NAME exists.
+store_has_object() {
   local listing
   listing="$(rc lsf --files-only "$(store_path "$1" "$2")" 2>/dev/null)" || return 1
   # Not "rclone | grep -q": grep stopping early would SIGPIPE rclone and fail the pipeline.
-  grep -qx "$MANIFEST_OBJECT" <<<"$listing"
+  grep -qxF "$3" <<<"$listing"
 }
 
 store_fetch_manifest() {
@@ -121,7 +156,7 @@ store_fetch_manifest() {
   rc cat "$(store_path "$period" "$id" "$MANIFEST_OBJECT")" >"$out" 2>"$RUN_DIR/store.err" ||
     die "cannot read the manifest of $period/$id: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
   [[ -s "$out" ]] || die "the manifest of $period/$id is empty"
-  jq -e '.format == 1 and (.object.sha256 | test("^[0-9a-f]{64}$")) and (.object.size | type == "number")' "$out" >/dev/null ||
+  jq -e '(.format == 1 or .format == 2) and (.object.sha256 | test("^[0-9a-f]{64}$")) and (.object.size | type == "number")' "$out" >/dev/null ||
     die "manifest of $period/$id is malformed"
 }
 

@@ -264,7 +264,7 @@ ensure_server_cert() {
 }
 
 # Password hashes computed here, so the server (and its logs) never see the plaintext.
-password_hash() { read_secret "$1" | python3 "$DUMPKIT" password-hash "$2"; }
+password_hash() { read_secret "$1" | "$PYTHON" "$DUMPKIT" password-hash "$2"; }
 
 # The IDENTIFIED clause for a secret: MariaDB takes the native hash; MySQL 8 (caching_sha2_password) needs
 # the password itself, which it redacts from its logs. Either way it travels on stdin, never in argv.
@@ -471,7 +471,7 @@ cmd_init() {
   [[ "${CFG[DB_ROLE]:-}" == database ]] || die_usage "init configures a self-managed server (DB_ROLE=database), not DB_ROLE='${CFG[DB_ROLE]:-}'"
   require_keys DB_ENGINE DB_ENGINE_VERSION DB_LISTEN_ADDRESS DB_NAME DB_USER DB_ADMIN_USER DB_WEBSERVER_SOURCES
   need_root init
-  need_commands openssl python3
+  need_commands openssl "$PYTHON"
   DUMPKIT="$DBTIER_LIB/dumpkit.py"
   case "${CFG[DB_ENGINE]}" in
     mariadb | mysql)

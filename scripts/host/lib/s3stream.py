@@ -1,12 +1,20 @@
 #!/usr/bin/env python3
 """Streaming S3 upload/download in bounded memory (python3 standard library only).
 
-  s3stream.py put BUCKET KEY   < data      multipart upload of stdin; memory <= (concurrency + 1) x part size
-  s3stream.py get BUCKET KEY   > data      streamed GET
+  s3stream.py put BUCKET KEY [--report F]   < data   multipart upload of stdin; memory about (concurrency + 2) parts
+  s3stream.py get BUCKET KEY [--report F]   > data   streamed GET
+  s3stream.py head BUCKET KEY                        prints {"size": N, "etag": "..."} of the stored object
+
+--report writes {"sha256", "size", "etag"} of the bytes streamed, so no separate checksum process has to
+read the stream again. put also reports "partsVerified": every part's ETag, as the store returned it, was
+the MD5 of the bytes sent (true on stores whose ETags are MD5s; SSE-KMS ones are not), i.e. the store
+holds exactly these parts.
 
 Configuration from the environment: S3_ENDPOINT (http[s]://host[:port]), S3_REGION (default us-east-1),
 S3_ACCESS_KEY_FILE and S3_SECRET_KEY_FILE (paths of files holding the keys: never argv, never env values),
-S3_PART_SIZE (bytes, default 5 MiB, min 5 MiB), S3_CONCURRENCY (default 1).
+S3_CA_FILE (optional: a private CA for an https endpoint), S3_PART_SIZE (bytes, default 5 MiB, min 5 MiB),
+S3_CONCURRENCY (default 1). Every part is sent with its SHA-256 in the signed request, so the store itself
+rejects a part that arrives damaged.
 Exit 0 ok, 1 failure (the multipart upload is aborted so no partial object ever appears), 2 usage.
 """
 from __future__ import annotations
@@ -15,7 +23,9 @@ import datetime
 import hashlib
 import hmac
 import http.client
+import json
 import os
+import ssl
 import queue
 import sys
 import threading
@@ -38,10 +48,13 @@ class S3:
         self.region = os.environ.get("S3_REGION", "us-east-1")
         self.access = read_secret("S3_ACCESS_KEY_FILE")
         self.secret = read_secret("S3_SECRET_KEY_FILE")
+        self.tls: Optional[ssl.SSLContext] = None
+        if self.scheme == "https":
+            self.tls = ssl.create_default_context(cafile=os.environ.get("S3_CA_FILE") or None)
 
     def new_connection(self) -> http.client.HTTPConnection:
         if self.scheme == "https":
-            return http.client.HTTPSConnection(self.host, self.port, timeout=300)
+            return http.client.HTTPSConnection(self.host, self.port, timeout=300, context=self.tls)
         return http.client.HTTPConnection(self.host, self.port, timeout=300)
 
     def conn(self) -> "Conn":
@@ -144,15 +157,46 @@ def read_full(stream, n: int) -> memoryview:
     return view[:got]
 
 
-def put(s3: S3, bucket: str, key: str) -> None:
+class Tally:
+    """SHA-256, size and part MD5s of what went through (the --report)."""
+
+    def __init__(self) -> None:
+        self.sha = hashlib.sha256()
+        self.size = 0
+        self.part_md5: Dict[int, str] = {}
+
+    def add(self, data, part: int = 0) -> None:
+        self.sha.update(data)
+        self.size += len(data)
+        if part:
+            self.part_md5[part] = hashlib.md5(data).hexdigest()
+
+    def write(self, path: Optional[str], etag: str = "", part_etags: Optional[Dict[int, str]] = None) -> None:
+        if not path:
+            return
+        doc: Dict[str, object] = {"sha256": self.sha.hexdigest(), "size": self.size, "etag": etag}
+        if part_etags is not None:
+            doc["parts"] = len(self.part_md5)
+            doc["partsVerified"] = bool(self.part_md5) and all(
+                part_etags.get(n, "").strip('"') == md5 for n, md5 in self.part_md5.items())
+        with open(path, "w") as f:
+            json.dump(doc, f)
+            f.write("\n")
+
+
+def put(s3: S3, bucket: str, key: str, report: Optional[str]) -> None:
     part_size = max(5 << 20, int(os.environ.get("S3_PART_SIZE", str(5 << 20))))
     concurrency = max(1, int(os.environ.get("S3_CONCURRENCY", "1")))
     path = f"/{bucket}/{key}"
     stdin = sys.stdin.buffer
+    tally = Tally()
     first = read_full(stdin, part_size)
     main = s3.conn()
     if len(first) < part_size:  # small object: one PUT
-        s3.request(main, "PUT", path, {}, first)
+        tally.add(first, part=1)
+        r = s3.request(main, "PUT", path, {}, first)
+        etag = r.getheader("ETag") or ""
+        tally.write(report, etag.strip('"'), {1: etag})
         return
     resp = s3.request(main, "POST", path, {"uploads": ""})
     upload_id = ET.fromstring(resp.body).findtext("{*}UploadId")  # type: ignore[attr-defined]
@@ -186,6 +230,7 @@ def put(s3: S3, bucket: str, key: str) -> None:
     data = first
     try:
         while data and not errors:
+            tally.add(data, part=n)
             work.put((n, data))
             data = None  # type: ignore[assignment]
             n += 1
@@ -203,27 +248,66 @@ def put(s3: S3, bucket: str, key: str) -> None:
     body = "<CompleteMultipartUpload>" + "".join(
         f"<Part><PartNumber>{i}</PartNumber><ETag>{etags[i]}</ETag></Part>" for i in sorted(etags)
     ) + "</CompleteMultipartUpload>"
-    s3.request(main, "POST", path, {"uploadId": upload_id}, body.encode())
+    r = s3.request(main, "POST", path, {"uploadId": upload_id}, body.encode())
+    # CompleteMultipartUpload can fail after a 200 status line: the error is then in the body.
+    if b"<Error>" in r.body:  # type: ignore[attr-defined]
+        die(1, f"completing the upload failed: {r.body[:300].decode(errors='replace')}")  # type: ignore[attr-defined]
+    etag = ET.fromstring(r.body).findtext("{*}ETag") or ""  # type: ignore[attr-defined]
+    tally.write(report, etag.strip('"'), etags)
 
 
-def get(s3: S3, bucket: str, key: str) -> None:
+def get(s3: S3, bucket: str, key: str, report: Optional[str]) -> None:
     resp = s3.request(s3.conn(), "GET", f"/{bucket}/{key}", {}, stream=True)
     out = sys.stdout.buffer
+    tally = Tally()
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    consumer_gone = False
     while True:
-        b = resp.read(1 << 20)
-        if not b:
+        k = resp.readinto(buf)
+        if not k:
             break
-        out.write(b)
-    out.flush()
+        tally.add(view[:k])
+        if not consumer_gone:
+            try:
+                out.write(view[:k])
+            except BrokenPipeError:
+                # The consumer stopped early (a failed load): hash the rest anyway, so the report says
+                # whether the stored object itself is intact.
+                consumer_gone = True
+    if not consumer_gone:
+        try:
+            out.flush()
+        except BrokenPipeError:
+            consumer_gone = True
+    tally.write(report, (resp.getheader("ETag") or "").strip('"'))
+    if consumer_gone:
+        # stdout is a dead pipe: keep the interpreter from complaining about it at exit. The download
+        # itself succeeded; the consumer's own exit status tells why it stopped.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def head(s3: S3, bucket: str, key: str, report: Optional[str]) -> None:
+    r = s3.request(s3.conn(), "HEAD", f"/{bucket}/{key}", {})
+    doc = {"size": int(r.getheader("Content-Length") or -1), "etag": (r.getheader("ETag") or "").strip('"')}
+    print(json.dumps(doc))
 
 
 def main(argv: List[str]) -> None:
-    if len(argv) != 4 or argv[1] not in ("put", "get"):
-        die(2, "usage: s3stream.py put|get BUCKET KEY")
+    args = argv[1:]
+    report = None
+    if "--report" in args:
+        i = args.index("--report")
+        if i + 1 >= len(args):
+            die(2, "--report needs a file")
+        report = args[i + 1]
+        del args[i:i + 2]
+    if len(args) != 3 or args[0] not in ("put", "get", "head"):
+        die(2, "usage: s3stream.py put|get|head BUCKET KEY [--report FILE]")
     s3 = S3()
     try:
-        (put if argv[1] == "put" else get)(s3, argv[2], argv[3])
-    except (OSError, RuntimeError, http.client.HTTPException) as e:
+        {"put": put, "get": get, "head": head}[args[0]](s3, args[1], args[2], report)
+    except (OSError, RuntimeError, http.client.HTTPException, ET.ParseError) as e:
         die(1, str(e))
 
 

@@ -8,10 +8,11 @@
 # pruned. Every stage's exit status is checked. Per-table digests are not computed here: the test
 # restore (verify) computes them from the backup and from the restored copy and compares the two.
 
-# zstd -4 with a 256 KiB window: on dump text (and blobs dumped as escaped binary) it stores fewer bytes
-# than gzip -6 at about half the CPU of -5 and ~17 MB of memory (npm run bench: scripts/bench/WHY.md).
-ZSTD_LEVEL="${DBTIER_ZSTD_LEVEL:-4}"
-ZSTD_WLOG="${DBTIER_ZSTD_WLOG:-18}"
+# zstd -3, 512 KiB window, matches of at least 6 bytes: 6% fewer stored bytes than gzip -6 on dumps of both
+# engines (hex bytea included) at about a third of the CPU of zstd -5, in ~23 MB (npm run bench; WHY.md).
+ZSTD_LEVEL="${DBTIER_ZSTD_LEVEL:-3}"
+ZSTD_WLOG="${DBTIER_ZSTD_WLOG:-19}"
+ZSTD_MML="${DBTIER_ZSTD_MML:-6}"
 # One 5 MiB part in flight (the S3 minimum) keeps the uploader near 30 MB and allows objects up to
 # 50 GB (10,000 parts); raise DBTIER_S3_PART_SIZE for bigger databases.
 export S3_PART_SIZE="${DBTIER_S3_PART_SIZE:-5242880}" S3_CONCURRENCY="${DBTIER_S3_CONCURRENCY:-1}"
@@ -99,7 +100,7 @@ finish_backup() {
   else
     check="read-back"
     set +e
-    store_stream_get "$period" "$id" "$DATA_OBJECT" "$RUN_DIR/readback.json" 2>"$RUN_DIR/readback.err" >/dev/null
+    (store_stream_get "$period" "$id" "$DATA_OBJECT" "$RUN_DIR/readback.json") 2>"$RUN_DIR/readback.err" >/dev/null
     local rc=$?
     set -e
     local back_sha back_size
@@ -117,7 +118,7 @@ finish_backup() {
     --arg completed "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg engine "${CFG[DB_ENGINE]}" --arg version "$version" \
     --arg database "${CFG[DB_NAME]}" --arg object "$DATA_OBJECT" --arg sha "$sha" --argjson size "$size" \
     --arg recipient "${CFG[BACKUP_RECIPIENT]}" --arg host "$(hostname)" --arg check "$check" \
-    --arg compression "zstd -$ZSTD_LEVEL --zstd=wlog=$ZSTD_WLOG" --argjson tools "$(tool_versions_json)" \
+    --arg compression "zstd -$ZSTD_LEVEL --zstd=wlog=$ZSTD_WLOG,mml=$ZSTD_MML" --argjson tools "$(tool_versions_json)" \
     '{format: 2, backupId: $id, period: $period, app: $app, startedAt: $started, completedAt: $completed,
       host: $host, engine: $engine, serverVersion: $version, database: $database,
       object: {key: $object, sha256: $sha, size: $size, compression: $compression, encryption: "age", recipient: $recipient},
@@ -162,7 +163,7 @@ backup_now() {
   log "backup $period/$id of ${CFG[DB_ENGINE]} $version database ${CFG[DB_NAME]} started"
   set +e
   db_dump_stream "${CFG[DB_NAME]}" 2>"$RUN_DIR/dump.err" |
-    zstd -T0 "-$ZSTD_LEVEL" "--zstd=wlog=$ZSTD_WLOG" -q -c |
+    zstd -T0 "-$ZSTD_LEVEL" "--zstd=wlog=$ZSTD_WLOG,mml=$ZSTD_MML" -q -c |
     age -r "${CFG[BACKUP_RECIPIENT]}" |
     store_stream_put "$period" "$id" "$DATA_OBJECT" "$RUN_DIR/put.json" 2>"$RUN_DIR/upload.err"
   local codes=("${PIPESTATUS[@]}")
@@ -203,11 +204,13 @@ cmd_backup() {
 resolve_target() {
   local target="$1" period id
   if [[ "$target" == latest ]]; then
+    # One listing of every period's manifests (period/id/manifest.json), not one per period.
     local best="" best_period=""
-    for period in ${CFG[BACKUP_PERIODS]}; do
-      id="$(store_newest_id "$period")"
-      if [[ -n "$id" && "$id" > "$best" ]]; then best="$id" best_period="$period"; fi
-    done
+    while IFS=/ read -r period id _; do
+      if [[ " ${CFG[BACKUP_PERIODS]} " == *" $period "* ]] && is_backup_id "$id" && [[ "$id" > "$best" ]]; then
+        best="$id" best_period="$period"
+      fi
+    done < <(store_lsf --recursive --files-only --include "/*/*/$MANIFEST_OBJECT" "$STORE_ROOT")
     [[ -n "$best" ]] || die "no complete backup found in ${CFG[BACKUP_PERIODS]}"
     printf '%s %s' "$best_period" "$best"
   elif is_period "$target" || [[ "$target" == safety ]]; then

@@ -220,8 +220,15 @@ db_drop() {
   if [[ "$DB_FAMILY" == mysql ]]; then
     my_sql <<<"DROP DATABASE IF EXISTS $(my_ident "$db");"
   else
-    pg_sql <<<"DROP DATABASE IF EXISTS $(pg_ident "$db") WITH (FORCE);"
+    # FORCE ends the app's sessions, but a DBaaS admin may not end an autovacuum worker (which a big load
+    # starts); a plain DROP makes autovacuum leave and waits for it, so that is the fallback.
+    pg_sql <<<"DROP DATABASE IF EXISTS $(pg_ident "$db") WITH (FORCE);" 2>"$RUN_DIR/drop.err" ||
+      retry 3 2 pg_drop_plain "$db"
   fi
+}
+
+pg_drop_plain() {
+  pg_sql <<<"DROP DATABASE IF EXISTS $(pg_ident "$1");"
 }
 
 # PostgreSQL: lets the admin SET ROLE to the app user (a DBaaS admin is not a superuser but may grant
@@ -285,31 +292,24 @@ loader_connection_args() {
 }
 
 # THE loader: reads a plain SQL dump on stdin and loads it into DB over LOAD_JOBS connections
-# (parallel-load.py: table data spread over the connections, index builds after the data). Everything
-# that loads a dump (restore, verify, load-app-db) goes through here.
+# (parallel-load.py: table data spread over the connections; what a managed server's admin may not run
+# left out). Everything that loads a dump (restore, verify, load-app-db) goes through here. A pipeline
+# stage: it execs the loader, so the pipeline holds no extra shell.
 load_dump_stream() {
-  local db="$1" conn=() engine="${CFG[DB_ENGINE]}"
+  local db="$1" conn=() engine="${CFG[DB_ENGINE]}" extra=()
   mapfile -d '' -t conn < <(loader_connection_args)
   if [[ "$DB_FAMILY" == mysql ]]; then
-    local policy prelude="" filter_args=()
-    policy="$(my_primary_key_policy)"
-    case "$policy" in
-      session) prelude="SET SESSION sql_require_primary_key = 0;" ;;
-      rewrite) filter_args+=(--add-pk) ;;
+    case "$(my_primary_key_policy)" in
+      session) extra+=(--session-sql "SET SESSION sql_require_primary_key = 0") ;;
+      rewrite) extra+=(--add-pk) ;;
     esac
     [[ "$engine" == mysql && "$MY_FLAVOR" == mariadb ]] && engine=mariadb
-    { [[ -n "$prelude" ]] && printf '%s\n' "$prelude"; "$PYTHON" "$DUMPKIT" filter-mysql "${filter_args[@]}"; } |
-      "$PYTHON" "$DBTIER_LIB/parallel-load.py" --engine "$engine" --database "$db" "${conn[@]}" --jobs "$LOAD_JOBS"
-    local rc=("${PIPESTATUS[@]}")
-    [[ "${rc[0]}" == 0 && "${rc[1]}" == 0 ]]
-  else
-    local prelude=""
-    if [[ -n "$PG_AS_ROLE" ]]; then prelude="SET ROLE $(pg_ident "$PG_AS_ROLE");"; fi
-    { [[ -n "$prelude" ]] && printf '%s\n' "$prelude"; "$PYTHON" "$DUMPKIT" filter-postgres; } |
-      "$PYTHON" "$DBTIER_LIB/parallel-load.py" --engine postgres --database "$db" "${conn[@]}" --jobs "$LOAD_JOBS"
-    local rc=("${PIPESTATUS[@]}")
-    [[ "${rc[0]}" == 0 && "${rc[1]}" == 0 ]]
+  elif [[ -n "$PG_AS_ROLE" ]]; then
+    # The app role then owns what the load creates.
+    extra+=(--session-sql "SET ROLE $(pg_ident "$PG_AS_ROLE")")
   fi
+  exec "$PYTHON" "$DBTIER_LIB/parallel-load.py" --engine "$engine" --database "$db" "${conn[@]}" \
+    --jobs "$LOAD_JOBS" --dbaas "${extra[@]}"
 }
 
 db_dump_tool_version() {

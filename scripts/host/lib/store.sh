@@ -41,15 +41,16 @@ store_setup() {
 # Object key (inside the bucket) of PERIOD/ID/OBJECT.
 store_key() { printf '%s/%s/%s/%s' "$STORE_APP" "$1" "$2" "$3"; }
 
-# stdin -> PERIOD/ID/OBJECT as a multipart upload; REPORT gets {sha256, size, etag, expectedEtag}.
+# Pipeline stages (they exec, so a pipeline holds no extra shell; run them only as a stage or in a subshell):
+# stdin -> PERIOD/ID/OBJECT as a multipart upload; REPORT gets {sha256, size, etag, partsVerified}.
 store_stream_put() {
-  "$PYTHON" "$DBTIER_LIB/s3stream.py" put "${CFG[DATASTORE_BUCKET]}" "$(store_key "$1" "$2" "$3")" --report "$4"
+  exec "$PYTHON" "$DBTIER_LIB/s3stream.py" put "${CFG[DATASTORE_BUCKET]}" "$(store_key "$1" "$2" "$3")" --report "$4"
 }
 
 # PERIOD/ID/OBJECT -> stdout; REPORT gets {sha256, size} of every stored byte (read to the end even when
 # the consumer stops early, so a damaged object is always named as such).
 store_stream_get() {
-  "$PYTHON" "$DBTIER_LIB/s3stream.py" get "${CFG[DATASTORE_BUCKET]}" "$(store_key "$1" "$2" "$3")" --report "$4"
+  exec "$PYTHON" "$DBTIER_LIB/s3stream.py" get "${CFG[DATASTORE_BUCKET]}" "$(store_key "$1" "$2" "$3")" --report "$4"
 }
 
 # {size, etag} of the stored PERIOD/ID/OBJECT.
@@ -152,10 +153,10 @@ store_has_object() {
 
 store_fetch_manifest() {
   local period="$1" id="$2" out="$3"
-  store_has_manifest "$period" "$id" || die "backup $period/$id has no manifest (incomplete or missing)"
   rc cat "$(store_path "$period" "$id" "$MANIFEST_OBJECT")" >"$out" 2>"$RUN_DIR/store.err" ||
     die "cannot read the manifest of $period/$id: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
-  [[ -s "$out" ]] || die "the manifest of $period/$id is empty"
+  # rclone cat of a missing key prints nothing and succeeds (see store_has_manifest)
+  [[ -s "$out" ]] || die "backup $period/$id has no manifest (incomplete or missing)"
   jq -e '(.format == 1 or .format == 2) and (.object.sha256 | test("^[0-9a-f]{64}$")) and (.object.size | type == "number")' "$out" >/dev/null ||
     die "manifest of $period/$id is malformed"
 }

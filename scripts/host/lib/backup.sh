@@ -161,9 +161,11 @@ backup_now() {
   BACKUP_ID="$(new_backup_id)"
   local id="$BACKUP_ID"
   log "backup $period/$id of ${CFG[DB_ENGINE]} $version database ${CFG[DB_NAME]} started"
+  # The compressor runs niced: the database server and the single-threaded dump (the critical path)
+  # keep priority, and zstd's threads take what is left.
   set +e
   db_dump_stream "${CFG[DB_NAME]}" 2>"$RUN_DIR/dump.err" |
-    zstd -T0 "-$ZSTD_LEVEL" "--zstd=wlog=$ZSTD_WLOG,mml=$ZSTD_MML" -q -c |
+    nice -n 10 zstd -T0 "-$ZSTD_LEVEL" "--zstd=wlog=$ZSTD_WLOG,mml=$ZSTD_MML" -q -c |
     age -r "${CFG[BACKUP_RECIPIENT]}" |
     store_stream_put "$period" "$id" "$DATA_OBJECT" "$RUN_DIR/put.json" 2>"$RUN_DIR/upload.err"
   local codes=("${PIPESTATUS[@]}")
@@ -206,11 +208,13 @@ resolve_target() {
   if [[ "$target" == latest ]]; then
     # One listing of every period's manifests (period/id/manifest.json), not one per period.
     local best="" best_period=""
-    while IFS=/ read -r period id _; do
-      if [[ " ${CFG[BACKUP_PERIODS]} " == *" $period "* ]] && is_backup_id "$id" && [[ "$id" > "$best" ]]; then
+    local name rest
+    while IFS=/ read -r period id name rest; do
+      if [[ "$name" == "$MANIFEST_OBJECT" && -z "$rest" && " ${CFG[BACKUP_PERIODS]} " == *" $period "* ]] &&
+        is_backup_id "$id" && [[ "$id" > "$best" ]]; then
         best="$id" best_period="$period"
       fi
-    done < <(store_lsf --recursive --files-only --include "/*/*/$MANIFEST_OBJECT" "$STORE_ROOT")
+    done < <(store_lsf --recursive --files-only --include "$MANIFEST_OBJECT" "$STORE_ROOT")
     [[ -n "$best" ]] || die "no complete backup found in ${CFG[BACKUP_PERIODS]}"
     printf '%s %s' "$best_period" "$best"
   elif is_period "$target" || [[ "$target" == safety ]]; then

@@ -192,8 +192,9 @@ class DbtierDb(Pipeline):
     """The real on-host tool: `dbtier-db backup daily` and `dbtier-db restore latest --yes`."""
 
     name = "dbtier"
-    label = ("scripts/host/dbtier-db as shipped: backup daily (dump | stats | zstd | age | sha256 | rclone rcat); "
-             "restore latest --yes (verify pass, load pass, re-dump compare) into an empty database")
+    label = ("scripts/host/dbtier-db as shipped: backup daily (dump | nice zstd -3 wlog 19 mml 6 | age | s3stream put, "
+             "part-ETag upload check); restore latest --yes into an empty database (s3stream get | age -d | zstd -d | "
+             "parallel-load: 2 driver connections, one pass)")
 
     def backup(self, ctx, prefix):
         ctx.write_host_env(prefix)
@@ -205,17 +206,17 @@ class DbtierDb(Pipeline):
         return ctx.measure("", prefix, argv=["bash", str(DBTIER_DB), "restore", "latest", "--yes"])
 
 
-def dbtier_candidate() -> Stream:
-    return Stream("dbtier-stream", "proposed dbtier pipeline: dump (MariaDB: blobs as escaped binary, not --hex-blob) | "
-                  "zstd -5 -T0 --zstd=wlog=18,slog=4 | age | s3stream (5 MiB parts, 1 in flight); "
-                  "s3stream get | age -d | zstd -d | parallel-load (2 connections)",
-                  {"ZSTD_LEVEL": "5", "ZSTD_EXTRA": "--zstd=wlog=18,slog=4", "UPLOADER": "s3stream", "HEX_BLOB": "no",
-                   "S3_PART_SIZE": str(5 << 20), "S3_CONCURRENCY": "1"},
-                  {"DOWNLOADER": "s3stream", "LOADER": "parallel", "LOAD_JOBS": "2"})
-
-
 def experiments(engine: str) -> List[Stream]:
     ex = [
+        # Session 1's proposal, before the toolkit took it over and went further (see WHY.md).
+        Stream("zstd5-wlog18-cli-loader", "dump | zstd -5 -T0 --zstd=wlog=18,slog=4 | age | s3stream; restore through "
+               "parallel-load with mariadb/psql client processes (2)",
+               {"ZSTD_LEVEL": "5", "ZSTD_EXTRA": "--zstd=wlog=18,slog=4", "UPLOADER": "s3stream", "HEX_BLOB": "no"},
+               {"DOWNLOADER": "s3stream", "LOADER": "parallel", "LOAD_JOBS": "2", "LOAD_CLIENT": "cli"}),
+        Stream("zstd3-wlog19-mml6-driver-loader", "dump | zstd -3 -T0 --zstd=wlog=19,mml=6 | age | s3stream; restore "
+               "through parallel-load with in-process driver connections (2)",
+               {"ZSTD_LEVEL": "3", "ZSTD_EXTRA": "--zstd=wlog=19,mml=6", "UPLOADER": "s3stream", "HEX_BLOB": "no"},
+               {"DOWNLOADER": "s3stream", "LOADER": "parallel", "LOAD_JOBS": "2", "LOAD_CLIENT": "driver"}),
         Stream("zstd1-rclone-default", "zstd -1 -T0, rclone rcat (default flags), single-client load",
                {"ZSTD_LEVEL": "1", "UPLOADER": "rclone"}, {"DOWNLOADER": "rclone", "LOADER": "single"}),
         Stream("zstd3-rclone-default", "zstd -3 -T0, rclone rcat (default flags), single-client load",
@@ -333,9 +334,9 @@ def main(argv: List[str]) -> int:
             try:
                 ctx = Context(work / f"{engine}-ctx", server, s3)
                 ctx.max_quiet_wait = args.max_quiet_wait
-                pipelines: List[Pipeline] = [Reference(), dbtier_candidate()]
+                pipelines: List[Pipeline] = [Reference()]
                 if DBTIER_DB.exists() and not args.skip_dbtier_db:
-                    pipelines.insert(1, DbtierDb())
+                    pipelines.append(DbtierDb())
                 eng: Dict = {"server_version": server.root_sql("SELECT version();").strip(),
                              "pipelines": {p.name: p.label for p in pipelines}, "sizes": {}}
                 results["engines"][engine] = eng

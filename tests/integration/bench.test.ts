@@ -1,5 +1,5 @@
 // A small run of `npm run bench` (both engines, 2 MiB and 8 MiB, one run) so the benchmark cannot rot:
-// real servers, real s3rver, the reference, the real dbtier-db and the proposed streaming pipeline, every restore verified by per-table checksums.
+// real servers, real s3rver, the reference and the real dbtier-db, every restore verified by per-table checksums.
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -25,7 +25,7 @@ describe("npm run bench (small)", () => {
       const sizes = report.engines[engine].sizes;
       expect(Object.keys(sizes)).toEqual(["2M", "8M"]);
       for (const label of ["2M", "8M"]) {
-        for (const pipeline of ["reference", "dbtier", "dbtier-stream"]) {
+        for (const pipeline of ["reference", "dbtier"]) {
           const runs = sizes[label].pipelines[pipeline];
           expect(runs).toHaveLength(1);
           expect(runs[0].error).toBeUndefined();
@@ -35,7 +35,7 @@ describe("npm run bench (small)", () => {
           expect(runs[0].restore.wall_s).toBeGreaterThan(0);
         }
       }
-      for (const pipeline of ["dbtier", "dbtier-stream"]) {
+      for (const pipeline of ["dbtier"]) {
         const ratios = report.summary[engine].sizes["8M"].ratios[pipeline];
         expect(ratios.backup_throughput_ratio).toBeGreaterThan(0);
         expect(ratios.stored_ratio).toBeGreaterThan(0);

@@ -1,7 +1,8 @@
 // Faults and bad input, on both engines: concurrent backups, retention, an upload killed midway, a flipped
 // byte in a stored object, the server dying mid-dump, and wrong configuration. Each must fail loudly with a
 // clear message and a non-zero exit, and must never delete a good backup or touch the live database.
-// Slow pipelines are made with rclone's own RCLONE_BWLIMIT so faults land mid-stream deterministically.
+// Slow pipelines are made with the uploader's bandwidth limit (DBTIER_S3_BWLIMIT) so faults land
+// mid-stream deterministically.
 import { spawn } from "child_process";
 import { chmodSync, closeSync, openSync, readSync, writeSync } from "fs";
 import { tableChecksums } from "../support/dataset";
@@ -11,7 +12,7 @@ import { completeIds, ENGINES, expectOk, makeRig, Rig, runWatched } from "./fixt
 
 jest.setTimeout(240_000);
 
-const SLOW = { RCLONE_BWLIMIT: "1M" };
+const SLOW = { DBTIER_S3_BWLIMIT: String(1 << 20) };
 
 /** Starts `dbtier-db args` in the background; resolves its pid once spawned. */
 function start(rig: Rig, args: string[], env: Record<string, string> = {}): { pid: Promise<number>; done: Promise<RunResult> } {
@@ -56,7 +57,7 @@ describe.each(ENGINES)("%s: faults and bad input", (engine) => {
 
   test("two backups at once: one refuses when it may not wait, another waits its turn", async () => {
     const a = start(rig, ["backup", "hourly"], SLOW);
-    await waitForChild(await a.pid, /rclone .*rcat/, "the first backup to upload");
+    await waitForChild(await a.pid, /s3stream\.py put/, "the first backup to upload");
     const refused = await rig.host.run(["backup", "hourly"], { env: { DBTIER_LOCK_WAIT: "0" } });
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/backup hourly refused: another dbtier-db run still holds .*dbtier\.lock/);
@@ -84,9 +85,9 @@ describe.each(ENGINES)("%s: faults and bad input", (engine) => {
     const before = completeIds(rig, "hourly");
     const keysBefore = snapshot();
     const run = start(rig, ["backup", "hourly"], SLOW);
-    const rclone = await waitForChild(await run.pid, /rclone .*rcat/, "the upload to start");
+    const uploader = await waitForChild(await run.pid, /s3stream\.py put/, "the upload to start");
     await sleep(700);
-    process.kill(rclone, "SIGKILL");
+    process.kill(uploader, "SIGKILL");
     const r = await run.done;
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/failed in stage\(s\): .*upload\(exit 137\)/);

@@ -84,8 +84,8 @@ export function completeIds(rig: Rig, period: string): string[] {
     .sort();
 }
 
-export function manifest(rig: Rig, period: string, id: string): any {
-  return JSON.parse(readFileSync(rig.s3.objectFile(`${rig.host.envValues.APP_NAME}/${period}/${id}/manifest.json`), "utf8"));
+export function manifest(rig: Rig, period: string, id: string, name = "manifest.json"): any {
+  return JSON.parse(readFileSync(rig.s3.objectFile(`${rig.host.envValues.APP_NAME}/${period}/${id}/${name}`), "utf8"));
 }
 
 export function dataObject(rig: Rig, period: string, id: string): string {

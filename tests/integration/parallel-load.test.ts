@@ -34,9 +34,10 @@ describe("parallel-load round trip", () => {
         expect(r.stderr).toBe("");
         expect(r.rc).toBe(0);
         expect(r.checksums_match).toBe(true);
-        // Same schema, routines, triggers, views and rows; with parallel PostgreSQL COPY only the
-        // physical row order may differ.
-        if (engine === "postgres" && r.jobs !== 1) expect(r.same_lines).toBe(true);
+        // Same schema, routines, triggers, views and rows. PostgreSQL's heap order is not the insertion
+        // order (parallel COPY; and TOAST LZ4 changes tuple sizes, so the free space map places rows
+        // elsewhere), so there the dump's lines are compared as a multiset.
+        if (engine === "postgres") expect(r.same_lines).toBe(true);
         else expect({ identical: r.identical_redump, firstDiff: r.diff_hint }).toEqual({ identical: true, firstDiff: "" });
       });
     }

@@ -2,13 +2,15 @@
 # Candidate restore pipelines for the experiments. Knobs (environment):
 #   DUMP_MODE  as for stream-backup.sh
 #   DOWNLOADER rclone (rclone cat) | s3stream
-#   LOADER     single (one client) | parallel (scripts/host/lib/parallel-load.py, LOAD_JOBS connections)
+#   LOADER     single (one client) | parallel (scripts/host/lib/parallel-load.py, LOAD_JOBS connections
+#              of LOAD_CLIENT: cli = mariadb/psql processes, driver = PyMySQL/psycopg2 in the loader)
 #   AGE_IDENTITY_FILE  0600 age identity
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$BENCH_WORK"
 : "${DUMP_MODE:=plain}" "${DOWNLOADER:=rclone}" "${LOADER:=parallel}" "${LOAD_JOBS:=2}" "${RCLONE_FLAGS:=}"
+: "${LOAD_CLIENT:=cli}"
 key="$BENCH_PREFIX/data.zst.age"
 HOST_LIB="$BENCH_DIR/../host/lib"
 
@@ -26,9 +28,10 @@ load() {
     mariadb:plain:single) my_client "$DB_NAME" ;;
     postgres:plain:single) pg_client -d "$DB_NAME" -v ON_ERROR_STOP=1 >/dev/null ;;
     *:plain:parallel)
-      exec python3 "$HOST_LIB/parallel-load.py" --engine "$BENCH_ENGINE" --host "$DB_HOST" --port "$DB_PORT" \
+      # The system interpreter, where Debian's database drivers are (as on a host).
+      exec /usr/bin/python3 "$HOST_LIB/parallel-load.py" --engine "$BENCH_ENGINE" --host "$DB_HOST" --port "$DB_PORT" \
         --user "$DB_ADMIN_USER" --database "$DB_NAME" --password-file "$BENCH_PASSWORD_FILE" \
-        --tls-mode require --jobs "$LOAD_JOBS"
+        --tls-mode require --jobs "$LOAD_JOBS" --client "$LOAD_CLIENT"
       ;;
     mariadb:mydumper:*)
       local pw

@@ -88,7 +88,7 @@ MYSQL_TOKEN = re.compile(rb"'(?:[^'\\]|\\.)*'|\),\(", re.S)
 def mysql_split_rows(payload: bytes):
     """Rows of a one-line extended INSERT payload "(..),(..);", each without the separators."""
     payload = payload.rstrip(b"\n")
-    if payload.endswith(b";"):
+    if payload.endswith((b";", b",")):  # "," when the statement goes on with one row a line
         payload = payload[:-1]
     if b"),(" not in payload:
         return [payload]
@@ -139,6 +139,10 @@ def stats(engine: str, out_path: str) -> int:
                 continue
             for row in mysql_split_rows(payload):
                 t.add(row)
+            if not line.endswith(b";\n"):
+                # mariadb-dump with a column list (invisible columns) puts the first row on the INSERT
+                # line and each further row on a line of its own.
+                current = t
     elif engine == "postgres":
         current = None
         for line in stream:

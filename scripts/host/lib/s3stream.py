@@ -13,7 +13,8 @@ holds exactly these parts.
 Configuration from the environment: S3_ENDPOINT (http[s]://host[:port]), S3_REGION (default us-east-1),
 S3_ACCESS_KEY_FILE and S3_SECRET_KEY_FILE (paths of files holding the keys: never argv, never env values),
 S3_CA_FILE (optional: a private CA for an https endpoint), S3_PART_SIZE (bytes, default 5 MiB, min 5 MiB),
-S3_CONCURRENCY (default 1). Every part is sent with its SHA-256 in the signed request, so the store itself
+S3_CONCURRENCY (default 1), S3_BWLIMIT (bytes per second, default unlimited: keeps a backup from filling
+the host's uplink). Every part is sent with its SHA-256 in the signed request, so the store itself
 rejects a part that arrives damaged.
 Exit 0 ok, 1 failure (the multipart upload is aborted so no partial object ever appears), 2 usage.
 """
@@ -144,17 +145,38 @@ def read_secret(var: str) -> str:
     return ""
 
 
-def read_full(stream, n: int) -> memoryview:
-    """Up to n bytes read straight into one buffer (no concatenation copy)."""
+def read_full(stream, n: int, throttle: "Throttle") -> memoryview:
+    """Up to n bytes read straight into one buffer (no concatenation copy), at most at S3_BWLIMIT."""
     buf = bytearray(n)
     view = memoryview(buf)
     got = 0
     while got < n:
-        k = stream.readinto(view[got:])
+        k = stream.readinto(view[got:min(n, got + (1 << 20))])
         if not k:
             break
         got += k
+        throttle.passed(k)
     return view[:got]
+
+
+class Throttle:
+    """Sleeps so that the bytes passed on average at most S3_BWLIMIT per second."""
+
+    def __init__(self) -> None:
+        import time
+        self.clock = time.monotonic
+        self.sleep = time.sleep
+        self.limit = float(os.environ.get("S3_BWLIMIT") or 0)
+        self.start = self.clock()
+        self.sent = 0
+
+    def passed(self, n: int) -> None:
+        if self.limit <= 0:
+            return
+        self.sent += n
+        ahead = self.sent / self.limit - (self.clock() - self.start)
+        if ahead > 0:
+            self.sleep(ahead)
 
 
 class Tally:
@@ -190,7 +212,8 @@ def put(s3: S3, bucket: str, key: str, report: Optional[str]) -> None:
     path = f"/{bucket}/{key}"
     stdin = sys.stdin.buffer
     tally = Tally()
-    first = read_full(stdin, part_size)
+    throttle = Throttle()
+    first = read_full(stdin, part_size, throttle)
     main = s3.conn()
     if len(first) < part_size:  # small object: one PUT
         tally.add(first, part=1)
@@ -234,7 +257,7 @@ def put(s3: S3, bucket: str, key: str, report: Optional[str]) -> None:
             work.put((n, data))
             data = None  # type: ignore[assignment]
             n += 1
-            data = read_full(stdin, part_size)
+            data = read_full(stdin, part_size, throttle)
     finally:
         for _ in threads:
             work.put(None)
@@ -263,11 +286,13 @@ def get(s3: S3, bucket: str, key: str, report: Optional[str]) -> None:
     buf = bytearray(1 << 20)
     view = memoryview(buf)
     consumer_gone = False
+    throttle = Throttle()
     while True:
         k = resp.readinto(buf)
         if not k:
             break
         tally.add(view[:k])
+        throttle.passed(k)
         if not consumer_gone:
             try:
                 out.write(view[:k])

@@ -33,7 +33,7 @@ store_setup() {
   local endpoint="${CFG[DATASTORE_ENDPOINT]}"
   [[ "$endpoint" == *://* ]] || endpoint="https://$endpoint"  # rclone's default scheme
   export S3_ENDPOINT="$endpoint" S3_REGION="${CFG[DATASTORE_REGION]}" S3_CA_FILE="${CFG[DATASTORE_CA_FILE]:-}"
-  export S3_ACCESS_KEY_FILE S3_SECRET_KEY_FILE
+  export S3_ACCESS_KEY_FILE S3_SECRET_KEY_FILE S3_BWLIMIT="${DBTIER_S3_BWLIMIT:-}"
   S3_ACCESS_KEY_FILE="$(secret_path datastore-access-key-id)"
   S3_SECRET_KEY_FILE="$(secret_path datastore-secret-access-key)"
 }

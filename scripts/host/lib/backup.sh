@@ -439,8 +439,9 @@ cmd_restore() {
     if ((live == 1)); then
       die "restore of $period/$id into $db FAILED: $STREAM_ERROR ($db holds part of the backup; the safety backup safety/$BACKUP_ID holds the previous state)"
     fi
-    db_drop "$db" && db_create "$db"
-    die "restore of $period/$id into $db FAILED: $STREAM_ERROR ($db is empty again, as before)"
+    local state="$db is empty again, as before"
+    { db_drop "$db" && db_create "$db"; } 2>/dev/null || state="$db may hold part of the backup: emptying it failed"
+    die "restore of $period/$id into $db FAILED: $STREAM_ERROR ($state)"
   fi
   check_rows_against_backup "$db" "$period" "$id" "$manifest"
   log "restore $period/$id OK"
@@ -554,8 +555,13 @@ load_with_retries() {
     LOAD_ERROR="" STREAM_ERROR=""
     if "$@"; then return 0; fi
     reason="${LOAD_ERROR:-${STREAM_ERROR:-unknown error}}"
-    ((n < attempts)) || die "loading $what into $db failed after $n attempt(s): $reason"
-    [[ "$reason" != checksum* ]] || die "loading $what refused: $reason"
+    if ((n >= attempts)) || [[ "$reason" == checksum* ]]; then
+      # A parallel load is not one transaction: leave the target empty, as it was, not half loaded.
+      local state="$db left empty"
+      { db_drop "$db" && db_create "$db"; } 2>/dev/null || state="$db may hold part of it: emptying it failed"
+      if [[ "$reason" == checksum* ]]; then die "loading $what refused: $reason ($state)"; fi
+      die "loading $what into $db failed after $n attempt(s): $reason ($state)"
+    fi
     log "load attempt $n failed ($reason); retrying in ${delay}s"
     sleep "$delay"
     delay=$((delay * 2))

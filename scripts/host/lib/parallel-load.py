@@ -48,6 +48,7 @@ import threading
 import time
 from typing import Dict, List, Optional, Tuple
 
+sys.dont_write_bytecode = True  # no __pycache__ written into the installed toolkit
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dumpkit  # noqa: E402  the DBaaS filter patterns live there (one definition for both tools)
 

@@ -91,11 +91,11 @@ finish_backup() {
   # Post-upload check that gates pruning. Every part went up with its SHA-256 signed (the store refuses
   # a damaged part) and came back with an ETag equal to its MD5 (the store holds exactly those bytes);
   # the assembled object must then have the streamed size. A store whose ETags are not MD5s (SSE-KMS)
-  # gets a full read-back instead.
+  # gets a full read-back instead, as does every backup with DBTIER_UPLOAD_CHECK=read-back.
   local stored stored_size check
   stored="$(store_head "$period" "$id" "$DATA_OBJECT" 2>"$RUN_DIR/head.err")" || stored='{}'
   stored_size="$(jq -r '.size // "missing"' <<<"$stored")"
-  if [[ "$stored_size" == "$size" && "$parts_verified" == true ]]; then
+  if [[ "${DBTIER_UPLOAD_CHECK:-}" != read-back && "$stored_size" == "$size" && "$parts_verified" == true ]]; then
     check="part-etags"
   else
     check="read-back"

@@ -9,7 +9,7 @@
 # restore (verify) computes them from the backup and from the restored copy and compares the two.
 
 # zstd -3, 512 KiB window, matches of at least 6 bytes: 6% fewer stored bytes than gzip -6 on dumps of both
-# engines (hex bytea included) at about a third of the CPU of zstd -5, in ~23 MB (npm run bench; WHY.md).
+# engines (hex bytea included; npm run bench) at about half the CPU of zstd -5, in ~23 MB (scripts/bench/WHY.md).
 ZSTD_LEVEL="${DBTIER_ZSTD_LEVEL:-3}"
 ZSTD_WLOG="${DBTIER_ZSTD_WLOG:-19}"
 ZSTD_MML="${DBTIER_ZSTD_MML:-6}"

@@ -20,7 +20,7 @@ How the work is split:
     of CREATE TABLE and built after the data (one ALTER per table, tables in parallel): a sorted build
     instead of random inserts, which wins when the indexes outgrow the buffer pool. Off by default: on
     wide-row tables (text, blobs) the ALTER's full scan costs more than inserting into small indexes
-    (npm run bench, 1 GB: 16.4-17.5 s deferred, 15.2-16.4 s inline);
+    (the 1 GB bench database: 16.4-17.5 s deferred, 15.2-16.4 s inline; scripts/bench/WHY.md);
   * PostgreSQL: post-data PRIMARY KEY/UNIQUE constraints and CREATE INDEX run per table in
     parallel, then the remaining post-data statements (foreign keys, triggers, ...) in dump order.
 
@@ -562,7 +562,8 @@ class MariaDB(Engine):
 
 # Compressing TOASTed values (long text, JSON) with pglz is most of a server's CPU in a load of a
 # text-heavy database; LZ4 (PostgreSQL >= 14 built with lz4, as Debian's, RDS's and DigitalOcean's are)
-# takes a fraction of it and stores the same values (npm run bench, 1 GB: server CPU 19.4 s -> 10.5 s).
+# takes a fraction of it and stores the same values (the 1 GB bench database: the server's CPU for the
+# load 19 s with pglz, 10-12 s with LZ4; scripts/bench/WHY.md).
 # Best effort: a server without LZ4 keeps its default.
 PG_TOAST_LZ4 = (b"DO $dbtier$ BEGIN PERFORM pg_catalog.set_config('default_toast_compression', 'lz4', false); "
                 b"EXCEPTION WHEN OTHERS THEN NULL; END $dbtier$")

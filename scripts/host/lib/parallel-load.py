@@ -319,8 +319,13 @@ class MySQLDriverConnection(DriverConnection):
         self._mysql_error = pymysql.MySQLError
         try:
             self.db = pymysql.connect(**connect_kwargs)
-        except (pymysql.MySQLError, OSError) as e:
-            raise LoadError(f"{name}: cannot connect: {driver_error_text(e)}")
+        except (pymysql.MySQLError, OSError, RuntimeError) as e:
+            err = LoadError(f"{name}: cannot connect: {driver_error_text(e)}")
+            # An authentication plugin PyMySQL lacks (2059), or MariaDB's ed25519 without PyNaCl (a
+            # RuntimeError): the mariadb/mysql client has them all.
+            err.client_may_work = (isinstance(e, RuntimeError)  # type: ignore[attr-defined]
+                                   or getattr(e, "args", (0,))[0] == 2059)
+            raise err
         if want_tls:
             # PyMySQL goes on without TLS when the server does not offer it: refuse that here.
             with self.db.cursor() as cur:
@@ -539,7 +544,13 @@ class MariaDB(Engine):
                 kw.update(host=a.host, port=a.port)
                 if a.tls_mode != "disable":
                     kw["ssl"] = self.tls_context()
-            return MySQLDriverConnection(name, depth, preamble, kw, want_tls=not a.socket and a.tls_mode != "disable")
+            try:
+                return MySQLDriverConnection(name, depth, preamble, kw, want_tls=not a.socket and a.tls_mode != "disable")
+            except LoadError as e:
+                if a.client == "driver" or not getattr(e, "client_may_work", False):
+                    raise
+                print(f"parallel-load: {e}; using the command-line client instead", file=sys.stderr)
+                a.client = "cli"  # the other connections too
         client = shutil.which("mariadb") or shutil.which("mysql") or "mariadb"
         argv = [client, f"--defaults-extra-file={self.cnf}", "--batch", "--skip-column-names", "--unbuffered",
                 "--max-allowed-packet=1G", "--default-character-set=utf8mb4"]
@@ -548,7 +559,7 @@ class MariaDB(Engine):
         elif a.host:
             argv += ["-h", a.host, "-P", str(a.port), "-u", a.user]
         if a.defaults_extra_file or a.socket:
-            pass  # TLS settings come with the option file
+            pass  # TLS settings come with the option file; a local socket needs none
         elif a.tls_mode == "require":
             argv.append("--ssl")
         elif a.tls_mode == "verify-ca":

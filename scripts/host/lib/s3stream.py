@@ -46,7 +46,7 @@ class S3:
         self.scheme, self.host = u.scheme, u.hostname
         self.port = u.port or (443 if u.scheme == "https" else 80)
         self.netloc = u.netloc
-        self.region = os.environ.get("S3_REGION", "us-east-1")
+        self.region = os.environ.get("S3_REGION") or "us-east-1"  # empty when the env file leaves it out
         self.access = read_secret("S3_ACCESS_KEY_FILE")
         self.secret = read_secret("S3_SECRET_KEY_FILE")
         self.tls: Optional[ssl.SSLContext] = None

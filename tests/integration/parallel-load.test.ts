@@ -43,6 +43,14 @@ describe("parallel-load round trip", () => {
     }
   }
 
+  test("mariadb over the local socket (DB_SOCKET), no TLS needed, reproduces every row and object exactly", () => {
+    const r = results.mariadb["driver-2-socket"];
+    expect(r.stderr).toBe("");
+    expect(r.rc).toBe(0);
+    expect(r.checksums_match).toBe(true);
+    expect({ identical: r.identical_redump, firstDiff: r.diff_hint }).toEqual({ identical: true, firstDiff: "" });
+  });
+
   test("mariadb: an admin on an auth plugin PyMySQL lacks (ed25519) is loaded through the mariadb client instead", () => {
     const r = results.mariadb["auto-2-ed25519"];
     expect(r.stderr).toMatch(/connection-1: cannot connect: .*ed25519.*; using the command-line client instead/);

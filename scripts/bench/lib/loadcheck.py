@@ -128,7 +128,6 @@ def check(engine: str, work: Path) -> dict:
         # python3-pymysql / python3-psycopg2 live), over plain TCP and TLS.
         variants = [("cli", 1, "disable"), ("cli", 3, "disable"), ("driver", 1, "disable"),
                     ("driver", 3, "require"), ("driver", 3, "verify-ca")]
-        user = server.admin_user
         if engine == "mariadb":
             variants.append(("driver", 3, "defer"))  # --defer-indexes is MariaDB/MySQL's
             # An admin that authenticates with ed25519, which PyMySQL cannot do without PyNaCl: --client auto
@@ -137,18 +136,24 @@ def check(engine: str, work: Path) -> dict:
             subprocess.run(server.root_cmd("mariadb"), check=True, input=(
                 "INSTALL SONAME 'auth_ed25519';"
                 f"CREATE USER '{ed_user}'@'127.0.0.1' IDENTIFIED VIA ed25519 USING PASSWORD('{server.admin_password}');"
-                f"GRANT ALL ON *.* TO '{ed_user}'@'127.0.0.1';").encode())
-            variants.append(("auto", 2, "ed25519"))
+                f"GRANT ALL ON *.* TO '{ed_user}'@'127.0.0.1';"
+                # A self-managed host's toolkit may reach its server over the local socket (DB_SOCKET).
+                f"CREATE USER 'sock_admin'@'localhost' IDENTIFIED BY '{server.admin_password}';"
+                "GRANT ALL ON *.* TO 'sock_admin'@'localhost';").encode())
+            variants += [("auto", 2, "ed25519"), ("driver", 2, "socket")]
         for client, jobs, tls in variants:
             server.recreate_db()
-            user = "ed_admin" if tls == "ed25519" else server.admin_user
+            user = {"ed25519": "ed_admin", "socket": "sock_admin"}.get(tls, server.admin_user)
             env = dict(os.environ, PATH=f"/usr/lib/postgresql/15/bin:{os.environ.get('PATH', '')}")
-            tls_args = (["--tls-mode", "disable", "--defer-indexes"] if tls == "defer" else
-                        ["--tls-mode", "require"] if tls == "ed25519" else
-                        ["--tls-mode", tls] + (["--ca-file", str(server.tls["ca"])] if tls == "verify-ca" else []))
-            p = subprocess.run([SYSTEM_PYTHON, str(LOADER), "--engine", engine, "--host", "127.0.0.1",
-                                "--port", str(server.port), "--user", user, "--database", server.dbname,
-                                "--password-file", str(pw), *tls_args, "--jobs", str(jobs), "--client", client,
+            tcp = ["--host", "127.0.0.1", "--port", str(server.port)]
+            how = {"defer": tcp + ["--tls-mode", "disable", "--defer-indexes"],
+                   "ed25519": tcp + ["--tls-mode", "require"],
+                   "socket": ["--socket", str(server.workdir / "mysqld.sock")],
+                   "verify-ca": tcp + ["--tls-mode", "verify-ca", "--ca-file", str(server.tls["ca"])]
+                   }.get(tls, tcp + ["--tls-mode", tls])
+            p = subprocess.run([SYSTEM_PYTHON, str(LOADER), "--engine", engine, *how, "--user", user,
+                                "--database", server.dbname,
+                                "--password-file", str(pw), "--jobs", str(jobs), "--client", client,
                                 "--chunk-bytes", "8192"], input=original, capture_output=True, env=env)
             redump = dump(server) if p.returncode == 0 else b""
             res[f"{client}-{jobs}-{tls}"] = {

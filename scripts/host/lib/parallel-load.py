@@ -1029,7 +1029,7 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     if a.socket and a.host:
         die(2, "--socket and --host exclude each other")
     direct = [a.host, a.port, a.user, a.password_file]
-    if any(direct) and not all(direct):
+    if not a.socket and any(direct) and not all(direct):
         die(2, "--host, --port, --user and --password-file go together")
     if a.socket and not (a.user and a.password_file):
         die(2, "--socket needs --user and --password-file")

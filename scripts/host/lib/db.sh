@@ -280,24 +280,19 @@ db_dump_stream() {
 # Connections the loader opens (DBTIER_LOAD_JOBS, default 2: on two cores a third added nothing).
 LOAD_JOBS="${DBTIER_LOAD_JOBS:-2}"
 
-# parallel-load.py arguments for the admin connection this host is configured with.
-loader_connection_args() {
-  if [[ -n "${CFG[DB_SOCKET]:-}" ]]; then
-    printf '%s\0' --socket "${CFG[DB_SOCKET]}"
-  else
-    printf '%s\0' --host "${CFG[DB_HOST]}" --port "${CFG[DB_PORT]}" --tls-mode "${CFG[DB_TLS_MODE]}"
-    if [[ "${CFG[DB_TLS_MODE]}" == verify-ca ]]; then printf '%s\0' --ca-file "${CFG[DB_CA_FILE]}"; fi
-  fi
-  printf '%s\0' --user "${CFG[DB_ADMIN_USER]}" --password-file "$(secret_path db-admin-password)"
-}
-
 # THE loader: reads a plain SQL dump on stdin and loads it into DB over LOAD_JOBS connections
 # (parallel-load.py: table data spread over the connections; what a managed server's admin may not run
 # left out). Everything that loads a dump (restore, verify, load-app-db) goes through here. A pipeline
 # stage: it execs the loader, so the pipeline holds no extra shell.
 load_dump_stream() {
   local db="$1" conn=() engine="${CFG[DB_ENGINE]}" extra=()
-  mapfile -d '' -t conn < <(loader_connection_args)
+  if [[ -n "${CFG[DB_SOCKET]:-}" ]]; then
+    conn=(--socket "${CFG[DB_SOCKET]}")
+  else
+    conn=(--host "${CFG[DB_HOST]}" --port "${CFG[DB_PORT]}" --tls-mode "${CFG[DB_TLS_MODE]}")
+    if [[ "${CFG[DB_TLS_MODE]}" == verify-ca ]]; then conn+=(--ca-file "${CFG[DB_CA_FILE]}"); fi
+  fi
+  conn+=(--user "${CFG[DB_ADMIN_USER]}" --password-file "$(secret_path db-admin-password)")
   if [[ "$DB_FAMILY" == mysql ]]; then
     case "$(my_primary_key_policy)" in
       session) extra+=(--session-sql "SET SESSION sql_require_primary_key = 0") ;;

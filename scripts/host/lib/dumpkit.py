@@ -7,11 +7,6 @@ Subcommands (SQL dump on stdin):
                              ENGINE: mysql (mariadb-dump/mysqldump INSERT lines) or postgres (pg_dump COPY blocks).
   compare EXPECTED ACTUAL    compare two stats files (or a manifest's dump.tables); exit 1 and name each
                              difference. --rows-only compares row counts only.
-  filter-mysql [--add-pk]    make a mysqldump stream loadable by a DBaaS admin without SUPER: drop DEFINER
-                             clauses and SUPER-only statements; --add-pk gives tables without a primary key an
-                             invisible auto-increment key (what MySQL's sql_generate_invisible_primary_key does),
-                             for servers that require primary keys.
-  filter-postgres            drop statements a non-superuser cannot run (extension comments, plpgsql, OWNER TO).
   password-hash mysql|postgres   password on stdin -> mysql_native_password hash / SCRAM-SHA-256 verifier.
 
 The digests let verify prove that a restored copy re-dumps to exactly the rows that were backed up,
@@ -204,7 +199,7 @@ def compare(expected_path: str, actual_path: str, rows_only: bool) -> int:
     return 1 if problems else 0
 
 
-# --- load filters -------------------------------------------------------------------------------
+# --- what a DBaaS admin may not run (applied by parallel-load.py --dbaas, statement by statement) ---
 
 # Only the DEFINER=user@host token goes: the object is then defined by the loading admin, and what remains
 # (empty versioned comments, SQL SECURITY ...) stays valid SQL.
@@ -215,45 +210,7 @@ SUPER_ONLY = re.compile(
     rb"/\*!\d+ SET @@GLOBAL\.|SET @MYSQLDUMP_TEMP_LOG_BIN|/\*M!999999\\- enable the sandbox mode \*/)",
     re.I,
 )
-CREATE_TABLE = re.compile(rb"^CREATE TABLE (?:IF NOT EXISTS )?`")
 INVISIBLE_PK = b"  `my_row_id` bigint(20) unsigned NOT NULL AUTO_INCREMENT INVISIBLE PRIMARY KEY,\n"
-
-
-def filter_mysql(add_pk: bool) -> int:
-    out = sys.stdout.buffer
-    pending = None  # lines of a CREATE TABLE statement being inspected for a primary key
-    in_insert = False  # inside a multi-line INSERT: row data, passed through untouched
-    for line in sys.stdin.buffer:
-        if in_insert:
-            out.write(line)
-            if line.endswith(b";\n"):
-                in_insert = False
-            continue
-        if line.startswith(b"INSERT INTO "):
-            out.write(line)
-            in_insert = not line.endswith(b";\n")
-            continue
-        if pending is not None:
-            pending.append(line)
-            if line.startswith(b")"):
-                body = b"".join(pending[1:-1])
-                if b"PRIMARY KEY" not in body:
-                    pending.insert(1, INVISIBLE_PK)
-                out.write(b"".join(pending))
-                pending = None
-            continue
-        if SUPER_ONLY.match(line):
-            continue
-        if b"DEFINER=" in line:
-            line = DEFINER.sub(b"", line)
-        if add_pk and CREATE_TABLE.match(line) and line.rstrip().endswith(b"("):
-            pending = [line]
-            continue
-        out.write(line)
-    if pending is not None:
-        out.write(b"".join(pending))
-    out.flush()
-    return 0
 
 
 # Ownership goes to whoever loads (the app role); extension comments and plpgsql need the owner or a
@@ -262,24 +219,6 @@ PG_PRIVILEGED = re.compile(
     rb"^(?:COMMENT ON EXTENSION |CREATE EXTENSION IF NOT EXISTS plpgsql |SET transaction_timeout |"
     rb"ALTER [A-Z ]+ .+ OWNER TO [^;\n]*;$|COMMENT ON SCHEMA public IS )"
 )
-
-
-def filter_postgres() -> int:
-    out = sys.stdout.buffer
-    in_copy = False
-    for line in sys.stdin.buffer:
-        if in_copy:
-            if line == b"\\.\n":
-                in_copy = False
-            out.write(line)
-            continue
-        if line.startswith(b"COPY ") and line.endswith(b"FROM stdin;\n"):
-            in_copy = True
-        elif PG_PRIVILEGED.match(line):
-            continue
-        out.write(line)
-    out.flush()
-    return 0
 
 
 # --- password hashes -----------------------------------------------------------------------------
@@ -311,10 +250,6 @@ def main(argv) -> int:
         return stats(argv[1], argv[2])
     if len(argv) >= 3 and argv[0] == "compare":
         return compare(argv[1], argv[2], "--rows-only" in argv[3:])
-    if argv and argv[0] == "filter-mysql":
-        return filter_mysql("--add-pk" in argv[1:])
-    if argv and argv[0] == "filter-postgres":
-        return filter_postgres()
     if len(argv) >= 2 and argv[0] == "password-hash":
         return password_hash(argv[1])
     print(__doc__, file=sys.stderr)

@@ -37,6 +37,7 @@ Exit 0 ok, 1 load failure (a client error is printed to stderr), 2 usage.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import queue
 import re
@@ -367,7 +368,6 @@ class PostgresDriverConnection(DriverConnection):
         super().__init__(name, depth, preamble)
 
     def execute(self, item: Item) -> None:
-        import io
         kind = item[0]
         if kind == b"sql":
             self.cur.execute(item[1])

@@ -30,6 +30,7 @@ import ssl
 import queue
 import sys
 import threading
+import time
 import urllib.parse
 import xml.etree.ElementTree as ET
 from typing import Dict, List, Optional, Tuple
@@ -163,20 +164,17 @@ class Throttle:
     """Sleeps so that the bytes passed on average at most S3_BWLIMIT per second."""
 
     def __init__(self) -> None:
-        import time
-        self.clock = time.monotonic
-        self.sleep = time.sleep
         self.limit = float(os.environ.get("S3_BWLIMIT") or 0)
-        self.start = self.clock()
+        self.start = time.monotonic()
         self.sent = 0
 
     def passed(self, n: int) -> None:
         if self.limit <= 0:
             return
         self.sent += n
-        ahead = self.sent / self.limit - (self.clock() - self.start)
+        ahead = self.sent / self.limit - (time.monotonic() - self.start)
         if ahead > 0:
-            self.sleep(ahead)
+            time.sleep(ahead)
 
 
 class Tally:

@@ -141,14 +141,11 @@ store_find_period() {
 
 # True when PERIOD/ID has its manifest. (rclone lsf/cat of a missing key succeed with empty output, as
 # they treat it as an empty directory, so the listing is checked by name.)
-store_has_manifest() { store_has_object "$1" "$2" "$MANIFEST_OBJECT"; }
-
-# True when PERIOD/ID/NAME exists.
-store_has_object() {
+store_has_manifest() {
   local listing
   listing="$(rc lsf --files-only "$(store_path "$1" "$2")" 2>/dev/null)" || return 1
   # Not "rclone | grep -q": grep stopping early would SIGPIPE rclone and fail the pipeline.
-  grep -qxF "$3" <<<"$listing"
+  grep -qx "$MANIFEST_OBJECT" <<<"$listing"
 }
 
 store_fetch_manifest() {
@@ -159,10 +156,6 @@ store_fetch_manifest() {
   [[ -s "$out" ]] || die "backup $period/$id has no manifest (incomplete or missing)"
   jq -e '(.format == 1 or .format == 2) and (.object.sha256 | test("^[0-9a-f]{64}$")) and (.object.size | type == "number")' "$out" >/dev/null ||
     die "manifest of $period/$id is malformed"
-}
-
-store_object_size() {
-  rc lsjson "$1" | jq -er '.[0].Size'
 }
 
 store_purge() {

@@ -125,8 +125,6 @@ pg_ident() { local v="${1//\"/\"\"}"; printf '"%s"' "$v"; }
 sql_string() { local v="${1//\\/\\\\}"; v="${v//\'/\'\'}"; printf "'%s'" "$v"; }
 pg_string() { local v="${1//\'/\'\'}"; printf "E'%s'" "${v//\\/\\\\}"; }
 
-db_ident() { if [[ "$DB_FAMILY" == mysql ]]; then my_ident "$1"; else pg_ident "$1"; fi; }
-
 # One connection attempt that also proves TLS is in use on TCP connections.
 db_ping() {
   local out

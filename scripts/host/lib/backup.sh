@@ -300,8 +300,8 @@ compare_db_with_stats() {
 # a format-1 manifest's; says so when the backup was never verified.
 check_rows_against_backup() {
   local db="$1" period="$2" id="$3" manifest="$4" record="$RUN_DIR/verified-record.json"
-  # rclone cat of a missing key prints nothing and succeeds: an empty record fails the jq test.
-  if rc cat "$(store_path "$period" "$id" verified.json)" >"$record" 2>/dev/null &&
+  # rclone cat of a missing key prints nothing and succeeds (and jq -e passes empty input): hence -s.
+  if rc cat "$(store_path "$period" "$id" verified.json)" >"$record" 2>/dev/null && [[ -s "$record" ]] &&
     jq -e '.tables | type == "object"' "$record" >/dev/null 2>&1; then
     check_loaded_rows "$db" "$record"
     log "row counts of $(jq -r '.tables | length' "$record") tables match the test restore of $period/$id"

@@ -154,6 +154,8 @@ describe("harden and install (rendered under DBTIER_ROOT)", () => {
     require("fs").mkdirSync(check, { recursive: true });
     await runOk("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(check, "hostkey")]);
     writeFileSync(path.join(check, "sshd_config"), `${sshd}\nHostKey ${path.join(check, "hostkey")}\n`);
+    // sshd -t insists on its privilege separation directory, which only a booted host (or another test) makes.
+    require("fs").mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
     const sshdCheck = await run("/usr/sbin/sshd", ["-t", "-f", path.join(check, "sshd_config")]);
     expect(sshdCheck.stderr).toBe("");
     expect(sshdCheck.code).toBe(0);

@@ -1,0 +1,325 @@
+#!/usr/bin/python3
+"""The bench's boto3 twin of scripts/host/lib/s3stream.py: same CLI, environment and --report, so the two
+can be measured side by side (scripts/bench/s3clients.py). Debian's python3-boto3, /usr/bin/python3.
+
+  s3boto.py put BUCKET KEY [--report F]               < data   multipart upload of stdin, (concurrency + 2) parts
+  s3boto.py get BUCKET KEY [--report F] [--expect F]  > data   streamed GET; --expect: each part checked first
+  s3boto.py head BUCKET KEY                                    prints {"size": N, "etag": "..."}
+
+--report and --expect documents as s3stream's. Same wire checks as s3stream: every part's SHA-256 in the
+signed request (payload signing forced on, also over https, where botocore would send UNSIGNED-PAYLOAD),
+every part's returned ETag compared with the MD5 of the bytes sent. S3_CHECKSUM=sha256 instead sends each
+part's SHA-256 (the one the report needs anyway, so it is computed once) as x-amz-checksum-sha256 with an
+unsigned payload: a flexible checksum, which AWS verifies and keeps per part; stores without flexible
+checksums ignore the header, i.e. check nothing. boto3 itself retries with backoff on 5xx, SlowDown and
+dropped connections (S3_ATTEMPTS, default 5), but not a body that breaks off mid-GET: that resumes here
+with a Range request. This script also aborts the multipart upload on any failure and on SIGTERM/SIGINT.
+Not implemented: S3_BWLIMIT.
+Exit 0 ok, 1 failure, 2 usage.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from typing import Dict, List, Optional, Tuple
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (BotoCoreError, ClientError, IncompleteReadError, ReadTimeoutError,
+                                 ResponseStreamingError)
+
+MIN_PART = 5 << 20  # S3's smallest part (except the last)
+READ_CHUNK = 1 << 20
+
+
+def die(code: int, msg: str) -> None:
+    print(f"s3boto: {msg}", file=sys.stderr)
+    sys.exit(code)
+
+
+def read_secret(var: str) -> str:
+    path = os.environ.get(var, "")
+    if not path:
+        die(2, f"{var} is not set (path of a 0600 file)")
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError as e:
+        die(2, f"{var}: cannot read {path}: {e.strerror}")
+    return ""
+
+
+def checksum_header() -> bool:
+    return os.environ.get("S3_CHECKSUM") == "sha256"
+
+
+def client():
+    endpoint = os.environ.get("S3_ENDPOINT", "")
+    if not endpoint.startswith(("http://", "https://")):
+        die(2, f"S3_ENDPOINT='{endpoint}': expected http(s)://host[:port]")
+    attempts = int(os.environ.get("S3_ATTEMPTS") or 5)
+    cfg = Config(
+        # botocore's "standard" retry mode: exponential backoff with jitter on 5xx, throttling codes
+        # (SlowDown among them, botocore/retries/standard.py) and connection errors.
+        retries={"mode": "standard", "max_attempts": attempts},
+        s3={"addressing_style": "path", "payload_signing_enabled": not checksum_header()},
+        signature_version="s3v4", connect_timeout=60, read_timeout=300,
+        max_pool_connections=max(1, int(os.environ.get("S3_CONCURRENCY", "1"))) + 1,
+    )
+    return boto3.session.Session().client(
+        "s3", endpoint_url=endpoint, region_name=os.environ.get("S3_REGION") or "us-east-1",
+        aws_access_key_id=read_secret("S3_ACCESS_KEY_FILE"), aws_secret_access_key=read_secret("S3_SECRET_KEY_FILE"),
+        verify=os.environ.get("S3_CA_FILE") or True, config=cfg)
+
+
+class Tally:
+    """SHA-256, size and part MD5s of what went through (the --report, same document as s3stream's)."""
+
+    def __init__(self, part_size: int = 0) -> None:
+        self.sha = hashlib.sha256()
+        self.size = 0
+        self.part_size = part_size
+        self.parts: List[Dict[str, object]] = []
+        self.part_md5: Dict[int, str] = {}
+
+    def add(self, data: bytes, part: int = 0) -> bytes:
+        """Returns the part's SHA-256 digest (b"" for a chunk that is no part)."""
+        self.sha.update(data)
+        self.size += len(data)
+        if not part:
+            return b""
+        self.part_md5[part] = hashlib.md5(data).hexdigest()
+        digest = hashlib.sha256(data).digest()
+        self.parts.append({"size": len(data), "sha256": digest.hex()})
+        return digest
+
+    def write(self, path: Optional[str], etag: str, part_etags: Optional[Dict[int, str]] = None) -> None:
+        if not path:
+            return
+        doc: Dict[str, object] = {"sha256": self.sha.hexdigest(), "size": self.size, "etag": etag}
+        if part_etags is not None:
+            doc["partSize"] = self.part_size
+            doc["parts"] = self.parts
+            doc["partsVerified"] = bool(self.part_md5) and all(
+                part_etags.get(n, "").strip('"') == md5 for n, md5 in self.part_md5.items())
+        with open(path, "w") as f:
+            json.dump(doc, f)
+            f.write("\n")
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT: the upload is aborted before the process ends."""
+
+
+def on_signal(signum, _frame) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def part_checksum(digest: bytes) -> Dict[str, str]:
+    return {"ChecksumSHA256": base64.b64encode(digest).decode()} if checksum_header() else {}
+
+
+def put(s3, bucket: str, key: str, report: Optional[str]) -> None:
+    part_size = max(MIN_PART, int(os.environ.get("S3_PART_SIZE", str(MIN_PART))))
+    concurrency = max(1, int(os.environ.get("S3_CONCURRENCY", "1")))
+    stdin = sys.stdin.buffer
+    tally = Tally(part_size)
+    first = stdin.read(part_size)
+    if len(first) < part_size:  # small object: one PUT
+        digest = tally.add(first, part=1)
+        etag = s3.put_object(Bucket=bucket, Key=key, Body=first, **part_checksum(digest))["ETag"]
+        tally.write(report, etag.strip('"'), {1: etag})
+        return
+    upload_id = s3.create_multipart_upload(
+        Bucket=bucket, Key=key, **({"ChecksumAlgorithm": "SHA256"} if checksum_header() else {}))["UploadId"]
+    # Bounded hand-off as in s3stream: the reader blocks once one part waits.
+    work: "queue.Queue[Optional[Tuple[int, bytes, bytes]]]" = queue.Queue(maxsize=1)
+    parts: Dict[int, Dict[str, object]] = {}
+    errors: List[BaseException] = []
+
+    def worker() -> None:
+        while True:
+            item = work.get()
+            if item is None:
+                return
+            n, data, digest = item
+            try:
+                if not errors:
+                    r = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=n, Body=data,
+                                       **part_checksum(digest))
+                    parts[n] = {"PartNumber": n, "ETag": r["ETag"],
+                                **({"ChecksumSHA256": r["ChecksumSHA256"]} if r.get("ChecksumSHA256") else {})}
+            except BaseException as e:  # noqa: BLE001 - reported after the join
+                errors.append(e)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    try:
+        n, data = 1, first
+        try:
+            while data and not errors:
+                work.put((n, data, tally.add(data, part=n)))
+                n += 1
+                data = stdin.read(part_size)
+        finally:
+            for _ in threads:
+                work.put(None)
+            for t in threads:
+                t.join()
+        if errors:
+            raise errors[0]
+        r = s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
+                                         MultipartUpload={"Parts": [parts[i] for i in sorted(parts)]})
+    except BaseException as e:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second TERM must not stop the abort half way
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # Any failure (store, stdin, SIGTERM): abort, so its parts are not kept (and billed) until a lifecycle rule removes them.
+        try:
+            s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            aborted = "multipart upload aborted"
+        except (BotoCoreError, ClientError, OSError) as abort_error:
+            aborted = f"aborting the multipart upload failed too: {abort_error}"
+        die(1, f"upload failed: {e.__class__.__name__}: {e} ({aborted})")
+    tally.write(report, r["ETag"].strip('"'), {i: str(p["ETag"]) for i, p in parts.items()})
+
+
+class Expected:
+    """What a signed manifest says the object is (s3stream's --expect document)."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            with open(path) as f:
+                doc = json.load(f)
+            self.size = int(doc["size"])
+            self.sha256 = str(doc["sha256"])
+            self.parts = [(int(p["size"]), str(p["sha256"])) for p in doc["parts"]]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            die(2, f"--expect {path}: not an object description ({e})")
+        if not self.parts or sum(size for size, _ in self.parts) != self.size:
+            die(2, f"--expect {path}: the parts do not add up to the object's size")
+
+
+def read_exact(body, n: int) -> bytes:
+    chunks = []
+    while n > 0:
+        c = body.read(min(n, READ_CHUNK))
+        if not c:
+            break
+        chunks.append(c)
+        n -= len(c)
+    return b"".join(chunks)
+
+
+def get(s3, bucket: str, key: str, report: Optional[str], expect: Optional[Expected]) -> None:
+    out = sys.stdout.buffer
+    tally = Tally()
+    consumer_gone = False
+
+    def emit(data: bytes) -> None:
+        nonlocal consumer_gone
+        if not consumer_gone:
+            try:
+                out.write(data)
+            except BrokenPipeError:
+                consumer_gone = True  # read and hash the rest anyway, as s3stream does
+
+    if expect is None:
+        resp = s3.get_object(Bucket=bucket, Key=key)
+        etag = resp["ETag"].strip('"')
+        body = resp["Body"]
+        while True:
+            chunk = body.read(READ_CHUNK)  # StreamingBody checks Content-Length at the end
+            if not chunk:
+                break
+            tally.add(chunk)
+            emit(chunk)
+    else:
+        attempts = int(os.environ.get("S3_ATTEMPTS") or 5)
+        etag, offset, body = "", 0, None
+        for number, (size, want) in enumerate(expect.parts, start=1):
+            for attempt in range(1, attempts + 1):
+                try:
+                    if body is None:  # botocore retries up to the headers; a broken body resumes here
+                        resp = s3.get_object(Bucket=bucket, Key=key, **({"Range": f"bytes={offset}-"} if offset else {}))
+                        etag, body = etag or resp["ETag"].strip('"'), resp["Body"]
+                    data = read_exact(body, size)
+                    if len(data) == size:
+                        break
+                    raise ResponseStreamingError(error=f"object ends at {offset + len(data)} bytes, "
+                                                       f"the manifest says {expect.size}")
+                except (ResponseStreamingError, ReadTimeoutError, IncompleteReadError, OSError) as e:
+                    body = None
+                    if attempt == attempts:
+                        die(1, f"GET {key}: part {number}: {e} (after {attempt} attempts)")
+                    time.sleep(2 ** (attempt - 1))
+            got = hashlib.sha256(data).hexdigest()
+            if got != want:
+                die(1, f"{key}: part {number} has sha256 {got}, the signed manifest says {want}: refused before "
+                       "it was passed on")
+            tally.add(data)
+            emit(data)
+            offset += size
+        if body is not None and body.read(1):
+            die(1, f"{key}: the stored object is longer than the {expect.size} bytes the signed manifest says")
+    if not consumer_gone:
+        try:
+            out.flush()
+        except BrokenPipeError:
+            consumer_gone = True
+    tally.write(report, etag)
+    if expect is not None and (tally.size != expect.size or tally.sha.hexdigest() != expect.sha256):
+        die(1, f"{key}: {tally.size} bytes with sha256 {tally.sha.hexdigest()}, the signed manifest says "
+               f"{expect.size} bytes with sha256 {expect.sha256}")
+    if consumer_gone:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def head(s3, bucket: str, key: str) -> None:
+    r = s3.head_object(Bucket=bucket, Key=key)
+    print(json.dumps({"size": r["ContentLength"], "etag": r["ETag"].strip('"')}))
+
+
+def take_option(args: List[str], name: str) -> Optional[str]:
+    if name not in args:
+        return None
+    i = args.index(name)
+    if i + 1 >= len(args):
+        die(2, f"{name} needs a file")
+    value = args[i + 1]
+    del args[i:i + 2]
+    return value
+
+
+def main(argv: List[str]) -> None:
+    args = argv[1:]
+    report = take_option(args, "--report")
+    expect_file = take_option(args, "--expect")
+    if len(args) != 3 or args[0] not in ("put", "get", "head"):
+        die(2, "usage: s3boto.py put|get|head BUCKET KEY [--report FILE] [--expect FILE]")
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    s3 = client()
+    command, bucket, key = args
+    try:
+        if command == "put":
+            put(s3, bucket, key, report)
+        elif command == "get":
+            get(s3, bucket, key, report, Expected(expect_file) if expect_file else None)
+        else:
+            head(s3, bucket, key)
+    except (OSError, BotoCoreError, ClientError) as e:
+        die(1, str(e))
+    except Interrupted as e:
+        die(1, f"stopped by {e}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

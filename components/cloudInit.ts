@@ -1,10 +1,11 @@
 // Renders a VM's user-data (`#cloud-config`) from typed input. Pure: no Pulumi calls.
 //
 // What goes in user-data, and what does not:
-// - in: the toolkit files, systemd units, the host firewall ruleset, sshd hardening, the login users with
-//   their public keys, packages, and the VM's SSH *host* key (so the remote commands can pin it, see below).
+// - in: only what must exist at first boot: sshd hardening, the login users (the deployer with its key; the
+//   admin without, its key is delivered over SSH), packages, and the VM's SSH *host* key (so the remote
+//   commands can pin it, see below). The adapters ignore later changes to user-data (ignoreChanges).
 // - out: every database password and datastore key. Those reach the host over SSH with the pinned host key
-//   (components/remoteCommands.ts), because user-data is readable through the provider's metadata service
+//   (components/hostDelivery.ts), because user-data is readable through the provider's metadata service
 //   and API by anyone with read access to the account, and stays there for the VM's lifetime.
 // - out: the env file. It needs values known only after the VM or the DBaaS exists (private address,
 //   DBaaS host), and changing user-data replaces the VM on most providers: keep user-data stable.
@@ -26,6 +27,11 @@ export interface CloudInitFile {
 export interface CloudInitUser {
   readonly name: string;
   readonly authorizedKeys: readonly string[];
+  /**
+   * The user's keys arrive after first boot over SSH, in `deliveredKeysFile(name)` (root-owned; sshd reads
+   * it besides ~/.ssh/authorized_keys). Such a user may boot without a key.
+   */
+  readonly keysDelivered?: boolean;
   /** Passwordless sudo (the account has no password; key login only). */
   readonly sudo: boolean;
 }
@@ -61,6 +67,10 @@ export const CLOUD_INIT_TOP_LEVEL_KEYS = [
 /** Where user-data must never write: the secret files arrive over SSH only. */
 export const FORBIDDEN_USER_DATA_PREFIXES = ["/etc/dbtier/secrets"] as const;
 
+/** Root-owned directory of keys delivered after boot (the admin's): `<dir>/<user>`. */
+export const DELIVERED_KEYS_DIR = "/etc/ssh/dbtier-authorized-keys";
+export const deliveredKeysFile = (user: string): string => `${DELIVERED_KEYS_DIR}/${user}`;
+
 /** sshd drop-in: keys only, no root, only the users dbtier created. */
 export function sshdHardening(users: readonly CloudInitUser[]): CloudInitFile {
   const content = [
@@ -74,6 +84,8 @@ export function sshdHardening(users: readonly CloudInitUser[]): CloudInitFile {
     "AllowTcpForwarding no",
     "MaxAuthTries 3",
     `AllowUsers ${users.map((u) => u.name).join(" ")}`,
+    // The drop-in is included before the defaults, so this first value wins.
+    `AuthorizedKeysFile .ssh/authorized_keys ${DELIVERED_KEYS_DIR}/%u`,
     "HostKey /etc/ssh/ssh_host_ed25519_key",
     "",
   ].join("\n");
@@ -85,10 +97,10 @@ function validate(input: CloudInitInput): void {
   if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(input.hostname)) problems.push(`hostname ${JSON.stringify(input.hostname)} is not a valid DNS label`);
   if (!input.hostKey.privateKey.startsWith("-----BEGIN OPENSSH PRIVATE KEY-----")) problems.push("hostKey.privateKey is not an OpenSSH private key");
   if (!input.hostKey.publicKey.startsWith("ssh-ed25519 ")) problems.push("hostKey.publicKey must be an ssh-ed25519 line");
-  if (input.users.length === 0) problems.push("at least one login user is required (root login is disabled)");
+  if (!input.users.some((u) => u.authorizedKeys.length > 0)) problems.push("at least one login user with a key is required at first boot (root login is disabled)");
   for (const user of input.users) {
     if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(user.name)) problems.push(`user name ${JSON.stringify(user.name)} is not a valid Linux login`);
-    if (user.authorizedKeys.length === 0) problems.push(`user ${user.name} has no authorized key`);
+    if (user.authorizedKeys.length === 0 && !user.keysDelivered) problems.push(`user ${user.name} has no authorized key (and none is delivered later)`);
     for (const key of user.authorizedKeys) {
       if (!/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]+( [^\r\n]*)?$/.test(key)) {
         problems.push(`user ${user.name}: authorized key is not a single OpenSSH public key line`);
@@ -121,7 +133,7 @@ export function renderCloudInit(input: CloudInitInput): string {
       shell: "/bin/bash",
       lock_passwd: true,
       ...(user.sudo ? { sudo: "ALL=(ALL) NOPASSWD:ALL" } : {}),
-      ssh_authorized_keys: [...user.authorizedKeys],
+      ...(user.authorizedKeys.length > 0 ? { ssh_authorized_keys: [...user.authorizedKeys] } : {}),
     })),
     disable_root: true,
     ssh_pwauth: false,

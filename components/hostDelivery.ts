@@ -12,7 +12,7 @@
 //   it re-runs the delivery in place.
 import { createHash } from "crypto";
 import * as path from "path";
-import { CloudInitInput } from "./cloudInit";
+import { CloudInitInput, deliveredKeysFile } from "./cloudInit";
 import { ENV_FILE, HostFile, SECRET_FILES, TOOL_DIR, TOOL_ENTRY, TOOL_LINK, hostToolFiles, renderSystemdUnits, secretInstallScript, timerUnitNames } from "./hostFiles";
 import { VmRole, renderNftables } from "./trustedSources";
 import { DbTierConfig, SecretConfig } from "./types";
@@ -145,13 +145,32 @@ const PRELUDE = [
   'if [ "$(id -u)" -eq 0 ]; then as_root() { "$@"; }; else as_root() { sudo -n "$@"; }; fi',
 ].join("\n");
 
-// The first command may arrive while cloud-init is still installing packages and the toolkit. Only where
-// cloud-init actually runs (/run/cloud-init exists from its first stage, before the network and sshd are
-// up); elsewhere (the lab) there is nothing to wait for. Bounded, so a broken boot fails the deploy.
+// The first command may arrive while cloud-init is still installing packages. Only where cloud-init actually
+// runs (/run/cloud-init exists from its first stage, before the network and sshd are up); elsewhere (the lab)
+// there is nothing to wait for (DBTIER_CLOUD_INIT_RUN points elsewhere in tests). `cloud-init status --wait` prints nothing for minutes, which reads as a hung
+// deploy: poll instead, say where boot is every 30 s, and give up after BOOT_WAIT_SECONDS so a broken boot
+// fails the deploy. `cloud-init status` exits 0 when done, 1 on a critical error, 2 on recoverable errors.
+export const BOOT_WAIT_SECONDS = 1800;
 const WAIT_FOR_BOOT = [
-  "if [ -d /run/cloud-init ] && command -v cloud-init >/dev/null 2>&1; then",
-  "  if ! timeout 1800 cloud-init status --wait >/dev/null; then",
-  "    echo \"cloud-init did not finish cleanly; see 'cloud-init status --long' on the host\" >&2",
+  "if [ -d \"${DBTIER_CLOUD_INIT_RUN:-/run/cloud-init}\" ] && command -v cloud-init >/dev/null 2>&1; then",
+  "  waited=0",
+  "  while :; do",
+  "    rc=0",
+  "    state=\"$(cloud-init status 2>/dev/null | sed -n 's/^status: //p')\" || rc=$?",
+  "    case \"$state\" in",
+  "      running|\"not started\"|\"\") ;;",
+  "      *) break ;;",
+  "    esac",
+  `    if [ "$waited" -ge ${BOOT_WAIT_SECONDS} ]; then`,
+  `      echo "cloud-init still \${state:-starting} after ${BOOT_WAIT_SECONDS} s; see 'cloud-init status --long' on the host" >&2`,
+  "      exit 1",
+  "    fi",
+  "    if [ $((waited % 30)) -eq 0 ]; then echo \"waiting for cloud-init to finish first boot (${state:-starting}, ${waited} s)\"; fi",
+  "    sleep 5",
+  "    waited=$((waited + 5))",
+  "  done",
+  "  if [ \"$state\" != \"done\" ] || [ \"$rc\" -ne 0 ]; then",
+  "    echo \"cloud-init did not finish cleanly (status: $state); see 'cloud-init status --long' on the host\" >&2",
   "    exit 1",
   "  fi",
   "fi",
@@ -167,7 +186,7 @@ function tool(command: string): string {
 
 /**
  * The remote commands for a VM. Database VM (self-managed): secrets, host files (env), install, init, harden,
- * load-app-db, timers. Proxy: secrets, host files (env + CA), install, load-app-db, timers.
+ * load-app-db, timers. Proxy: secrets, host files (env + CA), install, harden, load-app-db, timers.
  */
 export function remoteSteps(config: DbTierConfig, role: VmRole): RemoteStep[] {
   const steps: RemoteStep[] = [
@@ -203,8 +222,12 @@ export function remoteSteps(config: DbTierConfig, role: VmRole): RemoteStep[] {
   if (role === "database") {
     steps.push(
       { step: "init", description: "initialise the server, admin and application users", script: script(tool("init")), stdin: "none", rerunOn: "host-files" },
-      { step: "harden", description: "bind DB_LISTEN_ADDRESS only, TLS, per-webserver grants, remove defaults", script: script(tool("harden")), stdin: "none", rerunOn: "host-files" },
+      { step: "harden", description: "bind DB_LISTEN_ADDRESS only, TLS, per-webserver grants, remove defaults; unattended security upgrades, listener audit", script: script(tool("harden")), stdin: "none", rerunOn: "host-files" },
     );
+  } else {
+    // The proxy holds the DBaaS admin password and the datastore keys: it gets the same host hardening
+    // (unattended security upgrades, listener audit) as the database VM; it runs no server to bind.
+    steps.push({ step: "harden", description: "unattended security upgrades, listener audit (no database server on the proxy)", script: script(tool("harden")), stdin: "none", rerunOn: "host-files" });
   }
   steps.push(
     { step: "load-app-db", description: `load the application database (${config.appDb.source})`, script: script(tool("load-app-db --if-empty")), stdin: "none", rerunOn: "app-db" },
@@ -280,13 +303,23 @@ function firewallUnit(): HostFile {
   };
 }
 
-/** The files every VM of `role` gets, whatever the addresses: toolkit, units, host firewall. */
+/**
+ * The admin's SSH keys, read by sshd from a root-owned file (cloudInit.ts DELIVERED_KEYS_DIR) so that adding,
+ * changing or removing `dbtier:adminSshPublicKey` re-runs this delivery instead of changing user-data (which
+ * replaces the VM on DigitalOcean and Linode). Empty when no key is configured: that revokes the old one.
+ */
+export function adminKeysFile(config: DbTierConfig): HostFile {
+  return { path: deliveredKeysFile(ADMIN_USER), content: config.adminSshPublicKey ? `${config.adminSshPublicKey}\n` : "", permissions: "0644" };
+}
+
+/** The files every VM of `role` gets, whatever the addresses: toolkit, units, host firewall, admin keys. */
 export function staticHostFiles(config: DbTierConfig, role: VmRole): HostFile[] {
   return [
     ...hostToolFiles(),
     ...renderSystemdUnits(config, role),
     { path: FIREWALL_RULES_FILE, content: renderNftables(config, role), permissions: "0644" },
     firewallUnit(),
+    adminKeysFile(config),
   ];
 }
 
@@ -299,10 +332,17 @@ export interface UserDataKeys {
   readonly deployerPublicKey: string;
 }
 
-/** Everything user-data carries for a VM: logins, the pinned host key, packages. No secret but the host key. */
-export function planCloudInit(config: DbTierConfig, hostname: string, keys: UserDataKeys): CloudInitInput {
-  const users = [{ name: DEPLOY_USER, authorizedKeys: [keys.deployerPublicKey], sudo: true }];
-  if (config.adminSshPublicKey) users.push({ name: ADMIN_USER, authorizedKeys: [config.adminSshPublicKey], sudo: true });
+/**
+ * Everything user-data carries for a VM: what must exist at first boot, and nothing that changes later. The
+ * deployer login (its key is derived from a stable seed), the admin login without its key (the key arrives
+ * with the host files, see adminKeysFile), the pinned host key, base packages. No secret but the host key.
+ * The adapters also ignore later changes to user-data (ignoreChanges), so a change here reaches only new VMs.
+ */
+export function planCloudInit(_config: DbTierConfig, hostname: string, keys: UserDataKeys): CloudInitInput {
+  const users = [
+    { name: DEPLOY_USER, authorizedKeys: [keys.deployerPublicKey], sudo: true },
+    { name: ADMIN_USER, authorizedKeys: [], keysDelivered: true, sudo: true },
+  ];
   return {
     hostname,
     hostKey: { privateKey: keys.hostPrivateKey, publicKey: keys.hostPublicKey },

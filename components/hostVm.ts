@@ -35,9 +35,27 @@ export interface HostVmArgs {
   readonly parent: pulumi.Resource;
 }
 
-/** VM boot plus cloud-init can take minutes: keep dialling (each attempt up to 30 s) instead of failing. */
-const DIAL_ERROR_LIMIT = 40;
-const PER_DIAL_TIMEOUT_SECONDS = 30;
+/**
+ * How long the remote commands keep dialling a VM that is still booting. @pulumi/command retries a failed
+ * dial up to `dialErrorLimit` times (default 10), each dial bounded by `perDialTimeout` (default 15 s), with
+ * the Pulumi SDK's retry.Until pause between tries: 100 ms growing 1.5x per try, at most 5 s
+ * (pulumi/pulumi sdk/go/common/util/retry; pulumi-command provider/pkg/provider/remote/connection.go).
+ * A refused connection fails at once, so the budget on fast failures is the sum of the pauses.
+ */
+export const DIAL_RETRY = { firstDelaySeconds: 0.1, backoff: 1.5, maxDelaySeconds: 5 } as const;
+export const DIAL_ERROR_LIMIT = 100;
+export const PER_DIAL_TIMEOUT_SECONDS = 10;
+
+/** Seconds spent dialling before giving up, when every dial fails after `secondsPerFailure` (0: refused). */
+export function dialBudgetSeconds(dialErrorLimit: number, secondsPerFailure: number): number {
+  let delay: number = DIAL_RETRY.firstDelaySeconds;
+  let total = 0;
+  for (let dial = 1; dial <= dialErrorLimit; dial++) {
+    delay = Math.min(delay * DIAL_RETRY.backoff, DIAL_RETRY.maxDelaySeconds);
+    total += secondsPerFailure + delay;
+  }
+  return total;
+}
 
 export class HostVm {
   readonly vm: VmHandle;
@@ -104,7 +122,9 @@ export class HostVm {
       "app-db": [appDbTrigger(config)],
       "own-input": undefined,
     };
-    let previous: pulumi.Resource[] = dependsOn;
+    // The first command carries the secrets: it waits for the VM's cloud firewall (DigitalOcean attaches it
+    // after the droplet exists; AWS rules are separate resources), so SSH is never open to everyone then.
+    let previous: pulumi.Resource[] = [...dependsOn, ...this.vm.firewall];
     for (const step of steps) {
       const isSecret = step.stdin === "secrets";
       const stdin = step.stdin === "secrets"

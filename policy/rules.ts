@@ -241,9 +241,12 @@ export const MANAGED_DATABASE_PROTECTED: Rule = {
 
 export const RDS_DELETION_PROTECTION: Rule = {
   name: "rds-deletion-protection",
-  description: "RDS instances and clusters must have deletionProtection set to true.",
+  description:
+    "RDS primaries and clusters must have deletionProtection set to true. Read replicas are exempt: RDS refuses to delete " +
+    "a deletion-protected replica, so lowering the replica count would fail; managed-database-protected still requires " +
+    "them to carry the Pulumi `protect` option.",
   check(resource) {
-    if (resource.type !== T.rdsInstance && resource.type !== T.rdsCluster) return [];
+    if ((resource.type !== T.rdsInstance && resource.type !== T.rdsCluster) || isRdsReplica(resource)) return [];
     return resource.props.deletionProtection === true ? [] : ["deletionProtection must be true."];
   },
 };

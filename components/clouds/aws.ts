@@ -1,6 +1,7 @@
-// AWS: VPC with two subnets in two availability zones (RDS needs two), EC2 instance + security group, and
-// RDS with encryption at rest, deletion protection, a unique final snapshot, backup retention, a fixed
-// maintenance window, TLS required by its parameter group, Multi-AZ for HA and read replicas.
+// AWS: VPC with two subnets in two availability zones (RDS needs two), EC2 instance + security group + Elastic
+// IP, and RDS with encryption at rest, deletion protection following dbtier:protect, a final snapshot unique
+// per instance, backup retention, a fixed maintenance window, TLS required by its parameter group, Multi-AZ
+// for HA and read replicas. Names AWS must hold unique are prefixes (namePrefix, identifierPrefix).
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
@@ -17,6 +18,9 @@ export const RDS_BACKUP_WINDOW = "02:00-03:00";
 export const RDS_MAINTENANCE_WINDOW = "sun:03:30-sun:04:30";
 export const RDS_STORAGE_GIB = 20;
 export const RDS_MAX_STORAGE_GIB = 200;
+
+/** Instance inputs whose later changes are ignored (see vm()). */
+export const AWS_INSTANCE_IGNORE_CHANGES = ["ami", "userData"] as const;
 
 function tags(config: DbTierConfig, role: string, name: string): Record<string, string> {
   return { Name: name, "dbtier:stack": config.stack, "dbtier:role": role, "dbtier:application": config.appDb.application };
@@ -85,26 +89,28 @@ export const awsAdapter: CloudAdapter = {
       new aws.ec2.RouteTableAssociation(`${name}-subnet-${i}-routes`, { region: config.region, subnetId: subnet.id, routeTableId: routes.id }, parent);
       return subnet.id;
     });
-    return { cloud: "aws", id: vpc.id, subnetIds, cidr: config.vpcCidr };
+    return { cloud: "aws", id: vpc.id, subnetIds, cidr: config.vpcCidr, gateway };
   },
 
   vm(spec: VmSpec, config: DbTierConfig, opts: AdapterOptions): VmHandle {
     const parent = { parent: opts.parent };
     const groupName = providerName(config, `${spec.role}-sg`);
+    // namePrefix: AWS makes the name unique, so a replacement group can exist beside the old one.
     const group = new aws.ec2.SecurityGroup(`${spec.name}-security-group`, {
       region: config.region,
       vpcId: spec.network.id,
-      name: groupName,
+      namePrefix: `${groupName}-`,
       description: `dbtier ${spec.role} VM: only the listed sources`,
       tags: tags(config, spec.role, groupName),
     }, parent);
+    const rules: pulumi.Resource[] = [];
     spec.inboundRules.forEach((rule, i) => {
       const sources: { cidrIpv4?: string; cidrIpv6?: string; referencedSecurityGroupId?: string }[] = [
         ...rule.sourceCidrs.map((cidr) => (cidr.includes(":") ? { cidrIpv6: cidr } : { cidrIpv4: cidr })),
         ...rule.sourceTags.map((groupId) => ({ referencedSecurityGroupId: groupId })),
       ];
       sources.forEach((source, j) => {
-        new aws.vpc.SecurityGroupIngressRule(`${spec.name}-ingress-${i}-${j}`, {
+        rules.push(new aws.vpc.SecurityGroupIngressRule(`${spec.name}-ingress-${i}-${j}`, {
           region: config.region,
           securityGroupId: group.id,
           description: rule.description,
@@ -112,11 +118,11 @@ export const awsAdapter: CloudAdapter = {
           fromPort: rule.port,
           toPort: rule.port,
           ...source,
-        }, parent);
+        }, parent));
       });
     });
     // Outbound stays open: apt, the vendor repositories and the S3 datastore are on the Internet.
-    new aws.vpc.SecurityGroupEgressRule(`${spec.name}-egress-v4`, { region: config.region, securityGroupId: group.id, ipProtocol: "-1", cidrIpv4: "0.0.0.0/0", description: "all outbound" }, parent);
+    rules.push(new aws.vpc.SecurityGroupEgressRule(`${spec.name}-egress-v4`, { region: config.region, securityGroupId: group.id, ipProtocol: "-1", cidrIpv4: "0.0.0.0/0", description: "all outbound" }, parent));
     const ami = aws.ec2.getAmiOutput({
       region: config.region,
       owners: [DEBIAN_AMI_OWNER],
@@ -128,35 +134,64 @@ export const awsAdapter: CloudAdapter = {
       ],
     }, parent);
     const instanceName = providerName(config, spec.role === "database" ? "db" : "proxy");
+    // A stable address behind `host` and the remote commands: without an Elastic IP, every stop/start (a
+    // size change; a userData change, aws ec2/instance.d.ts) gives the instance a new public address. The
+    // network interface carries the Elastic IP before the instance exists, so the VM boots with the address
+    // it keeps, and the private address survives a replacement too.
+    const nic = new aws.ec2.NetworkInterface(`${spec.name}-nic`, {
+      region: config.region,
+      subnetId: spec.network.subnetIds[0],
+      securityGroups: [group.id],
+      description: `dbtier ${spec.role} VM`,
+      tags: tags(config, spec.role, instanceName),
+    }, { parent: opts.parent, protect: opts.protect && spec.role === "database" });
+    // An Elastic IP needs the VPC's Internet gateway attached first (aws ec2/eip.d.ts: use dependsOn).
+    const eip = new aws.ec2.Eip(`${spec.name}-address`, {
+      region: config.region,
+      domain: "vpc",
+      networkInterface: nic.id,
+      tags: tags(config, spec.role, instanceName),
+    }, { parent: opts.parent, protect: opts.protect && spec.role === "database", dependsOn: spec.network.gateway ? [spec.network.gateway] : [] });
     const instance = new aws.ec2.Instance(`${spec.name}-vm`, {
       region: config.region,
       ami: ami.id,
       instanceType: spec.size,
-      subnetId: spec.network.subnetIds[0],
-      vpcSecurityGroupIds: [group.id],
-      associatePublicIpAddress: true,
+      primaryNetworkInterface: { networkInterfaceId: nic.id },
       userData: spec.userData,
       // IMDSv2 only: no SSRF path to the instance credentials.
       metadataOptions: { httpTokens: "required", httpEndpoint: "enabled" },
       rootBlockDevice: { encrypted: true, volumeType: "gp3", volumeSize: spec.role === "database" ? 40 : 10 },
       disableApiTermination: opts.protect && spec.role === "database",
       tags: tags(config, spec.role, instanceName),
-    }, { parent: opts.parent, protect: opts.protect && spec.role === "database", ignoreChanges: ["ami"] });
+    }, {
+      parent: opts.parent,
+      protect: opts.protect && spec.role === "database",
+      // The address is on the interface before boot; the instance's publicIp then reads the Elastic IP.
+      dependsOn: [eip],
+      // ami: a newer Debian image must not replace a running VM. userData: first-boot input only (a change
+      // would stop and start the instance); what changes later arrives with the host-files command.
+      ignoreChanges: [...AWS_INSTANCE_IGNORE_CHANGES],
+      // The interface can be the primary one of one instance at a time: the old instance goes first.
+      deleteBeforeReplace: true,
+    });
     return {
       id: instance.id,
       publicIp: instance.publicIp,
       privateIp: instance.privateIp,
       securityGroupId: group.id,
       stateful: spec.role === "database" ? [instance] : [],
+      firewall: [group, ...rules],
     };
   },
 
   managedDatabase(spec: ManagedSpec, config: DbTierConfig, opts: AdapterOptions): ManagedHandle {
     const parent = { parent: opts.parent };
+    // Fixed names block create-before-delete replacements (RDS, subnet, parameter and security group names
+    // are unique per account and region): every one is a prefix AWS completes with a unique suffix.
     const identifier = providerName(config, "db");
     const subnetGroup = new aws.rds.SubnetGroup(`${spec.name}-subnets`, {
       region: config.region,
-      name: identifier,
+      namePrefix: `${identifier}-`,
       subnetIds: [...spec.network.subnetIds],
       description: `dbtier ${config.stack} database subnets`,
       tags: tags(config, "database", identifier),
@@ -164,7 +199,7 @@ export const awsAdapter: CloudAdapter = {
     const group = new aws.ec2.SecurityGroup(`${spec.name}-security-group`, {
       region: config.region,
       vpcId: spec.network.id,
-      name: `${identifier}-sg`,
+      namePrefix: `${identifier}-sg-`,
       description: `dbtier ${config.engine}: webservers and the proxy only`,
       tags: tags(config, "database", `${identifier}-sg`),
     }, parent);
@@ -185,14 +220,18 @@ export const awsAdapter: CloudAdapter = {
         ...(rule.referencedSecurityGroupId ? { referencedSecurityGroupId: rule.referencedSecurityGroupId === PROXY ? proxyGroupId : rule.referencedSecurityGroupId } : {}),
       }, parent);
     });
+    // One group per engine family (one per major version): `family` forces a new group (aws
+    // rds/parameter_group.go), so a major upgrade creates the new family's group beside the old one and moves
+    // the instance to it. The old group stays attached until RDS applies the upgrade (maintenance window), and
+    // AWS refuses to delete a group in use: it is released from the stack, not deleted (remove it by hand).
     const parameters = new aws.rds.ParameterGroup(`${spec.name}-parameters`, {
       region: config.region,
-      name: `${identifier}-params`,
+      namePrefix: `${identifier}-${rdsParameterFamily(config).replace(/[^a-z0-9]/g, "-")}-`,
       family: rdsParameterFamily(config),
       description: "dbtier: TLS required",
       parameters: rdsTlsParameters(config),
       tags: tags(config, "database", `${identifier}-params`),
-    }, parent);
+    }, { parent: opts.parent, retainOnDelete: true });
     const adminPassword = new random.RandomPassword(`${spec.name}-admin-password`, {
       length: 32,
       special: true,
@@ -200,12 +239,18 @@ export const awsAdapter: CloudAdapter = {
       overrideSpecial: "!#%^*-_=+",
     }, parent);
     const appPassword = new random.RandomPassword(`${spec.name}-app-password`, { length: 32, special: false }, parent);
-    // A fixed final snapshot name collides on the second destroy/recreate; the suffix is stable per stack.
-    const snapshotSuffix = new random.RandomId(`${spec.name}-final-snapshot-suffix`, { byteLength: 4 }, parent);
+    // The final snapshot name must be new for every instance that is deleted: a suffix fixed per stack is
+    // reused by the second replacement, and AWS refuses an existing snapshot name. The keepers are the values
+    // of the inputs set below that force a new instance (aws rds/instance.go ForceNew: engine, dbName,
+    // username, identifierPrefix, storageEncrypted): a new instance gets a new suffix.
+    const snapshotSuffix = new random.RandomId(`${spec.name}-final-snapshot-suffix`, {
+      byteLength: 4,
+      keepers: { engine: config.engine, dbName: config.database.name, username: RDS_ADMIN_USER, identifierPrefix: `${identifier}-`, storageEncrypted: "true" },
+    }, { parent: opts.parent, protect: opts.protect });
     const publiclyAccessible = needsPublicAccess(config);
     const instance = new aws.rds.Instance(`${spec.name}-instance`, {
       region: config.region,
-      identifier,
+      identifierPrefix: `${identifier}-`,
       engine: config.engine,
       engineVersion: config.engineVersion,
       instanceClass: config.size,
@@ -224,12 +269,15 @@ export const awsAdapter: CloudAdapter = {
       backupRetentionPeriod: RDS_BACKUP_RETENTION_DAYS,
       backupWindow: RDS_BACKUP_WINDOW,
       maintenanceWindow: RDS_MAINTENANCE_WINDOW,
-      deletionProtection: true,
+      // Follows dbtier:protect: a stack that may be deleted must be deletable.
+      deletionProtection: opts.protect,
       skipFinalSnapshot: false,
       finalSnapshotIdentifier: pulumi.interpolate`${identifier}-final-${snapshotSuffix.hex}`,
       copyTagsToSnapshot: true,
       autoMinorVersionUpgrade: true,
-      allowMajorVersionUpgrade: false,
+      // Only permits: an upgrade happens when dbtier:engineVersion names a new major, in place (with the new
+      // family's parameter group above); with the same major this flag changes nothing.
+      allowMajorVersionUpgrade: true,
       applyImmediately: false,
       caCertIdentifier: "rds-ca-rsa2048-g1",
       tags: tags(config, "database", identifier),
@@ -240,20 +288,22 @@ export const awsAdapter: CloudAdapter = {
       const replicaId = `${identifier}-replica-${i}`;
       const replica = new aws.rds.Instance(`${spec.name}-replica-${i}`, {
         region: config.region,
-        identifier: replicaId,
+        identifierPrefix: `${replicaId}-`,
         replicateSourceDb: instance.identifier,
         instanceClass: config.size,
         storageEncrypted: true,
         vpcSecurityGroupIds: [group.id],
         parameterGroupName: parameters.name,
         publiclyAccessible,
-        // A replica holds no data of its own: no final snapshot, and it may be removed while the primary stays.
+        // A replica holds no data of its own: no final snapshot. No RDS deletion protection either, or
+        // lowering dbtier:readReplicas would be refused by AWS; Pulumi's protect guards it like the primary
+        // (lowering readReplicas on a protected stack: `pulumi state unprotect` the replica first).
         skipFinalSnapshot: true,
-        deletionProtection: opts.protect,
+        deletionProtection: false,
         autoMinorVersionUpgrade: true,
         caCertIdentifier: "rds-ca-rsa2048-g1",
         tags: tags(config, "database-replica", replicaId),
-      }, parent);
+      }, { parent: opts.parent, protect: opts.protect });
       replicaHosts.push(replica.address);
     }
 

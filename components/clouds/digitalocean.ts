@@ -15,6 +15,9 @@ export const DO_POOL_SIZE = 20;
 
 const DO_ENGINE = { mysql: "mysql", postgres: "pg" } as const;
 
+/** Droplet inputs whose later changes are ignored: first-boot input only (see vm()). */
+export const DO_DROPLET_IGNORE_CHANGES = ["userData"] as const;
+
 function doEngine(config: DbTierConfig): string {
   if (config.engine === "mariadb") throw new Error("dbtier:engine mariadb is not offered by DigitalOcean managed databases");
   return DO_ENGINE[config.engine];
@@ -34,20 +37,12 @@ export const digitalOceanAdapter: CloudAdapter = {
   },
 
   vm(spec: VmSpec, config: DbTierConfig, opts: AdapterOptions): VmHandle {
-    const droplet = new digitalocean.Droplet(`${spec.name}-vm`, {
-      name: providerName(config, spec.role === "database" ? "db" : "proxy"),
-      image: DO_IMAGE,
-      size: spec.size,
-      region: config.region,
-      vpcUuid: spec.network.id,
-      userData: spec.userData,
-      monitoring: true,
-      gracefulShutdown: true,
-      tags: resourceTags(config, spec.role),
-    }, { parent: opts.parent, protect: opts.protect && spec.role === "database" });
-    new digitalocean.Firewall(`${spec.name}-firewall`, {
+    // The firewall applies to every droplet with this tag, so it exists before the droplet boots: a firewall
+    // keyed on the droplet id can only be attached once the droplet runs, leaving SSH open until then.
+    const tag = new digitalocean.Tag(`${spec.name}-tag`, { name: providerName(config, `${spec.role}-vm`) }, { parent: opts.parent });
+    const firewall = new digitalocean.Firewall(`${spec.name}-firewall`, {
       name: providerName(config, `${spec.role}-fw`),
-      dropletIds: [droplet.id.apply((id) => Number(id))],
+      tags: [tag.name],
       inboundRules: spec.inboundRules.map((rule) => ({
         protocol: rule.protocol,
         portRange: String(rule.port),
@@ -61,11 +56,30 @@ export const digitalOceanAdapter: CloudAdapter = {
         { protocol: "icmp", destinationAddresses: ["0.0.0.0/0", "::/0"] },
       ],
     }, { parent: opts.parent });
+    const droplet = new digitalocean.Droplet(`${spec.name}-vm`, {
+      name: providerName(config, spec.role === "database" ? "db" : "proxy"),
+      image: DO_IMAGE,
+      size: spec.size,
+      region: config.region,
+      vpcUuid: spec.network.id,
+      userData: spec.userData,
+      monitoring: true,
+      gracefulShutdown: true,
+      tags: [...resourceTags(config, spec.role), tag.name],
+    }, {
+      parent: opts.parent,
+      protect: opts.protect && spec.role === "database",
+      dependsOn: [firewall],
+      // userData: "Changing this forces a new resource" (droplet.d.ts). It carries only first-boot input; what
+      // changes later (admin keys, firewall rules, toolkit) arrives with the host-files command.
+      ignoreChanges: [...DO_DROPLET_IGNORE_CHANGES],
+    });
     return {
       id: droplet.id,
       publicIp: droplet.ipv4Address,
       privateIp: droplet.ipv4AddressPrivate,
       stateful: spec.role === "database" ? [droplet] : [],
+      firewall: [firewall],
     };
   },
 
@@ -116,7 +130,9 @@ export const digitalOceanAdapter: CloudAdapter = {
         region: config.region,
         privateNetworkUuid: spec.network.id,
         tags,
-      }, { parent: opts.parent, additionalSecretOutputs: ["password", "uri", "privateUri"] });
+        // Protected like the primary (lowering dbtier:readReplicas on a protected stack: `pulumi state
+        // unprotect` the replica first); DigitalOcean itself has no deletion protection.
+      }, { parent: opts.parent, protect: opts.protect, additionalSecretOutputs: ["password", "uri", "privateUri"] });
       // A replica has its own firewall: without one it would admit nobody; with the cluster's rules, the webservers.
       new digitalocean.DatabaseFirewall(`${spec.name}-replica-${i}-firewall`, {
         clusterId: replica.uuid,

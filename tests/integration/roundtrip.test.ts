@@ -1,6 +1,7 @@
 // Backup -> verify -> restore against real MariaDB 10.11 and PostgreSQL 15 servers and a real S3 server:
 // the restored database must be identical table by table (independent SQL checksums), with its views,
 // triggers, routines and foreign keys, and no secret may appear in any process's argv or in the logs.
+import { readFileSync } from "fs";
 import { objectNames, tableChecksums } from "../support/dataset";
 import { completeIds, ENGINES, expectOk, makeRig, manifest, Rig, runWatched } from "./fixture";
 
@@ -28,18 +29,37 @@ describe.each(ENGINES)("%s: backup, verify and restore round trip", (engine) => 
     expect(ids).toHaveLength(1);
     backupId = ids[0];
     const m = manifest(rig, "daily", backupId);
-    expect(m).toMatchObject({ format: 2, backupId, period: "daily", engine, database: "app", app: "shop" });
+    expect(m).toMatchObject({ format: 3, backupId, period: "daily", engine, database: "app", app: "shop" });
     expect(m.object.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(m.object.size).toBeGreaterThan(1000);
     expect(m.serverVersion).toMatch(engine === "mariadb" ? /MariaDB/ : /^15\./);
     expect(Object.keys(m.tools).sort()).toEqual(["age", "dbtier", "dump", "python", "rclone", "zstd"]);
     // Checked after upload without reading the object back: every part's ETag was its MD5 and the size matches.
-    expect(m.uploadCheck).toMatchObject({ method: "part-etags", sha256: m.object.sha256, size: m.object.size });
-    expect(m.object.compression).toBe("zstd -3 --zstd=wlog=19,mml=6");
-    // The stored object's bytes are those the manifest names.
+    expect(m.uploadCheck).toMatchObject({ method: "part-etags" });
+    expect(m.compression).toEqual({ codec: "zstd", level: 3, args: "--zstd=wlog=19,mml=6" });
+    expect(m.encryption).toEqual({ codec: "age", recipient: rig.key.recipient });
+    // The stored object's bytes are those the manifest names, whole and part by part.
     const { createHash } = require("crypto");
-    const stored0 = require("fs").readFileSync(rig.s3.objectFile(`shop/daily/${backupId}/dump.sql.zst.age`));
-    expect({ sha256: createHash("sha256").update(stored0).digest("hex"), size: stored0.length }).toEqual({ sha256: m.object.sha256, size: m.object.size });
+    const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+    const stored0: Buffer = require("fs").readFileSync(rig.s3.objectFile(`shop/daily/${backupId}/dump.sql.zst.age`));
+    expect({ sha256: sha(stored0), size: stored0.length }).toEqual({ sha256: m.object.sha256, size: m.object.size });
+    let offset = 0;
+    for (const part of m.object.parts) {
+      expect(sha(stored0.subarray(offset, offset + part.size))).toBe(part.sha256);
+      offset += part.size;
+    }
+    expect(offset).toBe(stored0.length);
+    // Signed by this stack's key: ssh-keygen accepts the signature for principal "shop".
+    const dir = require("fs").mkdtempSync("/tmp/dbtier-sig-");
+    try {
+      const allowed = `${dir}/allowed`;
+      require("fs").writeFileSync(allowed, `shop namespaces="dbtier-backup" ${rig.host.envValues.BACKUP_SIGNING_PUBLIC_KEY}\n`);
+      const check = require("child_process").spawnSync("ssh-keygen", ["-Y", "verify", "-f", allowed, "-I", "shop", "-n", "dbtier-backup",
+        "-s", rig.s3.objectFile(`shop/daily/${backupId}/manifest.json.sig`)], { input: readFileSync(rig.s3.objectFile(`shop/daily/${backupId}/manifest.json`)) });
+      expect(check.status).toBe(0);
+    } finally {
+      require("fs").rmSync(dir, { recursive: true, force: true });
+    }
     // Encrypted at rest: the stored object is an age file, not SQL.
     const stored = require("fs").readFileSync(rig.s3.objectFile(`shop/daily/${backupId}/dump.sql.zst.age`));
     expect(stored.subarray(0, 21).toString()).toBe("age-encryption.org/v1");
@@ -56,11 +76,14 @@ describe.each(ENGINES)("%s: backup, verify and restore round trip", (engine) => 
     const r = await runWatched(rig, ["verify", "daily"], { identityFile: rig.key.identityFile });
     expectOk(r);
     expect(r.stderr).toMatch(/verify daily\/\S+ OK/);
-    expect(rig.s3.keys(`shop/daily/${backupId}/`)).toContain(`shop/daily/${backupId}/verified.json`);
+    expect(rig.s3.keys(`shop/daily/${backupId}/`)).toContain(`shop/daily/${backupId}/verification.json`);
     // The test restore records each table's rows and order-independent row digest.
-    const record = manifest(rig, "daily", backupId, "verified.json");
+    const record = manifest(rig, "daily", backupId, "verification.json");
     const tableKey = (t: string) => (engine === "mariadb" ? t : `public.${t}`);
-    expect(record).toMatchObject({ result: "ok", sha256: manifest(rig, "daily", backupId).object.sha256 });
+    // Signed by this stack, and naming the manifest it checked by that file's sha256.
+    const manifestBytes = readFileSync(rig.s3.objectFile(`shop/daily/${backupId}/manifest.json`));
+    const manifestSha = require("crypto").createHash("sha256").update(manifestBytes).digest("hex");
+    expect(record).toMatchObject({ result: "ok", backupId, period: "daily", verifiedBy: "shop", manifestSha256: manifestSha });
     expect(record.tables[tableKey("customers")].rows).toBe(1506);
     expect(record.tables[tableKey("orders")].rows).toBe(3000);
     expect(record.tables[tableKey("blobs")].rows).toBe(4);

@@ -14,6 +14,7 @@
  *   watchArgv(secrets): ArgvWatcher   samples /proc/<pid>/cmdline of every process every few ms while a
  *     run is in flight; stop() returns the offending command lines and how many samples were taken.
  */
+import { execFileSync } from "child_process";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "fs";
 import * as path from "path";
 import { removeDir, run, RunOptions, RunResult, runOk, tempDir } from "./proc";
@@ -35,6 +36,35 @@ export async function makeAgeKey(dir: string): Promise<AgeKey> {
   return { identityFile, recipient };
 }
 
+/** A stack's backup signing key pair (what Pulumi generates per stack): OpenSSH ed25519. */
+export interface SigningKey {
+  readonly privateKey: string;
+  readonly publicKey: string;
+}
+
+export function makeSigningKey(): SigningKey {
+  const dir = tempDir("dbtier-signing-");
+  try {
+    const file = path.join(dir, "key");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", file]);
+    return { privateKey: readFileSync(file, "utf8"), publicKey: readFileSync(`${file}.pub`, "utf8").trim() };
+  } finally {
+    removeDir(dir);
+  }
+}
+
+// One key per application prefix in a test process, as one stack has one key: two hosts of a stack (the
+// old and the new database VM) sign and check with the same pair, and a loader pins its source's.
+const stackKeys = new Map<string, SigningKey>();
+export function signingKeyOf(app: string): SigningKey {
+  let key = stackKeys.get(app);
+  if (!key) {
+    key = makeSigningKey();
+    stackKeys.set(app, key);
+  }
+  return key;
+}
+
 export interface HostOptions {
   readonly server: DbServer;
   readonly s3: S3Server;
@@ -46,6 +76,8 @@ export interface HostOptions {
   readonly role?: "database" | "proxy";
   readonly env?: Readonly<Record<string, string | null>>;
   readonly secrets?: Readonly<Record<string, string>>;
+  /** Default: signingKeyOf(appName). */
+  readonly signingKey?: SigningKey;
 }
 
 export interface HostRunOptions {
@@ -74,6 +106,8 @@ export async function makeHost(opts: HostOptions): Promise<TestHost> {
   mkdirSync(secretsDir, { mode: 0o700 });
   mkdirSync(stateDir);
   const engine = opts.server.engine;
+  const appName = opts.appName ?? "shop";
+  const signingKey = opts.signingKey ?? signingKeyOf(appName);
   const base: Record<string, string> = {
     DB_ROLE: opts.role ?? "proxy",
     DB_ENGINE: engine,
@@ -88,7 +122,8 @@ export async function makeHost(opts: HostOptions): Promise<TestHost> {
     DB_CA_FILE: opts.server.tls.caCert,
     DB_WEBSERVER_SOURCES: "127.0.0.1/32",
     APP_DB_SOURCE: "virgin",
-    APP_NAME: opts.appName ?? "shop",
+    APP_NAME: appName,
+    BACKUP_SIGNING_PUBLIC_KEY: signingKey.publicKey,
     BACKUP_PERIODS: "hourly daily weekly monthly",
     BACKUP_RETAIN_HOURLY: "2",
     BACKUP_RETAIN_DAILY: "7",
@@ -104,6 +139,10 @@ export async function makeHost(opts: HostOptions): Promise<TestHost> {
   let envValues: Record<string, string> = {};
   const writeEnv = (overrides: Readonly<Record<string, string | null>>): void => {
     const merged: Record<string, string | null> = { ...base, ...(opts.env ?? {}), ...overrides };
+    const sourceApp = merged.APP_DB_SOURCE_APP;
+    if (sourceApp && !("APP_DB_SOURCE_SIGNING_PUBLIC_KEY" in merged)) {
+      merged.APP_DB_SOURCE_SIGNING_PUBLIC_KEY = signingKeyOf(sourceApp).publicKey;
+    }
     envValues = Object.fromEntries(Object.entries(merged).filter((e): e is [string, string] => e[1] !== null));
     writeFileSync(envFile, "# test host\n" + Object.entries(envValues).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
   };
@@ -113,6 +152,7 @@ export async function makeHost(opts: HostOptions): Promise<TestHost> {
     "db-app-password": opts.appPassword ?? "app-Pa55:w\\rd'\"#x",
     "datastore-access-key-id": opts.s3.accessKeyId,
     "datastore-secret-access-key": opts.s3.secretAccessKey,
+    "backup-signing-key": signingKey.privateKey,
     ...(opts.secrets ?? {}),
   };
   for (const [name, value] of Object.entries(secrets)) {

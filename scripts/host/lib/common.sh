@@ -34,7 +34,7 @@ readonly KNOWN_KEYS=" DB_ROLE DB_ENGINE DB_ENGINE_VERSION DB_PACKAGE_SOURCE DB_H
  DB_NAME DB_USER DB_ADMIN_USER DB_TLS_MODE DB_CA_FILE DB_WEBSERVER_SOURCES DB_DATA_DIR DB_SOCKET
  APP_DB_SOURCE APP_DB_SOURCE_APP APP_DB_BASELINE_REPO APP_DB_BASELINE_PATH APP_NAME BACKUP_PERIODS BACKUP_RETAIN_HOURLY
  BACKUP_RETAIN_DAILY BACKUP_RETAIN_WEEKLY BACKUP_RETAIN_MONTHLY BACKUP_RETAIN_SAFETY BACKUP_RECIPIENT
- DATASTORE_ENDPOINT DATASTORE_BUCKET DATASTORE_REGION DATASTORE_CA_FILE ALERT_EMAIL DBTIER_STATE_DIR "
+ BACKUP_SIGNING_PUBLIC_KEY APP_DB_SOURCE_SIGNING_PUBLIC_KEY DATASTORE_ENDPOINT DATASTORE_BUCKET DATASTORE_REGION DATASTORE_CA_FILE ALERT_EMAIL DBTIER_STATE_DIR "
 
 readonly PERIODS="hourly daily weekly monthly"
 
@@ -91,7 +91,8 @@ validate_config() {
   require_keys DB_ENGINE
   local engine="${CFG[DB_ENGINE]}"
   case "$engine" in mariadb | mysql | postgres) ;; *) die_usage "DB_ENGINE='$engine': allowed mariadb, mysql, postgres" ;; esac
-  case "${CFG[DB_TLS_MODE]}" in require | verify-ca) ;; *) die_usage "DB_TLS_MODE='${CFG[DB_TLS_MODE]}': allowed require, verify-ca" ;; esac
+  # verify-full: chain and name (DB_HOST) checked; verify-ca: chain only; require: encrypted, server unchecked.
+  case "${CFG[DB_TLS_MODE]}" in require | verify-ca | verify-full) ;; *) die_usage "DB_TLS_MODE='${CFG[DB_TLS_MODE]}': allowed require, verify-ca, verify-full" ;; esac
   case "${CFG[DB_PACKAGE_SOURCE]}" in vendor | distro) ;; *) die_usage "DB_PACKAGE_SOURCE='${CFG[DB_PACKAGE_SOURCE]}': allowed vendor, distro" ;; esac
   if [[ -n "${CFG[DB_ROLE]:-}" ]]; then
     case "${CFG[DB_ROLE]}" in database | proxy) ;; *) die_usage "DB_ROLE='${CFG[DB_ROLE]}': allowed database, proxy" ;; esac
@@ -99,10 +100,16 @@ validate_config() {
   if [[ -n "${CFG[DB_PORT]:-}" ]] && ! [[ "${CFG[DB_PORT]}" =~ ^[0-9]{1,5}$ ]]; then
     die_usage "DB_PORT='${CFG[DB_PORT]}': must be a port number"
   fi
-  local key
+  local key limit
   for key in DB_NAME DB_USER DB_ADMIN_USER; do
-    if [[ -n "${CFG[$key]:-}" ]] && ! [[ "${CFG[$key]}" =~ ^[A-Za-z_][A-Za-z0-9_]{0,62}$ ]]; then
-      die_usage "$key='${CFG[$key]}': allowed letters, digits and _ (starting with a letter or _), at most 63"
+    limit="$(name_limit "$key")"
+    if [[ -n "${CFG[$key]:-}" ]] && ! [[ "${CFG[$key]}" =~ ^[A-Za-z_][A-Za-z0-9_]*$ && ${#CFG[$key]} -le $limit ]]; then
+      die_usage "$key='${CFG[$key]}': allowed letters, digits and _ (starting with a letter or _), at most $limit for $engine"
+    fi
+  done
+  for key in BACKUP_SIGNING_PUBLIC_KEY APP_DB_SOURCE_SIGNING_PUBLIC_KEY; do
+    if [[ -n "${CFG[$key]:-}" ]] && ! [[ "${CFG[$key]}" =~ $SSH_ED25519_PATTERN ]]; then
+      die_usage "$key: expected an OpenSSH ed25519 public key line (ssh-ed25519 AAAA...)"
     fi
   done
   for key in APP_NAME APP_DB_SOURCE_APP; do
@@ -117,6 +124,34 @@ validate_config() {
   for p in HOURLY DAILY WEEKLY MONTHLY SAFETY; do
     [[ "${CFG[BACKUP_RETAIN_$p]}" =~ ^[1-9][0-9]*$ ]] || die_usage "BACKUP_RETAIN_$p='${CFG[BACKUP_RETAIN_$p]}': must be a whole number >= 1"
   done
+}
+
+# Identifier length limits of each engine, the same as components/engines.ts NAME_LIMITS (a unit test
+# compares the two): MariaDB/MySQL 64 characters for databases, 32 for users (80 on MariaDB, 32 keeps
+# MySQL's); PostgreSQL 63 bytes for both (NAMEDATALEN - 1).
+name_limit() {
+  local key="$1"
+  case "${CFG[DB_ENGINE]}:$key" in
+    postgres:*) printf '63' ;;
+    *:DB_NAME) printf '64' ;;
+    *) printf '32' ;;
+  esac
+}
+
+# The name of a side database of DB_NAME (verify's scratch copy, restore's side and hold databases):
+# "<name>_dbtier_<purpose>", shortened with a hash of the full name where it would pass the engine's
+# limit. It always ends in the suffix and differs from DB_NAME, so it can never be the live database.
+side_name() {
+  local purpose="$1" db="${CFG[DB_NAME]}" limit suffix name hash
+  limit="$(name_limit DB_NAME)"
+  suffix="_dbtier_$purpose"
+  name="$db$suffix"
+  if ((${#name} > limit)); then
+    hash="$(printf '%s' "$db" | sha256sum | cut -c1-8)"
+    name="${db:0:$((limit - ${#suffix} - 9))}_$hash$suffix"
+  fi
+  [[ "$name" != "$db" ]] || die "internal error: side database name $name equals the live one"
+  printf '%s' "$name"
 }
 
 is_period() { [[ " $PERIODS " == *" $1 "* ]]; }

@@ -35,7 +35,7 @@ db_setup() {
   esac
   require_keys DB_ADMIN_USER
   if [[ -z "${CFG[DB_SOCKET]:-}" ]]; then require_keys DB_HOST DB_PORT; fi
-  if [[ "${CFG[DB_TLS_MODE]}" == verify-ca ]]; then
+  if [[ "${CFG[DB_TLS_MODE]}" == verify-* ]]; then
     require_keys DB_CA_FILE
     [[ -r "${CFG[DB_CA_FILE]}" ]] || die_usage "DB_CA_FILE=${CFG[DB_CA_FILE]} is not readable"
   fi
@@ -60,8 +60,9 @@ db_setup() {
       export PGPORT="${CFG[DB_PORT]:-5432}"
     else
       export PGHOST="${CFG[DB_HOST]}" PGPORT="${CFG[DB_PORT]}"
-      if [[ "${CFG[DB_TLS_MODE]}" == verify-ca ]]; then
-        export PGSSLMODE=verify-ca PGSSLROOTCERT="${CFG[DB_CA_FILE]}"
+      # libpq: verify-ca checks the chain, verify-full also that DB_HOST is a name in the certificate.
+      if [[ "${CFG[DB_TLS_MODE]}" == verify-* ]]; then
+        export PGSSLMODE="${CFG[DB_TLS_MODE]}" PGSSLROOTCERT="${CFG[DB_CA_FILE]}"
       else
         export PGSSLMODE=require
       fi
@@ -86,11 +87,14 @@ my_write_cnf() {
       printf 'host=%s\nport=%s\nprotocol=TCP\n' "$(my_opt_quote "${CFG[DB_HOST]}")" "${CFG[DB_PORT]}"
       if [[ "$MY_FLAVOR" == mariadb ]]; then
         printf 'ssl\n'
-        if [[ "${CFG[DB_TLS_MODE]}" == verify-ca ]]; then
+        # MariaDB's client has no chain-only mode: ssl-verify-server-cert checks the chain and the name.
+        if [[ "${CFG[DB_TLS_MODE]}" == verify-* ]]; then
           printf 'ssl-ca=%s\nssl-verify-server-cert\n' "$(my_opt_quote "${CFG[DB_CA_FILE]}")"
         fi
       else
-        if [[ "${CFG[DB_TLS_MODE]}" == verify-ca ]]; then
+        if [[ "${CFG[DB_TLS_MODE]}" == verify-full ]]; then
+          printf 'ssl-mode=VERIFY_IDENTITY\nssl-ca=%s\n' "$(my_opt_quote "${CFG[DB_CA_FILE]}")"
+        elif [[ "${CFG[DB_TLS_MODE]}" == verify-ca ]]; then
           printf 'ssl-mode=VERIFY_CA\nssl-ca=%s\n' "$(my_opt_quote "${CFG[DB_CA_FILE]}")"
         else
           printf 'ssl-mode=REQUIRED\n'
@@ -159,26 +163,40 @@ db_server_version() {
   if [[ "$DB_FAMILY" == mysql ]]; then my_sql <<<"SELECT VERSION();"; else pg_sql <<<"SHOW server_version;"; fi
 }
 
+# Three answers, never two: returns 0 when DB exists, 1 when it does not; a query that fails (too many
+# connections, a server going away) is neither, and the run stops there, naming it.
 db_exists() {
   local n
   if [[ "$DB_FAMILY" == mysql ]]; then
-    n="$(my_sql <<<"SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = $(sql_string "$1");")"
+    n="$(my_sql <<<"SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = $(sql_string "$1");" 2>"$RUN_DIR/exists.err")"
   else
-    n="$(pg_sql <<<"SELECT count(*) FROM pg_database WHERE datname = $(pg_string "$1");")"
-  fi
-  [[ "$n" == 1 ]]
+    n="$(pg_sql <<<"SELECT count(*) FROM pg_database WHERE datname = $(pg_string "$1");" 2>"$RUN_DIR/exists.err")"
+  fi || die "could not tell whether database $1 exists at $(db_target), so stopping here: $(tail -n 2 "$RUN_DIR/exists.err" | tr '\n' ' ')"
+  case "$n" in
+    1) return 0 ;;
+    0) return 1 ;;
+    *) die "could not tell whether database $1 exists at $(db_target) (the server answered '$n'), so stopping here" ;;
+  esac
 }
 
-# Number of tables, views and routines in DB (0 when it does not exist).
+# Number of tables, views, sequences and routines in DB (0 when it does not exist); like db_exists, a
+# failed query stops the run instead of reading as 0.
 db_object_count() {
+  local n
   db_exists "$1" || { printf '0'; return 0; }
   if [[ "$DB_FAMILY" == mysql ]]; then
-    my_sql <<<"SELECT (SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = $(sql_string "$1"))
-      + (SELECT COUNT(*) FROM information_schema.routines WHERE routine_schema = $(sql_string "$1"));"
+    n="$(my_sql <<<"SELECT (SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = $(sql_string "$1"))
+      + (SELECT COUNT(*) FROM information_schema.routines WHERE routine_schema = $(sql_string "$1"))
+      + (SELECT COUNT(*) FROM information_schema.events WHERE event_schema = $(sql_string "$1"));" 2>"$RUN_DIR/count.err")"
   else
-    pg_sql "$1" <<<"SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN ('r','v','m','S','p','f') AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_toast%';"
-  fi
+    n="$(pg_sql "$1" <<<"SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r','v','m','S','p','f') AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_toast%')
+      + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+      WHERE n.nspname NOT IN ('pg_catalog','information_schema'))
+      + (SELECT count(*) FROM pg_largeobject_metadata);" 2>"$RUN_DIR/count.err")"
+  fi || die "could not tell whether database $1 holds data at $(db_target), so stopping here: $(tail -n 2 "$RUN_DIR/count.err" | tr '\n' ' ')"
+  [[ "$n" =~ ^[0-9]+$ ]] || die "could not tell whether database $1 holds data (the server answered '$n'), so stopping here"
+  printf '%s' "$n"
 }
 
 # "table<TAB>rows" for every base table (PostgreSQL names are schema.table), sorted.
@@ -288,7 +306,7 @@ load_dump_stream() {
     conn=(--socket "${CFG[DB_SOCKET]}")
   else
     conn=(--host "${CFG[DB_HOST]}" --port "${CFG[DB_PORT]}" --tls-mode "${CFG[DB_TLS_MODE]}")
-    if [[ "${CFG[DB_TLS_MODE]}" == verify-ca ]]; then conn+=(--ca-file "${CFG[DB_CA_FILE]}"); fi
+    if [[ "${CFG[DB_TLS_MODE]}" == verify-* ]]; then conn+=(--ca-file "${CFG[DB_CA_FILE]}"); fi
   fi
   conn+=(--user "${CFG[DB_ADMIN_USER]}" --password-file "$(secret_path db-admin-password)")
   if [[ "$DB_FAMILY" == mysql ]]; then
@@ -311,3 +329,63 @@ db_dump_tool_version() {
 
 # Engine name as dumpkit.py knows it.
 dumpkit_engine() { if [[ "$DB_FAMILY" == mysql ]]; then printf 'mysql'; else printf 'postgres'; fi; }
+
+# ---- sizes, the data directory, swapping a side database in (restore) ----
+
+# Bytes DB takes on the server (tables and indexes), or fails.
+db_size_bytes() {
+  local n
+  if [[ "$DB_FAMILY" == mysql ]]; then
+    n="$(my_sql <<<"SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables WHERE table_schema = $(sql_string "$1");" 2>/dev/null)"
+  else
+    n="$(pg_sql <<<"SELECT pg_database_size($(pg_string "$1"));" 2>/dev/null)"
+  fi || return 1
+  [[ "$n" =~ ^[0-9]+$ ]] || return 1
+  printf '%s' "$n"
+}
+
+# The server's data directory when the server runs on this host (DB_ROLE=database), else nothing.
+db_local_data_dir() {
+  [[ "${CFG[DB_ROLE]:-database}" == database ]] || return 0
+  if [[ -n "${CFG[DB_DATA_DIR]:-}" ]]; then printf '%s' "${CFG[DB_DATA_DIR]}"; return 0; fi
+  local dir=""
+  if [[ "$DB_FAMILY" == mysql ]]; then
+    dir="$(my_sql <<<"SELECT @@datadir;" 2>/dev/null)" || dir=""
+    [[ -n "$dir" ]] || dir=/var/lib/mysql
+  else
+    # SHOW data_directory needs pg_read_all_settings, which the admin may lack: Debian's layout then.
+    dir="$(pg_sql <<<"SHOW data_directory;" 2>/dev/null)" || dir=""
+    [[ -n "$dir" ]] || dir="/var/lib/postgresql/${CFG[DB_ENGINE_VERSION]:-}/main"
+  fi
+  printf '%s' "$dir"
+}
+
+# Connection arguments of the Python stages (swap.py) for USER with the password in SECRET.
+driver_conn_args() {
+  local user="$1" secret="$2"
+  DRIVER_CONN=()
+  if [[ -n "${CFG[DB_SOCKET]:-}" ]]; then
+    DRIVER_CONN=(--socket "${CFG[DB_SOCKET]}")
+    [[ -n "${CFG[DB_PORT]:-}" ]] && DRIVER_CONN+=(--port "${CFG[DB_PORT]}")
+  else
+    DRIVER_CONN=(--host "${CFG[DB_HOST]}" --port "${CFG[DB_PORT]}" --tls-mode "${CFG[DB_TLS_MODE]}")
+    [[ -n "${CFG[DB_CA_FILE]:-}" ]] && DRIVER_CONN+=(--ca-file "${CFG[DB_CA_FILE]}")
+  fi
+  DRIVER_CONN+=(--user "$user" --password-file "$(secret_path "$secret")")
+}
+DRIVER_CONN=()
+
+# Swaps SIDE in for LIVE with the app user fenced (swap.py). Sets SWAP_ERROR to the reason and the state
+# LIVE is left in.
+SWAP_ERROR=""
+db_swap_in() {
+  local live="$1" side="$2" hold="$3" engine="${CFG[DB_ENGINE]}"
+  [[ "$engine" == mysql && "$MY_FLAVOR" == mariadb ]] && engine=mariadb
+  driver_conn_args "${CFG[DB_ADMIN_USER]}" db-admin-password
+  if ! "$PYTHON" "$DBTIER_LIB/swap.py" --engine "$engine" --live "$live" --side "$side" --hold "$hold" \
+    --app-user "${CFG[DB_USER]}" "${DRIVER_CONN[@]}" 2>"$RUN_DIR/swap.err"; then
+    SWAP_ERROR="$(tr '\n' ' ' <"$RUN_DIR/swap.err")"
+    return 1
+  fi
+  log "$(tail -n 1 "$RUN_DIR/swap.err")"
+}

@@ -4,11 +4,15 @@
 # 0600 rclone config file in the run directory (RCLONE_CONFIG) and reach s3stream.py as secret-file paths,
 # never onto a command line.
 #
-# Layout: s3://$DATASTORE_BUCKET/$APP_NAME/<period>/<backup-id>/{dump.sql.zst.age,manifest.json,verified.json}
-# A backup without manifest.json does not exist.
+# Layout: s3://$DATASTORE_BUCKET/$APP_NAME/<period>/<backup-id>/ holding dump.sql.zst.age (the data),
+# manifest.json + manifest.json.sig (written last: a backup without a manifest does not exist) and
+# verification.json + verification.json.sig (the outcome of the last test restore, ok or failed).
+# Nothing is believed that its signature does not cover (trust.sh).
 
 readonly DATA_OBJECT="dump.sql.zst.age"
 readonly MANIFEST_OBJECT="manifest.json"
+readonly VERIFICATION_OBJECT="verification.json"
+readonly MANIFEST_FORMAT=3
 STORE_ROOT=""
 STORE_APP=""
 
@@ -49,8 +53,11 @@ store_stream_put() {
 
 # PERIOD/ID/OBJECT -> stdout; REPORT gets {sha256, size} of every stored byte (read to the end even when
 # the consumer stops early, so a damaged object is always named as such).
+# With EXPECT (the object description of a checked manifest), each part is checked before it is passed on.
 store_stream_get() {
-  exec "$PYTHON" "$DBTIER_LIB/s3stream.py" get "${CFG[DATASTORE_BUCKET]}" "$(store_key "$1" "$2" "$3")" --report "$4"
+  local expect=()
+  [[ -n "${5:-}" ]] && expect=(--expect "$5")
+  exec "$PYTHON" "$DBTIER_LIB/s3stream.py" get "${CFG[DATASTORE_BUCKET]}" "$(store_key "$1" "$2" "$3")" --report "$4" "${expect[@]}"
 }
 
 # {size, etag} of the stored PERIOD/ID/OBJECT.
@@ -115,17 +122,6 @@ store_all_ids() {
 
 store_newest_id() { store_complete_ids "$1" | tail -n 1; }
 
-# Backup ids of PERIOD that have both a manifest and a verified.json (a test restore passed), oldest first.
-store_verified_ids() {
-  local period="$1" out line
-  out="$(store_lsf --recursive --files-only --include "/*/$MANIFEST_OBJECT" --include "/*/verified.json" "$STORE_ROOT/$period")"
-  while IFS= read -r line; do
-    [[ "$line" == */* ]] || continue
-    is_backup_id "${line%%/*}" && printf '%s\n' "$line"
-  done <<<"$out" | sort | awk -F/ '{ seen[$1] = seen[$1] " " $2 } END { for (id in seen) if (seen[id] ~ / manifest\.json/ && seen[id] ~ / verified\.json/) print id }' | sort
-}
-
-store_newest_verified_id() { store_verified_ids "$1" | tail -n 1; }
 
 # Finds which period holds backup ID (prints the period) among the known periods and "safety".
 store_find_period() {
@@ -148,14 +144,71 @@ store_has_manifest() {
   grep -qx "$MANIFEST_OBJECT" <<<"$listing"
 }
 
+# Fetches PERIOD/ID's manifest to OUT and believes it only when it is signed by the pinned key of the
+# prefix's stack and names this very backup (prefix, period, id): a copy from another stack, a replay under
+# another id, or anything unsigned is refused here, before any byte of data is read. Writes OUT.expect,
+# the object description s3stream.py checks the download against.
 store_fetch_manifest() {
   local period="$1" id="$2" out="$3"
   rc cat "$(store_path "$period" "$id" "$MANIFEST_OBJECT")" >"$out" 2>"$RUN_DIR/store.err" ||
     die "cannot read the manifest of $period/$id: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
   # rclone cat of a missing key prints nothing and succeeds (see store_has_manifest)
   [[ -s "$out" ]] || die "backup $period/$id has no manifest (incomplete or missing)"
-  jq -e '(.format == 1 or .format == 2) and (.object.sha256 | test("^[0-9a-f]{64}$")) and (.object.size | type == "number")' "$out" >/dev/null ||
-    die "manifest of $period/$id is malformed"
+  rc cat "$(store_path "$period" "$id" "$MANIFEST_OBJECT.sig")" >"$out.sig" 2>"$RUN_DIR/store.err" ||
+    die "cannot read the manifest signature of $period/$id: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
+  signed_by "$STORE_APP" "$out" "$out.sig" ||
+    die "backup $period/$id refused: its manifest is not signed by the key pinned for $STORE_APP: $(signature_refusal)"
+  local problem
+  problem="$(jq -r --argjson format "$MANIFEST_FORMAT" --arg app "$STORE_APP" --arg period "$period" --arg id "$id" \
+    --arg object "$DATA_OBJECT" '
+    def hex64: type == "string" and test("^[0-9a-f]{64}$");
+    if .format != $format then "format \(.format) (this tool reads \($format))"
+    elif .app != $app then "it is a backup of \(.app), not of \($app)"
+    elif .period != $period or .backupId != $id then "it describes \(.period)/\(.backupId), not \($period)/\($id) (a replay)"
+    elif .object.key != $object then "object \(.object.key)"
+    elif (.object.sha256 | hex64 | not) or (.object.size | type != "number") then "no object checksum"
+    elif (.object.parts | type != "array") or (.object.parts | length == 0)
+      or any(.object.parts[]; (.sha256 | hex64 | not) or (.size | type != "number"))
+      or ([.object.parts[].size] | add) != .object.size then "no valid part checksums"
+    else "" end' "$out" 2>&1)" || problem="not JSON"
+  [[ -z "$problem" ]] || die "backup $period/$id refused: its signed manifest does not fit: $problem"
+  jq '.object | {size, sha256, partSize, parts}' "$out" >"$out.expect"
+}
+
+# The test-restore outcome on record for PERIOD/ID, whose signed manifest is MANIFEST: prints "ok",
+# "failed: <reason>", "none" or "untrusted: <why>". A record counts only when a pinned key signed it and it
+# names this manifest by its sha256.
+store_verification_state() {
+  local period="$1" id="$2" manifest="$3" record="$RUN_DIR/verification-$period-$id.json" by
+  rc cat "$(store_path "$period" "$id" "$VERIFICATION_OBJECT")" >"$record" 2>"$RUN_DIR/store.err" ||
+    die "cannot read the verification record of $period/$id: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
+  if [[ ! -s "$record" ]]; then printf 'none'; return 0; fi
+  rc cat "$(store_path "$period" "$id" "$VERIFICATION_OBJECT.sig")" >"$record.sig" 2>"$RUN_DIR/store.err" ||
+    die "cannot read the verification signature of $period/$id: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
+  by="$(jq -r '.verifiedBy // ""' "$record" 2>/dev/null)" || by=""
+  if [[ -z "$by" ]] || ! signed_by "$by" "$record" "$record.sig"; then
+    printf 'untrusted: the record is not signed by a pinned key (%s)' "$(signature_refusal)"
+    return 0
+  fi
+  jq -r --arg sha "$(sha256sum "$manifest" | cut -d' ' -f1)" --arg period "$period" --arg id "$id" '
+    if .manifestSha256 != $sha or .period != $period or .backupId != $id then "untrusted: the record is for another manifest"
+    elif .result == "ok" then "ok"
+    else "failed: \(.reason // "no reason recorded")" end' "$record"
+}
+
+# Signs and stores the outcome of a test restore of PERIOD/ID (RESULT ok|failed, REASON, TABLES: a JSON
+# object of per-table figures or {}). The signature goes up first: a record without one is never believed.
+store_record_verification() {
+  local period="$1" id="$2" manifest="$3" result="$4" reason="$5" tables="$6" record="$RUN_DIR/verification.json"
+  jq -n --arg app "$STORE_APP" --arg period "$period" --arg id "$id" --arg by "${CFG[APP_NAME]}" \
+    --arg sha "$(sha256sum "$manifest" | cut -d' ' -f1)" --arg result "$result" --arg reason "$reason" \
+    --arg at "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg host "$(hostname)" --argjson tables "$tables" \
+    '{format: 1, app: $app, period: $period, backupId: $id, manifestSha256: $sha, result: $result,
+      reason: $reason, verifiedAt: $at, verifiedBy: $by, host: $host, tables: $tables}' >"$record"
+  sign_file "$record"
+  store_put_file "$record.sig" "$(store_path "$period" "$id" "$VERIFICATION_OBJECT.sig")" 2>"$RUN_DIR/store.err" &&
+    store_put_file "$record" "$(store_path "$period" "$id" "$VERIFICATION_OBJECT")" 2>>"$RUN_DIR/store.err" ||
+    die "recording the $result verification of $period/$id failed: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
 }
 
 store_purge() {

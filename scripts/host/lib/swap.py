@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+"""Swaps a fully loaded and checked side database in for the live one, with the application fenced.
+
+  swap.py --engine E --live L --side S --hold O --app-user U CONNECTION...
+
+PostgreSQL: the app role may not log in and its sessions on L and S are ended, then L is renamed to O and S
+to L in one transaction, the app role gets its login back and O is dropped.
+MariaDB/MySQL (no RENAME DATABASE): the app's accounts are locked and its sessions killed; the views,
+triggers, routines and events of both databases are read (SHOW CREATE, with each one's sql_mode) and
+dropped, because RENAME TABLE moves no views and no table with triggers; one RENAME TABLE statement (atomic)
+moves L's tables to O and S's to L; S's objects are created again in L; the accounts are unlocked and O
+dropped. When re-creating fails, the same steps run backwards and L is as it was.
+
+The last line on stderr of a failure says what state L is in. Exit 0 swapped, 1 failed, 2 usage.
+Connection: --host/--port or --socket, --user, --password-file (0600), --tls-mode, --ca-file.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import ssl
+import sys
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+
+class SwapError(Exception):
+    def __init__(self, message: str, state: str):
+        super().__init__(message)
+        self.state = state
+
+
+def tls_context(mode: str, ca_file: Optional[str]) -> ssl.SSLContext:
+    if mode in ("verify-ca", "verify-full"):
+        ctx = ssl.create_default_context(cafile=ca_file)
+        ctx.check_hostname = mode == "verify-full"
+        return ctx
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def read_password(path: str) -> str:
+    st = os.stat(path)
+    if st.st_mode & 0o077:
+        raise SystemExit(f"swap: {path} has mode {st.st_mode & 0o777:o}; credential files must be 0600")
+    with open(path) as f:
+        return f.read().rstrip("\n")
+
+
+# ---- MariaDB / MySQL ---------------------------------------------------------------------------------
+
+def q(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+class Progress:
+    """What has been done to the live database so far: named in the message when something unexpected stops
+    the swap."""
+    state = "untouched"
+
+
+class MySQLSwap(Progress):
+    # (kind, information_schema query of names, SHOW CREATE column holding the statement, sql_mode column)
+    KINDS: List[Tuple[str, str]] = [
+        ("PROCEDURE", "SELECT routine_name FROM information_schema.routines WHERE routine_schema = %s AND routine_type = 'PROCEDURE'"),
+        ("FUNCTION", "SELECT routine_name FROM information_schema.routines WHERE routine_schema = %s AND routine_type = 'FUNCTION'"),
+        ("VIEW", "SELECT table_name FROM information_schema.views WHERE table_schema = %s"),
+        ("TRIGGER", "SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema = %s "
+                    "ORDER BY event_object_table, action_timing, event_manipulation, action_order"),
+        ("EVENT", "SELECT event_name FROM information_schema.events WHERE event_schema = %s"),
+    ]
+
+    def __init__(self, a: argparse.Namespace, password: str):
+        import pymysql
+        kw: Dict[str, object] = {"user": a.user, "password": password.encode(), "charset": "utf8mb4",
+                                 "autocommit": True, "connect_timeout": 10}
+        if a.socket:
+            kw["unix_socket"] = a.socket
+        else:
+            kw.update(host=a.host, port=a.port, ssl=tls_context(a.tls_mode, a.ca_file))
+        self.db = pymysql.connect(**kw)
+        self.error = pymysql.MySQLError
+        self.a = a
+
+    def rows(self, sql: str, *args) -> list:
+        with self.db.cursor() as cur:
+            cur.execute(sql, args or None)
+            return list(cur.fetchall())
+
+    def run(self, sql: str, *args) -> None:
+        with self.db.cursor() as cur:
+            cur.execute(sql, args or None)
+
+    def exists(self, db: str) -> bool:
+        return bool(self.rows("SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", db))
+
+    def tables(self, db: str) -> List[str]:
+        return [r[0] for r in self.rows("SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
+                                        "AND table_type <> 'VIEW' ORDER BY table_name", db)]
+
+    def definitions(self, db: str) -> List[Tuple[str, str, str, str]]:
+        """(kind, name, sql_mode, statement) of every non-table object, in creation order; the statements
+        come from SHOW CREATE run inside DB, so references to DB's own objects are unqualified."""
+        out = []
+        self.run(f"USE {q(db)}")
+        for kind, names in self.KINDS:
+            for (name,) in self.rows(names, db):
+                row = self.rows(f"SHOW CREATE {kind} {q(name)}")[0]
+                if kind == "VIEW":
+                    mode, stmt = "", row[1]
+                elif kind == "EVENT":
+                    mode, stmt = row[1], row[3]
+                else:
+                    mode, stmt = row[1], row[2]
+                if stmt is None:
+                    raise SwapError(f"SHOW CREATE {kind} {db}.{name} returned no definition (missing privilege)",
+                                    "untouched")
+                out.append((kind, name, mode, stmt))
+        return out
+
+    def drop_objects(self, db: str, defs) -> None:
+        self.run(f"USE {q(db)}")
+        for kind, name, _, _ in reversed(defs):
+            self.run(f"DROP {kind} IF EXISTS {q(name)}")
+
+    def create_objects(self, db: str, defs) -> None:
+        self.run(f"USE {q(db)}")
+        saved_mode = self.rows("SELECT @@SESSION.sql_mode")[0][0]
+        pending = list(defs)
+        try:
+            # Views may depend on views created later in name order: repeat passes while they make progress.
+            while pending:
+                failed, last_error = [], None
+                for item in pending:
+                    kind, name, mode, stmt = item
+                    try:
+                        if kind != "VIEW":
+                            self.run("SET SESSION sql_mode = %s", mode)
+                        self.run(stmt)
+                    except self.error as e:
+                        if kind != "VIEW":
+                            raise SwapError(f"re-creating {kind} {name} in {db} failed: {e}", "")
+                        failed.append(item)
+                        last_error = e
+                    finally:
+                        if kind != "VIEW":
+                            self.run("SET SESSION sql_mode = %s", saved_mode)
+                if len(failed) == len(pending):
+                    raise SwapError(f"re-creating VIEW {failed[0][1]} in {db} failed: {last_error}", "")
+                pending = failed
+        finally:
+            self.run("SET SESSION sql_mode = %s", saved_mode)
+
+    def move(self, pairs: List[Tuple[str, str, str]]) -> None:
+        """One RENAME TABLE for all (table, from, to): MariaDB and MySQL apply it all or not at all."""
+        if pairs:
+            self.run("RENAME TABLE " + ", ".join(f"{q(src)}.{q(t)} TO {q(dst)}.{q(t)}" for t, src, dst in pairs))
+
+    def fence(self, user: str) -> Tuple[List[str], int]:
+        """Locks the app's unlocked accounts and ends its sessions; returns what to unlock afterwards."""
+        locked: List[str] = []
+        for (host,) in self.rows("SELECT host FROM mysql.user WHERE user = %s", user):
+            account = f"{self.quote_str(user)}@{self.quote_str(host)}"
+            create = self.rows(f"SHOW CREATE USER {account}")[0][0]
+            if "ACCOUNT LOCK" in create.upper():
+                continue
+            self.run(f"ALTER USER {account} ACCOUNT LOCK")
+            locked.append(account)
+        own = self.rows("SELECT CONNECTION_ID()")[0][0]
+        killed = 0
+        for (pid,) in self.rows("SELECT id FROM information_schema.processlist WHERE user = %s AND id <> %s", user, own):
+            try:
+                self.run(f"KILL CONNECTION {int(pid)}")
+                killed += 1
+            except self.error:
+                pass  # it ended by itself
+        return locked, killed
+
+    def unfence(self, locked: List[str]) -> None:
+        for account in locked:
+            self.run(f"ALTER USER {account} ACCOUNT UNLOCK")
+
+    def quote_str(self, v: str) -> str:
+        return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    def swap(self, live: str, side: str, hold: str, user: str) -> str:
+        if not self.exists(side):
+            raise SwapError(f"side database {side} does not exist", "untouched")
+        if self.exists(hold):
+            raise SwapError(f"hold database {hold} exists (left by an earlier run?): inspect and drop it first",
+                            "untouched")
+        live_exists = self.exists(live)
+        side_defs = self.definitions(side)
+        live_defs = self.definitions(live) if live_exists else []
+        side_tables = self.tables(side)
+        live_tables = self.tables(live) if live_exists else []
+        locked, killed = self.fence(user)
+        try:
+            if not live_exists:
+                self.run(f"CREATE DATABASE {q(live)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+            self.run(f"CREATE DATABASE {q(hold)}")
+            self.drop_objects(side, side_defs)
+            self.state = "its views/triggers/routines/events may be dropped (the swap was under way)"
+            try:
+                self.drop_objects(live, live_defs)
+            except self.error as e:
+                self.restore_objects(live, live_defs)
+                raise SwapError(f"dropping the live database's views/triggers/routines failed: {e}", "untouched")
+            try:
+                self.move([(t, live, hold) for t in live_tables] + [(t, side, live) for t in side_tables])
+            except self.error as e:
+                self.restore_objects(live, live_defs)
+                raise SwapError(f"moving the tables failed: {e}", "untouched (RENAME TABLE is all or nothing)")
+            self.state = (f"its tables are in {hold}, the restored ones in {live} without their views/triggers/"
+                          "routines/events (the swap was under way)")
+            try:
+                self.create_objects(live, side_defs)
+            except (SwapError, self.error) as e:
+                self.roll_back(live, side, hold, live_tables, side_tables, side_defs, live_defs)
+                raise SwapError(str(e), "as it was: the swap was rolled back")
+        finally:
+            self.unfence(locked)
+        self.state = f"swapped; the previous tables may still be in {hold}"
+        self.run(f"DROP DATABASE {q(hold)}")
+        self.run(f"DROP DATABASE {q(side)}")
+        return f"{len(side_tables)} tables and {len(side_defs)} views/triggers/routines/events swapped in; " \
+               f"{len(locked)} app accounts locked and {killed} app sessions ended during the swap"
+
+    def restore_objects(self, live: str, live_defs) -> None:
+        self.drop_objects(live, live_defs)
+        self.create_objects(live, live_defs)
+
+    def roll_back(self, live, side, hold, live_tables, side_tables, side_defs, live_defs) -> None:
+        try:
+            self.drop_objects(live, side_defs)
+            self.move([(t, live, side) for t in side_tables] + [(t, hold, live) for t in live_tables])
+            self.create_objects(live, live_defs)
+        except (SwapError, self.error) as e:
+            raise SwapError(f"rolling the swap back failed too: {e}",
+                            f"UNKNOWN: the live tables may be in {hold}, the restored ones in {live} or {side}; "
+                            f"the safety backup holds the previous state")
+
+
+# ---- PostgreSQL --------------------------------------------------------------------------------------
+
+class PostgresSwap(Progress):
+    def __init__(self, a: argparse.Namespace, password: str):
+        import psycopg2
+        self.psycopg2 = psycopg2
+        kw: Dict[str, object] = {"dbname": "postgres", "user": a.user, "password": password, "connect_timeout": 10,
+                                 "application_name": "dbtier-swap"}
+        if a.socket:
+            kw.update(host=a.socket, port=a.port or 5432)
+        else:
+            kw.update(host=a.host, port=a.port, sslmode=a.tls_mode)
+            if a.ca_file:
+                kw["sslrootcert"] = a.ca_file
+        self.db = psycopg2.connect(**kw)
+        self.db.autocommit = True
+
+    def rows(self, sql: str, *args) -> list:
+        with self.db.cursor() as cur:
+            cur.execute(sql, args or None)
+            return list(cur.fetchall()) if cur.description else []
+
+    def ident(self, name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def exists(self, db: str) -> bool:
+        return bool(self.rows("SELECT 1 FROM pg_database WHERE datname = %s", db))
+
+    def end_sessions(self, dbs: List[str], deadline: float) -> int:
+        ended = 0
+        while True:
+            pids = [r[0] for r in self.rows("SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s) "
+                                            "AND pid <> pg_backend_pid()", dbs)]
+            if not pids:
+                return ended
+            if time.monotonic() > deadline:
+                raise SwapError(f"{len(pids)} session(s) on {', '.join(dbs)} could not be ended", "")
+            for pid in pids:
+                if self.rows("SELECT pg_terminate_backend(%s)", pid)[0][0]:
+                    ended += 1
+            time.sleep(0.2)
+
+    def swap(self, live: str, side: str, hold: str, user: str) -> str:
+        if not self.exists(side):
+            raise SwapError(f"side database {side} does not exist", "untouched")
+        if self.exists(hold):
+            raise SwapError(f"hold database {hold} exists (left by an earlier run?): inspect and drop it first",
+                            "untouched")
+        live_exists = self.exists(live)
+        could_login = self.rows("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", user)
+        fenced = bool(could_login and could_login[0][0])
+        if fenced:
+            self.rows(f"ALTER ROLE {self.ident(user)} NOLOGIN")
+        try:
+            ended = self.end_sessions([live, side], time.monotonic() + 30)
+            if live_exists:
+                # Per-database settings (ALTER DATABASE ... SET) belong to the live database, not the dump.
+                for (config,) in self.rows("SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_database d "
+                                           "ON d.oid = s.setdatabase WHERE d.datname = %s AND s.setrole = 0", live):
+                    for item in config or []:
+                        name, _, value = item.partition("=")
+                        self.rows(f"ALTER DATABASE {self.ident(side)} SET {self.ident(name)} = %s", value)
+            with self.db.cursor() as cur:
+                cur.execute("BEGIN")
+                try:
+                    if live_exists:
+                        cur.execute(f"ALTER DATABASE {self.ident(live)} RENAME TO {self.ident(hold)}")
+                    cur.execute(f"ALTER DATABASE {self.ident(side)} RENAME TO {self.ident(live)}")
+                    cur.execute("COMMIT")
+                    self.state = f"swapped; the previous database may still exist as {hold}"
+                except self.psycopg2.Error as e:
+                    cur.execute("ROLLBACK")
+                    raise SwapError(f"renaming failed: {str(e).strip()}", "untouched (the renames were one transaction)")
+        finally:
+            if fenced:
+                self.rows(f"ALTER ROLE {self.ident(user)} LOGIN")
+        if live_exists:
+            try:
+                self.rows(f"DROP DATABASE {self.ident(hold)} WITH (FORCE)")
+            except self.psycopg2.Error:
+                self.rows(f"DROP DATABASE {self.ident(hold)}")
+        return f"{side} renamed to {live}; app role fenced: {'yes' if fenced else 'it could not log in anyway'}, " \
+               f"{ended} session(s) ended"
+
+
+def parse_args(argv: List[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="swap.py")
+    ap.add_argument("--engine", required=True, choices=["mariadb", "mysql", "postgres"])
+    for name in ("--live", "--side", "--hold", "--app-user", "--user", "--password-file"):
+        ap.add_argument(name, required=True)
+    ap.add_argument("--host")
+    ap.add_argument("--port", type=int)
+    ap.add_argument("--socket")
+    ap.add_argument("--tls-mode", default="require", choices=["disable", "require", "verify-ca", "verify-full"])
+    ap.add_argument("--ca-file")
+    a = ap.parse_args(argv)
+    if not a.socket and not (a.host and a.port):
+        ap.error("--host and --port, or --socket")
+    if len({a.live, a.side, a.hold}) != 3:
+        ap.error("--live, --side and --hold must be three different databases")
+    return a
+
+
+def main(argv: List[str]) -> int:
+    a = parse_args(argv)
+    cls: Callable = PostgresSwap if a.engine == "postgres" else MySQLSwap
+    swapper: Progress = Progress()
+    try:
+        swapper = cls(a, read_password(a.password_file))
+        print(f"swap: {swapper.swap(a.live, a.side, a.hold, a.app_user)}", file=sys.stderr)
+        return 0
+    except SwapError as e:
+        print(f"swap: {e}", file=sys.stderr)
+        print(f"swap: live database {a.live}: {e.state or 'UNKNOWN'}", file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001 - a driver error before or after the swap proper
+        print(f"swap: {e.__class__.__name__}: {str(e).strip()}", file=sys.stderr)
+        print(f"swap: live database {a.live}: {swapper.state}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -84,7 +84,8 @@ cmd_load() {
   check_backup_id "${expected}"
   read_identity
   local log="${WORK_DIR}/load.log" status=0
-  as_root "${TOOL}" load-app-db "${force[@]}" --identity "${IDENTITY_FILE}" 2>"${log}" || status=$?
+  # Exactly the backup promote verified, never "the newest verified" (which may have changed since).
+  as_root "${TOOL}" load-app-db "${force[@]}" --backup-id "${expected}" --identity "${IDENTITY_FILE}" 2>"${log}" || status=$?
   cat "${log}" >&2
   ((status == 0)) || die "dbtier-db load-app-db failed (exit ${status})"
   # The toolkit logs `load-app-db: <period>/<id> loaded into <db> and checked ...` when done.

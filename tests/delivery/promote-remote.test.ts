@@ -109,14 +109,14 @@ it("loads the baseline and refuses to call another backup the baseline", async (
   const good = await remote().run(target(), ["load", BACKUP_ID], IDENTITY);
   expect(good.code).toBe(0);
   expect(good.stdout).toBe(`DBTIER_LOADED=daily/${BACKUP_ID}\n`);
-  expect(calls()).toContain(`load-app-db --identity ${readFileSync(file("identity-path"), "utf8").trim()}`);
+  expect(calls()).toContain(`load-app-db --backup-id ${BACKUP_ID} --identity ${readFileSync(file("identity-path"), "utf8").trim()}`);
   writeFileSync(file("loaded-id"), "20250102T040000Z-000000\n");
   const other = await remote().run(target(), ["load", BACKUP_ID, "--force"], IDENTITY);
   writeFileSync(file("loaded-id"), `${BACKUP_ID}\n`);
   expect(other.code).not.toBe(0);
   expect(other.stdout).toBe("DBTIER_LOADED=daily/20250102T040000Z-000000\n");
   expect(other.stderr).toMatch(/loaded daily\/20250102T040000Z-000000, not the expected/);
-  expect(calls().some((c) => c.startsWith("load-app-db --force --identity "))).toBe(true);
+  expect(calls().some((c) => c.startsWith(`load-app-db --force --backup-id ${BACKUP_ID} --identity `))).toBe(true);
 });
 
 it("refuses a load without an identity on stdin", async () => {

@@ -120,11 +120,18 @@ describe.each(ENGINES)("%s: DBaaS-like target (admin without superuser, primary 
     expect(await tableChecksums(rig.server, "app")).toEqual(before);
   });
 
-  test("--force replaces it", async () => {
+  test("--force replaces it, after a safety backup it reads back (so it needs the age identity)", async () => {
     if (engine === "mariadb") await rig.server.rootSql("DELETE FROM app.orders;");
     else await rig.server.rootSql("DELETE FROM orders;", "app");
-    const r = await runWatched(rig, ["load-app-db", "--force"]);
+    const changed = await tableChecksums(rig.server, "app");
+    const noKey = await runWatched(rig, ["load-app-db", "--force"]);
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toMatch(/replacing it needs a safety backup read back with the age identity/);
+    expect(await tableChecksums(rig.server, "app")).toEqual(changed);
+    const r = await runWatched(rig, ["load-app-db", "--force"], { identityFile: rig.key.identityFile });
     expectOk(r);
+    expect(r.stderr).toMatch(/safety backup safety\/\S+ read back and decrypted/);
+    expect(completeIds(rig, "safety")).toHaveLength(1);
     expect(await tableChecksums(rig.server, "app")).toEqual(origin);
   });
 
@@ -142,7 +149,7 @@ describe.each(ENGINES)("%s: DBaaS-like target (admin without superuser, primary 
     // A backup whose test restore has not passed is never loaded.
     const unverified = await runWatched(rig, ["load-app-db"], { identityFile: rig.key.identityFile });
     expect(unverified.code).toBe(1);
-    expect(unverified.stderr).toMatch(/no verified weekly backup .* run 'dbtier-db verify weekly/);
+    expect(unverified.stderr).toMatch(/no backup in weekly under shop has a passing test restore on record .*run 'dbtier-db verify/);
     // verify works on the DBaaS too (scratch database created by the non-superuser admin).
     expectOk(await runWatched(rig, ["verify", "weekly"], { identityFile: rig.key.identityFile }));
     const r = await runWatched(rig, ["load-app-db"], { identityFile: rig.key.identityFile });

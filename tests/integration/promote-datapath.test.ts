@@ -80,7 +80,7 @@ describe.each(["mariadb", "postgres"] as const)("%s: promote's host side with th
     expect(r.stderr).toMatch(new RegExp(`verify daily/${backupId} OK`));
     expect(r.code).toBe(0);
     expect(remoteValue(r.stdout, "DBTIER_VERIFIED")).toBe(backupId);
-    expect(s3.keys(`shop-dev/daily/${backupId}/`)).toContain(`shop-dev/daily/${backupId}/verified.json`);
+    expect(s3.keys(`shop-dev/daily/${backupId}/`)).toContain(`shop-dev/daily/${backupId}/verification.json`);
   });
 
   test("verify: without an identity it refuses", async () => {
@@ -119,10 +119,11 @@ describe.each(["mariadb", "postgres"] as const)("%s: promote's host side with th
       expect(again.stderr).toMatch(/is not empty/);
       const forced = await remote(target, ["load", backupId, "--force"], identity);
       expect(forced.code).toBe(0);
-      // Another id than the one loaded is reported, not passed off as the baseline.
+      expect(forced.stderr).toMatch(/safety backup safety\/\S+ read back/);
+      // The load reads exactly the id promote verified: another id is looked up, not replaced by the newest.
       const wrong = await remote(target, ["load", "20200101T000000Z-000000", "--force"], identity);
       expect(wrong.code).not.toBe(0);
-      expect(wrong.stderr).toMatch(new RegExp(`loaded daily/${backupId}, not the expected 20200101T000000Z-000000`));
+      expect(wrong.stderr).toMatch(/backup 20200101T000000Z-000000 not found/);
     } finally {
       target.remove();
       await server.rootSql("DROP DATABASE IF EXISTS shop_prod");

@@ -155,6 +155,9 @@ cmd_load_app_db() {
       log "load-app-db: NOT LOADED: a $source backup is decrypted with the age identity, which never stays on a host; load it with 'npm run promote' or 'dbtier-db load-app-db --identity FILE'"
       return 0
     fi
+    if [[ "$objects" != 0 && -z "${IDENTITY_FILE:-${DBTIER_AGE_IDENTITY_FILE:-}}" ]] && ! has_secret age-identity; then
+      die_usage "$db holds $objects objects: replacing it needs a safety backup read back with the age identity (--identity FILE)"
+    fi
     identity="$(identity_file)"
   fi
   case "$source" in

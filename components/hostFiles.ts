@@ -9,6 +9,12 @@ import type { BackupPeriod, DbTierConfig } from "./types";
 
 export type HostRole = "database" | "proxy";
 
+/**
+ * DB_TLS_MODE: require = encrypted, server unchecked; verify-ca = chain checked; verify-full = chain and the
+ * server's name (DB_HOST) checked. Self-managed servers and DBaaS with a known CA use verify-full.
+ */
+export type TlsMode = "require" | "verify-ca" | "verify-full";
+
 export interface HostFile {
   readonly path: string;
   readonly content: string;
@@ -26,7 +32,8 @@ export interface HostEnvInput {
   readonly adminUser: string;
   /** Self-managed only: the private address the server binds. */
   readonly listenAddress?: string;
-  readonly tlsMode: "require" | "verify-ca";
+  readonly tlsMode: TlsMode;
+  /** CA the toolkit verifies the server with; required for verify-ca and verify-full. */
   readonly caFile?: string;
   /** Default "vendor": the vendor's signed apt repository; "distro": Debian's own packages. */
   readonly packageSource?: "vendor" | "distro";
@@ -52,7 +59,16 @@ export const SECRET_FILES = {
   smtpPassword: `${SECRET_DIR}/smtp-password`,
   /** The alert address is a secret in the stack config, so it travels as a secret file, not in the env file. */
   alertEmail: `${SECRET_DIR}/alert-email`,
+  /** Self-managed: the server certificate's private key; `dbtier-db init` installs it for the server. */
+  tlsServerKey: `${SECRET_DIR}/tls-server-key`,
 } as const;
+
+/**
+ * Self-managed: the server certificate the stack's CA issued, as delivered (public, so a host file); init
+ * checks it against the key, the CA (DB_CA_FILE) and DB_HOST, then installs both for the server.
+ * scripts/host/lib/system.sh reads the same path (TLS_DELIVERED_CERT).
+ */
+export const SERVER_CERT_FILE = "/etc/dbtier/server-cert.pem";
 
 /** Default retention per period when the config does not say (the config parser normally fills these). */
 const DEFAULT_RETENTION: Readonly<Record<BackupPeriod, number>> = { hourly: 24, daily: 7, weekly: 4, monthly: 12 };
@@ -79,8 +95,8 @@ export function renderHostEnv(input: HostEnvInput): string {
   if (!Number.isInteger(input.dbPort) || input.dbPort < 1 || input.dbPort > 65535) {
     throw new Error(`host env: dbPort must be an integer 1-65535, got ${input.dbPort}`);
   }
-  if (input.tlsMode === "verify-ca" && !input.caFile) {
-    throw new Error("host env: tlsMode verify-ca needs caFile");
+  if (input.tlsMode !== "require" && !input.caFile) {
+    throw new Error(`host env: tlsMode ${input.tlsMode} needs caFile (the CA that signs the server's certificate)`);
   }
   const retention = { ...DEFAULT_RETENTION, ...config.backups.retention };
   const { datastore } = config.backups;

@@ -5,9 +5,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { CloudAdapter, NetworkHandle, webserversOutsideNetwork } from "./clouds/types";
-import { SELF_MANAGED_ADMIN_USER } from "./hostDelivery";
-import { ENV_FILE, HostFile, renderHostEnv } from "./hostFiles";
+import { CA_FILE, SELF_MANAGED_ADMIN_USER } from "./hostDelivery";
+import { ENV_FILE, HostFile, SERVER_CERT_FILE, renderHostEnv } from "./hostFiles";
 import { HostSummary, HostVm } from "./hostVm";
+import { StackCertificateAuthority, serverCertificateSans } from "./tls";
 import { databasePort } from "./trustedSources";
 import { DbTierConfig } from "./types";
 
@@ -24,6 +25,8 @@ export class SelfManagedDatabase extends pulumi.ComponentResource {
   readonly adminUser: pulumi.Output<string>;
   /** Secret: the application user's password. */
   readonly appPassword: pulumi.Output<string>;
+  /** PEM of the stack's CA, which signs the server certificate: clients verify the server with it. */
+  readonly caCertificate: pulumi.Output<string>;
   readonly network: NetworkHandle;
   readonly hostSummary: pulumi.Output<HostSummary>;
 
@@ -43,22 +46,35 @@ export class SelfManagedDatabase extends pulumi.ComponentResource {
     // addresses (the cloud firewall, the host firewall and per-source grants still admit only them).
     const outside = webserversOutsideNetwork(config);
     const listenAll = outside.some((w) => w.family === 6) ? "::" : "0.0.0.0";
-    const hostFiles: pulumi.Output<HostFile[]> = host.vm.privateIp.apply((privateIp) => [{
-      path: ENV_FILE,
-      permissions: "0644",
-      content: renderHostEnv({
-        config,
-        role: "database",
-        dbHost: privateIp,
-        dbPort: port,
-        adminUser: SELF_MANAGED_ADMIN_USER,
-        listenAddress: outside.length > 0 ? listenAll : privateIp,
-        tlsMode: "require",
-      }),
-    }]);
-    const secretValues = pulumi.secret(pulumi.all([adminPassword.result, appPassword.result]).apply(([admin, app]) => ({
+    // The stack's CA issues the server certificate for the addresses clients connect to (components/tls.ts);
+    // the certificate and the CA travel with the host files, the key as a secret file, never in user-data.
+    const ca = new StackCertificateAuthority(`${name}-ca`, { stack: config.stack }, passwordOpts);
+    const sans = pulumi.all([host.vm.privateIp, host.vm.publicIp]).apply(([privateIp, publicIp]) =>
+      serverCertificateSans({ privateIp, publicIp, webserversOutside: outside.length > 0 }));
+    const server = ca.issueServerCertificate(`${name}-server-tls`, sans);
+    const hostFiles: pulumi.Output<HostFile[]> = pulumi.all([host.vm.privateIp, ca.certPem, server.certPem]).apply(([privateIp, caPem, certPem]) => [
+      {
+        path: ENV_FILE,
+        permissions: "0644",
+        content: renderHostEnv({
+          config,
+          role: "database",
+          dbHost: privateIp,
+          dbPort: port,
+          adminUser: SELF_MANAGED_ADMIN_USER,
+          listenAddress: outside.length > 0 ? listenAll : privateIp,
+          tlsMode: "verify-full",
+          caFile: CA_FILE,
+        }),
+      },
+      // Known only after `pulumi up` creates them (a preview under mocks has none to deliver).
+      ...(caPem ? [{ path: CA_FILE, permissions: "0644", content: pemLine(caPem) }] : []),
+      ...(certPem ? [{ path: SERVER_CERT_FILE, permissions: "0644", content: pemLine(certPem) }] : []),
+    ]);
+    const secretValues = pulumi.secret(pulumi.all([adminPassword.result, appPassword.result, server.privateKeyPem]).apply(([admin, app, tlsKey]) => ({
       adminPassword: admin,
       appPassword: app,
+      tlsServerKey: tlsKey,
       secrets: config.secrets,
       ...(config.appDb.baselineKnownHosts ? { baselineKnownHosts: config.appDb.baselineKnownHosts } : {}),
     })));
@@ -69,8 +85,10 @@ export class SelfManagedDatabase extends pulumi.ComponentResource {
     this.publicIp = host.vm.publicIp;
     this.adminUser = pulumi.output(SELF_MANAGED_ADMIN_USER);
     this.appPassword = pulumi.secret(appPassword.result);
+    this.caCertificate = ca.certPem;
     this.hostSummary = host.summary(names);
-    this.registerOutputs({ host: this.host, port: this.port, publicIp: this.publicIp, appPassword: this.appPassword, hostSummary: this.hostSummary });
+    this.registerOutputs({ host: this.host, port: this.port, publicIp: this.publicIp, appPassword: this.appPassword, caCertificate: this.caCertificate, hostSummary: this.hostSummary });
   }
 }
 
+const pemLine = (pem: string): string => (pem.endsWith("\n") ? pem : `${pem}\n`);

@@ -12,6 +12,7 @@ import {
   renderSystemdUnits,
   SECRET_DIR,
   SECRET_FILES,
+  SERVER_CERT_FILE,
   secretInstallScript,
   TOOL_DIR,
 } from "../../components/hostFiles";
@@ -91,6 +92,37 @@ describe("renderHostEnv", () => {
     expect(() => renderHostEnv(envInput({ dbHost: "a\nDB_USER=root" }))).toThrow(/single line/);
     expect(() => renderHostEnv(envInput({ dbPort: 0 }))).toThrow(/dbPort/);
     expect(() => renderHostEnv(envInput({ tlsMode: "verify-ca" }))).toThrow(/caFile/);
+    expect(() => renderHostEnv(envInput({ tlsMode: "verify-full" }))).toThrow(/verify-full needs caFile/);
+  });
+
+  test("every TLS mode the renderer takes is one dbtier-db accepts, and another is refused naming the allowed ones", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "dbtier-env-"));
+    try {
+      const file = path.join(dir, "dbtier.env");
+      const check = (text: string) => {
+        writeFileSync(file, text);
+        return spawnSync("bash", ["--norc", "-c", `source "${TOOL}"; load_env; validate_config; printf '%s' "\${CFG[DB_TLS_MODE]}"`], {
+          env: { PATH: process.env.PATH, DBTIER_ENV: file },
+          encoding: "utf8",
+        });
+      };
+      for (const tlsMode of ["require", "verify-ca", "verify-full"] as const) {
+        const r = check(renderHostEnv(envInput({ tlsMode, caFile: "/etc/dbtier/ca.pem" })));
+        expect(r.stderr).toBe("");
+        expect(r.stdout).toBe(tlsMode);
+      }
+      const bad = check(renderHostEnv(envInput()).replace("DB_TLS_MODE=require", "DB_TLS_MODE=verify-identity"));
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toContain("DB_TLS_MODE='verify-identity': allowed require, verify-ca, verify-full");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("the delivered server certificate's path is the one dbtier-db init reads", () => {
+    const r = spawnSync("bash", ["--norc", "-c", `source "${TOOL}"; printf '%s' "$TLS_DELIVERED_CERT"`], { env: { PATH: process.env.PATH }, encoding: "utf8" });
+    expect(r.stdout).toBe(SERVER_CERT_FILE);
+    expect(path.dirname(SERVER_CERT_FILE)).not.toBe(SECRET_DIR);
   });
 
   test("dbtier-db parses the rendered file without warnings and accepts its values", () => {
@@ -170,7 +202,7 @@ describe("secrets", () => {
     expect(SECRET_DIR).toBe("/etc/dbtier/secrets");
     expect(Object.values(SECRET_FILES).map((p) => path.relative(SECRET_DIR, p)).sort()).toEqual([
       "alert-email", "baseline-deploy-key", "baseline-known-hosts", "datastore-access-key-id", "datastore-secret-access-key",
-      "db-admin-password", "db-app-password", "smtp-password", "smtp-url",
+      "db-admin-password", "db-app-password", "smtp-password", "smtp-url", "tls-server-key",
     ]);
   });
 

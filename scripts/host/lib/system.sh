@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # dbtier toolkit: install (engine at the pinned version), init (self-managed server: private address, TLS
-# required, accounts, memory), harden (SSH, unattended security upgrades, time sync, listeners).
+# required with the stack CA's certificate, accounts, memory; removed webservers lose their sessions),
+# harden (SSH, unattended security upgrades, time sync, listeners; database VM and proxy alike).
 #
 # Files go under DBTIER_ROOT (default /) so the rendering can be tested in a temp dir; DBTIER_NO_SERVICES=1
 # skips systemctl and apt (tests, the lab's systemctl stand-in).
@@ -238,29 +239,60 @@ pg_hba_cidr() {
 }
 
 TLS_DIR_DEFAULT=/etc/dbtier/tls
+# Where the host-files step delivers the server certificate the stack's CA issued (components/hostFiles.ts
+# SERVER_CERT_FILE); its key arrives as the secret file tls-server-key.
+TLS_DELIVERED_CERT=/etc/dbtier/server-cert.pem
+TLS_KEY_SECRET=tls-server-key
 
-# A self-signed server certificate for the private address, renewed when it has under 30 days left.
-# (Webservers use TLS for encryption; pinning this certificate is up to the application.)
-ensure_server_cert() {
-  local group="$1" dir cert key
-  dir="$(root_path "${DBTIER_TLS_DIR:-$TLS_DIR_DEFAULT}")"
-  cert="$dir/server.crt"
-  key="$dir/server.key"
-  mkdir -p "$dir"
-  chmod 0750 "$dir"
-  if [[ -s "$cert" && -s "$key" ]] && openssl x509 -in "$cert" -noout -checkend $((30 * 86400)) >/dev/null 2>&1; then
-    return 0
+# Prints the address-type SAN check of openssl for ADDRESS (an IP or a DNS name) against CERT: "match" or not.
+cert_names_address() {
+  local cert="$1" address="$2" out
+  if [[ "$address" =~ ^[0-9.]+$ || "$address" == *:* ]]; then
+    out="$(openssl x509 -in "$cert" -noout -checkip "$address" 2>/dev/null)"
+  else
+    out="$(openssl x509 -in "$cert" -noout -checkhost "$address" 2>/dev/null)"
   fi
-  local san="IP:${CFG[DB_LISTEN_ADDRESS]}"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 825 \
-    -subj "/CN=${CFG[DB_LISTEN_ADDRESS]}" -addext "subjectAltName=$san" -addext "extendedKeyUsage=serverAuth" \
-    -keyout "$key.new" -out "$cert.new" 2>/dev/null || die "cannot create the server TLS certificate"
-  chmod 0640 "$key.new"
-  chmod 0644 "$cert.new"
-  if getent group "$group" >/dev/null 2>&1; then chgrp "$group" "$dir" "$key.new" "$cert.new"; fi
-  mv -f "$key.new" "$key"
-  mv -f "$cert.new" "$cert"
-  log "created the server TLS certificate $cert"
+  [[ "$out" == *" does match certificate"* ]]
+}
+
+# Installs the delivered server certificate and its key for the server (group GROUP may read the key),
+# after checking what clients will check: it chains to DB_CA_FILE (the stack's CA), it is for a server, it
+# names every address the toolkit or a webserver uses (DB_HOST, a specific DB_LISTEN_ADDRESS), it has not
+# expired, and the key is its key. Sets TLS_CHANGED=1 when the installed files changed.
+TLS_CHANGED=0
+install_server_tls() {
+  local group="$1" tls_dir="${DBTIER_TLS_DIR:-$TLS_DIR_DEFAULT}" cert ca address
+  cert="$(root_path "$TLS_DELIVERED_CERT")"
+  require_keys DB_CA_FILE DB_HOST
+  ca="${CFG[DB_CA_FILE]}"
+  [[ -s "$cert" ]] || die "init: no server certificate at $TLS_DELIVERED_CERT (the host-files step delivers the one the stack's CA issued)"
+  [[ -r "$ca" ]] || die_usage "DB_CA_FILE=$ca is not readable (the stack's CA certificate, delivered with the host files)"
+  has_secret "$TLS_KEY_SECRET" || die "init: no server key: secret file $(secret_path "$TLS_KEY_SECRET") is missing (the secrets step delivers it)"
+  openssl verify -CAfile "$ca" -purpose sslserver "$cert" >"$RUN_DIR/tls-verify.out" 2>&1 ||
+    die "init: $TLS_DELIVERED_CERT is not a server certificate of the CA in $ca: $(tail -n 2 "$RUN_DIR/tls-verify.out" | tr '\n' ' ')"
+  openssl x509 -in "$cert" -noout -checkend 0 >/dev/null || die "init: $TLS_DELIVERED_CERT has expired; run pulumi up to have the stack's CA issue a new one"
+  for address in "${CFG[DB_HOST]}" "${CFG[DB_LISTEN_ADDRESS]:-}"; do
+    case "$address" in "" | 0.0.0.0 | :: | "*") continue ;; esac
+    cert_names_address "$cert" "$address" ||
+      die "init: $TLS_DELIVERED_CERT does not name $address, which clients connect to (it names: $(openssl x509 -in "$cert" -noout -ext subjectAltName 2>/dev/null | sed -n 2p | sed 's/^ *//'))"
+  done
+  local cert_pub key_pub
+  cert_pub="$(openssl x509 -in "$cert" -noout -pubkey)"
+  key_pub="$({ read_secret "$TLS_KEY_SECRET"; printf '\n'; } | openssl pkey -pubout 2>/dev/null)" || die "init: secret file $TLS_KEY_SECRET holds no private key"
+  [[ "$cert_pub" == "$key_pub" ]] || die "init: secret file $TLS_KEY_SECRET is not the key of $TLS_DELIVERED_CERT"
+  if openssl x509 -in "$cert" -noout -checkend $((30 * 86400)) >/dev/null; then :; else
+    warn "the server certificate expires within 30 days ($(openssl x509 -in "$cert" -noout -enddate | cut -d= -f2)); pulumi up re-issues it"
+  fi
+  local saved="$FILE_CHANGED"
+  FILE_CHANGED=0
+  install -d -m 0750 "$(root_path "$tls_dir")"
+  write_file "$tls_dir/server.crt" 0644 <"$cert"
+  # Not a pipeline: write_file must run in this shell so its FILE_CHANGED counts.
+  write_file "$tls_dir/server.key" 0640 < <(read_secret "$TLS_KEY_SECRET"; printf '\n')
+  if getent group "$group" >/dev/null 2>&1; then chgrp "$group" "$(root_path "$tls_dir")" "$(root_path "$tls_dir/server.key")"; fi
+  TLS_CHANGED="$FILE_CHANGED"
+  FILE_CHANGED="$saved"
+  log "init: server certificate for $(openssl x509 -in "$cert" -noout -ext subjectAltName 2>/dev/null | sed -n 2p | sed 's/^ *//') from the stack's CA in place"
 }
 
 # Password hashes computed here, so the server (and its logs) never see the plaintext.
@@ -333,14 +365,29 @@ max_allowed_packet = 256M
 EOF
 }
 
+# listen_addresses for DB_LISTEN_ADDRESS. PostgreSQL opens '::' as an IPv6-only socket (it sets IPV6_V6ONLY;
+# reproduced: with '::' alone IPv4 clients, the toolkit's own connection among them, are refused), so "all
+# addresses" names both families: '0.0.0.0' for IPv4, '::' only when IPv6 is in use (DB_LISTEN_ADDRESS=::).
+postgres_listen_addresses() {
+  case "$1" in
+    ::) printf '0.0.0.0,::' ;;
+    *) printf '%s' "$1" ;;
+  esac
+}
+
+postgres_conf_dir() { printf '/etc/postgresql/%s/main' "${CFG[DB_ENGINE_VERSION]}"; }
+
+# conf.d settings need a restart (listen_addresses, port, shared_buffers, max_connections take effect only
+# at server start); pg_hba.conf and the certificate files only a reload (postgres_hba_config).
 postgres_server_config() {
-  local buffer="$1" conns="$2" tls_dir="${DBTIER_TLS_DIR:-$TLS_DIR_DEFAULT}" conf="/etc/postgresql/${CFG[DB_ENGINE_VERSION]}/main"
+  local buffer="$1" conns="$2" tls_dir="${DBTIER_TLS_DIR:-$TLS_DIR_DEFAULT}" conf
+  conf="$(postgres_conf_dir)"
   local mem
   mem="$(mem_total_mb)"
   # shared_buffers is a quarter of RAM (PostgreSQL relies on the OS cache for the rest).
   write_file "$conf/conf.d/60-dbtier.conf" 0644 <<EOF
 # dbtier: rendered by 'dbtier-db init'; changes are overwritten.
-listen_addresses = '${CFG[DB_LISTEN_ADDRESS]}'
+listen_addresses = '$(postgres_listen_addresses "${CFG[DB_LISTEN_ADDRESS]}")'
 port = ${CFG[DB_PORT]:-5432}
 ssl = on
 ssl_cert_file = '$tls_dir/server.crt'
@@ -353,7 +400,12 @@ effective_cache_size = ${buffer}MB
 maintenance_work_mem = $((mem / 16 > 64 ? mem / 16 : 64))MB
 work_mem = $((mem / conns / 4 > 4 ? mem / conns / 4 : 4))MB
 EOF
-  # Not a pipeline: write_file must run in this shell so its FILE_CHANGED reaches the restart decision.
+}
+
+postgres_hba_config() {
+  local conf
+  conf="$(postgres_conf_dir)"
+  # Not a pipeline: write_file must run in this shell so its FILE_CHANGED reaches the reload decision.
   write_file "$conf/pg_hba.conf" 0640 < <(postgres_hba)
   # The server runs as postgres and must read its pg_hba.conf (Debian ships it postgres:postgres 0640).
   if id -u postgres >/dev/null 2>&1; then chown postgres:postgres "$(root_path "$conf/pg_hba.conf")"; fi
@@ -443,6 +495,81 @@ init_mysql() {
     local_mysql <<<"$drop" || die "dropping stale accounts failed"
     log "init: dropped $(grep -c . <<<"$drop") stale account(s)"
   fi
+  mysql_end_stale_sessions
+}
+
+# True when ADDRESS (IPv4 or IPv6, no port) is inside one of the CIDRs given after it (single addresses
+# allowed). IPv4 by prefix; IPv6 by equal address (MariaDB/MySQL accounts name single IPv6 addresses only).
+address_in_sources() {
+  local address="$1" cidr ip len
+  shift
+  address="${address#::ffff:}"
+  for cidr in "$@"; do
+    ip="${cidr%/*}"
+    if [[ "$address" == *:* || "$ip" == *:* ]]; then
+      [[ "${address,,}" == "${ip,,}" ]] && return 0
+      continue
+    fi
+    len=32
+    [[ "$cidr" == */* ]] && len="${cidr##*/}"
+    (((($(ipv4_int "$address") ^ $(ipv4_int "$ip")) >> (32 - len)) == 0)) && return 0
+  done
+  return 1
+}
+
+ipv4_int() {
+  local a b c d
+  IFS=. read -r a b c d <<<"$1"
+  printf '%s' $(((a << 24) | (b << 16) | (c << 8) | d))
+}
+
+# A removed webserver keeps an open session after its account is gone (the server checks accounts at login
+# only, and the host firewall lets established connections on): end every application-user session whose
+# client is no longer among DB_WEBSERVER_SOURCES. Local (socket) sessions are left alone.
+mysql_end_stale_sessions() {
+  local id client address kill="" n=0 sources
+  read -r -a sources <<<"${CFG[DB_WEBSERVER_SOURCES]}"
+  while IFS=$'\t' read -r id client; do
+    [[ -n "$id" ]] || continue
+    # HOST is "address:port" (IPv6 maybe bracketed); "localhost" for a socket.
+    [[ "$client" == *:* ]] || continue
+    address="${client%:*}"
+    address="${address#[}"
+    address="${address%]}"
+    if ! address_in_sources "$address" "${sources[@]}"; then
+      kill+="KILL CONNECTION $id;"$'\n'
+      n=$((n + 1))
+    fi
+  done < <(local_mysql <<<"SELECT ID, HOST FROM information_schema.PROCESSLIST WHERE USER = $(sql_string "${CFG[DB_USER]}");")
+  if ((n > 0)); then
+    # A session may end by itself between the listing and the kill ("Unknown thread id"): not an error.
+    local_mysql --force <<<"$kill" 2>/dev/null || true
+    log "init: ended $n session(s) of ${CFG[DB_USER]} from sources no longer listed"
+  fi
+}
+
+# The same for PostgreSQL: pg_hba.conf is read at connection start, so a reload does not end a removed
+# webserver's open session; terminate the application user's backends from addresses outside the sources.
+postgres_end_stale_sessions() {
+  local inets="" cidr ended
+  for cidr in ${CFG[DB_WEBSERVER_SOURCES]}; do inets+="${inets:+, }$(pg_string "$(pg_hba_cidr "$cidr")")::inet"; done
+  ended="$(local_psql -d postgres <<<"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+    WHERE usename = $(pg_string "${CFG[DB_USER]}") AND client_addr IS NOT NULL AND NOT (client_addr <<= ANY (ARRAY[$inets]::inet[]));")" ||
+    die "ending the sessions of removed webservers failed"
+  if [[ "$ended" != 0 ]]; then log "init: ended $ended session(s) of ${CFG[DB_USER]} from sources no longer listed"; fi
+}
+
+# New certificate files without a restart: MariaDB's FLUSH SSL (10.4+), MySQL's ALTER INSTANCE RELOAD TLS (8.0.16+).
+mysql_reload_tls() {
+  local statement="ALTER INSTANCE RELOAD TLS;"
+  [[ "${CFG[DB_ENGINE]}" == mariadb ]] && statement="FLUSH SSL;"
+  local_mysql <<<"$statement" 2>"$RUN_DIR/tls-reload.err" || die "reloading the server certificate failed: $(tail -n 2 "$RUN_DIR/tls-reload.err" | tr '\n' ' ')"
+  log "init: server certificate reloaded"
+}
+
+postgres_reload() {
+  local_psql -d postgres <<<"SELECT pg_reload_conf();" >/dev/null || die "reloading the PostgreSQL configuration failed"
+  log "init: PostgreSQL configuration reloaded (pg_hba.conf, certificate)"
 }
 
 init_postgres() {
@@ -485,19 +612,33 @@ cmd_init() {
   plan="$(memory_plan "$mem")"
   read -r buffer conns <<<"$plan"
   log "init: ${mem} MB RAM -> buffer ${buffer} MB, max_connections $conns"
+  # A restart only for settings read at server start; grants, pg_hba.conf and certificates take a reload, so
+  # a webserver change does not drop every session.
   FILE_CHANGED=0
   if [[ "$DB_FAMILY" == mysql ]]; then
-    ensure_server_cert mysql
+    install_server_tls mysql
     mysql_server_config "$buffer" "$conns"
-    if ((FILE_CHANGED)); then service restart "${CFG[DB_ENGINE]}"; fi
+    if ((FILE_CHANGED)); then
+      service restart "${CFG[DB_ENGINE]}"
+    elif ((TLS_CHANGED)); then
+      mysql_reload_tls
+    fi
     init_mysql
   else
-    ensure_server_cert postgres
+    install_server_tls postgres
     postgres_server_config "$buffer" "$conns"
-    if ((FILE_CHANGED)); then service restart "postgresql@${CFG[DB_ENGINE_VERSION]}-main"; fi
+    local restart="$FILE_CHANGED"
+    FILE_CHANGED=0
+    postgres_hba_config
+    if ((restart)); then
+      service restart "postgresql@${CFG[DB_ENGINE_VERSION]}-main"
+    elif ((FILE_CHANGED || TLS_CHANGED)); then
+      postgres_reload
+    fi
     init_postgres
+    postgres_end_stale_sessions
   fi
-  log "init: ${CFG[DB_ENGINE]} listens on ${CFG[DB_LISTEN_ADDRESS]} only, TLS required, $DB_FAMILY accounts in place"
+  log "init: ${CFG[DB_ENGINE]} listens on ${CFG[DB_LISTEN_ADDRESS]} only, TLS required (certificate from the stack's CA), $DB_FAMILY accounts in place"
 }
 
 # ----------------------------------------------------------------------------------------------- harden
@@ -523,9 +664,35 @@ unexpected_listeners() {
   done
 }
 
+# The listeners now open, against what the role needs (database VM: SSH and the database port; proxy: SSH
+# only, although it holds the DBaaS admin password and the datastore keys). Fails naming the extra ones.
+audit_listeners() {
+  local role="$1" port="$2" extra
+  extra="$(ss -H -ltnu | unexpected_listeners "$role" "$port")"
+  [[ -z "$extra" ]] || die "harden: unexpected listeners for role $role: $(tr '\n' ';' <<<"$extra")"
+  log "harden: listeners are what role $role needs"
+}
+
+# The secret files (the proxy's DBaaS admin password and datastore keys, a database VM's passwords and TLS
+# key) readable by root only: the directory 0700, every file 0600 and owned by root.
+audit_secret_files() {
+  local dir bad=()
+  dir="$(secrets_dir)"
+  [[ -d "$dir" ]] || return 0
+  [[ "$(stat -c '%a' "$dir")" == 700 ]] || bad+=("$dir (mode $(stat -c '%a' "$dir"), expected 700)")
+  local file
+  while IFS= read -r -d '' file; do
+    bad+=("$file (mode $(stat -c '%a' "$file"), owner $(stat -c '%U' "$file"))")
+  done < <(find "$dir" -mindepth 1 \( -perm /077 -o ! -type f -o ! -uid "$(id -u)" \) -print0)
+  ((${#bad[@]} == 0)) || die "harden: secret files others could read: ${bad[*]}"
+}
+
 cmd_harden() {
   (($# == 0)) || die_usage "usage: dbtier-db harden"
+  # The role decides what may listen: a missing DB_ROLE must not audit a database VM as a proxy.
+  require_keys DB_ROLE
   need_root harden
+  audit_secret_files
   FILE_CHANGED=0
   write_file /etc/ssh/sshd_config.d/60-dbtier.conf 0644 <<'EOF'
 # dbtier: SSH by key only; rendered by 'dbtier-db harden'.
@@ -572,11 +739,9 @@ EOF
     for unit in rpcbind.socket rpcbind.service exim4.service avahi-daemon.service cups.service; do
       systemctl disable --now "$unit" >/dev/null 2>&1 || true
     done
-    local extra
-    extra="$(ss -H -ltnu | unexpected_listeners "${CFG[DB_ROLE]:-proxy}" "${CFG[DB_PORT]:-0}")"
-    [[ -z "$extra" ]] || die "harden: unexpected listeners for role ${CFG[DB_ROLE]:-proxy}: $(tr '\n' ';' <<<"$extra")"
+    audit_listeners "${CFG[DB_ROLE]}" "${CFG[DB_PORT]:-0}"
   else
     log "(services disabled) skipped: packages, passwd -l root, sshd reload, timesyncd, listener audit"
   fi
-  log "harden: SSH keys only, security upgrades without reboots, time sync on"
+  log "harden (${CFG[DB_ROLE]}): SSH keys only, security upgrades without reboots, time sync on, secret files root-only"
 }

@@ -8,13 +8,18 @@ can be measured side by side (scripts/bench/s3clients.py). Debian's python3-boto
 
 --report and --expect documents as s3stream's. Same wire checks as s3stream: every part's SHA-256 in the
 signed request (payload signing forced on, also over https, where botocore would send UNSIGNED-PAYLOAD),
-every part's returned ETag compared with the MD5 of the bytes sent. S3_CHECKSUM=sha256 instead sends each
-part's SHA-256 (the one the report needs anyway, so it is computed once) as x-amz-checksum-sha256 with an
-unsigned payload: a flexible checksum, which AWS verifies and keeps per part; stores without flexible
-checksums ignore the header, i.e. check nothing. boto3 itself retries with backoff on 5xx, SlowDown and
-dropped connections (S3_ATTEMPTS, default 5), but not a body that breaks off mid-GET: that resumes here
-with a Range request. This script also aborts the multipart upload on any failure and on SIGTERM/SIGINT.
-Not implemented: S3_BWLIMIT.
+every part's returned ETag compared with the MD5 of the bytes sent; and, as botocore does for every part,
+Content-MD5. S3_CHECKSUM=sha256 instead sends each part's SHA-256 (the one the report needs anyway, so it
+is computed once) as x-amz-checksum-sha256 with an unsigned payload: a flexible checksum, which AWS
+verifies and keeps per part; stores without flexible checksums ignore the header (Content-MD5 remains).
+boto3 itself retries with backoff on 5xx, SlowDown and dropped connections (S3_ATTEMPTS, default 5), but
+not a body that breaks off mid-GET: that resumes here with a Range request. This script also aborts the
+multipart upload on any failure and on SIGTERM/SIGINT. Not implemented: S3_BWLIMIT.
+
+S3_BOTO_MODE=transfer uses boto3's managed transfer instead (upload_fileobj / download_fileobj, the
+library's own stream handling: it aborts a failed multipart upload and retries a broken download body),
+one request in flight, same part size, otherwise its defaults (up to 10 parts buffered). It has no hook
+for per-part checks: no part ETags (partsVerified absent), no --expect.
 Exit 0 ok, 1 failure, 2 usage.
 """
 from __future__ import annotations
@@ -89,16 +94,20 @@ class Tally:
         self.parts: List[Dict[str, object]] = []
         self.part_md5: Dict[int, str] = {}
 
-    def add(self, data: bytes, part: int = 0) -> bytes:
-        """Returns the part's SHA-256 digest (b"" for a chunk that is no part)."""
+    def add(self, data: bytes, part: int = 0) -> Dict[str, str]:
+        """Returns the part's checksum arguments for boto3 ({} for a chunk that is no part)."""
         self.sha.update(data)
         self.size += len(data)
         if not part:
-            return b""
-        self.part_md5[part] = hashlib.md5(data).hexdigest()
-        digest = hashlib.sha256(data).digest()
-        self.parts.append({"size": len(data), "sha256": digest.hex()})
-        return digest
+            return {}
+        md5 = hashlib.md5(data).digest()
+        self.part_md5[part] = md5.hex()
+        sha = hashlib.sha256(data).digest()
+        self.parts.append({"size": len(data), "sha256": sha.hex()})
+        # botocore sends Content-MD5 with every part anyway (the store checks it: BadDigest); handing it the
+        # MD5 computed here for the ETag check keeps it from hashing the part a second time.
+        return {"ContentMD5": base64.b64encode(md5).decode(),
+                **({"ChecksumSHA256": base64.b64encode(sha).decode()} if checksum_header() else {})}
 
     def write(self, path: Optional[str], etag: str, part_etags: Optional[Dict[int, str]] = None) -> None:
         if not path:
@@ -122,10 +131,6 @@ def on_signal(signum, _frame) -> None:
     raise Interrupted(signal.Signals(signum).name)
 
 
-def part_checksum(digest: bytes) -> Dict[str, str]:
-    return {"ChecksumSHA256": base64.b64encode(digest).decode()} if checksum_header() else {}
-
-
 def put(s3, bucket: str, key: str, report: Optional[str]) -> None:
     part_size = max(MIN_PART, int(os.environ.get("S3_PART_SIZE", str(MIN_PART))))
     concurrency = max(1, int(os.environ.get("S3_CONCURRENCY", "1")))
@@ -133,14 +138,13 @@ def put(s3, bucket: str, key: str, report: Optional[str]) -> None:
     tally = Tally(part_size)
     first = stdin.read(part_size)
     if len(first) < part_size:  # small object: one PUT
-        digest = tally.add(first, part=1)
-        etag = s3.put_object(Bucket=bucket, Key=key, Body=first, **part_checksum(digest))["ETag"]
+        etag = s3.put_object(Bucket=bucket, Key=key, Body=first, **tally.add(first, part=1))["ETag"]
         tally.write(report, etag.strip('"'), {1: etag})
         return
     upload_id = s3.create_multipart_upload(
         Bucket=bucket, Key=key, **({"ChecksumAlgorithm": "SHA256"} if checksum_header() else {}))["UploadId"]
     # Bounded hand-off as in s3stream: the reader blocks once one part waits.
-    work: "queue.Queue[Optional[Tuple[int, bytes, bytes]]]" = queue.Queue(maxsize=1)
+    work: "queue.Queue[Optional[Tuple[int, bytes, Dict[str, str]]]]" = queue.Queue(maxsize=1)
     parts: Dict[int, Dict[str, object]] = {}
     errors: List[BaseException] = []
 
@@ -149,11 +153,10 @@ def put(s3, bucket: str, key: str, report: Optional[str]) -> None:
             item = work.get()
             if item is None:
                 return
-            n, data, digest = item
+            n, data, sums = item
             try:
                 if not errors:
-                    r = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=n, Body=data,
-                                       **part_checksum(digest))
+                    r = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=n, Body=data, **sums)
                     parts[n] = {"PartNumber": n, "ETag": r["ETag"],
                                 **({"ChecksumSHA256": r["ChecksumSHA256"]} if r.get("ChecksumSHA256") else {})}
             except BaseException as e:  # noqa: BLE001 - reported after the join
@@ -298,6 +301,48 @@ def take_option(args: List[str], name: str) -> Optional[str]:
     return value
 
 
+class TallyReader:
+    """stdin for upload_fileobj, hashed on the way through."""
+
+    def __init__(self, raw, tally: Tally):
+        self.raw, self.tally = raw, tally
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.tally.add(data)
+        return data
+
+
+class TallyWriter:
+    """stdout for download_fileobj (no seek: s3transfer then writes the parts in order)."""
+
+    def __init__(self, raw, tally: Tally):
+        self.raw, self.tally = raw, tally
+
+    def write(self, data: bytes) -> int:
+        self.tally.add(data)
+        return self.raw.write(data)
+
+
+def transfer_config(part_size: int):
+    from boto3.s3.transfer import TransferConfig
+    return TransferConfig(multipart_threshold=part_size, multipart_chunksize=part_size, max_concurrency=1)
+
+
+def transfer(s3, command: str, bucket: str, key: str, report: Optional[str]) -> None:
+    part_size = max(MIN_PART, int(os.environ.get("S3_PART_SIZE", str(MIN_PART))))
+    tally = Tally(part_size)
+    extra = {"ChecksumAlgorithm": "SHA256"} if checksum_header() else None
+    if command == "put":
+        s3.upload_fileobj(TallyReader(sys.stdin.buffer, tally), bucket, key, ExtraArgs=extra,
+                          Config=transfer_config(part_size))
+    else:
+        s3.download_fileobj(bucket, key, TallyWriter(sys.stdout.buffer, tally), Config=transfer_config(part_size))
+        sys.stdout.buffer.flush()
+    etag = s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')  # upload_fileobj returns nothing
+    tally.write(report, etag)
+
+
 def main(argv: List[str]) -> None:
     args = argv[1:]
     report = take_option(args, "--report")
@@ -309,7 +354,11 @@ def main(argv: List[str]) -> None:
     s3 = client()
     command, bucket, key = args
     try:
-        if command == "put":
+        if os.environ.get("S3_BOTO_MODE") == "transfer" and command != "head":
+            if expect_file:
+                die(2, "--expect: S3_BOTO_MODE=transfer has no per-part checks")
+            transfer(s3, command, bucket, key, report)
+        elif command == "put":
             put(s3, bucket, key, report)
         elif command == "get":
             get(s3, bucket, key, report, Expected(expect_file) if expect_file else None)

@@ -2,6 +2,8 @@
 // would see; three things the lab also needs are not in it, by design (they are secrets or provider ids),
 // so this tool runs the same program under the same mocks (scripts/plan/run.ts) and extracts them:
 //   - each remote command's connection (user, pinned host key) and the deployer private key it logs in with;
+//   - the names the self-managed server's certificate request lists (tls.json): the lab plays @pulumi/tls
+//     and issues a real certificate for exactly those names (the mocks make no real keys);
 //   - the provider's side of the managed database: admin user, port, host names, databases and users the
 //     provider resources create, and the allow-list (DO firewall rules, AWS ingress rules, Linode allow
 //     list) resolved to the addresses of the planned VMs;
@@ -82,6 +84,13 @@ async function extract(stack: string, configFile: string, outDir: string): Promi
   }
   writeFileSync(path.join(outDir, "connections.json"), `${JSON.stringify(connections, null, 2)}\n`);
 
+  // The server certificates the program requests (components/tls.ts), with the names clients will check.
+  const requests = resources.filter((r) => r.type === "tls:index/certRequest:CertRequest").map((r) => {
+    const inputs = plain(r);
+    return { name: r.name, ipAddresses: (inputs.ipAddresses ?? []) as string[], dnsNames: (inputs.dnsNames ?? []) as string[] };
+  });
+  writeFileSync(path.join(outDir, "tls.json"), `${JSON.stringify(requests, null, 2)}\n`);
+
   // VMs by every id the provider could use to name them in an allow-list.
   const vmAddresses = new Map<string, { name: string; cidrs: string[] }>();
   for (const host of hosts) {
@@ -89,7 +98,12 @@ async function extract(stack: string, configFile: string, outDir: string): Promi
     const cidrs = [`${host.publicIp}/32`, `${host.privateIp}/32`];
     if (vm) {
       vmAddresses.set(vm.id, { name: host.name, cidrs });
-      for (const sg of (plain(vm).vpcSecurityGroupIds ?? []) as string[]) vmAddresses.set(sg, { name: host.name, cidrs });
+      // Security groups on the instance itself, or (AWS with an Elastic IP) on its primary network interface.
+      const vmInputs = plain(vm);
+      const nicId = (vmInputs.primaryNetworkInterface as { networkInterfaceId?: string } | undefined)?.networkInterfaceId;
+      const nic = nicId ? resources.find((r) => r.type === "aws:ec2/networkInterface:NetworkInterface" && r.id === nicId) : undefined;
+      const groups = [...((vmInputs.vpcSecurityGroupIds ?? []) as string[]), ...((nic ? plain(nic).securityGroups : undefined) ?? []) as string[]];
+      for (const sg of groups) vmAddresses.set(sg, { name: host.name, cidrs });
     }
   }
   // A security group id referenced in an ingress rule resolves to the VMs that carry it (mapped above).
@@ -209,7 +223,8 @@ function untar(buffer: Buffer): TarFile[] {
 
 /**
  * Map: { replace: [[from, to], ...] exact substrings (addresses, host names), env: {KEY: value} (set in
- * etc/dbtier/dbtier.env), files: {"etc/dbtier/ca.pem": "content"} (replace a file's content) }.
+ * etc/dbtier/dbtier.env), files: {"etc/dbtier/ca.pem": "content"} (replace a file's content, or add it
+ * when the stream has none: what a real run delivers that a plan under mocks cannot, e.g. certificates) }.
  */
 async function hostFiles(stdinFile: string, mapFile: string): Promise<void> {
   const { tarBase64 } = await import("../../components/hostDelivery");
@@ -239,6 +254,11 @@ async function hostFiles(stdinFile: string, mapFile: string): Promise<void> {
     }
     return { ...file, content };
   });
+  for (const [name, content] of Object.entries(map.files ?? {})) {
+    if (files.some((file) => file.name === name)) continue;
+    process.stderr.write(`lab map: ${name}: added by the lab\n`);
+    changed.push({ name, content, permissions: "0644" });
+  }
   process.stdout.write(tarBase64(changed));
 }
 

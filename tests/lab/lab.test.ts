@@ -83,6 +83,7 @@ describe("npm run lab", () => {
     for (const check of [
       "web1 reads app data from db over TLS",
       "web2 reads app data from managed over TLS",
+      "web1 verifies db's certificate (stack CA, name); a wrong CA or a wrong name is refused",
       "outsider gets nothing from db",
       "outsider gets nothing from managed",
       "db: ssh only from admin",

@@ -112,16 +112,71 @@ step_git() {
 # lab host that plays it; the DBaaS host names resolve to `managed` through /etc/hosts.
 # lab_map_json PLAN_NAME LAB_HOST   -> JSON for plan-tool host-files
 lab_map_json() {
-  local dir ip ca=""
+  local dir ip ca="" cert=""
   dir="$(lab_plan_dir "$1")"
   ip="$(lab_host_ip_static "$2")"
   if [[ -s "$dir/extract/managed.json" ]] && jq -e '.caCertificate' "$dir/extract/managed.json" >/dev/null; then
     ca="$(cat "$LAB_WORK/pki/ca.pem")"
   fi
-  jq -n --arg ip "$ip" --arg ca "$ca" --slurpfile hosts "$dir/hosts.json" '
+  # A self-managed server: the stack CA's certificate and the server certificate it issued (lab_stack_tls).
+  if lab_plan_requests_tls "$1"; then
+    ca="$(cat "$(lab_stack_tls_dir "$1")/ca.pem")"
+    cert="$(cat "$(lab_stack_tls_dir "$1")/server.pem")"
+  fi
+  jq -n --arg ip "$ip" --arg ca "$ca" --arg cert "$cert" --slurpfile hosts "$dir/hosts.json" '
     {replace: [$hosts[0][] | (.publicIp, .privateIp) | select(. != $ip) | [., $ip]] | unique,
      env: {DB_PACKAGE_SOURCE: "distro"},
-     files: (if $ca == "" then {} else {"etc/dbtier/ca.pem": $ca} end)}'
+     files: ((if $ca == "" then {} else {"etc/dbtier/ca.pem": $ca} end)
+       + (if $cert == "" then {} else {"etc/dbtier/server-cert.pem": $cert} end))}'
+}
+
+# ---- the stack's CA -------------------------------------------------------------------------------------------
+
+# Does the plan request a server certificate from the stack's CA (self-managed)?
+lab_plan_requests_tls() {
+  local file
+  file="$(lab_plan_dir "$1")/extract/tls.json"
+  [[ -s "$file" ]] && jq -e 'length > 0' "$file" >/dev/null
+}
+
+# One stack CA per stack (dev and its re-rendered "change" plan share it), one server certificate per plan.
+lab_stack_tls_dir() {
+  local stack
+  stack="$(jq -r .stack "$LAB_WORK/configs/$1.json")"
+  printf '%s/stack-tls/%s/%s\n' "$LAB_WORK" "$stack" "$1"
+}
+
+# lab_stack_tls PLAN   what @pulumi/tls makes in a real `pulumi up` (the plan mocks make no real keys): the
+# stack's own CA (not the lab's PKI CA, which signed the datastore and the DBaaS stand-in) and a server
+# certificate for exactly the names the plan's certificate request lists, each planned VM address mapped to
+# the lab host that plays it. Writes ca.pem, server.pem, server.key in lab_stack_tls_dir.
+lab_stack_tls() {
+  local plan="$1" dir out ca_dir name sans=() mapped
+  dir="$(lab_plan_dir "$plan")"
+  out="$(lab_stack_tls_dir "$plan")"
+  ca_dir="$(dirname "$out")"
+  mkdir -p "$out"
+  if [[ ! -s "$ca_dir/ca.pem" ]]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+      -subj "/O=dbtier/CN=dbtier $(basename "$ca_dir") CA" -addext "basicConstraints=critical,CA:TRUE,pathlen:0" \
+      -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" -keyout "$ca_dir/ca.key" -out "$ca_dir/ca.pem" 2>/dev/null
+  fi
+  cp "$ca_dir/ca.pem" "$out/ca.pem"
+  while IFS= read -r name; do
+    mapped="$(jq -r --arg n "$name" '.[] | select(.publicIp == $n or .privateIp == $n) | .name' "$dir/hosts.json")"
+    [[ -n "$mapped" ]] && name="$(lab_host_ip_static db)"
+    sans+=("IP:$name")
+  done < <(jq -r '.[].ipAddresses[]' "$dir/extract/tls.json")
+  # The planned private and public address both become the lab's db: name it once.
+  mapfile -t sans < <(printf '%s\n' "${sans[@]}" | awk '!seen[$0]++')
+  while IFS= read -r name; do sans+=("DNS:$name"); done < <(jq -r '.[].dnsNames[]' "$dir/extract/tls.json")
+  ((${#sans[@]} > 0)) || die "the plan requests a server certificate without names"
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/O=dbtier/CN=${sans[0]#*:}" \
+    -keyout "$out/server.key" -out "$out/server.csr" 2>/dev/null
+  openssl x509 -req -in "$out/server.csr" -CA "$ca_dir/ca.pem" -CAkey "$ca_dir/ca.key" -CAcreateserial -days 2 \
+    -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' "$(IFS=,; printf '%s' "${sans[*]}")") \
+    -out "$out/server.pem" 2>/dev/null
+  echo "stack CA issued the $plan server certificate for $(IFS=,; printf '%s' "${sans[*]}")"
 }
 
 # lab_boot HOST PLAN_NAME   boot a lab host from the plan's user-data (the VM's first boot).
@@ -191,13 +246,21 @@ lab_make_secrets() {
   mkdir -p "$LAB_WORK/secrets"
   [[ -s "$LAB_WORK/secrets/admin-password" ]] || openssl rand -hex 16 >"$LAB_WORK/secrets/admin-password"
   [[ -s "$LAB_WORK/secrets/app-password" ]] || openssl rand -hex 16 >"$LAB_WORK/secrets/app-password"
+  # A self-managed server's certificate key travels with the secrets (tlsServerKey), its certificate with the
+  # host files (lab_map_json).
+  local tls_key=/dev/null
+  if lab_plan_requests_tls "$plan"; then
+    [[ -s "$(lab_stack_tls_dir "$plan")/server.key" ]] || lab_stack_tls "$plan"
+    tls_key="$(lab_stack_tls_dir "$plan")/server.key"
+  fi
   # HostSecretValues as the components build them: the config's baselineKnownHosts travels with the secrets.
-  jq -n --rawfile admin "$LAB_WORK/secrets/admin-password" --rawfile app "$LAB_WORK/secrets/app-password" \
+  jq -n --rawfile tlskey "$tls_key" --rawfile admin "$LAB_WORK/secrets/admin-password" --rawfile app "$LAB_WORK/secrets/app-password" \
     --arg ak "$LAB_S3_ACCESS_KEY" --arg sk "$LAB_S3_SECRET_KEY" --rawfile deploy "$LAB_WORK/keys/deploy" \
     --slurpfile config "$LAB_WORK/configs/$plan.json" \
     '{adminPassword: ($admin | rtrimstr("\n")), appPassword: ($app | rtrimstr("\n")),
       secrets: {datastoreAccessKeyId: $ak, datastoreSecretAccessKey: $sk, baselineDeployKey: $deploy}}
-     + (if $config[0].appDb.baselineKnownHosts then {baselineKnownHosts: $config[0].appDb.baselineKnownHosts} else {} end)' \
+     + (if $config[0].appDb.baselineKnownHosts then {baselineKnownHosts: $config[0].appDb.baselineKnownHosts} else {} end)
+     + (if $tlskey == "" then {} else {tlsServerKey: $tlskey} end)' \
     >"$LAB_WORK/secrets/$plan.json"
   lab_ts scripts/lab/plan-tool.ts secrets "$LAB_WORK/secrets/$plan.json" >"$LAB_WORK/secrets/$plan.stdin"
 }
@@ -307,8 +370,11 @@ lab_web_client() {
   local web="$1" target="$2" address port ca=""
   case "$target" in
   dev)
+    # The address the `host` output names, mapped to the lab's db; verified with the stack's CA (verify-full).
     address="$(lab_host_ip_static db)"
     port="$(jq -r .port "$(lab_plan_dir dev)/outputs.json")"
+    lab_put "$web" /root/.lab-clients/dev-ca.pem 0644 <"$(lab_stack_tls_dir dev)/ca.pem"
+    ca=/root/.lab-clients/dev-ca.pem
     ;;
   prod)
     address="$(jq -r .host "$(lab_plan_dir prod)/outputs.json")"
@@ -332,6 +398,37 @@ check_web_reads() {
   echo "$web -> $target: TLS $cipher; $digest"
   lab_app_spot_check "$web" "$target"
   lab_expect_digest "$digest"
+}
+
+# A refused TLS client must be refused on the certificate, not on the network or the password.
+lab_expect_tls_refused() {
+  local web="$1" target="$2" why="$3" out rc=0
+  out="$(lab_query "$web" "$target" "SELECT 1" 2>&1)" || rc=$?
+  echo "$why: $out"
+  ((rc != 0)) || die "$web connected to db although $why"
+  grep -qiE 'certificate|ssl|tls' <<<"$out" || die "$web was refused, but not on the certificate ($why): $out"
+  ! grep -qiE 'access denied|password authentication failed|timed out|timeout expired' <<<"$out" || die "$web was refused on something else than the certificate ($why): $out"
+}
+
+# check_tls_authenticated WEB   the self-managed server is authenticated, not only encrypted: the webserver
+# verifies the chain and the name (verify-full / ssl-verify-server-cert) with the stack's CA (the
+# caCertificate output) and connects; trusting only the system store (public CAs and the lab's own CA),
+# or reaching the same server by a name its certificate does not carry, is refused.
+check_tls_authenticated() {
+  local web="$1" ip port user db
+  ip="$(lab_host_ip_static db)"
+  port="$(jq -r .port "$(lab_plan_dir dev)/outputs.json")"
+  user="$(jq -r .user "$(lab_plan_dir dev)/outputs.json")"
+  db="$(jq -r .database "$(lab_plan_dir dev)/outputs.json")"
+  lab_web_client "$web" dev
+  [[ "$(lab_query "$web" dev "SELECT 1")" == 1 ]] || die "$web cannot connect with full verification"
+  echo "$web -> db $ip: chain and name verified with the stack's CA"
+  openssl x509 -in "$(lab_stack_tls_dir dev)/server.pem" -noout -subject -issuer -ext subjectAltName
+  lab_client "$web" dev-wrong-ca "$LAB_ENGINE" "$ip" "$port" "$user" "$db" /etc/ssl/certs/ca-certificates.crt <"$LAB_WORK/secrets/app-password"
+  lab_expect_tls_refused "$web" dev-wrong-ca "the CA is not the stack's"
+  lab_hosts_entry "$web" "$ip" db-wrong-name.lab
+  lab_client "$web" dev-wrong-name "$LAB_ENGINE" db-wrong-name.lab "$port" "$user" "$db" /root/.lab-clients/dev-ca.pem <"$LAB_WORK/secrets/app-password"
+  lab_expect_tls_refused "$web" dev-wrong-name "the name is not in the certificate"
 }
 
 # The first digest seen is the baseline's; it must show the generated row counts. Later ones must equal it.
@@ -568,6 +665,7 @@ lab_engine() {
   lab_check "db: rendered nftables ruleset loaded" check_firewall_loaded db
   lab_check "web1 reads app data from db over TLS" check_web_reads web1 dev
   lab_check "web2 reads app data from db over TLS" check_web_reads web2 dev
+  lab_check "web1 verifies db's certificate (stack CA, name); a wrong CA or a wrong name is refused" check_tls_authenticated web1
   lab_check "outsider gets nothing from db (db port and ssh dropped)" check_outsider_dropped db
   lab_check "db: ssh only from admin" check_ssh_only_admin db
   lab_check "db: daily timer's command backs up" check_backup db daily

@@ -5,6 +5,7 @@ import { ChildProcess, spawn } from "child_process";
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "fs";
 import * as path from "path";
 import { run, runOk, tempDir, removeDir, RunResult } from "../support/proc";
+import { startServer } from "../support/servers";
 import { makeTls, TlsFiles } from "../support/tls";
 import { TOOL } from "../support/toolkit";
 import { expectOk, makeRig, Rig, runWatched } from "./fixture";
@@ -283,6 +284,41 @@ describe("postgres: init", () => {
     expect(r.stderr).toContain("would run: systemctl restart postgresql@15-main");
     const conf = readFileSync(path.join(root, "etc/postgresql/15/main/conf.d/60-dbtier.conf"), "utf8");
     expect(conf).toMatch(/^listen_addresses = '0\.0\.0\.0,::'$/m);
+  });
+});
+
+// Issue 12 item 6, reproduced on a real server: PostgreSQL opens '::' IPv6-only, so with listen_addresses='::'
+// an IPv4 client (the toolkit's own connection to DB_HOST among them) is refused; what init renders for
+// DB_LISTEN_ADDRESS=:: serves both families.
+describe("postgres: listen_addresses for all addresses", () => {
+  test("'::' alone refuses IPv4; the rendered value takes IPv4 and IPv6", async () => {
+    const rendered = (await runOk("bash", ["--norc", "-c", `source ${TOOL}; postgres_listen_addresses ::`])).trim();
+    const admin = { user: "dbtier_admin", password: "Adm1n-listen" };
+    const dir = tempDir("dbtier-listen-");
+    const pass = path.join(dir, "pgpass");
+    writeFileSync(pass, `*:*:*:${admin.user}:${admin.password}\n`, { mode: 0o600 });
+    try {
+      const outcomes: Record<string, string[]> = {};
+      for (const listen of ["::", rendered]) {
+        const server = await startServer("postgres", { admin, extraSettings: { listen_addresses: listen } });
+        try {
+          outcomes[listen] = [];
+          for (const host of ["127.0.0.1", "::1"]) {
+            const r = await run("psql", ["-X", "-At", "-d", "postgres", "-c", "SELECT 1"], {
+              env: { PATH: process.env.PATH, PGPASSFILE: pass, PGHOST: host, PGPORT: String(server.port), PGUSER: admin.user, PGSSLMODE: "require", PGCONNECT_TIMEOUT: "5" },
+            });
+            // Reached: logged in (127.0.0.1) or turned away by pg_hba (::1 has no row), but not refused by the kernel.
+            outcomes[listen].push(`${host} ${/Connection refused/.test(r.stderr) ? "refused" : r.code === 0 ? "in" : /no pg_hba\.conf entry/.test(r.stderr) ? "reached" : r.stderr.trim()}`);
+          }
+        } finally {
+          await server.stop();
+        }
+      }
+      expect(rendered).toBe("0.0.0.0,::");
+      expect(outcomes).toEqual({ "::": ["127.0.0.1 refused", "::1 reached"], "0.0.0.0,::": ["127.0.0.1 in", "::1 reached"] });
+    } finally {
+      removeDir(dir);
+    }
   });
 });
 

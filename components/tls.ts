@@ -117,7 +117,9 @@ export class StackCertificateAuthority extends pulumi.ComponentResource {
 
   /** A server certificate for `sans`, signed by this CA; its key is a Pulumi secret. */
   issueServerCertificate(name: string, sans: pulumi.Input<ServerSans>, opts?: pulumi.CustomResourceOptions): IssuedCertificate {
-    const resourceOpts = { parent: this, ...opts };
+    // Never protected: a renewal or a changed name list replaces the certificate (and its key), which must not
+    // block `pulumi up`; the CA above it, which clients pin, follows the stack's protect setting.
+    const resourceOpts = { parent: this, protect: false, ...opts };
     const key = new tls.PrivateKey(`${name}-key`, { ...KEY }, { ...resourceOpts, additionalSecretOutputs: ["privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"] });
     const planned = pulumi.output(sans);
     const request = new tls.CertRequest(`${name}-csr`, {

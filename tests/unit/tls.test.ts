@@ -115,6 +115,20 @@ describe("a self-managed stack's CA and server certificate (plan mocks)", () => 
     expect(tar).not.toMatch(/PRIVATE KEY/);
   });
 
+  test("the CA follows dbtier:protect; the server certificate and its key never block a renewal", async () => {
+    const protectedCfg = config({ protect: true });
+    const protectedRun = await runProgram({ stack: protectedCfg.stack, region: protectedCfg.region, vpcCidr: protectedCfg.vpcCidr }, () => ({ ...buildStack(protectedCfg) }));
+    const tlsResources = (r: PlanRun) => r.resources.filter((x) => x.type.startsWith("tls:")).map((x) => `${x.name} ${x.protect}`).sort();
+    expect(tlsResources(protectedRun)).toEqual([
+      "dbtier-database-ca-cert true",
+      "dbtier-database-ca-key true",
+      "dbtier-database-server-tls-cert false",
+      "dbtier-database-server-tls-csr false",
+      "dbtier-database-server-tls-key false",
+    ]);
+    expect(tlsResources(run).every((line) => line.endsWith(" false"))).toBe(true);
+  });
+
   test("no TLS material in user-data", () => {
     const vms = run.resources.filter((r) => r.type === "digitalocean:index/droplet:Droplet");
     expect(vms).toHaveLength(1);

@@ -1,4 +1,4 @@
-// npm run plan -- <stack> [--config-file FILE]
+// npm run plan -- <stack> [--config-file FILE] [--against DIR]
 //
 // Runs index.ts under Pulumi mocks with the stack's config (Pulumi.yaml defaults + Pulumi.<stack>.yaml, or
 // FILE instead of the stack file): no Pulumi CLI, no cloud credentials. `secure:` values become "[secret]"
@@ -6,9 +6,13 @@
 // target and the protections, and writes (all paths under out/plan/<stack>/):
 //
 //   resources.json        [{ "type": "digitalocean:index/droplet:Droplet", "name": "dbtier-database-vm",
-//                            "protect": false, "inputs": { ... } }, ...] in registration order.
-//                          Every secret input (at any depth) is the string "[secret]". Component resources
-//                          (type dbtier:index:*) are included with empty inputs.
+//                            "protect": false, "inputs": { ... },
+//                            "options": { "ignoreChanges": [], "replaceOnChanges": [], "deleteBeforeReplace": false,
+//                                         "retainOnDelete": false, "replaceWith": [] },
+//                            "inputDependencies": { "vpcUuid": ["dbtier-vpc"] },
+//                            "secretDigests": { "userData": "sha256:<16 hex>" } }, ...] in registration order.
+//                          Every secret input (at any depth) is the string "[secret]"; its digest lets a diff
+//                          see it change. Component resources (type dbtier:index:*) have empty inputs.
 //   outputs.json          { "<export>": <value> | "[secret]" } for each stack output.
 //   user-data/<vm>.yaml   the #cloud-config each VM boots with (<vm> = host name below): login users, the
 //                          VM's SSH host key pair (the *private* key is a mock value in a plan; it is the
@@ -31,24 +35,33 @@
 //                          A "secret" stdin is base64 of a ustar stream of flat files (db-admin-password,
 //                          db-app-password, datastore-access-key-id, ...; see docs/host-contract.md),
 //                          which the lab builds from its own test secrets.
+//   diff.json             with --against DIR: per resource create / update / replace / delete, the changed
+//                          inputs, why a replacement is one (the provider fact from plan/replaceFacts.ts or the
+//                          resource option) and `statefulLosses` (scripts/plan/diff.ts). DIR is a plan directory
+//                          written earlier (copy out/plan/<stack>/ before changing the config); DIR may be
+//                          out/plan/<stack>/ itself, which is read before it is rewritten.
 //
 // Exit codes: 0 planned; 2 bad arguments or bad config (one line per problem, `dbtier:key: message`, no
 // stack trace); 1 the program failed under mocks (a bug: message printed, no stack trace).
 import { mkdirSync, rmSync, writeFileSync } from "fs";
 import * as path from "path";
 import { REDACTED, redact, reveal } from "./plan/mocks";
+import { PlanRecord, readPlanDir, recordResource, vmResourceName } from "./plan/record";
 
 const ROOT = path.resolve(__dirname, "..");
-const USAGE = "usage: npm run plan -- <stack> [--config-file FILE]";
+const USAGE = "usage: npm run plan -- <stack> [--config-file FILE] [--against DIR]";
 
 interface Args {
   readonly stack: string;
   readonly configFile?: string;
+  /** A previous plan directory to diff against. */
+  readonly against?: string;
 }
 
 function parseArgs(argv: readonly string[]): Args | string {
   let stack: string | undefined;
   let configFile: string | undefined;
+  let against: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "--config-file") {
@@ -56,6 +69,9 @@ function parseArgs(argv: readonly string[]): Args | string {
       if (!configFile) return "--config-file needs a file name";
     } else if (arg.startsWith("--config-file=")) {
       configFile = arg.slice("--config-file=".length);
+    } else if (arg === "--against" || arg.startsWith("--against=")) {
+      against = arg === "--against" ? argv[++i] : arg.slice("--against=".length);
+      if (!against || against.startsWith("-")) return "--against needs a plan directory (one `npm run plan` wrote, e.g. a copy of out/plan/<stack>/)";
     } else if (arg === "-h" || arg === "--help") {
       return USAGE;
     } else if (arg.startsWith("-")) {
@@ -68,25 +84,12 @@ function parseArgs(argv: readonly string[]): Args | string {
   }
   if (!stack) return "missing <stack>";
   if (!/^[a-zA-Z0-9._-]+$/.test(stack)) return `stack name ${JSON.stringify(stack)} may contain only letters, digits, '.', '_' and '-'`;
-  return configFile ? { stack, configFile: path.resolve(configFile) } : { stack };
+  return { stack, ...(configFile ? { configFile: path.resolve(configFile) } : {}), ...(against ? { against: path.resolve(against) } : {}) };
 }
 
 function fail(code: number, lines: readonly string[]): never {
   for (const line of lines) process.stderr.write(`${line}\n`);
   process.exit(code);
-}
-
-/**
- * Inputs with secrets replaced by "[secret]". A remote command's `connection` arrives as one secret (its
- * private key makes the whole object secret on the wire); show its public parts and hide only the key.
- */
-function displayInputs(r: { type: string; inputs: Record<string, unknown> }): unknown {
-  const shown = redact(r.inputs) as Record<string, unknown>;
-  if (r.type === "command:remote:Command" && r.inputs.connection !== undefined) {
-    const connection = reveal(r.inputs.connection) as Record<string, unknown>;
-    shown.connection = Object.fromEntries(Object.entries(connection).map(([k, v]) => [k, k === "privateKey" || k === "password" || k === "privateKeyPassword" ? REDACTED : v]));
-  }
-  return shown;
 }
 
 function table(rows: readonly (readonly string[])[]): string {
@@ -110,6 +113,13 @@ async function main(): Promise<void> {
   const parsed = parseConfig(stackConfig.raw, args.stack, (key) => stackConfig.secretKeys.includes(key));
   if (!parsed.ok) fail(2, formatProblems(parsed.problems));
   const config = parsed.config;
+  // Read before out/plan/<stack>/ is rewritten: it may be the directory to diff against.
+  let previous: PlanRecord | undefined;
+  if (args.against) {
+    const read = readPlanDir(args.against);
+    if ("error" in read) fail(2, [`plan: --against: ${read.error}`]);
+    previous = read;
+  }
 
   const pulumi = await import("@pulumi/pulumi");
   const { runProgram, userDataOf } = await import("./plan/run");
@@ -134,12 +144,7 @@ async function main(): Promise<void> {
   mkdirSync(path.join(outDir, "commands"), { recursive: true });
 
   const custom = run.resources.filter((r) => !r.type.startsWith("dbtier:"));
-  const resourcesJson = run.resources.map((r) => ({
-    type: r.type,
-    name: r.name,
-    protect: r.protect,
-    inputs: r.type.startsWith("dbtier:") ? {} : displayInputs(r),
-  }));
+  const resourcesJson = run.resources.map(recordResource);
   writeFileSync(path.join(outDir, "resources.json"), `${JSON.stringify(resourcesJson, null, 2)}\n`);
   const outputsJson = Object.fromEntries(Object.entries(run.outputs).map(([k, o]) => [k, o.secret ? REDACTED : o.value]));
   writeFileSync(path.join(outDir, "outputs.json"), `${JSON.stringify(outputsJson, null, 2)}\n`);
@@ -148,7 +153,7 @@ async function main(): Promise<void> {
   const byName = new Map(run.resources.map((r) => [r.name, r]));
   const hostSummaries = (run.outputs.hosts?.value ?? []) as { name: string; role: "database" | "proxy"; publicIp: string; privateIp: string; hostPublicKey: string; commands: string[] }[];
   const hostsJson = hostSummaries.map((host) => {
-    const vm = byName.get(`${host.name}-vm`);
+    const vm = byName.get(vmResourceName(host.name));
     if (!vm) throw new Error(`plan: no VM resource for host ${host.name}`);
     const userData = userDataOf(vm) ?? "";
     const userDataFile = `user-data/${host.name}.yaml`;
@@ -203,7 +208,14 @@ async function main(): Promise<void> {
     out.push(`  ${key}: ${text.length > 100 ? `${text.slice(0, 97)}...` : text}`);
   }
   out.push("");
-  out.push(`Wrote ${path.relative(process.cwd(), outDir) || outDir}/: resources.json, outputs.json, hosts.json, user-data/ (${hostsJson.length}), commands/ (${hostsJson.reduce((n, h) => n + h.commands.length, 0)})`);
+  if (previous && args.against) {
+    const { diffPlans, renderDiff } = await import("./plan/diff");
+    const vmRoles = Object.fromEntries(hostsJson.map((h) => [vmResourceName(h.name), h.role]));
+    const diff = diffPlans(previous, { resources: resourcesJson, vmRoles, hasSecretDigests: true });
+    writeFileSync(path.join(outDir, "diff.json"), `${JSON.stringify({ against: args.against, ...diff }, null, 2)}\n`);
+    out.push(...renderDiff(diff, path.relative(process.cwd(), args.against) || args.against), "");
+  }
+  out.push(`Wrote ${path.relative(process.cwd(), outDir) || outDir}/: resources.json, outputs.json, hosts.json, user-data/ (${hostsJson.length}), commands/ (${hostsJson.reduce((n, h) => n + h.commands.length, 0)})${previous ? ", diff.json" : ""}`);
   if (hostsJson.length > 0) out.push("Note: the remote commands connect over SSH to the VMs' public addresses, which admit SSH only from dbtier:adminCidrs: run `pulumi up` from an admin range.");
   process.stdout.write(`${out.join("\n")}\n`);
 }

@@ -1,12 +1,16 @@
 // Runs the dbtier program under Pulumi mocks and collects what `pulumi up` would create: every resource with
-// its inputs and `protect` flag, and the stack outputs with their secret flags. Shared by `npm run plan`
+// its inputs, `protect` flag, resource options and input dependencies, and the stack outputs with their secret flags. Shared by `npm run plan`
 // and the unit tests.
 import * as pulumi from "@pulumi/pulumi";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 import { PlanMocks, RecordedResource, createPlanMocks, reveal } from "./mocks";
+import { NO_OPTIONS, RecordedOptions } from "./record";
 
 export interface PlannedResource extends RecordedResource {
   readonly protect: boolean;
+  readonly options: RecordedOptions;
+  /** Per input, the names of the resources its value comes from (a replaced one makes the input unknown). */
+  readonly inputDependencies: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface PlannedOutput {
@@ -33,16 +37,47 @@ interface RegisterRequest {
   getType(): string;
   getName(): string;
   getProtect(): boolean;
+  getIgnorechangesList(): string[];
+  getReplaceonchangesList(): string[];
+  getDeletebeforereplace(): boolean;
+  getRetainondelete(): boolean | undefined;
+  getReplaceWithList?(): string[];
+  getPropertydependenciesMap(): { forEach(fn: (value: { getUrnsList(): string[] }, key: string) => void): void };
 }
 
-/** The SDK's mock monitor, plus the `protect` flag of each registration (the mocks API does not pass options). */
+/** `urn:pulumi:stack::project::parent$type::name` -> `name` (dbtier's resource names are unique). */
+export const urnName = (urn: string): string => urn.slice(urn.lastIndexOf("::") + 2);
+
+interface Registration {
+  readonly protect: boolean;
+  readonly options: RecordedOptions;
+  readonly inputDependencies: Record<string, string[]>;
+}
+
+/** The SDK's mock monitor, plus each registration's options (the mocks API does not pass them). */
 class RecordingMonitor extends MockMonitor {
-  readonly protect = new Map<string, boolean>();
+  readonly registrations = new Map<string, Registration>();
   async registerResource(req: RegisterRequest, callback: (err: unknown, response: unknown) => void): Promise<void> {
-    this.protect.set(`${req.getType()}::${req.getName()}`, req.getProtect());
+    const inputDependencies: Record<string, string[]> = {};
+    req.getPropertydependenciesMap().forEach((deps, key) => {
+      const names = deps.getUrnsList().map(urnName);
+      if (names.length > 0) inputDependencies[key] = names;
+    });
+    this.registrations.set(`${req.getType()}::${req.getName()}`, {
+      protect: req.getProtect(),
+      options: {
+        ignoreChanges: req.getIgnorechangesList(),
+        replaceOnChanges: req.getReplaceonchangesList(),
+        deleteBeforeReplace: req.getDeletebeforereplace(),
+        retainOnDelete: req.getRetainondelete() ?? false,
+        replaceWith: (req.getReplaceWithList?.() ?? []).map(urnName),
+      },
+      inputDependencies,
+    });
     return super.registerResource(req, callback);
   }
 }
+
 
 /** Like `pulumi.runtime.setMocks`, with the recording monitor. Call before any resource is created. */
 export function installMocks(mocks: PlanMocks, project: string, stack: string): RecordingMonitor {
@@ -98,7 +133,10 @@ export async function runProgram(options: { project?: string; stack: string; reg
     }
     await settings.waitForRPCs();
     if (failures.length > 0) throw failures[0];
-    const resources = mocks.resources.map((r) => ({ ...r, protect: monitor.protect.get(`${r.type}::${r.name}`) ?? false }));
+    const resources = mocks.resources.map((r) => {
+      const registration = monitor.registrations.get(`${r.type}::${r.name}`);
+      return { ...r, protect: registration?.protect ?? false, options: registration?.options ?? NO_OPTIONS, inputDependencies: registration?.inputDependencies ?? {} };
+    });
     return { resources, outputs, mocks };
   } finally {
     process.off("unhandledRejection", onRejection);

@@ -425,7 +425,28 @@ describe("harden and install (rendered under DBTIER_ROOT)", () => {
     expect(sshdCheck.code).toBe(0);
     const uu = readFileSync(path.join(root, "etc/apt/apt.conf.d/52dbtier-unattended-upgrades"), "utf8");
     expect(uu).toContain('Unattended-Upgrade::Automatic-Reboot "false";');
-    expect(uu).toContain("-security");
+    expect(uu).toContain('"origin=Debian,codename=${distro_codename}-security,label=Debian-Security";');
+    // The proxy's engine client from the vendor's repository is kept patched too.
+    expect(uu).toContain('"site=apt.postgresql.org";');
+    // apt itself parses the rendered file (a syntax error would make unattended-upgrades skip every run).
+    const parsed = await runOk("apt-config", ["-c", path.join(root, "etc/apt/apt.conf.d/52dbtier-unattended-upgrades"), "dump", "Unattended-Upgrade"]);
+    expect(parsed).toContain('Unattended-Upgrade::Origins-Pattern:: "site=apt.postgresql.org";');
+    expect(parsed).toContain('Unattended-Upgrade::Automatic-Reboot "false";');
+  });
+
+  test("harden (database): the server's vendor packages are left to a maintenance window", async () => {
+    const env = readFileSync(envFile, "utf8");
+    try {
+      writeFileSync(envFile, env.replace("DB_ROLE=proxy", "DB_ROLE=database").replace("DB_ENGINE=postgres", "DB_ENGINE=mariadb").replace("DB_ENGINE_VERSION=16", "DB_ENGINE_VERSION=11.4"));
+      const r = await tool(["harden"]);
+      expect(r.code).toBe(0);
+      const uu = readFileSync(path.join(root, "etc/apt/apt.conf.d/52dbtier-unattended-upgrades"), "utf8");
+      expect(uu).toContain("-security,label=Debian-Security");
+      expect(uu).not.toContain("site=");
+    } finally {
+      writeFileSync(envFile, env);
+      await tool(["harden"]);
+    }
   });
 
   test("harden (proxy): refuses a missing DB_ROLE and secret files others could read", async () => {

@@ -687,6 +687,16 @@ audit_secret_files() {
   ((${#bad[@]} == 0)) || die "harden: secret files others could read: ${bad[*]}"
 }
 
+# The proxy holds only the engine's client from the vendor's repository (no server a package upgrade would
+# restart), so its fixes are taken unattended too, matched by the repository's host (unattended-upgrades'
+# "site=" pattern). A database VM's server upgrades wait for a maintenance window.
+unattended_vendor_pattern() {
+  [[ "${CFG[DB_ROLE]}" == proxy && "${CFG[DB_PACKAGE_SOURCE]}" == vendor && -n "${CFG[DB_ENGINE]:-}" ]] || return 0
+  local uri
+  uri="$(vendor_repo "${CFG[DB_ENGINE]}" "${CFG[DB_ENGINE_VERSION]:-}" any | sed -n 's/^uri=https:\/\///p')"
+  printf ' "site=%s";' "${uri%%/*}"
+}
+
 cmd_harden() {
   (($# == 0)) || die_usage "usage: dbtier-db harden"
   # The role decides what may listen: a missing DB_ROLE must not audit a database VM as a proxy.
@@ -713,9 +723,9 @@ EOF
 APT::Periodic::Update-Package-Lists "1";
 APT::Periodic::Unattended-Upgrade "1";
 EOF
-  write_file /etc/apt/apt.conf.d/52dbtier-unattended-upgrades 0644 <<'EOF'
+  write_file /etc/apt/apt.conf.d/52dbtier-unattended-upgrades 0644 <<EOF
 // dbtier: security updates only, and never an automatic reboot.
-Unattended-Upgrade::Origins-Pattern { "origin=Debian,codename=${distro_codename}-security,label=Debian-Security"; };
+Unattended-Upgrade::Origins-Pattern { "origin=Debian,codename=\${distro_codename}-security,label=Debian-Security";$(unattended_vendor_pattern) };
 Unattended-Upgrade::Automatic-Reboot "false";
 Unattended-Upgrade::Automatic-Reboot-WithUsers "false";
 Unattended-Upgrade::Remove-Unused-Dependencies "true";

@@ -151,7 +151,7 @@ const PRELUDE = [
 // deploy: poll instead, say where boot is every 30 s, and give up after BOOT_WAIT_SECONDS so a broken boot
 // fails the deploy. `cloud-init status` exits 0 when done, 1 on a critical error, 2 on recoverable errors.
 export const BOOT_WAIT_SECONDS = 1800;
-const WAIT_FOR_BOOT = [
+export const WAIT_FOR_BOOT = [
   "if [ -d \"${DBTIER_CLOUD_INIT_RUN:-/run/cloud-init}\" ] && command -v cloud-init >/dev/null 2>&1; then",
   "  waited=0",
   "  while :; do",

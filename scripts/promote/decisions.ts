@@ -5,6 +5,7 @@ import { formatProblems, parseConfig } from "../../components/config";
 import { ADMIN_USER } from "../../components/hostDelivery";
 import { DbTierConfig, Engine } from "../../components/types";
 import { MANAGED_DATABASE_TYPES } from "../../policy/rules";
+import { factsFor, replaceFactFor } from "../plan/replaceFacts";
 import { ConfigMap, OutputMap, PreviewResult, SshTarget } from "./ports";
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, refused: 3, noCli: 4 } as const;
@@ -21,6 +22,8 @@ export interface PromoteOptions {
   readonly to: string;
   readonly yes: boolean;
   readonly overwrite: boolean;
+  /** The safe path: the target is a new stack beside the one it replaces (docs/delivery.md). */
+  readonly newStack: boolean;
   /** age identity file (private key) that decrypts the backups; DBTIER_AGE_IDENTITY_FILE otherwise. */
   readonly identityFile?: string;
   /** SSH private key for the admin user; ssh's defaults (agent, ~/.ssh) otherwise. */
@@ -28,11 +31,13 @@ export interface PromoteOptions {
 }
 
 export const USAGE = [
-  "usage: npm run promote -- --from <stack> --to <stack> [--yes] [--overwrite] [--identity FILE] [--ssh-key FILE]",
+  "usage: npm run promote -- --from <stack> --to <stack> [--yes] [--overwrite] [--new-stack] [--identity FILE] [--ssh-key FILE]",
   "",
   "  --from, --to   stacks, e.g. dev and prod (org/dev for an organisation's stack)",
   "  --yes          do not ask for confirmation (required without a terminal)",
   "  --overwrite    replace the target's database even if it holds data (a safety backup of it is taken first)",
+  "  --new-stack    the safe path for a change that replaces the database: the target is a new stack (e.g. prod-next)",
+  "                 beside the old one; refused if it is deployed already or its preview would change anything but create",
   "  --identity     age identity that decrypts the backups (default: $DBTIER_AGE_IDENTITY_FILE)",
   "  --ssh-key      private key of the stacks' dbtier:adminSshPublicKey (default: ssh-agent / ~/.ssh)",
   "",
@@ -49,7 +54,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
     if (arg === "--help" || arg === "-h") return { ok: false, help: true, message: USAGE.join("\n") };
     const eq = arg.indexOf("=");
     const name = eq > 0 ? arg.slice(0, eq) : arg;
-    if (name === "--yes" || name === "--overwrite") {
+    if (name === "--yes" || name === "--overwrite" || name === "--new-stack") {
       if (eq > 0) return { ok: false, help: false, message: `${name} takes no value` };
       flags.add(name);
     } else if (["--from", "--to", "--identity", "--ssh-key"].includes(name)) {
@@ -75,6 +80,7 @@ export function parseArgs(argv: readonly string[], env: Readonly<Record<string, 
       to: values["--to"],
       yes: flags.has("--yes"),
       overwrite: flags.has("--overwrite"),
+      newStack: flags.has("--new-stack"),
       ...(identityFile ? { identityFile } : {}),
       ...(values["--ssh-key"] ? { sshKeyFile: values["--ssh-key"] } : {}),
     },
@@ -149,6 +155,12 @@ export function pairProblems(from: DbTierConfig, to: DbTierConfig): string[] {
   return problems;
 }
 
+/** The safe path's own rule: the new stack backs up under its own prefix, or the two prune each other's backups. */
+export function newStackProblems(from: DbTierConfig, to: DbTierConfig): string[] {
+  if (from.appDb.application !== to.appDb.application) return [];
+  return [`dbtier:appDb.application: --new-stack: ${to.stack} must back up under its own prefix, not ${from.stack}'s ${JSON.stringify(from.appDb.application)} (e.g. ${JSON.stringify(`${to.appDb.application}-next`)})`];
+}
+
 /** Warnings that do not stop the promotion but belong in the plan. */
 export function pairWarnings(from: DbTierConfig, to: DbTierConfig): string[] {
   const warnings: string[] = [];
@@ -209,28 +221,53 @@ export interface BlockingChange {
 
 const resourceName = (urn: string): string => urn.split("::").pop() ?? urn;
 
+/** The database VMs' resource names, from a stack's `hosts` output (the proxy holds no data). */
+export function databaseVmNames(outputs: OutputMap): string[] {
+  const hosts = outputs.hosts?.value;
+  if (!Array.isArray(hosts)) return [];
+  return (hosts as HostSummaryOutput[]).filter((h) => h.role === "database" && typeof h.name === "string").map((h) => `${String(h.name)}-vm`);
+}
+
+/** What a resource of this type and name holds that a replacement or deletion loses (scripts/plan/replaceFacts.ts). */
+export function statefulWhat(type: string, name: string, databaseVms: readonly string[]): string | undefined {
+  const stateful = factsFor(type)?.stateful;
+  if (stateful?.kind === "data") return stateful.what;
+  if (stateful?.kind === "database-vm" && databaseVms.includes(name)) return "the self-managed database VM";
+  return MANAGED_DATABASE_TYPES.includes(type) ? "a managed database" : undefined;
+}
+
 /**
- * What in a preview forbids the promotion: a protected resource, or a managed database (protected or not),
- * that would be deleted or replaced. The engine itself fails a preview that would delete a protected
- * resource; that failure is a refusal too, not an error to retry.
+ * What in a preview forbids the promotion: a protected resource, or a stateful one (a managed database, the
+ * application database in it, a replica, a volume, the self-managed database VM; protected or not), that
+ * would be deleted or replaced. The engine itself fails a preview that would delete a protected resource;
+ * that failure is a refusal too, not an error to retry.
  */
-export function blockingChanges(preview: PreviewResult): BlockingChange[] {
+export function blockingChanges(preview: PreviewResult, databaseVms: readonly string[] = []): BlockingChange[] {
   const blocking: BlockingChange[] = [];
   const seen = new Set<string>();
   for (const step of preview.steps) {
     if (!DESTRUCTIVE_OPS.includes(step.op)) continue;
-    const stateful = MANAGED_DATABASE_TYPES.includes(step.type);
+    const stateful = statefulWhat(step.type, resourceName(step.urn), databaseVms);
     if (!step.protect && !stateful) continue;
     if (seen.has(step.urn)) continue;
     seen.add(step.urn);
     const reason = step.replaceKeys.length > 0 ? ` because of ${step.replaceKeys.join(", ")}` : "";
-    blocking.push({ urn: step.urn, type: step.type, op: step.op, why: `${step.protect ? "protected" : "a managed database"}; ${step.op}${reason}` });
+    const facts = step.replaceKeys.map((key) => replaceFactFor(step.type, key)).filter((f): f is string => f !== undefined);
+    const what = [step.protect ? "protected" : "", stateful ?? ""].filter(Boolean).join(", ");
+    blocking.push({ urn: step.urn, type: step.type, op: step.op, why: `${what}; ${step.op}${reason}${facts.length > 0 ? ` (${[...new Set(facts)].join("; ")})` : ""}` });
   }
   const failure = [preview.error ?? "", ...preview.diagnostics].find((text) => /protect/i.test(text) && /(delete|replace)/i.test(text));
   if (failure && blocking.length === 0) {
     blocking.push({ urn: "", type: "", op: "delete", why: `the engine refused: ${failure.split("\n").find((l) => /protect/i.test(l))?.trim() ?? failure}` });
   }
   return blocking;
+}
+
+/** On the safe path the target is new: its preview may only create. */
+export function newStackChanges(preview: PreviewResult): string[] {
+  return preview.steps
+    .filter((step) => !["create", "same", "read"].includes(step.op) && step.type !== "pulumi:pulumi:Stack")
+    .map((step) => `${step.op} ${resourceName(step.urn)} (${step.type})`);
 }
 
 const ENGINE_VERSION_KEYS = ["version", "engineVersion", "engineId", "engine"];

@@ -4,7 +4,8 @@
 //
 //   1. arguments; the Pulumi CLI; the age identity
 //   2. both stacks' config valid (parseConfig), and the pair compatible (engine family, datastore, SSH key)
-//   3. preview the target: refuse if a protected resource or a managed database would be replaced or deleted
+//   3. preview the target: refuse if a protected or stateful resource would be replaced or deleted; with
+//      --new-stack (the safe path), refuse a target that is deployed or whose preview does more than create
 //   4. the target's data: refuse to replace a database that holds data unless --overwrite
 //   5. print the plan; confirm unless --yes (no terminal and no --yes: refuse)
 //   6. fresh backup of the source, verified (restore into scratch, compare with the manifest)
@@ -22,8 +23,11 @@ import {
   baselineConfigChanges,
   blockingChanges,
   dataDecision,
+  databaseVmNames,
   interpretProbe,
   missingCliMessage,
+  newStackChanges,
+  newStackProblems,
   pairProblems,
   pairWarnings,
   parseArgs,
@@ -48,13 +52,15 @@ function refuse(...lines: string[]): never {
   throw new Stop(EXIT.refused, lines);
 }
 
-function refuseOnBlocking(stack: string, preview: PreviewResult, when: string): void {
-  const blocking = blockingChanges(preview);
+function refuseOnBlocking(stack: string, preview: PreviewResult, when: string, databaseVms: readonly string[]): void {
+  const blocking = blockingChanges(preview, databaseVms);
   if (blocking.length > 0) {
+    const next = `${stack}-next`;
     refuse(
       `refused: ${when} ${stack} would destroy stateful resources:`,
       ...blocking.map((b) => `  ${b.op} ${b.urn || "(see the engine's message)"}: ${b.why}`),
-      "Nothing was changed. For an engine change that replaces the cluster, follow the safe path in docs/delivery.md (backup, new cluster, restore, switch).",
+      "Nothing was changed. For a change that replaces the database, follow the safe path in docs/delivery.md (backup, new cluster, restore, switch):",
+      `  a new stack ${next} with the change and its own dbtier:appDb.application, then npm run promote -- --from ${stack} --to ${next} --new-stack`,
     );
   }
   if (preview.error) throw new Stop(EXIT.failed, [`promote: preview of ${stack} failed: ${preview.error.split("\n").slice(0, 5).join(" ")}`]);
@@ -115,7 +121,7 @@ async function run(argv: readonly string[], deps: Deps): Promise<number> {
   if (!fromConfig.ok || !toConfig.ok) throw new Stop(EXIT.usage, ["promote: invalid config, nothing was changed:", ...configLines.map((l) => `  ${l}`)]);
   const from = fromConfig.config;
   const to = toConfig.config;
-  const pair = pairProblems(from, to);
+  const pair = [...pairProblems(from, to), ...(options.newStack ? newStackProblems(from, to) : [])];
   if (pair.length > 0) throw new Stop(EXIT.usage, [`promote: ${options.from} cannot be promoted to ${options.to}, nothing was changed:`, ...pair.map((l) => `  ${l}`)]);
   const marking = baselineConfigChanges(options.to, toMap, PROMOTION_PERIOD, from.appDb.application);
   if ("error" in marking) throw new Stop(EXIT.usage, ["promote: the baseline cannot be marked in the target's config:", ...marking.error.map((l) => `  ${l}`)]);
@@ -123,13 +129,22 @@ async function run(argv: readonly string[], deps: Deps): Promise<number> {
   const fromTarget = sshTarget(options.from, from, await fromStack.outputs());
   if (!fromTarget) refuse(`refused: ${options.from} is not deployed (no ${from.mode === "managed" ? "proxy" : "database VM"} in its \`hosts\` output): there is nothing to promote`);
 
-  // 3. Preview the target.
+  // 3. Preview the target. The database VMs it has now are stateful; a new stack on the safe path has none.
+  const toOutputs = await toStack.outputs();
+  const toTargetBefore = sshTarget(options.to, to, toOutputs);
+  const databaseVms = databaseVmNames(toOutputs);
+  if (options.newStack && toTargetBefore) {
+    refuse(`refused: --new-stack: ${options.to} is deployed already (${toTargetBefore.label} at ${toTargetBefore.host}); the safe path promotes into a new stack beside it (docs/delivery.md). Nothing was changed.`);
+  }
   terminal.info(`promote: previewing ${options.to}`);
   const preview = await toStack.preview({ policyPacks });
-  refuseOnBlocking(options.to, preview, "the update of");
+  refuseOnBlocking(options.to, preview, "the update of", databaseVms);
+  const beyondCreate = options.newStack ? newStackChanges(preview) : [];
+  if (beyondCreate.length > 0) {
+    refuse(`refused: --new-stack: the preview of ${options.to} would change existing resources; a new stack only creates:`, ...beyondCreate.map((c) => `  ${c}`), "Nothing was changed.");
+  }
 
   // 4. The target's data.
-  const toTargetBefore = sshTarget(options.to, to, await toStack.outputs());
   let data: TargetData;
   if (!toTargetBefore) data = { kind: "absent", why: "not deployed yet" };
   else {
@@ -187,7 +202,7 @@ async function run(argv: readonly string[], deps: Deps): Promise<number> {
     terminal.info(`promote: ${options.to}: ${marking.changes.map((c) => `${c.key} = ${c.value}`).join(", ")} (commit Pulumi.${options.to.split("/").pop()}.yaml)`);
     const again = await toStack.preview({ policyPacks });
     try {
-      refuseOnBlocking(options.to, again, "with the baseline marked, the update of");
+      refuseOnBlocking(options.to, again, "with the baseline marked, the update of", databaseVms);
     } catch (err) {
       for (const change of marking.changes) {
         if (change.previous === undefined) await toStack.removeConfig(change.key, true);

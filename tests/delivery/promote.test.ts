@@ -8,6 +8,7 @@ import {
   baselineConfigChanges,
   blockingChanges,
   dataDecision,
+  databaseVmNames,
   describePreview,
   interpretProbe,
   pairProblems,
@@ -21,7 +22,7 @@ import {
 import { PreviewResult, PreviewStep } from "../../scripts/promote/ports";
 import { promote } from "../../scripts/promote/run";
 import { DbTierConfig } from "../../components/types";
-import { BACKUP_ID, DEV_HOST_KEY, IDENTITY, PROD_HOST_KEY, ROOT, SAFETY_ID, hostsOutput, ok, stackConfig, world } from "./promoteFakes";
+import { BACKUP_ID, DEV_HOST_KEY, IDENTITY, PROD_HOST_KEY, ROOT, SAFETY_ID, hostsOutput, ok, previewFromPlans, stackConfig, world } from "./promoteFakes";
 
 const ARGS = ["--from", "dev", "--to", "prod", "--identity", "/keys/age-identity"];
 const CLUSTER = "digitalocean:index/databaseCluster:DatabaseCluster";
@@ -41,9 +42,10 @@ describe("arguments", () => {
   it("reads the flags and the identity from the environment", () => {
     expect(parseArgs(["--from", "dev", "--to=prod", "--yes", "--overwrite", "--ssh-key", "k"], { DBTIER_AGE_IDENTITY_FILE: "/id" })).toEqual({
       ok: true,
-      options: { from: "dev", to: "prod", yes: true, overwrite: true, identityFile: "/id", sshKeyFile: "k" },
+      options: { from: "dev", to: "prod", yes: true, overwrite: true, newStack: false, identityFile: "/id", sshKeyFile: "k" },
     });
-    expect(parseArgs(["--from", "dev", "--to", "prod"])).toEqual({ ok: true, options: { from: "dev", to: "prod", yes: false, overwrite: false } });
+    expect(parseArgs(["--from", "dev", "--to", "prod"])).toEqual({ ok: true, options: { from: "dev", to: "prod", yes: false, overwrite: false, newStack: false } });
+    expect(parseArgs(["--from", "prod", "--to", "prod-next", "--new-stack"])).toMatchObject({ ok: true, options: { newStack: true } });
   });
 
   it.each([
@@ -52,6 +54,7 @@ describe("arguments", () => {
     [["--from", "dev", "--to", "prod", "--force"], /unknown argument "--force"/],
     [["--from", "acme/prod", "--to", "prod"], /same stack/],
     [["--from", "dev", "--to", "prod", "--yes=1"], /takes no value/],
+    [["--from", "dev", "--to", "prod", "--new-stack=yes"], /takes no value/],
   ])("refuses %j", (argv, message) => {
     const result = parseArgs(argv as string[]);
     expect(result.ok).toBe(false);
@@ -109,7 +112,10 @@ describe("reading the preview", () => {
       diagnostics: [],
     };
     expect(blockingChanges(preview)).toEqual([
-      { urn: urn(CLUSTER, "prod-db"), type: CLUSTER, op: "replace", why: "protected; replace because of engine" },
+      {
+        urn: urn(CLUSTER, "prod-db"), type: CLUSTER, op: "replace",
+        why: "protected, the managed database and its data; replace because of engine (DigitalOcean DatabaseCluster forces a new resource when engine changes [do database/resource_database_cluster.go])",
+      },
       { urn: urn("digitalocean:index/databaseUser:DatabaseUser", "prod-user"), type: "digitalocean:index/databaseUser:DatabaseUser", op: "delete", why: "protected; delete" },
     ]);
   });
@@ -119,6 +125,24 @@ describe("reading the preview", () => {
     const engineRefusal: PreviewResult = { steps: [], diagnostics: [], error: "error: unable to replace resource \"urn:...prod-db\"\nas it is currently marked for protection." };
     expect(blockingChanges(engineRefusal)).toEqual([expect.objectContaining({ why: expect.stringMatching(/the engine refused: .*marked for protection/) })]);
     expect(blockingChanges({ steps: [step("update", CLUSTER, "prod-db", { protect: true })], diagnostics: [] })).toEqual([]);
+  });
+
+  it("blocks the other stateful resources: the application database, a volume, the database VM (not the proxy)", () => {
+    const vms = databaseVmNames(hostsOutput("database", "203.0.113.20", DEV_HOST_KEY));
+    expect(vms).toEqual(["database-vm-vm"]);
+    const preview: PreviewResult = {
+      steps: [
+        step("delete", "digitalocean:index/databaseDb:DatabaseDb", "prod-app-db"),
+        step("replace", "linode:index/volume:Volume", "data", { replaceKeys: ["region"] }),
+        step("replace", "digitalocean:index/droplet:Droplet", "database-vm-vm", { replaceKeys: ["userData"] }),
+        step("replace", "digitalocean:index/droplet:Droplet", "proxy-vm-vm", { replaceKeys: ["userData"] }),
+      ],
+      diagnostics: [],
+    };
+    const blocked = blockingChanges(preview, vms);
+    expect(blocked.map((b) => `${b.op} ${b.urn.split("::").pop()}`)).toEqual(["delete prod-app-db", "replace data", "replace database-vm-vm"]);
+    expect(blocked[2].why).toMatch(/^the self-managed database VM; replace because of userData \(DigitalOcean Droplet forces a new resource when userData changes/);
+    expect(blockingChanges(preview)).toHaveLength(2);
   });
 
   it("says whether an engine version change upgrades in place or replaces", () => {
@@ -215,7 +239,7 @@ describe("promote, with the Automation API, SSH and the terminal faked", () => {
     w.prod.previews = [{ steps: [step("replace", CLUSTER, "prod-db", { protect: true, replaceKeys: ["engine"] })], diagnostics: [] }];
     const code = await promote([...ARGS, "--yes"], w.deps());
     expect(code).toBe(EXIT.refused);
-    expect(w.err.join("\n")).toMatch(/refused: the update of prod would destroy stateful resources:\n  replace urn:.*prod-db: protected; replace because of engine/);
+    expect(w.err.join("\n")).toMatch(/refused: the update of prod would destroy stateful resources:\n  replace urn:.*prod-db: protected, the managed database and its data; replace because of engine/);
     expect(w.err.join("\n")).toMatch(/safe path in docs\/delivery\.md/);
     expect(changes(w.journal)).toEqual([]);
     expect(w.journal).not.toContain("ssh dbtier-admin@203.0.113.30 probe");
@@ -342,6 +366,81 @@ describe("promote, with the Automation API, SSH and the terminal faked", () => {
     w.remoteScript = (_t, args) => (args[0] === "load" ? { code: 1, stdout: "DBTIER_LOADED=daily/20250102T040000Z-000000\n", stderr: "dbtier-promote: loaded daily/20250102T040000Z-000000, not the expected\n" } : undefined);
     expect(await promote([...ARGS, "--yes"], w.deps())).toBe(EXIT.failed);
     expect(w.err.join("\n")).toMatch(/prod loaded daily\/20250102T040000Z-000000, a newer verified backup of dev than the baseline/);
+  });
+});
+
+describe("replacement safety: the target's preview made from the offline plans of its configs", () => {
+  const AWS = { "dbtier:cloud": "aws", "dbtier:region": "eu-central-1", "dbtier:engineVersion": "8.4" };
+  const NEXT = ["--from", "prod", "--to", "prod-next", "--identity", "/keys/age-identity", "--yes", "--new-stack"];
+
+  it("changing prod's webservers replaces nothing stateful: the promotion goes ahead", async () => {
+    const w = world();
+    const changed = stackConfig("prod", { "dbtier:webservers": JSON.stringify([{ name: "web1", ip: "203.0.113.10" }, { name: "web4", ip: "203.0.113.14" }]) });
+    const preview = await previewFromPlans("prod", stackConfig("prod"), changed);
+    expect(preview.steps.filter((s) => s.op === "update").map((s) => s.type)).toContain("digitalocean:index/databaseFirewall:DatabaseFirewall");
+    w.prod.config = changed;
+    w.prod.previews = [preview];
+    expect(await promote([...ARGS, "--yes"], w.deps())).toBe(EXIT.ok);
+    expect(w.err).toEqual([]);
+  }, 60000);
+
+  it("a region change on prod replaces its cluster: refused before anything changes, pointing at the safe path", async () => {
+    const w = world();
+    const changed = stackConfig("prod", { "dbtier:region": "ams3" });
+    w.prod.config = changed;
+    w.prod.previews = [await previewFromPlans("prod", stackConfig("prod"), changed)];
+    expect(await promote([...ARGS, "--yes"], w.deps())).toBe(EXIT.refused);
+    const text = w.err.join("\n");
+    expect(text).toMatch(/replace urn:\S+::dbtier-managed-cluster: protected, the managed database and its data; replace because of [^\n]*privateNetworkUuid[^\n]*DigitalOcean DatabaseCluster forces a new resource/);
+    expect(text).toMatch(/npm run promote -- --from prod --to prod-next --new-stack/);
+    expect(changes(w.journal)).toEqual([]);
+  }, 60000);
+
+  it("an engine change on an AWS prod (MySQL -> MariaDB) replaces the RDS instance: refused", async () => {
+    const w = world();
+    const before = stackConfig("prod", AWS);
+    const changed = stackConfig("prod", { ...AWS, "dbtier:engine": "mariadb", "dbtier:engineVersion": "11.8" });
+    w.prod.config = changed;
+    w.prod.previews = [await previewFromPlans("prod", before, changed)];
+    expect(await promote([...ARGS, "--yes"], w.deps())).toBe(EXIT.refused);
+    expect(w.err.join("\n")).toMatch(/replace urn:\S+::dbtier-managed-instance: protected, the managed database and its data; replace because of engine[^\n]*AWS Instance forces a new resource when engine changes/);
+    expect(changes(w.journal)).toEqual([]);
+  }, 60000);
+
+  it("the safe path: the same region change into a new stack prod-next with --new-stack is promoted", async () => {
+    const w = world();
+    const next = w.addStack("prod-next", stackConfig("prod", { "dbtier:region": "ams3" }));
+    next.previews = [await previewFromPlans("prod-next", undefined, next.config)];
+    expect(next.previews[0].steps.every((s) => s.op === "create")).toBe(true);
+    next.outputsAfterUp = hostsOutput("proxy", "203.0.113.40", PROD_HOST_KEY);
+    expect(await promote(NEXT, w.deps())).toBe(EXIT.ok);
+    expect(w.err).toEqual([]);
+    expect(w.journal.filter((e) => e.includes(": up [") || e.includes(" load "))).toEqual([
+      `prod-next: up [policy] "dbtier promote prod -> prod-next: baseline daily/${SAFETY_ID} (create)"`,
+      `prod-next: up [policy] "dbtier promote prod -> prod-next: baseline daily/${SAFETY_ID}"`,
+      `ssh dbtier-admin@203.0.113.40 load ${SAFETY_ID} <identity`,
+    ]);
+    // The old stack is only read and backed up.
+    expect(w.journal.filter((e) => e.startsWith("prod: ") && !e.endsWith(": config"))).toEqual([]);
+  }, 60000);
+
+  it("--new-stack refuses a deployed target, a shared backup prefix and a preview that changes existing resources", async () => {
+    const deployed = world();
+    expect(await promote([...ARGS, "--yes", "--new-stack"], deployed.deps())).toBe(EXIT.refused);
+    expect(deployed.err[0]).toMatch(/--new-stack: prod is deployed already \(prod proxy proxy-vm at 203\.0\.113\.30\)/);
+    expect(deployed.journal.some((e) => e.includes("preview"))).toBe(false);
+
+    const shared = world();
+    shared.addStack("prod-next", stackConfig("prod", { "dbtier:appDb": JSON.stringify({ source: "virgin", application: "shop-prod" }) }));
+    expect(await promote(NEXT, shared.deps())).toBe(EXIT.usage);
+    expect(shared.err.join("\n")).toMatch(/dbtier:appDb\.application: --new-stack: prod-next must back up under its own prefix, not prod's "shop-prod"/);
+
+    const updating = world();
+    const next = updating.addStack("prod-next", stackConfig("prod", { "dbtier:region": "ams3" }));
+    next.previews = [{ steps: [step("update", "digitalocean:index/firewall:Firewall", "fw", { diffKeys: ["inboundRules"] })], diagnostics: [] }];
+    expect(await promote(NEXT, updating.deps())).toBe(EXIT.refused);
+    expect(updating.err.join("\n")).toMatch(/--new-stack: the preview of prod-next would change existing resources; a new stack only creates:\n  update fw/);
+    expect(changes(updating.journal)).toEqual([]);
   });
 });
 

@@ -2,7 +2,12 @@
 // scripts/promote/remote.sh, a terminal that records. Every call lands in one ordered journal, so tests
 // can assert the order of operations and that refusals changed nothing.
 import * as path from "path";
+import { parseConfig, formatProblems } from "../../components/config";
 import { loadStackConfig } from "../../components/stackConfig";
+import { buildStack } from "../../components/tier";
+import { diffPlans } from "../../scripts/plan/diff";
+import { PlanRecord, planRecordOf } from "../../scripts/plan/record";
+import { runProgram } from "../../scripts/plan/run";
 import { ed25519KeyPairFromSeed } from "../../components/sshKeys";
 import { ConfigMap, Deps, OutputMap, PreviewResult, RemoteResult, SshTarget, StackPort, UpResult } from "../../scripts/promote/ports";
 
@@ -15,7 +20,7 @@ export const BACKUP_ID = "20250102T030405Z-a1b2c3";
 export const SAFETY_ID = "20250102T030501Z-ffee00";
 
 /** The example stacks' config as the Automation API would return it, plus the admin key promote needs. */
-export function stackConfig(stack: "dev" | "prod", extra: Record<string, string> = {}): Record<string, { value: string; secret: boolean }> {
+export function stackConfig(stack: "dev" | "prod", extra: Record<string, string> = {}): StackConfigMap {
   const { raw, secretKeys } = loadStackConfig(ROOT, stack);
   const map: Record<string, { value: string; secret: boolean }> = {};
   for (const [key, value] of Object.entries({ ...raw, "dbtier:adminSshPublicKey": ADMIN_KEY, ...extra })) {
@@ -27,6 +32,37 @@ export function stackConfig(stack: "dev" | "prod", extra: Record<string, string>
 export const hostsOutput = (role: "database" | "proxy", ip: string, hostKey: string): OutputMap => ({
   hosts: { value: [{ name: `${role}-vm`, role, publicIp: ip, privateIp: "10.42.0.5", hostPublicKey: hostKey, commands: [] }], secret: false },
 });
+
+export type StackConfigMap = Record<string, { value: string; secret: boolean }>;
+
+async function planOf(stack: string, map: StackConfigMap): Promise<PlanRecord> {
+  const raw = Object.fromEntries(Object.entries(map).map(([k, v]) => [k, v.value]));
+  const parsed = parseConfig(raw, stack, (key) => map[key]?.secret === true);
+  if (!parsed.ok) throw new Error(formatProblems(parsed.problems).join("\n"));
+  const config = parsed.config;
+  return planRecordOf(await runProgram({ stack, region: config.region, vpcCidr: config.vpcCidr }, () => ({ ...buildStack(config) })));
+}
+
+/**
+ * The preview `pulumi preview` would give for going from `before` (undefined: a stack not deployed yet) to
+ * `after`, made from the offline plans of both configs (scripts/plan/diff.ts), as the engine's steps.
+ */
+export async function previewFromPlans(stack: string, before: StackConfigMap | undefined, after: StackConfigMap): Promise<PreviewResult> {
+  const previous = before ? await planOf(stack, before) : { resources: [], vmRoles: {}, hasSecretDigests: true };
+  const diff = diffPlans(previous, await planOf(stack, after));
+  const topKeys = (paths: readonly string[]): string[] => [...new Set(paths.map((p) => p.split(/[.[]/)[0]))];
+  return {
+    steps: diff.changes.map((c) => ({
+      op: c.op,
+      urn: `urn:pulumi:${stack}::dbtier::${c.type}::${c.name}`,
+      type: c.type,
+      protect: c.protect,
+      replaceKeys: c.op === "replace" ? topKeys(c.replaceReasons.map((r) => r.split(":")[0])) : [],
+      diffKeys: topKeys(c.changes.map((x) => x.path)),
+    })),
+    diagnostics: [],
+  };
+}
 
 export type Journal = string[];
 
@@ -111,6 +147,9 @@ export interface World {
   readonly journal: Journal;
   readonly dev: FakeStack;
   readonly prod: FakeStack;
+  /** Further stacks by name (the safe path's prod-next). */
+  readonly others: Map<string, FakeStack>;
+  addStack(name: string, config: StackConfigMap): FakeStack;
   readonly out: string[];
   readonly err: string[];
   /** The stdin each remote call got (key material checks). */
@@ -131,10 +170,17 @@ export function world(): World {
   dev.outputsBefore = hostsOutput("database", "203.0.113.20", DEV_HOST_KEY);
   prod.outputsBefore = hostsOutput("proxy", "203.0.113.30", PROD_HOST_KEY);
   prod.outputsAfterUp = prod.outputsBefore;
+  const others = new Map<string, FakeStack>();
   const w: World = {
     journal,
     dev,
     prod,
+    others,
+    addStack(name, config) {
+      const stack = new FakeStack(name, config, journal);
+      others.set(name, stack);
+      return stack;
+    },
     out: [],
     err: [],
     stdins: [],
@@ -152,6 +198,8 @@ export function world(): World {
           },
           selectStack: async (name: string) => {
             journal.push(`select ${name}`);
+            const other = others.get(name);
+            if (other) return other;
             if (name.endsWith("dev")) return dev;
             if (name.endsWith("prod")) return prod;
             throw new Error(`no stack named '${name}' found`);

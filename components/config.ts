@@ -1,18 +1,25 @@
 // Parses and validates a stack's `dbtier:` config into one typed object, or returns every problem at once.
 // Pure: no Pulumi calls, so tests, `npm run plan` and `npm run promote` use exactly what `pulumi up` uses.
+import { createHash } from "crypto";
+import { resolveEngineConfig } from "./engineParams";
 import {
   DEFAULT_SIZES,
-  DO_DATABASE_FIREWALL_MAX_RULES,
+  DO_SINGLE_NODE_ONLY_SIZES,
+  IPV6_UNREACHABLE,
   MAX_READ_REPLICAS,
   NAME_LIMITS,
+  RDS_LIFECYCLE_ENGINES,
   REGION_PATTERNS,
   RESERVED_DATABASE_NAMES,
   RESERVED_USER_NAMES,
   SIZE_PATTERNS,
   allowedVersions,
   enginesOffered,
+  versionStatus,
 } from "./engines";
+import { stackNameProblems } from "./names";
 import { Cidr, cidrContains, isPrivateV4, parseCidr, specialRangeLabel } from "./net";
+import { ruleLimitProblems } from "./trustedSources";
 import {
   APP_DB_SOURCES,
   AppDbSource,
@@ -27,8 +34,12 @@ import {
   MODES,
   Mode,
   ParseResult,
+  MaintenanceWindow,
   SecretConfig,
+  WEEKDAYS,
   Webserver,
+  WebserversFrom,
+  Weekday,
 } from "./types";
 
 export const NAMESPACE = "dbtier";
@@ -46,13 +57,35 @@ export const SECRET_KEYS = [
 const PLAIN_KEYS = [
   "cloud", "region", "mode", "engine", "engineVersion", "size", "proxySize", "webservers", "webserverTag",
   "adminCidrs", "adminSshPublicKey", "database", "appDb", "backups", "highAvailability", "readReplicas",
-  "protect", "allowWideSources", "vpcCidr",
+  "protect", "allowWideSources", "vpcCidr", "webserversFrom", "webserverTagDroplets", "rdsExtendedSupport",
+  "maintenanceWindow", "backupHour", "backupRetentionDays", "engineConfig",
 ] as const;
 
 export const KNOWN_KEYS: readonly string[] = [...PLAIN_KEYS, ...SECRET_KEYS];
 
 export const DEFAULT_RETENTION: Readonly<Record<BackupPeriod, number>> = { hourly: 24, daily: 7, weekly: 4, monthly: 12 };
-export const DEFAULT_VPC_CIDR = "10.42.0.0/16";
+/**
+ * Default VPC range: one of 1024 /20 blocks of 10.32.0.0-10.95.255.255 picked by a hash of the stack name, so
+ * dev, prod and a copied prod-next do not default to the same range (DigitalOcean refuses a VPC range that
+ * overlaps another in the account: digitalocean vpc.d.ts `ipRange`). The span stays clear of DigitalOcean's
+ * reserved 10.229/16 and 10.244-10.246 ranges and of the 10.1xx ranges of its per-region default VPCs. Two
+ * stack names can still meet (1 in 1024): `vpcOverlapProblems` checks the stack files side by side.
+ */
+export const DEFAULT_VPC_SPAN = { firstOctet: 32, blocks: 1024, prefix: 20 } as const;
+export function defaultVpcCidr(stack: string): string {
+  const n = createHash("sha256").update(stack).digest().readUInt32BE(0) % DEFAULT_VPC_SPAN.blocks;
+  const blocksPerOctet = 2 ** (DEFAULT_VPC_SPAN.prefix - 16);
+  return `10.${DEFAULT_VPC_SPAN.firstOctet + Math.floor(n / blocksPerOctet)}.${(n % blocksPerOctet) * (256 / blocksPerOctet)}.0/${DEFAULT_VPC_SPAN.prefix}`;
+}
+export const DEFAULT_MAINTENANCE_WINDOW: MaintenanceWindow = { day: "sunday", hourUtc: 3 };
+/** Daily provider backup starts at 02:00 UTC, an hour before the maintenance window (RDS refuses overlapping windows). */
+export const DEFAULT_BACKUP_HOUR_UTC = 2;
+/** RDS automated backups: 1-35 days (0 would switch them, and point-in-time restore, off). */
+export const DEFAULT_BACKUP_RETENTION_DAYS = 14;
+export const MAX_BACKUP_RETENTION_DAYS = 35;
+/** How many droplets a DigitalOcean webserver tag is budgeted for when counting database firewall addresses. */
+export const DEFAULT_WEBSERVER_TAG_DROPLETS = 10;
+const MAX_WEBSERVER_TAG_DROPLETS = 49;
 export const DEFAULT_BASELINE_PATH = "dbtier/baseline.sql";
 /** IPv4 sources wider than this prefix (or IPv6 wider than /48) need `dbtier:allowWideSources: true`. */
 export const WIDEST_IPV4_PREFIX = 16;
@@ -203,14 +236,21 @@ function checkSource(problems: Problems, key: string, text: string, rules: Sourc
   return cidr;
 }
 
-function parseWebservers(problems: Problems, value: Json | undefined, allowWide: boolean): Webserver[] | undefined {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) return problems.add("webservers", "must be a list of {name, ip}");
+interface ParsedWebservers {
+  readonly list: Webserver[];
+  /** The config key each entry of `list` came from, for later problems. */
+  readonly keys: string[];
+}
+
+function parseWebservers(problems: Problems, value: Json | undefined, allowWide: boolean, base = "webservers"): ParsedWebservers | undefined {
+  if (value === undefined) return { list: [], keys: [] };
+  if (!Array.isArray(value)) return problems.add(base, "must be a list of {name, ip}");
   const seenNames = new Set<string>();
   const seenCidrs = new Set<string>();
-  const result: Webserver[] = [];
+  const list: Webserver[] = [];
+  const keys: string[] = [];
   value.forEach((item, index) => {
-    const key = `webservers[${index}]`;
+    const key = `${base}[${index}]`;
     if (!isObject(item)) return problems.add(key, `${show(item)} must be an object {name, ip}`);
     unknownFields(problems, key, item, ["name", "ip"]);
     const name = fieldText(problems, `${key}.name`, item.name);
@@ -227,20 +267,38 @@ function parseWebservers(problems: Problems, value: Json | undefined, allowWide:
     seenNames.add(name);
     if (seenCidrs.has(cidr.canonical)) return undefined; // the same source listed twice is one rule
     seenCidrs.add(cidr.canonical);
-    result.push({ name, cidr: cidr.canonical, family: cidr.family });
+    list.push({ name, cidr: cidr.canonical, family: cidr.family });
+    keys.push(key);
     return undefined;
   });
-  return result;
+  return { list, keys };
 }
 
-function parseAdminCidrs(problems: Problems, value: Json | undefined, allowWide: boolean): string[] | undefined {
+/** Where a webserver's packets could never arrive, or an account could never be made for it. */
+function checkWebserverReach(problems: Problems, cloud: Cloud, mode: Mode, engine: Engine | undefined, parsed: ParsedWebservers): void {
+  const unreachable = mode === "managed" ? IPV6_UNREACHABLE[cloud].managedDatabase : IPV6_UNREACHABLE[cloud].vm;
+  parsed.list.forEach((w, i) => {
+    if (w.family !== 6) return;
+    if (unreachable) {
+      problems.add(`${parsed.keys[i]}.ip`, `${show(w.cidr)} is IPv6, but ${unreachable}; allowed here: IPv4 addresses and ranges`);
+    } else if (mode === "self-managed" && engine !== "postgres" && !w.cidr.endsWith("/128")) {
+      // MySQL/MariaDB account hosts take an IPv4 netmask or one exact IPv6 address, so init refuses an IPv6 range.
+      problems.add(`${parsed.keys[i]}.ip`, `${show(w.cidr)} is an IPv6 range, which ${engine ?? "MySQL/MariaDB"} accounts cannot express; list single IPv6 addresses`);
+    }
+  });
+}
+
+function parseAdminCidrs(problems: Problems, value: Json | undefined, allowWide: boolean, cloud: Cloud | undefined): string[] | undefined {
   if (value === undefined) return problems.add("adminCidrs", "is required: every shape has a VM (the database VM or the proxy) whose SSH must be limited to your admin ranges, e.g. [198.51.100.0/24]");
   if (!Array.isArray(value) || value.length === 0) return problems.add("adminCidrs", "must be a non-empty list of CIDRs, e.g. [198.51.100.0/24]");
   const result: string[] = [];
   value.forEach((item, index) => {
     const text = fieldText(problems, `adminCidrs[${index}]`, item);
     const cidr = text === undefined ? undefined : checkSource(problems, `adminCidrs[${index}]`, text, { allowWide, neverAnywhere: true });
-    if (cidr && !result.includes(cidr.canonical)) result.push(cidr.canonical);
+    const unreachable = cloud ? IPV6_UNREACHABLE[cloud].vm : undefined;
+    if (cidr?.family === 6 && unreachable) {
+      problems.add(`adminCidrs[${index}]`, `${show(cidr.canonical)} is IPv6, but ${unreachable}, so SSH from it never arrives; allowed here: IPv4 ranges`);
+    } else if (cidr && !result.includes(cidr.canonical)) result.push(cidr.canonical);
   });
   return result;
 }
@@ -404,41 +462,68 @@ function parseBackups(problems: Problems, value: Json | undefined) {
   return { periods, retention, datastore, encryptionRecipient: recipient };
 }
 
-function checkVersion(problems: Problems, cloud: Cloud, mode: Mode, engine: Engine, version: string | undefined): void {
+function checkVersion(problems: Problems, cloud: Cloud, mode: Mode, engine: Engine, version: string | undefined, today: Date, paidExtendedSupport: boolean): void {
   const offered = enginesOffered(cloud, mode);
   if (!offered.includes(engine)) {
     problems.add("engine", `${show(engine)} is not offered by ${cloud} in ${mode} mode; allowed: ${oneOf(offered)}`);
     return;
   }
-  const versions = allowedVersions(cloud, mode, engine);
-  if (version !== undefined && !versions.includes(version)) {
-    problems.add("engineVersion", `${show(version)} is not available for ${engine} on ${cloud} (${mode}); allowed: ${oneOf(versions)}`);
+  if (version === undefined) return;
+  const allowed = oneOf(allowedVersions(cloud, mode, engine, today));
+  const where = `${engine} on ${cloud} (${mode})`;
+  const status = versionStatus(cloud, mode, engine, version, today);
+  if (status.kind === "unknown") problems.add("engineVersion", `${show(version)} is not available for ${where}; allowed: ${allowed}`);
+  if (status.kind === "ended") {
+    problems.add("engineVersion", `${show(version)} reached its end of support on ${status.endOfSupport} (${mode === "self-managed" ? "no more security fixes upstream" : "the provider no longer creates it"}) for ${where}; allowed: ${allowed}`);
+  }
+  if (status.kind === "paid-extended" && !paidExtendedSupport) {
+    problems.add("engineVersion", `${show(version)} is past RDS end of standard support (${status.endOfSupport}): RDS would create it only under paid Extended Support; allowed: ${allowed}, or set dbtier:rdsExtendedSupport: true to pay for it (until ${status.paidExtendedUntil})`);
   }
 }
 
-function checkProviderLimits(problems: Problems, cloud: Cloud, mode: Mode, webservers: readonly Webserver[], tag: string | undefined): void {
-  if (mode === "managed" && cloud === "digitalocean") {
-    webservers.forEach((w, index) => {
-      if (w.family === 6) problems.add(`webservers[${index}].ip`, `${show(w.cidr)} is IPv6; DigitalOcean database firewalls accept IPv4 sources only`);
-    });
-    const rules = webservers.length + (tag ? 1 : 0);
-    if (rules > DO_DATABASE_FIREWALL_MAX_RULES) {
-      problems.add("webservers", `has ${rules} sources; a DigitalOcean database firewall takes at most ${DO_DATABASE_FIREWALL_MAX_RULES}: group them into CIDRs or use dbtier:webserverTag`);
-    }
-  }
+function checkWebserverTag(problems: Problems, cloud: Cloud, tag: string | undefined): void {
   if (tag === undefined) return;
   if (cloud === "linode") problems.add("webserverTag", "is not supported on linode: its firewalls and database allow lists take addresses only; list the webservers instead");
   if (cloud === "aws" && !AWS_SG_PATTERN.test(tag)) problems.add("webserverTag", `${show(tag)} is not a security group id (sg- followed by 8 or 17 hex digits)`);
   if (cloud === "digitalocean" && !DO_TAG_PATTERN.test(tag)) problems.add("webserverTag", `${show(tag)} is not a DigitalOcean tag (letters, digits, : _ . -, max 255)`);
 }
 
-function parseVpcCidr(problems: Problems, text: string | undefined): string | undefined {
-  if (text === undefined) return DEFAULT_VPC_CIDR;
+function parseVpcCidr(problems: Problems, text: string | undefined, stack: string): string | undefined {
+  if (text === undefined) return defaultVpcCidr(stack);
   const cidr = parseCidr(text);
   if (!cidr || cidr.family !== 4 || !isPrivateV4(cidr) || cidr.prefix < 16 || cidr.prefix > 24) {
     return problems.add("vpcCidr", `${show(text)} is not allowed; allowed: a private IPv4 range (10/8, 172.16/12, 192.168/16) from /16 to /24`);
   }
   return cidr.canonical;
+}
+
+const STACK_REFERENCE_PATTERN = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+){0,2}$/;
+const OUTPUT_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function parseWebserversFrom(problems: Problems, value: Json | undefined, stack: string): WebserversFrom | undefined {
+  if (value === undefined) return undefined;
+  if (!isObject(value)) return problems.add("webserversFrom", "must be an object {stack, output}: the stack (org/project/stack) and its output holding [{name, ip}]");
+  unknownFields(problems, "webserversFrom", value, ["stack", "output"]);
+  const ref = fieldText(problems, "webserversFrom.stack", value.stack);
+  const output = fieldText(problems, "webserversFrom.output", value.output);
+  if (value.stack === undefined) problems.add("webserversFrom.stack", "is required: the stack that publishes the webservers, e.g. acme/web/prod");
+  if (value.output === undefined) problems.add("webserversFrom.output", "is required: the name of its output holding [{name, ip}], e.g. webservers");
+  if (ref !== undefined && !STACK_REFERENCE_PATTERN.test(ref)) problems.add("webserversFrom.stack", `${show(ref)} is not a stack name; allowed: stack, project/stack or org/project/stack`);
+  else if (ref !== undefined && ref.split("/").pop() === stack && !ref.includes("/")) problems.add("webserversFrom.stack", `${show(ref)} is this stack; name the stack that runs the webservers`);
+  if (output !== undefined && !OUTPUT_NAME_PATTERN.test(output)) problems.add("webserversFrom.output", `${show(output)} is not an output name (letters, digits, underscores)`);
+  return ref !== undefined && output !== undefined ? { stack: ref, output } : undefined;
+}
+
+function parseMaintenanceWindow(problems: Problems, value: Json | undefined): MaintenanceWindow | undefined {
+  if (value === undefined) return DEFAULT_MAINTENANCE_WINDOW;
+  if (!isObject(value)) return problems.add("maintenanceWindow", "must be an object {day, hour}, e.g. {day: sunday, hour: 3} (UTC)");
+  unknownFields(problems, "maintenanceWindow", value, ["day", "hour"]);
+  const dayText = fieldText(problems, "maintenanceWindow.day", value.day) ?? (value.day === undefined ? DEFAULT_MAINTENANCE_WINDOW.day : undefined);
+  const day = dayText === undefined || (WEEKDAYS as readonly string[]).includes(dayText.toLowerCase())
+    ? (dayText?.toLowerCase() as Weekday | undefined)
+    : problems.add("maintenanceWindow.day", `${show(dayText)} is not allowed; allowed: ${oneOf(WEEKDAYS)}`);
+  const hour = value.hour === undefined ? DEFAULT_MAINTENANCE_WINDOW.hourUtc : checkInteger(problems, "maintenanceWindow.hour", value.hour, value.hour, 0, 23);
+  return day !== undefined && hour !== undefined ? { day, hourUtc: hour } : undefined;
 }
 
 function parseSecrets(reader: Reader, isSecret: ((fullKey: string) => boolean) | undefined): SecretConfig {
@@ -460,11 +545,20 @@ function parseSecrets(reader: Reader, isSecret: ((fullKey: string) => boolean) |
   return secrets;
 }
 
+export interface ParseOptions {
+  /** Whether a key was set with --secret, so credentials in plaintext are refused. */
+  readonly isSecret?: (fullKey: string) => boolean;
+  /** The day versions are judged on (end of support); today unless a test fixes it. */
+  readonly today?: Date;
+}
+
 /**
  * Parses `raw` (Pulumi's allConfig map: `dbtier:key` -> string, objects as JSON text) for `stack`.
- * `isSecret`, when given, tells whether a key was set with --secret, so credentials in plaintext are refused.
+ * The third argument is `isSecret` or the options object.
  */
-export function parseConfig(raw: Readonly<Record<string, string>>, stack: string, isSecret?: (fullKey: string) => boolean): ParseResult {
+export function parseConfig(raw: Readonly<Record<string, string>>, stack: string, optionsOrIsSecret?: ParseOptions | ((fullKey: string) => boolean)): ParseResult {
+  const options: ParseOptions = typeof optionsOrIsSecret === "function" ? { isSecret: optionsOrIsSecret } : optionsOrIsSecret ?? {};
+  const today = options.today ?? new Date();
   const problems = new Problems();
   const reader = new Reader(raw, problems);
 
@@ -478,7 +572,12 @@ export function parseConfig(raw: Readonly<Record<string, string>>, stack: string
   const mode = reader.choice("mode", MODES);
   const engine = reader.choice("engine", ENGINES);
   const engineVersion = reader.required("engineVersion", "a version the chosen cloud and mode offer (see README)");
-  if (cloud && mode && engine) checkVersion(problems, cloud, mode, engine, engineVersion);
+  const rdsExtendedSupport = reader.bool("rdsExtendedSupport", false) ?? false;
+  const rdsLifecycle = cloud === "aws" && mode === "managed" && engine !== undefined && RDS_LIFECYCLE_ENGINES.includes(engine);
+  if (reader.has("rdsExtendedSupport") && cloud && mode && engine && !rdsLifecycle) {
+    problems.add("rdsExtendedSupport", "applies only to dbtier:cloud aws, mode managed, engine mysql or postgres (RDS Extended Support; MariaDB has none)");
+  }
+  if (cloud && mode && engine) checkVersion(problems, cloud, mode, engine, engineVersion, today, rdsExtendedSupport);
 
   const region = reader.required("region", cloud ? `a ${cloud} region slug (${REGION_PATTERNS[cloud].examples})` : "a region slug");
   if (cloud && region !== undefined && !REGION_PATTERNS[cloud].pattern.test(region)) {
@@ -502,15 +601,21 @@ export function parseConfig(raw: Readonly<Record<string, string>>, stack: string
   const webserversJson = reader.json("webservers");
   const webservers = parseWebservers(problems, webserversJson, allowWideSources);
   const webserverTag = reader.text("webserverTag");
+  const webserversFrom = parseWebserversFrom(problems, reader.json("webserversFrom"), stack);
   const listedNone = webserversJson === undefined || (Array.isArray(webserversJson) && webserversJson.length === 0);
-  if (listedNone && webserverTag === undefined) {
+  if (listedNone && webserverTag === undefined && !reader.has("webserversFrom")) {
     problems.add("webservers", reader.has("webservers")
-      ? "is empty: with no webserver and no dbtier:webserverTag nothing could reach the database"
-      : "is required: the webservers' addresses are the only trusted sources (or set dbtier:webserverTag)");
+      ? "is empty: with no webserver, no dbtier:webserverTag and no dbtier:webserversFrom nothing could reach the database"
+      : "is required: the webservers' addresses are the only trusted sources (or set dbtier:webserverTag or dbtier:webserversFrom)");
   }
-  if (cloud && mode && webservers) checkProviderLimits(problems, cloud, mode, webservers, webserverTag);
+  if (cloud && mode && webservers) checkWebserverReach(problems, cloud, mode, engine, webservers);
+  if (cloud) checkWebserverTag(problems, cloud, webserverTag);
+  const webserverTagDroplets = reader.integer("webserverTagDroplets", DEFAULT_WEBSERVER_TAG_DROPLETS, 1, MAX_WEBSERVER_TAG_DROPLETS);
+  if (reader.has("webserverTagDroplets") && !(cloud === "digitalocean" && mode === "managed" && webserverTag !== undefined)) {
+    problems.add("webserverTagDroplets", "applies only with dbtier:webserverTag on a DigitalOcean managed database (it budgets the tag's addresses in the database firewall)");
+  }
 
-  const adminCidrs = parseAdminCidrs(problems, reader.json("adminCidrs"), allowWideSources);
+  const adminCidrs = parseAdminCidrs(problems, reader.json("adminCidrs"), allowWideSources, cloud);
   const adminSshPublicKey = reader.text("adminSshPublicKey");
   if (adminSshPublicKey !== undefined && !SSH_PUBLIC_KEY_PATTERN.test(adminSshPublicKey)) {
     problems.add("adminSshPublicKey", "is not an OpenSSH public key line (e.g. ssh-ed25519 AAAA... you@host)");
@@ -532,9 +637,43 @@ export function parseConfig(raw: Readonly<Record<string, string>>, stack: string
       ? "linode managed databases have no read replicas; allowed: 0 (dbtier:highAvailability gives a 3-node cluster)"
       : `${readReplicas} is more than ${cloud} allows here; allowed: 0 to ${MAX_READ_REPLICAS[cloud]}`);
   }
+  if (mode === "managed" && cloud === "digitalocean" && highAvailability && size !== undefined && DO_SINGLE_NODE_ONLY_SIZES.includes(size)) {
+    problems.add("highAvailability", `DigitalOcean refuses standby nodes on ${show(size)} (the smallest plan is single node only); set dbtier:size to a larger plan, e.g. ${DEFAULT_SIZES.digitalocean.cluster}`);
+  }
+  if (cloud && appDb && readReplicas !== undefined) {
+    for (const line of stackNameProblems({ cloud, stack, appDb, readReplicas })) problems.add("appDb.application", `${show(appDb.application)} ${line}`);
+  }
+
+  const managedOnly = (key: string, what: string): void => {
+    if (mode === "self-managed" && reader.has(key)) problems.add(key, `applies only to dbtier:mode managed (${what})`);
+  };
+  const maintenanceWindow = parseMaintenanceWindow(problems, reader.json("maintenanceWindow"));
+  managedOnly("maintenanceWindow", "the provider's weekly maintenance window");
+  const backupHourUtc = reader.integer("backupHour", DEFAULT_BACKUP_HOUR_UTC, 0, 23);
+  managedOnly("backupHour", "the provider's daily backup; dbtier's own backups follow dbtier:backups.periods");
+  if (mode === "managed" && cloud === "linode" && reader.has("backupHour")) problems.add("backupHour", "linode chooses the time of its managed database backups itself; remove it");
+  if (mode === "managed" && cloud === "aws" && backupHourUtc !== undefined && maintenanceWindow && backupHourUtc === maintenanceWindow.hourUtc) {
+    problems.add("backupHour", `${backupHourUtc} overlaps dbtier:maintenanceWindow (${maintenanceWindow.day} ${maintenanceWindow.hourUtc}:00 UTC); RDS refuses a backup window that overlaps the maintenance window`);
+  }
+  const backupRetentionDays = reader.integer("backupRetentionDays", DEFAULT_BACKUP_RETENTION_DAYS, 1, MAX_BACKUP_RETENTION_DAYS);
+  if (reader.has("backupRetentionDays") && !(mode === "managed" && cloud === "aws")) {
+    problems.add("backupRetentionDays", cloud === "digitalocean" && mode === "managed"
+      ? "is fixed by DigitalOcean (7 days of point-in-time recovery); it applies only to RDS"
+      : cloud === "linode" && mode === "managed"
+        ? "is fixed by Linode for its managed databases; it applies only to RDS"
+        : "applies only to dbtier:cloud aws, mode managed (RDS automated backups); dbtier's own backups use dbtier:backups.retention");
+  }
+
+  let engineConfig: Record<string, string | number | boolean> | undefined;
+  if (cloud && mode && engine) {
+    const resolved = resolveEngineConfig(reader.json("engineConfig"), engine, cloud, mode);
+    for (const p of resolved.problems) problems.add(p.field ? `engineConfig.${p.field}` : "engineConfig", p.message);
+    engineConfig = resolved.config;
+  }
+
   const protect = reader.bool("protect", mode === "managed");
-  const vpcCidr = parseVpcCidr(problems, reader.text("vpcCidr"));
-  const secrets = parseSecrets(reader, isSecret);
+  const vpcCidr = parseVpcCidr(problems, reader.text("vpcCidr"), stack);
+  const secrets = parseSecrets(reader, options.isSecret);
   if (appDb?.source === "baseline" && appDb.baselineRepo && !appDb.baselineRepo.startsWith("https://") && !appDb.baselineRepo.startsWith("file://") && !secrets.baselineDeployKey) {
     problems.add("baselineDeployKey", "is required for an SSH baseline repository: a read-only deploy key, set with `pulumi config set --secret dbtier:baselineDeployKey < key`");
   }
@@ -551,8 +690,9 @@ export function parseConfig(raw: Readonly<Record<string, string>>, stack: string
     engineVersion: engineVersion as string,
     size: size as string,
     proxySize: proxySize as string,
-    webservers: webservers as Webserver[],
+    webservers: (webservers as ParsedWebservers).list,
     ...(webserverTag !== undefined ? { webserverTag } : {}),
+    webserverTagDroplets: webserverTagDroplets as number,
     adminCidrs: adminCidrs as string[],
     ...(adminSshPublicKey !== undefined ? { adminSshPublicKey } : {}),
     database: database as { name: string; user: string },
@@ -563,9 +703,64 @@ export function parseConfig(raw: Readonly<Record<string, string>>, stack: string
     protect: protect as boolean,
     allowWideSources,
     vpcCidr: vpcCidr as string,
+    ...(webserversFrom !== undefined ? { webserversFrom } : {}),
+    maintenanceWindow: maintenanceWindow as MaintenanceWindow,
+    backupHourUtc: backupHourUtc as number,
+    backupRetentionDays: backupRetentionDays as number,
+    rdsExtendedSupport,
+    ...(rdsLifecycle ? { rdsLifecycleSupport: rdsExtendedSupport ? "open-source-rds-extended-support" as const : "open-source-rds-extended-support-disabled" as const } : {}),
+    engineConfig: engineConfig as Record<string, string | number | boolean>,
     secrets,
   };
+  // Rule limits are counted on the planned firewalls themselves, so the count is what the adapters create.
+  const overLimit = ruleLimitProblems(config).map((p) => ({ key: `${NAMESPACE}:${p.key}`, message: p.message }));
+  if (overLimit.length > 0) return { ok: false, problems: overLimit };
   return { ok: true, config };
+}
+
+/**
+ * Merges webservers read from another stack (`dbtier:webserversFrom`, resolved by the program) into a parsed
+ * config, validating them exactly like `dbtier:webservers`: the same problems, keyed `dbtier:webserversFrom[i]`.
+ */
+export function mergeWebservers(config: DbTierConfig, resolved: unknown): ParseResult {
+  const problems = new Problems();
+  const parsed = parseWebservers(problems, resolved as Json | undefined, config.allowWideSources, "webserversFrom");
+  if (parsed) {
+    checkWebserverReach(problems, config.cloud, config.mode, config.engine, parsed);
+    const names = new Set(config.webservers.map((w) => w.name));
+    parsed.list.forEach((w, i) => {
+      if (names.has(w.name)) problems.add(`${parsed.keys[i]}.name`, `${show(w.name)} is also in dbtier:webservers; names must be unique across both lists`);
+    });
+  }
+  if (resolved === undefined || resolved === null) {
+    problems.add("webserversFrom", `stack output ${show(config.webserversFrom?.output)} of ${show(config.webserversFrom?.stack)} is not set; it must hold [{name, ip}]`);
+  } else if (parsed && parsed.list.length === 0 && config.webservers.length === 0 && config.webserverTag === undefined) {
+    problems.add("webserversFrom", "resolved to an empty list and dbtier:webservers is empty too: nothing could reach the database");
+  }
+  if (problems.list.length > 0 || !parsed) return { ok: false, problems: problems.list };
+  const known = new Set(config.webservers.map((w) => w.cidr));
+  const merged: DbTierConfig = { ...config, webservers: [...config.webservers, ...parsed.list.filter((w) => !known.has(w.cidr))] };
+  const overLimit = ruleLimitProblems(merged).map((p) => ({ key: `${NAMESPACE}:${p.key}`, message: p.message }));
+  return overLimit.length > 0 ? { ok: false, problems: overLimit } : { ok: true, config: merged };
+}
+
+/** A stack file's network, for checking stacks against each other. */
+export interface StackNetwork { readonly stack: string; readonly cloud: Cloud; readonly region: string; readonly vpcCidr: string }
+
+/**
+ * Pairs of stacks whose VPC ranges overlap where that breaks a deploy: any two on DigitalOcean (it refuses
+ * overlapping VPC ranges in one account), or two in the same region elsewhere (they could never be peered).
+ */
+export function vpcOverlapProblems(stacks: readonly StackNetwork[]): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  stacks.forEach((a, i) => stacks.slice(i + 1).forEach((b) => {
+    const sameAccountScope = a.cloud === b.cloud && (a.cloud === "digitalocean" || a.region === b.region);
+    const ca = parseCidr(a.vpcCidr);
+    const cb = parseCidr(b.vpcCidr);
+    if (!sameAccountScope || !ca || !cb || !(cidrContains(ca, cb) || cidrContains(cb, ca))) return;
+    out.push({ key: `${NAMESPACE}:vpcCidr`, message: `stacks ${show(a.stack)} (${a.vpcCidr}) and ${show(b.stack)} (${b.vpcCidr}) overlap on ${a.cloud}${a.cloud === "digitalocean" ? " (one account refuses overlapping VPC ranges)" : ` in ${a.region}`}; set dbtier:vpcCidr in one of them` });
+  }));
+  return out;
 }
 
 /** One line per problem, `dbtier:key: message`, for CLIs and thrown errors. */

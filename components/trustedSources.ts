@@ -1,5 +1,9 @@
 // Every firewall rule set, from one source of truth: the validated webservers, webserver tag and admin ranges.
 // Pure functions: the components only loop over what these return, and the tests check them directly.
+import {
+  AWS_SECURITY_GROUP_MAX_INBOUND_RULES, DO_CLOUD_FIREWALL_MAX_RULES, DO_DATABASE_FIREWALL_MAX_ADDRESSES, DO_DROPLET_ADDRESSES,
+  LINODE_FIREWALL_MAX_RULES,
+} from "./engines";
 import { cidrAddress } from "./net";
 import { DbTierConfig, ENGINE_PORT, Webserver } from "./types";
 
@@ -154,4 +158,110 @@ export function trustedSourceTable(c: DbTierConfig): TrustedSourceRow[] {
   const sshTarget = c.mode === "managed" ? "proxy VM ssh" : "database VM ssh";
   for (const cidr of c.adminCidrs) rows.push({ target: sshTarget, port: SSH_PORT, source: cidr, name: "admin" });
   return rows;
+}
+
+/** A VM's outbound rule: outbound stays open (apt, the vendor repositories and the S3 datastore are on the Internet). */
+export interface VmOutboundRule {
+  readonly protocol: "tcp" | "udp" | "icmp";
+  /** Absent for ICMP. */
+  readonly portRange?: string;
+  readonly destinations: readonly string[];
+}
+
+/** The outbound rules every VM firewall carries where the cloud needs them spelled out (DigitalOcean). */
+export const VM_OUTBOUND_RULES: readonly VmOutboundRule[] = [
+  { protocol: "tcp", portRange: "1-65535", destinations: ["0.0.0.0/0", "::/0"] },
+  { protocol: "udp", portRange: "1-65535", destinations: ["0.0.0.0/0", "::/0"] },
+  { protocol: "icmp", destinations: ["0.0.0.0/0", "::/0"] },
+];
+
+/**
+ * Host patterns of the application account on a self-managed server (`DB_WEBSERVER_SOURCES`). A provider tag
+ * or security group only admits traffic from inside the stack's VPC (the host firewall opens the VPC range and
+ * the cloud firewall narrows it to the tag), so tagged webservers log in from the VPC range.
+ */
+export function databaseAccountSources(c: DbTierConfig): string[] {
+  const sources = c.webservers.map((w) => w.cidr);
+  if (c.webserverTag && !sources.includes(c.vpcCidr)) sources.push(c.vpcCidr);
+  return sources;
+}
+
+/** One firewall's use of a provider limit. */
+export interface RuleBudget {
+  /** Config key whose entries fill this firewall (the one to shorten). */
+  readonly key: "webservers" | "adminCidrs";
+  readonly firewall: string;
+  readonly used: number;
+  readonly limit: number;
+  /** How `used` adds up, and the provider fact behind `limit`. */
+  readonly breakdown: string;
+  readonly fact: string;
+}
+
+const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? "" : "s"}`;
+
+function vmBudgets(c: DbTierConfig): RuleBudget[] {
+  const role: VmRole = c.mode === "managed" ? "proxy" : "database";
+  const inbound = vmInboundRules(c, role);
+  const admins = c.adminCidrs.length;
+  const sources = inbound.length - admins;
+  const key = role === "database" && sources > 0 ? "webservers" : "adminCidrs";
+  const parts = `${count(admins, "admin range")}${role === "database" ? ` + ${count(sources, "webserver source")}` : ""}`;
+  const firewall = `the ${role} VM's ${c.cloud} firewall`;
+  if (c.cloud === "digitalocean") {
+    return [{
+      key, firewall, used: inbound.length + VM_OUTBOUND_RULES.length, limit: DO_CLOUD_FIREWALL_MAX_RULES,
+      breakdown: `${parts} + ${VM_OUTBOUND_RULES.length} outbound`, fact: `a DigitalOcean cloud firewall takes at most ${DO_CLOUD_FIREWALL_MAX_RULES} incoming and outgoing rules`,
+    }];
+  }
+  if (c.cloud === "linode") {
+    return [{
+      key, firewall, used: inbound.length, limit: LINODE_FIREWALL_MAX_RULES,
+      breakdown: parts, fact: `a Linode Cloud Firewall takes at most ${LINODE_FIREWALL_MAX_RULES} rules`,
+    }];
+  }
+  return (["IPv4", "IPv6"] as const).map((family) => {
+    const used = inbound.reduce((n, r) => n + r.sourceTags.length * (family === "IPv4" ? 1 : 0)
+      + r.sourceCidrs.filter((cidr) => cidr.includes(":") === (family === "IPv6")).length, 0);
+    return {
+      key, firewall: `${firewall} (security group, ${family})`, used, limit: AWS_SECURITY_GROUP_MAX_INBOUND_RULES,
+      breakdown: `one inbound rule per ${family} source`, fact: `an AWS security group takes ${AWS_SECURITY_GROUP_MAX_INBOUND_RULES} inbound ${family} rules by default`,
+    };
+  });
+}
+
+function managedBudgets(c: DbTierConfig): RuleBudget[] {
+  if (c.mode !== "managed") return [];
+  if (c.cloud === "digitalocean") {
+    const tagged = c.webserverTag ? c.webserverTagDroplets * DO_DROPLET_ADDRESSES : 0;
+    const used = c.webservers.length + tagged + DO_DROPLET_ADDRESSES;
+    const breakdown = `${count(c.webservers.length, "webserver address or range")}${c.webserverTag ? ` + ${c.webserverTagDroplets} tagged droplets x ${DO_DROPLET_ADDRESSES}` : ""} + the proxy droplet x ${DO_DROPLET_ADDRESSES}`;
+    return [{
+      key: "webservers", firewall: "the DigitalOcean database firewall", used, limit: DO_DATABASE_FIREWALL_MAX_ADDRESSES, breakdown,
+      fact: `DigitalOcean counts trusted sources by address, at most ${DO_DATABASE_FIREWALL_MAX_ADDRESSES} (a droplet counts ${DO_DROPLET_ADDRESSES}, a tag all its droplets)`,
+    }];
+  }
+  if (c.cloud === "aws") {
+    const rules = awsDatabaseIngress(c, { securityGroupId: "proxy" });
+    return (["IPv4", "IPv6"] as const).map((family) => ({
+      key: "webservers" as const, firewall: `the RDS security group (${family})`,
+      used: rules.filter((r) => (family === "IPv6" ? r.cidrIpv6 !== undefined : r.cidrIpv6 === undefined)).length,
+      limit: AWS_SECURITY_GROUP_MAX_INBOUND_RULES, breakdown: `one inbound rule per ${family} source${family === "IPv4" ? ", the webserver group and the proxy's group" : ""}`,
+      fact: `an AWS security group takes ${AWS_SECURITY_GROUP_MAX_INBOUND_RULES} inbound ${family} rules by default`,
+    }));
+  }
+  return [];
+}
+
+/** Every provider rule limit the stack's firewalls are held to, with what they use. */
+export function ruleBudgets(c: DbTierConfig): RuleBudget[] {
+  return [...vmBudgets(c), ...managedBudgets(c)];
+}
+
+/** One problem per firewall over its provider's limit, naming the limit and how the count adds up. */
+export function ruleLimitProblems(c: DbTierConfig): { key: string; message: string }[] {
+  return ruleBudgets(c).filter((b) => b.used > b.limit).map((b) => ({
+    key: b.key,
+    message: `need ${b.used} entries in ${b.firewall} (${b.breakdown}), but ${b.fact}: group sources into CIDRs${b.key === "webservers" && b.firewall.includes("DigitalOcean database") ? " or lower dbtier:webserverTagDroplets" : ""}`,
+  }));
 }

@@ -86,6 +86,8 @@ export interface DbTierConfig {
   readonly webservers: readonly Webserver[];
   /** DO/Linode tag or AWS security group id of autoscaled webservers, if any. */
   readonly webserverTag?: string;
+  /** How many droplets the DigitalOcean tag may hold: each counts 2 addresses in the database firewall's budget. */
+  readonly webserverTagDroplets: number;
   /** Canonical CIDRs SSH may come from. Empty only when no VM exists. */
   readonly adminCidrs: readonly string[];
   /** Public half of the admin's SSH key pair, installed on every VM. */
@@ -97,10 +99,50 @@ export interface DbTierConfig {
   readonly readReplicas: number;
   readonly protect: boolean;
   readonly allowWideSources: boolean;
-  /** Private network range for the VPC. */
+  /** Private network range for the VPC (default derived from the stack name, so stacks never overlap). */
   readonly vpcCidr: string;
+  /** Another stack's output merged into `webservers` once resolved (see `mergeWebservers`). */
+  readonly webserversFrom?: WebserversFrom;
+  /** Managed only: the provider's maintenance window (DigitalOcean, Linode `updates`, RDS). */
+  readonly maintenanceWindow: MaintenanceWindow;
+  /** Managed only: hour (UTC) the provider's daily backup starts (RDS backupWindow, DigitalOcean backup_hour). */
+  readonly backupHourUtc: number;
+  /** Managed AWS only: RDS automated backup retention in days (DigitalOcean and Linode keep a fixed window). */
+  readonly backupRetentionDays: number;
+  /** True only when the stack opted into paid RDS Extended Support (`dbtier:rdsExtendedSupport`). */
+  readonly rdsExtendedSupport: boolean;
+  /** What the AWS adapter sets as the RDS instance's engineLifecycleSupport (MySQL and PostgreSQL on RDS only). */
+  readonly rdsLifecycleSupport?: RdsLifecycleSupport;
+  /**
+   * Engine parameters to apply (names as the engine spells them, e.g. sql_require_primary_key): the
+   * dev-parity defaults for this engine and cloud, overridden by `dbtier:engineConfig`. Validated per engine
+   * and cloud in engineParams.ts; each adapter maps a name to its provider's field there.
+   */
+  readonly engineConfig: Readonly<Record<string, EngineParameterValue>>;
   readonly secrets: SecretConfig;
 }
+
+export const WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] as const;
+export type Weekday = (typeof WEEKDAYS)[number];
+
+/** A weekly window of one hour starting at `hourUtc` (providers that take a duration get one hour). */
+export interface MaintenanceWindow {
+  readonly day: Weekday;
+  readonly hourUtc: number;
+}
+
+/** Where another Pulumi stack publishes the webserver list (`[{name, ip}]`) this stack trusts too. */
+export interface WebserversFrom {
+  /** Fully qualified stack name, `org/project/stack`. */
+  readonly stack: string;
+  readonly output: string;
+}
+
+/** RDS `engineLifecycleSupport` values (aws rds/instance.d.ts): the default enrols the instance in paid Extended Support. */
+export type RdsLifecycleSupport = "open-source-rds-extended-support" | "open-source-rds-extended-support-disabled";
+
+/** A validated engine parameter value: booleans and integers typed, everything else text. */
+export type EngineParameterValue = string | number | boolean;
 
 export interface ConfigProblem {
   /** Full key, e.g. `dbtier:engineVersion` or `dbtier:webservers[2].ip`. */

@@ -85,6 +85,7 @@ export const REPLACE_FACTS: Readonly<Record<string, TypeFacts>> = {
     replaceOn: on("clusterId", "name", "user", "mode", "size", "dbName"),
     source: "do database/resource_database_connection_pool.go",
   },
+  "digitalocean:index/tag:Tag": { provider: "DigitalOcean", replaceOn: on("name"), source: "do tag/resource_tag.go" },
   "digitalocean:index/firewall:Firewall": { provider: "DigitalOcean", replaceOn: [], source: "do firewall/resource_firewall.go (no ForceNew)" },
   "digitalocean:index/vpc:Vpc": { provider: "DigitalOcean", replaceOn: on("region", "ipRange"), source: "do vpc/resource_vpc.go", uniqueInput: "name" },
   "digitalocean:index/volume:Volume": {
@@ -136,7 +137,10 @@ export const REPLACE_FACTS: Readonly<Record<string, TypeFacts>> = {
   "aws:ec2/instance:Instance": {
     provider: "AWS",
     replaceOn: [
-      ...on("ami", "availabilityZone", "subnetId", "associatePublicIpAddress", "privateIp", "keyName", "rootBlockDevice.encrypted", "rootBlockDevice.kmsKeyId"),
+      ...on(
+        "ami", "availabilityZone", "subnetId", "associatePublicIpAddress", "privateIp", "keyName", "rootBlockDevice.encrypted", "rootBlockDevice.kmsKeyId",
+        "primaryNetworkInterface", "networkInterfaces",
+      ),
       AWS_REGION,
       { input: "userData", onlyIfTrue: "userDataReplaceOnChange" },
     ],
@@ -144,6 +148,18 @@ export const REPLACE_FACTS: Readonly<Record<string, TypeFacts>> = {
     source: "aws ec2/ec2_instance.go, d.ts aws/ec2/instance.d.ts",
     stateful: { kind: "database-vm" },
     inPlaceNotes: { userData: "the instance is stopped and started; without an Elastic IP its public address changes", instanceType: "the instance is stopped and started" },
+  },
+  "aws:ec2/networkInterface:NetworkInterface": {
+    provider: "AWS",
+    // Also a new primary address in privateIps (CustomizeDiff ForceNewIf).
+    replaceOn: [...on("subnetId", "interfaceType"), AWS_REGION],
+    source: "aws ec2/vpc_network_interface.go",
+  },
+  "aws:ec2/eip:Eip": {
+    provider: "AWS",
+    replaceOn: [...on("domain", "address", "networkBorderGroup", "publicIpv4Pool", "customerOwnedIpv4Pool", "ipamPoolId"), AWS_REGION],
+    source: "aws ec2/ec2_eip.go",
+    inPlaceNotes: { networkInterface: "the address moves to the new interface (re-association, in place)" },
   },
   "aws:ec2/vpc:Vpc": { provider: "AWS", replaceOn: [...on("cidrBlock", "instanceTenancy"), AWS_REGION], source: "aws ec2/vpc_.go" },
   "aws:ec2/subnet:Subnet": { provider: "AWS", replaceOn: [...on("vpcId", "cidrBlock", "availabilityZone", "availabilityZoneId"), AWS_REGION], source: "aws ec2/vpc_subnet.go" },

@@ -85,6 +85,8 @@ export const REPLACE_FACTS: Readonly<Record<string, TypeFacts>> = {
     replaceOn: on("clusterId", "name", "user", "mode", "size", "dbName"),
     source: "do database/resource_database_connection_pool.go",
   },
+  "digitalocean:index/databaseMysqlConfig:DatabaseMysqlConfig": { provider: "DigitalOcean", replaceOn: on("clusterId"), source: "do database/resource_database_mysql_config.go" },
+  "digitalocean:index/databasePostgresqlConfig:DatabasePostgresqlConfig": { provider: "DigitalOcean", replaceOn: on("clusterId"), source: "do database/resource_database_postgres_config.go" },
   "digitalocean:index/tag:Tag": { provider: "DigitalOcean", replaceOn: on("name"), source: "do tag/resource_tag.go" },
   "digitalocean:index/firewall:Firewall": { provider: "DigitalOcean", replaceOn: [], source: "do firewall/resource_firewall.go (no ForceNew)" },
   "digitalocean:index/vpc:Vpc": { provider: "DigitalOcean", replaceOn: on("region", "ipRange"), source: "do vpc/resource_vpc.go", uniqueInput: "name" },

@@ -123,7 +123,13 @@ describe("plan diff: engine and region changes on prod replace the database", ()
   }
 
   it("a major version upgrades in place where the provider says so, and says what it costs", async () => {
-    const aws = await diffOf(shape("aws", "managed"), { engineVersion: "8.0" }, "prod");
+    // The two newest PostgreSQL majors each cloud offers (older ones may be past the providers' support).
+    const lastTwo = (cloud: Cloud): [string, string] => {
+      const versions = ENGINE_VERSIONS[cloud].managed.postgres ?? [];
+      return [versions[versions.length - 2], versions[versions.length - 1]];
+    };
+    const [awsFrom, awsTo] = lastTwo("aws");
+    const aws = await diffOf({ ...shape("aws", "managed"), engine: "postgres", engineVersion: awsFrom }, { engineVersion: awsTo }, "prod");
     expect(losses(aws)).toEqual([]);
     const [instance] = named(aws, /^dbtier-managed-instance$/);
     expect(instance.op).toBe("update");
@@ -134,8 +140,8 @@ describe("plan diff: engine and region changes on prod replace the database", ()
     expect(group.replaceReasons.join("\n")).toMatch(/^family: /m);
     expect(group.warnings).toEqual([]);
 
-    const doPostgres = { ...shape("digitalocean", "managed"), engine: "postgres", engineVersion: "16" };
-    const digitalocean = await diffOf(doPostgres, { engineVersion: "17" }, "prod");
+    const [doFrom, doTo] = lastTwo("digitalocean");
+    const digitalocean = await diffOf({ ...shape("digitalocean", "managed"), engine: "postgres", engineVersion: doFrom }, { engineVersion: doTo }, "prod");
     expect(losses(digitalocean)).toEqual([]);
     const [cluster] = named(digitalocean, /^dbtier-managed-cluster$/);
     expect(cluster).toMatchObject({ op: "update" });

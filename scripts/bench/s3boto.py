@@ -33,12 +33,18 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import (BotoCoreError, ClientError, IncompleteReadError, ReadTimeoutError,
                                  ResponseStreamingError)
+
+# The report and --expect documents, the secret files, the signals and the option parsing are s3stream's
+# own (its directory: S3STREAM_DIR, default the toolkit's), so the twin cannot drift from what it mirrors.
+sys.path.insert(0, os.environ.get("S3STREAM_DIR") or str(Path(__file__).resolve().parents[1] / "host/lib"))
+from s3stream import Expected, Interrupted, Tally, on_signal, read_secret, take_option  # noqa: E402
 
 MIN_PART = 5 << 20  # S3's smallest part (except the last)
 READ_CHUNK = 1 << 20
@@ -47,18 +53,6 @@ READ_CHUNK = 1 << 20
 def die(code: int, msg: str) -> None:
     print(f"s3boto: {msg}", file=sys.stderr)
     sys.exit(code)
-
-
-def read_secret(var: str) -> str:
-    path = os.environ.get(var, "")
-    if not path:
-        die(2, f"{var} is not set (path of a 0600 file)")
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError as e:
-        die(2, f"{var}: cannot read {path}: {e.strerror}")
-    return ""
 
 
 def checksum_header() -> bool:
@@ -84,51 +78,14 @@ def client():
         verify=os.environ.get("S3_CA_FILE") or True, config=cfg)
 
 
-class Tally:
-    """SHA-256, size and part MD5s of what went through (the --report, same document as s3stream's)."""
-
-    def __init__(self, part_size: int = 0) -> None:
-        self.sha = hashlib.sha256()
-        self.size = 0
-        self.part_size = part_size
-        self.parts: List[Dict[str, object]] = []
-        self.part_md5: Dict[int, str] = {}
-
-    def add(self, data: bytes, part: int = 0) -> Dict[str, str]:
-        """Returns the part's checksum arguments for boto3 ({} for a chunk that is no part)."""
-        self.sha.update(data)
-        self.size += len(data)
-        if not part:
-            return {}
-        md5 = hashlib.md5(data).digest()
-        self.part_md5[part] = md5.hex()
-        sha = hashlib.sha256(data).digest()
-        self.parts.append({"size": len(data), "sha256": sha.hex()})
-        # botocore sends Content-MD5 with every part anyway (the store checks it: BadDigest); handing it the
-        # MD5 computed here for the ETag check keeps it from hashing the part a second time.
-        return {"ContentMD5": base64.b64encode(md5).decode(),
-                **({"ChecksumSHA256": base64.b64encode(sha).decode()} if checksum_header() else {})}
-
-    def write(self, path: Optional[str], etag: str, part_etags: Optional[Dict[int, str]] = None) -> None:
-        if not path:
-            return
-        doc: Dict[str, object] = {"sha256": self.sha.hexdigest(), "size": self.size, "etag": etag}
-        if part_etags is not None:
-            doc["partSize"] = self.part_size
-            doc["parts"] = self.parts
-            doc["partsVerified"] = bool(self.part_md5) and all(
-                part_etags.get(n, "").strip('"') == md5 for n, md5 in self.part_md5.items())
-        with open(path, "w") as f:
-            json.dump(doc, f)
-            f.write("\n")
-
-
-class Interrupted(BaseException):
-    """SIGTERM or SIGINT: the upload is aborted before the process ends."""
-
-
-def on_signal(signum, _frame) -> None:
-    raise Interrupted(signal.Signals(signum).name)
+def part_sums(tally: Tally, data: bytes, n: int) -> Dict[str, str]:
+    """Tallies part n and returns its checksum arguments for boto3, from the digests the tally made.
+    botocore sends Content-MD5 with every part anyway (the store checks it: BadDigest); handing it the MD5
+    computed for the ETag check keeps it from hashing the part a second time."""
+    tally.add(data, part=n)
+    b64 = lambda hexdigest: base64.b64encode(bytes.fromhex(hexdigest)).decode()  # noqa: E731
+    sha = str(tally.parts[-1]["sha256"])
+    return {"ContentMD5": b64(tally.part_md5[n]), **({"ChecksumSHA256": b64(sha)} if checksum_header() else {})}
 
 
 def put(s3, bucket: str, key: str, report: Optional[str]) -> None:
@@ -138,7 +95,7 @@ def put(s3, bucket: str, key: str, report: Optional[str]) -> None:
     tally = Tally(part_size)
     first = stdin.read(part_size)
     if len(first) < part_size:  # small object: one PUT
-        etag = s3.put_object(Bucket=bucket, Key=key, Body=first, **tally.add(first, part=1))["ETag"]
+        etag = s3.put_object(Bucket=bucket, Key=key, Body=first, **part_sums(tally, first, 1))["ETag"]
         tally.write(report, etag.strip('"'), {1: etag})
         return
     upload_id = s3.create_multipart_upload(
@@ -169,7 +126,7 @@ def put(s3, bucket: str, key: str, report: Optional[str]) -> None:
         n, data = 1, first
         try:
             while data and not errors:
-                work.put((n, data, tally.add(data, part=n)))
+                work.put((n, data, part_sums(tally, data, n)))
                 n += 1
                 data = stdin.read(part_size)
         finally:
@@ -192,22 +149,6 @@ def put(s3, bucket: str, key: str, report: Optional[str]) -> None:
             aborted = f"aborting the multipart upload failed too: {abort_error}"
         die(1, f"upload failed: {e.__class__.__name__}: {e} ({aborted})")
     tally.write(report, r["ETag"].strip('"'), {i: str(p["ETag"]) for i, p in parts.items()})
-
-
-class Expected:
-    """What a signed manifest says the object is (s3stream's --expect document)."""
-
-    def __init__(self, path: str) -> None:
-        try:
-            with open(path) as f:
-                doc = json.load(f)
-            self.size = int(doc["size"])
-            self.sha256 = str(doc["sha256"])
-            self.parts = [(int(p["size"]), str(p["sha256"])) for p in doc["parts"]]
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            die(2, f"--expect {path}: not an object description ({e})")
-        if not self.parts or sum(size for size, _ in self.parts) != self.size:
-            die(2, f"--expect {path}: the parts do not add up to the object's size")
 
 
 def read_exact(body, n: int) -> bytes:
@@ -288,17 +229,6 @@ def get(s3, bucket: str, key: str, report: Optional[str], expect: Optional[Expec
 def head(s3, bucket: str, key: str) -> None:
     r = s3.head_object(Bucket=bucket, Key=key)
     print(json.dumps({"size": r["ContentLength"], "etag": r["ETag"].strip('"')}))
-
-
-def take_option(args: List[str], name: str) -> Optional[str]:
-    if name not in args:
-        return None
-    i = args.index(name)
-    if i + 1 >= len(args):
-        die(2, f"{name} needs a file")
-    value = args[i + 1]
-    del args[i:i + 2]
-    return value
 
 
 class TallyReader:

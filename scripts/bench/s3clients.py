@@ -291,7 +291,7 @@ def main(argv: List[str]) -> int:
         sec = work / "secrets"
         env = {k: v for k, v in os.environ.items() if k not in ("AWS_CA_BUNDLE",)}
         env.update({"S3_ENDPOINT": s3.endpoint, "S3_REGION": "us-east-1", "S3_PART_SIZE": str(PART_SIZE),
-                    "S3_CONCURRENCY": "1",
+                    "S3_CONCURRENCY": "1", "S3STREAM_DIR": str(work),  # the twin shares the measured copy's code
                     "S3_ACCESS_KEY_FILE": str(write_secret(sec / "access-key", s3.access_key)),
                     "S3_SECRET_KEY_FILE": str(write_secret(sec / "secret-key", s3.secret_key))})
         ops = ["put", "get"] + (["get --expect"] if has_expect else []) + ["head"]

@@ -272,9 +272,11 @@ def main(argv: List[str]) -> int:
         return 2
     clients = [c.strip() for c in args.clients.split(",")]
     bad = [c for c in clients if c not in CLIENTS]
-    if bad or args.reps < 1 or any(n < PART_SIZE for n in sizes.values()):
-        print(f"s3clients: --clients {','.join(bad) or '-'}: allowed {', '.join(CLIENTS)}; --reps >= 1; "
-              f"--sizes each >= 5M (got {args.sizes})", file=sys.stderr)
+    problems = ([f"--clients '{','.join(bad)}': allowed {', '.join(CLIENTS)}"] if bad else []) + (
+        [f"--reps {args.reps}: at least 1"] if args.reps < 1 else []) + (
+        [f"--sizes '{args.sizes}': each at least 5M (one part)"] if any(n < PART_SIZE for n in sizes.values()) else [])
+    if problems:
+        print("s3clients: " + "; ".join(problems), file=sys.stderr)
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -215,17 +215,26 @@ db_row_counts() {
   return 0
 }
 
-# Creates DB (empty). PostgreSQL: owned by the app user when the admin may act as it, so the
-# application can run its own migrations on what the loader created.
+# Creates DB (empty) for the app user (DB_USER), whom the loader connects as: the admin only creates,
+# grants and drops databases, it never runs a dump's SQL. MariaDB/MySQL: the app user gets its rights on
+# DB from where this host connects (an account for that origin, so a self-managed host's loader is not
+# refused by the per-webserver accounts); PostgreSQL: the app user owns DB.
 db_create() {
-  local db="$1"
+  local db="$1" user="${CFG[DB_USER]:-}"
+  [[ -n "$user" ]] || die_usage "DB_USER is not set: the loader connects as the app user"
+  if declare -F db_ensure_app_user >/dev/null; then db_ensure_app_user; fi
   if [[ "$DB_FAMILY" == mysql ]]; then
     my_sql <<<"CREATE DATABASE IF NOT EXISTS $(my_ident "$db") CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
+    local origin tls=" REQUIRE SSL"
+    origin="$(my_sql <<<"SELECT SUBSTRING_INDEX(USER(), '@', -1);")" || die "cannot read this host's address as the server sees it"
+    [[ -n "${CFG[DB_SOCKET]:-}" ]] && tls=""
+    my_sql <<<"CREATE USER IF NOT EXISTS $(sql_string "$user")@$(sql_string "$origin") $(mysql_identified db-app-password)$tls;
+      GRANT $APP_PRIVILEGES ON $(my_ident "$db").* TO $(sql_string "$user")@$(sql_string "$origin");" ||
+      die "granting $user@$origin its rights on $db failed"
   else
-    local owner=""
-    pg_prepare_app_role && owner=" OWNER $(pg_ident "${CFG[DB_USER]}")"
+    pg_prepare_app_role || die "the admin ${CFG[DB_ADMIN_USER]} cannot create databases owned by the app role $user"
     if ! db_exists "$db"; then
-      pg_sql <<<"CREATE DATABASE $(pg_ident "$db")${owner} ENCODING 'UTF8' TEMPLATE template0;"
+      pg_sql <<<"CREATE DATABASE $(pg_ident "$db") OWNER $(pg_ident "$user") ENCODING 'UTF8' TEMPLATE template0;"
     fi
     pg_sql "$db" <<<"REVOKE ALL ON DATABASE $(pg_ident "$db") FROM PUBLIC;" || true
   fi
@@ -247,8 +256,9 @@ pg_drop_plain() {
   pg_sql <<<"DROP DATABASE IF EXISTS $(pg_ident "$1");"
 }
 
-# PostgreSQL: lets the admin SET ROLE to the app user (a DBaaS admin is not a superuser but may grant
-# itself membership in roles it manages). Sets PG_AS_ROLE on success.
+# PostgreSQL: makes the admin a member of the app role (a DBaaS admin is not a superuser but may grant
+# itself membership in roles it manages): it may then create databases the app role owns and read the
+# app's tables for a dump. The loader never uses it (it connects as the app user). Sets PG_AS_ROLE.
 pg_prepare_app_role() {
   PG_AS_ROLE=""
   local user="${CFG[DB_USER]:-}"
@@ -278,20 +288,33 @@ my_primary_key_policy() {
   if [[ "$required" == 1 ]]; then printf 'rewrite'; else printf 'none'; fi
 }
 
-# Dumps DB as one consistent plain SQL stream on stdout. MariaDB/MySQL blobs go out as escaped binary
-# strings, not --hex-blob: hex doubles every blob byte that the dump, zstd, TLS and the server's parser
-# then handle, and the escaped form round-trips exactly (tests/integration/parallel-load.test.ts).
+# Dumps DB exactly on stdout (scripts/host/lib/fingerprint.py: MariaDB/MySQL "mysql-exact-1": the dump
+# tool's schema plus rows rendered exactly by the server; PostgreSQL "pg-split-1": pg_dump's schema archive
+# and data section from one exported snapshot). DIGESTS (optional) gets the source's per-table digests
+# taken from the dump's own snapshot, its format name and what it cannot represent exactly ("inexact").
 db_dump_stream() {
-  local db="$1"
+  local db="$1" digests="${2:-$RUN_DIR/dump-digests.json}"
   if [[ "$DB_FAMILY" == mysql ]]; then
-    local args=(--defaults-extra-file="$MY_CNF" --single-transaction --quick --routines --triggers --events
-      --order-by-primary --skip-dump-date --max-allowed-packet=1G --default-character-set=utf8mb4)
-    if [[ "$MY_FLAVOR" == mysql ]]; then args+=(--set-gtid-purged=OFF --column-statistics=0); fi
-    "$MY_DUMP" "${args[@]}" "$db"
+    "$PYTHON" "$DBTIER_LIB/fingerprint.py" dump mysql "$db" "$digests" --client "$MY_CLIENT" --dump-tool "$MY_DUMP" \
+      --cnf "$MY_CNF" --flavor "$MY_FLAVOR"
   else
-    pg_dump --format=plain --no-owner --no-privileges --encoding=UTF8 -d "$db"
+    RUN_DIR="$RUN_DIR" "$PYTHON" "$DBTIER_LIB/fingerprint.py" dump postgres "$db" "$digests"
   fi
 }
+
+# The digests db_dump_stream records, computed from the live database DB (JSON into OUT).
+db_fingerprint() {
+  local db="$1" out="$2"
+  if [[ "$DB_FAMILY" == mysql ]]; then
+    "$PYTHON" "$DBTIER_LIB/fingerprint.py" fingerprint mysql "$db" "$out" --client "$MY_CLIENT" --cnf "$MY_CNF"
+  else
+    "$PYTHON" "$DBTIER_LIB/fingerprint.py" fingerprint postgres "$db" "$out"
+  fi
+}
+
+# Fails (stderr: one line per differing table or object, and the source's "inexact" reasons) unless the
+# digests in ACTUAL equal those in EXPECTED (a digests file or a manifest's "source").
+db_compare_digests() { "$PYTHON" "$DBTIER_LIB/fingerprint.py" compare "$1" "$2"; }
 
 # Connections the loader opens (DBTIER_LOAD_JOBS, default 2: on two cores a third added nothing).
 LOAD_JOBS="${DBTIER_LOAD_JOBS:-2}"
@@ -301,26 +324,31 @@ LOAD_JOBS="${DBTIER_LOAD_JOBS:-2}"
 # left out). Everything that loads a dump (restore, verify, load-app-db) goes through here. A pipeline
 # stage: it execs the loader, so the pipeline holds no extra shell.
 load_dump_stream() {
-  local db="$1" conn=() engine="${CFG[DB_ENGINE]}" extra=()
+  local db="$1" format="${2:-sql}" conn=() engine="${CFG[DB_ENGINE]}" extra=()
+  case "$format" in
+    sql | mysql-exact-1 | pg-split-1) ;;
+    *) die "load: dump format '$format' is unknown (known: sql, mysql-exact-1, pg-split-1)" ;;
+  esac
+  require_keys DB_USER
   if [[ -n "${CFG[DB_SOCKET]:-}" ]]; then
     conn=(--socket "${CFG[DB_SOCKET]}")
   else
     conn=(--host "${CFG[DB_HOST]}" --port "${CFG[DB_PORT]}" --tls-mode "${CFG[DB_TLS_MODE]}")
     if [[ "${CFG[DB_TLS_MODE]}" == verify-* ]]; then conn+=(--ca-file "${CFG[DB_CA_FILE]}"); fi
   fi
-  conn+=(--user "${CFG[DB_ADMIN_USER]}" --password-file "$(secret_path db-admin-password)")
+  # The dump's SQL runs with the app user's rights only: it connects as the app user (a SET ROLE could be
+  # undone by the SQL itself with RESET ROLE). db_create gave that user the empty database.
+  read_secret db-app-password >/dev/null
+  conn+=(--user "${CFG[DB_USER]}" --password-file "$(secret_path db-app-password)")
   if [[ "$DB_FAMILY" == mysql ]]; then
     case "$(my_primary_key_policy)" in
       session) extra+=(--session-sql "SET SESSION sql_require_primary_key = 0") ;;
       rewrite) extra+=(--add-pk) ;;
     esac
     [[ "$engine" == mysql && "$MY_FLAVOR" == mariadb ]] && engine=mariadb
-  elif [[ -n "$PG_AS_ROLE" ]]; then
-    # The app role then owns what the load creates.
-    extra+=(--session-sql "SET ROLE $(pg_ident "$PG_AS_ROLE")")
   fi
   exec "$PYTHON" "$DBTIER_LIB/parallel-load.py" --engine "$engine" --database "$db" "${conn[@]}" \
-    --jobs "$LOAD_JOBS" --dbaas "${extra[@]}"
+    --jobs "$LOAD_JOBS" --format "$format" --dbaas "${extra[@]}"
 }
 
 db_dump_tool_version() {

@@ -2,7 +2,8 @@
 """Load a plain SQL dump from stdin over N concurrent client connections (python3 stdlib only).
 
   parallel-load.py --engine mariadb|mysql|postgres --host H --port P --user U --database D
-                   --password-file F [--jobs N] [--tls-mode disable|require|verify-ca] [--ca-file F]
+                   --password-file F [--jobs N] [--tls-mode disable|require|verify-ca|verify-full]
+                   [--ca-file F] [--format sql|mysql-exact-1|pg-split-1]
                    [--socket PATH] [--client auto|driver|cli] [--chunk-bytes B] [--defer-indexes]
 
 Input: mariadb-dump/mysqldump output, or pg_dump plain output (without --create). The stream is read
@@ -502,9 +503,9 @@ class Engine:
     def tls_context(self):
         import ssl
         a = self.args
-        if a.tls_mode == "verify-ca":
+        if a.tls_mode.startswith("verify-"):
             ctx = ssl.create_default_context(cafile=a.ca_file)
-            ctx.check_hostname = False  # verify-ca: the chain, not the name (DBaaS hosts are reached by address too)
+            ctx.check_hostname = a.tls_mode == "verify-full"  # verify-ca: the chain, not the name (DBaaS hosts are reached by address too)
         else:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             ctx.check_hostname = False
@@ -562,7 +563,7 @@ class MariaDB(Engine):
             pass  # TLS settings come with the option file; a local socket needs none
         elif a.tls_mode == "require":
             argv.append("--ssl")
-        elif a.tls_mode == "verify-ca":
+        elif a.tls_mode.startswith("verify-"):
             argv += ["--ssl", f"--ssl-ca={a.ca_file}", "--ssl-verify-server-cert"]
         elif a.tls_mode == "disable" and os.path.basename(client) == "mariadb":
             argv.append("--skip-ssl")
@@ -578,6 +579,38 @@ class MariaDB(Engine):
 # Best effort: a server without LZ4 keeps its default.
 PG_TOAST_LZ4 = (b"DO $dbtier$ BEGIN PERFORM pg_catalog.set_config('default_toast_compression', 'lz4', false); "
                 b"EXCEPTION WHEN OTHERS THEN NULL; END $dbtier$")
+
+
+def libpq_env(a: argparse.Namespace, pgpass: Optional[str], app: str) -> Dict[str, str]:
+    """Environment for a libpq client (psql, pg_restore) connecting as --user, or the caller's libpq environment."""
+    if not (a.host or a.socket):
+        env = dict(os.environ)
+    else:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env.update(PGHOST=a.socket or a.host, PGPORT=str(a.port or 5432), PGUSER=a.user, PGPASSFILE=pgpass or "")
+        if not a.socket:
+            env["PGSSLMODE"] = a.tls_mode
+            if a.tls_mode.startswith("verify-"):
+                env["PGSSLROOTCERT"] = a.ca_file
+    env["PGAPPNAME"] = app
+    return env
+
+
+def pg_restore_section(a: argparse.Namespace, pgpass: Optional[str], archive: str, section: str, jobs: int) -> None:
+    """pg_restore of one section of the dump's schema archive: the server's own grammar and pg_restore's
+    own dependency order (SQL-standard function bodies, rules with several actions ...). Ownership and
+    privileges are left out: what the load creates belongs to the app user it connects as."""
+    argv = ["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", f"--section={section}", "-d", a.database]
+    argv += ["--single-transaction"] if jobs == 1 else [f"--jobs={jobs}"]
+    debug(f"pg_restore {section}")
+    p = subprocess.run(argv + [archive], env=libpq_env(a, pgpass, f"dbtier-parallel-load-{section}"),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if p.returncode != 0:
+        raise LoadError(f"pg_restore --section={section}: {p.stderr.decode('utf-8', 'replace').strip()}")
+
+
+PG_SPLIT_HEADER = re.compile(rb"^-- dbtier pg-split 1 schema-bytes=(\d+)\n$")
+FORMATS = ("sql", "mysql-exact-1", "pg-split-1")
 
 
 class Postgres(Engine):
@@ -601,7 +634,7 @@ class Postgres(Engine):
                 kw.update(host=a.socket or a.host, port=a.port or 5432, user=a.user, passfile=self.pgpass)
                 if not a.socket:
                     kw["sslmode"] = a.tls_mode
-                    if a.tls_mode == "verify-ca":
+                    if a.tls_mode.startswith("verify-"):
                         kw["sslrootcert"] = a.ca_file
             return PostgresDriverConnection(name, depth, preamble, kw)
         argv = [shutil.which("psql") or "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", a.database]
@@ -613,8 +646,8 @@ class Postgres(Engine):
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env["PGPASSFILE"] = self.pgpass  # type: ignore[assignment]
         env["PGAPPNAME"] = f"dbtier-parallel-load-{name}"
-        env["PGSSLMODE"] = {"disable": "disable", "require": "require", "verify-ca": "verify-ca"}[a.tls_mode]
-        if a.tls_mode == "verify-ca":
+        env["PGSSLMODE"] = a.tls_mode
+        if a.tls_mode.startswith("verify-"):
             env["PGSSLROOTCERT"] = a.ca_file
         return Connection(name, argv, env, depth, lambda t: b"SELECT '" + t + b"';\n", preamble)
 
@@ -739,12 +772,24 @@ class Scanner:
 # Loaders
 # ------------------------------------------------------------------------------------------------
 
+SERIAL_MARK = b"-- dbtier-serial "
 MY_INSERT = re.compile(rb"^(?:INSERT|REPLACE)(?: IGNORE)? INTO `((?:[^`]|``)+)`")
 MY_SESSION = re.compile(rb"^(?:/\*!\d+\s*)?(?:SET\s|USE\s)", re.I)
 MY_DROP_STMT = re.compile(rb"^(?:LOCK TABLES\s|UNLOCK TABLES|/\*!40000 ALTER TABLE .* (?:DISABLE|ENABLE) KEYS \*/)", re.I | re.S)
 MY_SCHEMA = re.compile(rb"^(?:/\*!\d+\s*)?(?:DROP TABLE|CREATE TABLE|DROP VIEW|CREATE DATABASE|DROP DATABASE)\b", re.I)
 MY_CREATE_TABLE = re.compile(rb"^CREATE TABLE `((?:[^`]|``)+)` \(\n(.*)\n\)(.*)$", re.S)
 MY_INDEX_LINE = re.compile(rb"^  (?:UNIQUE )?KEY `(?:[^`]|``)+` \(.*\)(?: USING \w+)?(?: COMMENT '(?:[^'\\]|\\.)*')?,?$")
+
+
+# The object's name follows its kind; a DEFINER clause comes before it, so only that head is rewritten
+# (a routine body that mentions DEFINER= stays as it is).
+MY_OBJECT_HEAD = re.compile(rb"\b(?:VIEW|TRIGGER|PROCEDURE|FUNCTION|EVENT)\s+[`\w]", re.I)
+
+
+def strip_definer(stmt: bytes) -> bytes:
+    m = MY_OBJECT_HEAD.search(stmt)
+    head = m.start() if m else 0
+    return dumpkit.DEFINER.sub(b"", stmt[:head]) + stmt[head:]
 
 
 def with_invisible_pk(create: bytes) -> bytes:
@@ -773,6 +818,11 @@ class MySQLLoader:
         self.need_sync = True
         self.data_pending = False
         self.started: set = set()  # tables that already received their first INSERT
+        self.serial_ordered: set = set()  # tables the dump marked "-- dbtier-serial" (quoted names as in INSERT)
+
+    @staticmethod
+    def serial_key(line: bytes) -> bytes:
+        return line[len(SERIAL_MARK):].rstrip(b"\n")[1:-1]
 
     def _strip_indexes(self, stmt: bytes) -> bytes:
         m = MY_CREATE_TABLE.match(stmt)
@@ -801,11 +851,14 @@ class MySQLLoader:
         p = self.pool
         if MY_DROP_STMT.match(stmt):
             return
+        # --dbaas (dbtier-db always loads so, as the app user): statements only SUPER may run are left
+        # out, and every view, trigger, routine and event is defined by the loading user, whoever defined
+        # it at the source (a DEFINER other than oneself needs SUPER / SET USER).
         if self.dbaas:
             if dumpkit.SUPER_ONLY.match(stmt):
                 return
             if b"DEFINER" in stmt:
-                stmt = dumpkit.DEFINER.sub(b"", stmt)
+                stmt = strip_definer(stmt)
         if MY_SESSION.match(stmt) and delim == b";":
             p.broadcast(sql(stmt))
             return
@@ -837,7 +890,7 @@ class MySQLLoader:
             self.started.add(m.group(1))
             self.pool.control_exec(sql(stmt))
             self.pool.control.sync()
-        elif m and m.group(1) in self.serial and not self.retries_deadlocks:
+        elif m and (m.group(1) in self.serial_ordered or (m.group(1) in self.serial and not self.retries_deadlocks)):
             self.pool.dispatch_to(m.group(1), sql(stmt))
         else:
             self.pool.dispatch(sql(stmt))
@@ -859,6 +912,11 @@ class MySQLLoader:
                     continue
                 if line.startswith((b"-- MariaDB dump", b"-- MySQL dump")):
                     trusted = True
+            if line.startswith(SERIAL_MARK) and sc.state is None and not sc.pending():
+                # mysql-exact-1: this table's scan order is its insertion order (no clustering key):
+                # one connection loads it in dump order, so the digest of its rows in scan order holds.
+                self.serial_ordered.add(self.serial_key(line))
+                continue
             if trusted and sc.state is None and not sc.pending() and sc.delim == b";" and MY_INSERT.match(line):
                 parts = [line]
                 while not line.endswith(b";\n"):
@@ -1003,7 +1061,9 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     ap.add_argument("--password-file")
     ap.add_argument("--defaults-extra-file", help="MariaDB/MySQL client option file (0600) with user, password, host, TLS")
     ap.add_argument("--jobs", type=int, default=2, help="client connections (default 2); 1 replays like one client")
-    ap.add_argument("--tls-mode", default="require", choices=["disable", "require", "verify-ca"])
+    ap.add_argument("--tls-mode", default="require", choices=["disable", "require", "verify-ca", "verify-full"])
+    ap.add_argument("--format", choices=FORMATS, help="the dump format the backup's manifest recorded; "
+                    "pg-split-1 is checked against the stream's header")
     ap.add_argument("--ca-file")
     ap.add_argument("--socket", help="Unix socket of a local server (instead of --host/--port; no TLS needed)")
     ap.add_argument("--client", default="auto", choices=["auto", "driver", "cli"],
@@ -1022,8 +1082,8 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     a = ap.parse_args(argv)
     if a.jobs < 1 or a.jobs > 64:
         die(2, f"--jobs {a.jobs}: allowed 1..64")
-    if a.tls_mode == "verify-ca" and not a.ca_file:
-        die(2, "--tls-mode verify-ca needs --ca-file")
+    if a.tls_mode.startswith("verify-") and not a.ca_file:
+        die(2, f"--tls-mode {a.tls_mode} needs --ca-file")
     if a.chunk_bytes < 4096:
         die(2, f"--chunk-bytes {a.chunk_bytes}: at least 4096")
     if a.socket and a.host:
@@ -1068,12 +1128,36 @@ def main(argv: List[str]) -> int:
     try:
         os.chmod(secret_dir, 0o700)
         engine = (Postgres if a.engine == "postgres" else MariaDB)(a, secret_dir, password)
-        pool = Pool(engine, a.jobs, depth=2)
         stream = sys.stdin.buffer
+        archive = None
+        if a.engine == "postgres":
+            first = stream.peek(128)[:128].split(b"\n", 1)[0] + b"\n"
+            m = PG_SPLIT_HEADER.match(first)
+            if a.format == "pg-split-1" and not m:
+                raise LoadError("--format pg-split-1: the stream does not start with the pg-split header")
+            if m:
+                stream.readline()
+                archive = os.path.join(secret_dir, "schema.dump")
+                want = int(m.group(1))
+                with open(archive, "wb") as f:
+                    while want > 0:
+                        block = stream.read(min(want, 1 << 20))
+                        if not block:
+                            raise LoadError("the stream ends inside the schema archive (truncated input?)")
+                        f.write(block)
+                        want -= len(block)
+                pg_restore_section(a, getattr(engine, "pgpass", None), archive, "pre-data", 1)
+        pool = Pool(engine, a.jobs, depth=2)
         if a.engine == "postgres":
             loader = PostgresLoader(pool, a.chunk_bytes, a.dbaas)
             loader.run(stream)
             loader.finish()
+            if archive:
+                pool.close()
+                pool = None
+                # indexes, constraints, triggers, rules, policies, REFRESH MATERIALIZED VIEW: in parallel
+                pg_restore_section(a, getattr(engine, "pgpass", None), archive, "post-data", a.jobs)
+                return 0
         else:
             MySQLLoader(pool, a.chunk_bytes, a.defer_indexes, a.dbaas, a.add_pk).run(stream)
         pool.close()

@@ -1,0 +1,711 @@
+#!/usr/bin/env python3
+"""dbtier exact dumps and source digests (python3 standard library; talks to the servers through their
+own command-line clients, so it needs no driver).
+
+  fingerprint.py dump mysql DB DIGESTS --client C --dump-tool D --cnf F [--flavor mariadb|mysql]
+  fingerprint.py dump postgres DB DIGESTS          (libpq environment: PGHOST, PGPASSFILE, ...)
+      the dump on stdout; DIGESTS gets the source's digests (JSON below), taken from the same snapshot
+  fingerprint.py fingerprint mysql|postgres DB OUT [--client C --cnf F]
+      the same JSON computed from a live database
+  fingerprint.py compare EXPECTED ACTUAL
+      exit 1 naming every table/object that differs (or a reason the expected side records)
+
+Digests JSON: {"format": F, "tables": {name: {"rows": N, "digest": hex}}, "objects": {key: hex},
+"sequences": {name: next value}, "inexact": [reason, ...]}. Sequences are not transactional: a restored
+one must not hand out a value the source had already handed out (>=), rows and objects must be equal.
+
+Dump formats:
+  mysql-exact-1  mariadb-dump/mysqldump for the schema (tables, views, routines), then the row data
+                 rendered by the server with exact renderings (FLOAT through DOUBLE, which the text protocol
+                 would round to 6 significant digits; strings and bytes escaped with QUOTE(); BIT as b'..'),
+                 inside one START TRANSACTION WITH CONSISTENT SNAPSHOT session, then triggers and events (so
+                 neither fires while the rows load). Each table's digest is the SHA-256 of its rendered rows
+                 in clustered-index order; tables whose order a reload does not reproduce (no primary or
+                 NOT NULL unique key, non-InnoDB) are marked "-- dbtier-serial" and loaded by one connection.
+  pg-split-1     a header line, pg_dump's custom-format archive of pre-data + post-data (restored by
+                 pg_restore: the server's own grammar, no hand-written splitter), then pg_dump's plain data
+                 section; both from one exported snapshot, in which this process digests every table
+                 (sum of the rows' md5 over record text with exact settings: order-independent).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from typing import Dict, List, Optional, Tuple
+
+BLOCK = 1 << 20
+INSERT_BYTES = 1 << 20  # rows per INSERT statement: about 1 MiB (a single larger row goes alone)
+PG_HEADER = re.compile(rb"^-- dbtier pg-split 1 schema-bytes=(\d+)\n$")
+MYSQL_FORMAT, PG_FORMAT = "mysql-exact-1", "pg-split-1"
+BEGIN_MARK, END_MARK = b"--dbtier-begin ", b"--dbtier-end"
+
+
+class Failure(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------------
+# MariaDB / MySQL
+# ---------------------------------------------------------------------------------------------------
+
+def my_ident(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def my_str(s: str) -> str:
+    return "'" + s.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+class MyClient:
+    def __init__(self, client: str, cnf: str):
+        self.client, self.cnf = client, cnf
+
+    def argv(self, *extra: str) -> List[str]:
+        # --raw: bytes exactly as the server sent them (escaping is done in the query, not by the client).
+        return [self.client, f"--defaults-extra-file={self.cnf}", "--batch", "--raw", "--skip-column-names",
+                "--quick", "--default-character-set=utf8mb4", "--max-allowed-packet=1G", *extra]
+
+    def query(self, sql: str) -> List[List[str]]:
+        p = subprocess.run(self.argv(), input=sql.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if p.returncode != 0:
+            raise Failure(f"{self.client}: {p.stderr.decode('utf-8', 'replace').strip()}")
+        return [ln.split("\t") for ln in p.stdout.decode("utf-8", "surrogateescape").split("\n") if ln]
+
+
+# Rendering of one column as SQL literal text, exact for its type. NULL becomes the word NULL.
+def my_render(col: str, data_type: str, charset: str = "") -> str:
+    c = my_ident(col)
+    t = data_type.lower()
+    if t == "float":
+        # The text protocol prints FLOAT with 6 significant digits (mariadb-dump's 1234567.125 -> 1234570);
+        # widened to DOUBLE it is printed exactly and reads back to the same FLOAT.
+        expr = f"CAST({c} AS DOUBLE)"
+    elif t == "bit":
+        expr = f"CONCAT('b''', BIN({c}), '''')"
+    elif t in ("tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "double", "year"):
+        expr = c
+    else:
+        # QUOTE escapes \, ', NUL and ^Z; newlines are escaped too so that every row is one line. Text in
+        # another character set goes out as utf8mb4 (the dump's SET NAMES): a binary column in the same
+        # CONCAT makes the row binary, which would pass latin1 bytes on unconverted.
+        if charset and charset != "binary":
+            c = f"CONVERT({c} USING utf8mb4)"
+        expr = f"REPLACE(REPLACE(QUOTE({c}), '\\n', '\\\\n'), '\\r', '\\\\r')"
+    return f"IFNULL({expr}, 'NULL')"
+
+
+class MyTable:
+    def __init__(self, name: str, engine: str):
+        self.name, self.engine = name, engine
+        self.columns: List[Tuple[str, str, str]] = []  # (name, data type, charset), generated columns left out
+        self.ordered = False  # clustered order reproduced by a reload
+
+    def row_sql(self, db: str) -> str:
+        parts = ", ',', ".join(my_render(c, t, cs) for c, t, cs in self.columns)
+        # USE INDEX (): a full scan of the clustered index, never a covering secondary index's order.
+        return f"SELECT CONCAT('(', {parts}, ')') FROM {my_ident(db)}.{my_ident(self.name)} USE INDEX ()"
+
+    def insert_head(self) -> bytes:
+        cols = ",".join(my_ident(c) for c, _, _ in self.columns)
+        return f"INSERT INTO {my_ident(self.name)} ({cols}) VALUES ".encode()
+
+
+def my_tables(cl: MyClient, db: str) -> Tuple[List[MyTable], List[str]]:
+    rows = cl.query(f"SELECT table_name, table_type, IFNULL(engine, '') FROM information_schema.tables "
+                    f"WHERE table_schema = {my_str(db)} ORDER BY table_name;")
+    tables = {r[0]: MyTable(r[0], r[2]) for r in rows if r[1] == "BASE TABLE"}
+    sequences = [r[0] for r in rows if r[1] == "SEQUENCE"]
+    gen = "IS_GENERATED" if _has_column(cl, "COLUMNS", "IS_GENERATED") else None
+    where_gen = f" AND {gen} = 'NEVER'" if gen else " AND extra NOT LIKE '%GENERATED%'"
+    for name, col, dtype, charset in cl.query(
+            f"SELECT table_name, column_name, data_type, IFNULL(character_set_name, '') FROM information_schema.columns "
+            f"WHERE table_schema = {my_str(db)}{where_gen} ORDER BY table_name, ordinal_position;"):
+        if name in tables:
+            tables[name].columns.append((col, dtype, charset))
+    # InnoDB clusters on the primary key, else on the first UNIQUE index whose columns are all NOT NULL.
+    keyed = {r[0] for r in cl.query(
+        f"SELECT s.table_name FROM information_schema.statistics s JOIN information_schema.columns c "
+        f"ON c.table_schema = s.table_schema AND c.table_name = s.table_name AND c.column_name = s.column_name "
+        f"WHERE s.table_schema = {my_str(db)} AND s.non_unique = 0 GROUP BY s.table_name, s.index_name "
+        f"HAVING SUM(c.is_nullable = 'YES') = 0;")}
+    for t in tables.values():
+        t.ordered = t.engine.lower() == "innodb" and t.name in keyed
+    return [t for t in tables.values() if t.columns], sequences
+
+
+_COLS: Dict[Tuple[str, str], bool] = {}
+
+
+def _has_column(cl: MyClient, table: str, column: str) -> bool:
+    key = (table, column)
+    if key not in _COLS:
+        _COLS[key] = bool(cl.query(f"SELECT 1 FROM information_schema.columns WHERE table_schema = "
+                                   f"'information_schema' AND table_name = '{table}' AND column_name = '{column}';"))
+    return _COLS[key]
+
+
+def my_inexact(cl: MyClient, db: str) -> List[str]:
+    reasons = []
+    # MariaDB keeps ENUM/SET labels in a utf8mb3 dictionary: SHOW CREATE TABLE and information_schema
+    # print a 4-byte character of a label as '?', so no SQL text can recreate that definition.
+    for table, col, ctype in cl.query(
+            f"SELECT table_name, column_name, column_type FROM information_schema.columns WHERE table_schema = "
+            f"{my_str(db)} AND data_type IN ('enum', 'set') AND column_type LIKE '%?%';"):
+        reasons.append(f"column {table}.{col}: its {ctype.split('(')[0].upper()} definition {ctype} shows '?' "
+                       f"where the server cannot print a 4-byte character of a label (utf8mb3 metadata); a "
+                       f"restore would recreate it with '?' and its values as ''")
+    return reasons
+
+
+MY_OBJECT_QUERIES = [
+    # kind, key expression, definition expression, FROM ... WHERE (schema filter as %s)
+    # A sequence's collation is the database default, which db_create sets, not the dump.
+    # Aria's default PAGE_CHECKSUM=1 is printed by SHOW CREATE TABLE and so becomes explicit in a copy.
+    ("table", "table_name", "CONCAT_WS('|', table_type, engine, IF(table_type = 'SEQUENCE', '', table_collation), "
+     "TRIM(REPLACE(create_options, 'page_checksum=1', '')), table_comment)",
+     "information_schema.tables WHERE table_schema = %s"),
+    ("column", "CONCAT(table_name, '.', column_name)",
+     "CONCAT_WS('|', ordinal_position, column_type, is_nullable, IFNULL(column_default, '~'), extra, "
+     "IFNULL(collation_name, '~'), column_comment, IFNULL(generation_expression, '~'))",
+     "information_schema.columns WHERE table_schema = %s"),
+    ("index", "CONCAT(table_name, '.', index_name)",
+     "GROUP_CONCAT(CONCAT_WS(':', seq_in_index, column_name, IFNULL(sub_part, '~'), non_unique, index_type, "
+     "index_comment) ORDER BY seq_in_index SEPARATOR ',')",
+     "information_schema.statistics WHERE table_schema = %s GROUP BY table_name, index_name"),
+    ("partition", "CONCAT(table_name, '.', partition_name, '.', IFNULL(subpartition_name, '~'))",
+     "CONCAT_WS('|', partition_method, partition_expression, IFNULL(partition_description, '~'), "
+     "IFNULL(subpartition_method, '~'), IFNULL(subpartition_expression, '~'), partition_comment)",
+     "information_schema.partitions WHERE table_schema = %s AND partition_name IS NOT NULL"),
+    ("fk", "CONCAT(table_name, '.', constraint_name)",
+     "CONCAT_WS('|', referenced_table_name, update_rule, delete_rule, match_option)",
+     "information_schema.referential_constraints WHERE constraint_schema = %s"),
+    ("check", "CONCAT(table_name, '.', constraint_name)", "check_clause",
+     "information_schema.check_constraints WHERE constraint_schema = %s"),
+    # Definers are left out: a load makes the app user the definer of everything (never the admin).
+    # view_definition names the view's own schema: left out, so a copy in another database compares equal.
+    ("view", "table_name", "CONCAT_WS('|', REPLACE(view_definition, CONCAT('`', table_schema, '`.'), ''), "
+     "check_option, security_type)",
+     "information_schema.views WHERE table_schema = %s"),
+    ("routine", "CONCAT(routine_type, ' ', routine_name)",
+     "CONCAT_WS('|', IFNULL(dtd_identifier, '~'), routine_definition, is_deterministic, sql_data_access, "
+     "security_type, sql_mode, routine_comment)",
+     "information_schema.routines WHERE routine_schema = %s"),
+    ("parameter", "CONCAT(specific_name, '.', ordinal_position)",
+     "CONCAT_WS('|', IFNULL(parameter_mode, '~'), IFNULL(parameter_name, '~'), dtd_identifier)",
+     "information_schema.parameters WHERE specific_schema = %s"),
+    ("trigger", "trigger_name",
+     "CONCAT_WS('|', event_object_table, event_manipulation, action_timing, action_order, action_statement, sql_mode)",
+     "information_schema.triggers WHERE trigger_schema = %s"),
+    ("event", "event_name",
+     "CONCAT_WS('|', event_definition, event_type, IFNULL(execute_at, '~'), IFNULL(interval_value, '~'), "
+     "IFNULL(interval_field, '~'), status, on_completion, sql_mode, event_comment)",
+     "information_schema.events WHERE event_schema = %s"),
+]
+
+
+def my_objects(cl: MyClient, db: str) -> Dict[str, str]:
+    sql = ["SET SESSION group_concat_max_len = 1048576;"]
+    for kind, key, definition, source in MY_OBJECT_QUERIES:
+        sql.append(f"SELECT CONCAT({my_str(kind)}, ':', {key}), SHA2({definition}, 256) FROM {source % my_str(db)};")
+    out = {}
+    for row in cl.query("\n".join(sql)):
+        if len(row) == 2:
+            out[row[0]] = row[1].lower()
+    return out
+
+
+class RowStream:
+    """Reads the client's marker-framed output: per table "--dbtier-begin NAME", one line per row, then
+    "--dbtier-end". Row lines start with "(" and hold no raw newline, so markers cannot be mistaken."""
+
+    def __init__(self, proc: subprocess.Popen, on_rows, on_begin, on_end):
+        self.proc, self.on_rows, self.on_begin, self.on_end = proc, on_rows, on_begin, on_end
+
+    def run(self) -> None:
+        f = self.proc.stdout
+        pending = b""
+        in_table = False
+        while True:
+            block = f.read(BLOCK)
+            if not block:
+                break
+            data = pending + block
+            cut = data.rfind(b"\n") + 1
+            pending, data = data[cut:], data[:cut]
+            pos = 0
+            while pos < len(data):
+                if not in_table:
+                    end = data.index(b"\n", pos)
+                    line = data[pos:end]
+                    if not line.startswith(BEGIN_MARK):
+                        raise Failure(f"unexpected client output {line[:80]!r}")
+                    self.on_begin(line[len(BEGIN_MARK):].decode("utf-8", "surrogateescape"))
+                    in_table = True
+                    pos = end + 1
+                    continue
+                # rows until the end marker (which starts a line)
+                if data.startswith(END_MARK, pos):
+                    self.on_end()
+                    in_table = False
+                    pos = data.index(b"\n", pos) + 1
+                    continue
+                m = data.find(b"\n" + END_MARK, pos)
+                stop = len(data) if m == -1 else m + 1
+                self.on_rows(data[pos:stop])
+                pos = stop
+        if pending:
+            raise Failure("client output ends inside a line (truncated?)")
+
+
+def my_data_script(db: str, tables: List[MyTable]) -> str:
+    lines = ["SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ;", "SET time_zone = '+00:00';",
+             "SET SESSION sql_mode = '';", "START TRANSACTION WITH CONSISTENT SNAPSHOT;"]
+    for t in tables:
+        lines.append(f"SELECT {my_str(BEGIN_MARK.decode() + t.name)};")
+        lines.append(t.row_sql(db) + ";")
+        lines.append(f"SELECT '{END_MARK.decode()}';")
+    lines.append("COMMIT;")
+    return "\n".join(lines) + "\n"
+
+
+class TableDigest:
+    def __init__(self):
+        self.h = hashlib.sha256()
+        self.rows = 0
+
+    def add(self, rows: bytes) -> None:
+        self.h.update(rows)
+        self.rows += rows.count(b"\n")
+
+    def result(self) -> Dict[str, object]:
+        return {"rows": self.rows, "digest": self.h.hexdigest()}
+
+
+def my_stream_rows(cl: MyClient, db: str, tables: List[MyTable], out=None) -> Dict[str, Dict[str, object]]:
+    """Runs the data script; digests every table; with OUT, writes the rows as INSERT statements too."""
+    by_name = {t.name: t for t in tables}
+    digests: Dict[str, Dict[str, object]] = {}
+    state: Dict[str, object] = {}
+
+    def flush() -> None:
+        buf: List[bytes] = state["buf"]  # type: ignore[assignment]
+        if buf and out is not None:
+            body = b"".join(buf)
+            out.write(state["head"] + body[:-1].replace(b"\n", b",\n") + b";\n")  # type: ignore[operator]
+        state["buf"], state["size"] = [], 0
+
+    def on_begin(name: str) -> None:
+        t = by_name[name]
+        state.update(name=name, digest=TableDigest(), buf=[], size=0, head=t.insert_head())
+        if out is not None and not t.ordered:
+            out.write(b"-- dbtier-serial " + my_ident(name).encode() + b"\n")
+
+    def on_rows(rows: bytes) -> None:
+        state["digest"].add(rows)  # type: ignore[union-attr]
+        if out is None:
+            return
+        # Cut at row boundaries into statements of about INSERT_BYTES.
+        pos = 0
+        while pos < len(rows):
+            room = INSERT_BYTES - state["size"]  # type: ignore[operator]
+            end = rows.rfind(b"\n", pos, pos + max(room, 1)) + 1
+            if end <= pos:  # no whole row fits: flush, or take one (large) row alone
+                if state["buf"]:
+                    flush()
+                    continue
+                end = rows.index(b"\n", pos) + 1
+            state["buf"].append(rows[pos:end])  # type: ignore[union-attr]
+            state["size"] += end - pos  # type: ignore[operator]
+            pos = end
+            if state["size"] >= INSERT_BYTES:  # type: ignore[operator]
+                flush()
+
+    def on_end() -> None:
+        flush()
+        digests[state["name"]] = state["digest"].result()  # type: ignore[index,union-attr]
+
+    proc = subprocess.Popen(cl.argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err: List[bytes] = []
+    reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    writer = threading.Thread(target=_feed, args=(proc, my_data_script(db, tables).encode()), daemon=True)
+    writer.start()
+    try:
+        RowStream(proc, on_rows, on_begin, on_end).run()
+    finally:
+        code = proc.wait()
+        reader.join()
+    if code != 0:
+        raise Failure(f"{cl.client} (row data): {b''.join(err).decode('utf-8', 'replace').strip()}")
+    return digests
+
+
+def _feed(proc: subprocess.Popen, data: bytes) -> None:
+    try:
+        proc.stdin.write(data)  # type: ignore[union-attr]
+        proc.stdin.close()  # type: ignore[union-attr]
+    except OSError:
+        pass
+
+
+def my_sequence_state(cl: MyClient, db: str, sequences: List[str]) -> Dict[str, int]:
+    """MariaDB SEQUENCEs: the next value not yet cached (what mariadb-dump's SETVAL restores)."""
+    out = {}
+    for s in sequences:
+        rows = cl.query(f"SELECT next_not_cached_value FROM {my_ident(db)}.{my_ident(s)};")
+        if rows:
+            out[s] = int(rows[0][0])
+    return out
+
+
+def mysql_dump(db: str, digests_path: str, client: str, dump_tool: str, cnf: str, flavor: str) -> int:
+    cl = MyClient(client, cnf)
+    out = sys.stdout.buffer
+    base = [dump_tool, f"--defaults-extra-file={cnf}", "--skip-dump-date", "--max-allowed-packet=1G",
+            "--default-character-set=utf8mb4", "--single-transaction"]
+    if flavor == "mysql":
+        base += ["--set-gtid-purged=OFF", "--column-statistics=0"]
+    inexact = my_inexact(cl, db)
+    for reason in inexact:
+        print(f"fingerprint: cannot be restored exactly: {reason}", file=sys.stderr)
+    tables, sequences = my_tables(cl, db)
+    objects = my_objects(cl, db)
+    # 1. tables, views and routines (no rows, no triggers or events yet)
+    _run_to(out, base + ["--no-data", "--skip-triggers", "--skip-events", "--routines", db])
+    # 2. the rows, exactly rendered, in one consistent snapshot
+    out.write(b"\n-- dbtier row data (exact renderings)\n"
+              b"/*!40101 SET NAMES utf8mb4 */;\nSET TIME_ZONE = '+00:00';\n"
+              b"SET SQL_MODE = 'NO_AUTO_VALUE_ON_ZERO';\nSET FOREIGN_KEY_CHECKS = 0;\nSET UNIQUE_CHECKS = 0;\n")
+    out.flush()
+    tdigests = my_stream_rows(cl, db, tables, out)
+    seqs = my_sequence_state(cl, db, sequences)
+    for s, value in seqs.items():
+        out.write(f"DO SETVAL({my_ident(s)}, {value}, 0);\n".encode())
+    out.write(b"SET FOREIGN_KEY_CHECKS = 1;\nSET UNIQUE_CHECKS = 1;\n")
+    out.flush()
+    # 3. triggers and events, after the rows
+    _run_to(out, base + ["--no-create-info", "--no-data", "--triggers", "--events", "--skip-routines", db])
+    _write_json(digests_path, {"format": MYSQL_FORMAT, "tables": tdigests, "objects": objects, "sequences": seqs,
+                               "inexact": inexact})
+    return 0
+
+
+def mysql_fingerprint(db: str, out_path: str, client: str, cnf: str) -> int:
+    cl = MyClient(client, cnf)
+    tables, sequences = my_tables(cl, db)
+    doc = {"format": MYSQL_FORMAT, "tables": my_stream_rows(cl, db, tables), "objects": my_objects(cl, db),
+           "sequences": my_sequence_state(cl, db, sequences), "inexact": my_inexact(cl, db)}
+    _write_json(out_path, doc)
+    return 0
+
+
+def _run_to(out, argv: List[str]) -> None:
+    out.flush()
+    p = subprocess.run(argv, stdout=out, stderr=subprocess.PIPE)
+    if p.returncode != 0:
+        raise Failure(f"{os.path.basename(argv[0])}: {p.stderr.decode('utf-8', 'replace').strip()}")
+
+
+# ---------------------------------------------------------------------------------------------------
+# PostgreSQL
+# ---------------------------------------------------------------------------------------------------
+
+# Settings under which record text is an exact rendering (and the same on every server): shortest exact
+# floats, ISO dates in UTC, hex bytea.
+PG_EXACT_SETTINGS = ("SET extra_float_digits = 3; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; "
+                     "SET TimeZone = 'UTC'; SET bytea_output = 'hex'; SET row_security = off; "
+                     "SET search_path = pg_catalog;")
+
+# Tables holding rows (plain tables and partitions), not extension members. Materialized views are left
+# out: a restore refreshes them, so a stale one comes back fresh (their definitions are compared).
+PG_RELATIONS = """
+SELECT format('%I.%I', n.nspname, c.relname), quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND c.relpersistence <> 't'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+  AND n.nspname NOT LIKE 'pg_temp%'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1
+"""
+
+# One row per object: key and definition text (ownership and privileges left out: a load makes the app
+# user the owner of everything).
+PG_OBJECTS = r"""
+WITH ext AS (SELECT objid, classid FROM pg_depend WHERE deptype = 'e'),
+ns AS (SELECT oid, nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema')
+       AND nspname NOT LIKE 'pg_toast%' AND nspname NOT LIKE 'pg_temp%'),
+rel AS (SELECT c.*, ns.nspname, format('%I.%I', ns.nspname, c.relname) AS qname FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
+        WHERE NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_class'::regclass AND ext.objid = c.oid))
+SELECT 'schema:' || nspname, coalesce(obj_description(oid, 'pg_namespace'), '') FROM ns
+UNION ALL SELECT 'extension:' || extname, extversion || '|' || extnamespace::regnamespace::text FROM pg_extension
+UNION ALL SELECT 'relation:' || qname, concat_ws('|', relkind, relpersistence, relrowsecurity, relforcerowsecurity,
+  relispartition, coalesce(pg_get_expr(relpartbound, oid), ''), coalesce(obj_description(oid, 'pg_class'), ''),
+  CASE WHEN relkind IN ('v', 'm') THEN pg_get_viewdef(oid) END,
+  (SELECT pg_get_partkeydef(oid) WHERE relkind = 'p'), coalesce(array_to_string(reloptions, ','), ''))
+  FROM rel WHERE relkind IN ('r', 'p', 'v', 'm', 'f', 'c', 'S')
+UNION ALL SELECT 'column:' || r.qname || '.' || a.attname, concat_ws('|', a.attnum, format_type(a.atttypid, a.atttypmod),
+  a.attnotnull, coalesce(pg_get_expr(d.adbin, d.adrelid), ''), a.attgenerated, a.attidentity,
+  coalesce((SELECT collname FROM pg_collation WHERE oid = a.attcollation AND a.attcollation <> 0), ''),
+  coalesce(col_description(r.oid, a.attnum), ''))
+  FROM rel r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+  LEFT JOIN pg_attrdef d ON d.adrelid = r.oid AND d.adnum = a.attnum WHERE r.relkind IN ('r', 'p', 'v', 'm', 'f', 'c')
+UNION ALL SELECT 'index:' || r.qname, pg_get_indexdef(r.oid) FROM rel r WHERE r.relkind IN ('i', 'I')
+UNION ALL SELECT 'constraint:' || r.qname || '.' || co.conname, pg_get_constraintdef(co.oid) || '|' || coalesce(obj_description(co.oid, 'pg_constraint'), '')
+  FROM pg_constraint co JOIN rel r ON r.oid = co.conrelid
+UNION ALL SELECT 'domain-constraint:' || t.typname || '.' || co.conname, pg_get_constraintdef(co.oid)
+  FROM pg_constraint co JOIN pg_type t ON t.oid = co.contypid JOIN ns ON ns.oid = t.typnamespace
+UNION ALL SELECT 'trigger:' || r.qname || '.' || tg.tgname, concat_ws('|', pg_get_triggerdef(tg.oid), tg.tgenabled)
+  FROM pg_trigger tg JOIN rel r ON r.oid = tg.tgrelid WHERE NOT tg.tgisinternal
+UNION ALL SELECT 'rule:' || r.qname || '.' || ru.rulename, pg_get_ruledef(ru.oid)
+  FROM pg_rewrite ru JOIN rel r ON r.oid = ru.ev_class WHERE ru.rulename <> '_RETURN'
+UNION ALL SELECT 'policy:' || r.qname || '.' || p.polname, concat_ws('|', p.polcmd, p.polpermissive,
+  coalesce(pg_get_expr(p.polqual, p.polrelid), ''), coalesce(pg_get_expr(p.polwithcheck, p.polrelid), ''))
+  FROM pg_policy p JOIN rel r ON r.oid = p.polrelid
+UNION ALL SELECT 'sequence:' || r.qname, concat_ws('|', format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmax, s.seqmin, s.seqcache, s.seqcycle)
+  FROM pg_sequence s JOIN rel r ON r.oid = s.seqrelid
+UNION ALL SELECT 'function:' || ns.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+  CASE WHEN p.prokind = 'a' THEN 'aggregate' ELSE pg_get_functiondef(p.oid) END || '|' || coalesce(obj_description(p.oid, 'pg_proc'), '')
+  FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
+  WHERE NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_proc'::regclass AND ext.objid = p.oid)
+UNION ALL SELECT 'type:' || ns.nspname || '.' || t.typname, concat_ws('|', t.typtype, format_type(t.typbasetype, t.typtypmod), t.typnotnull,
+  coalesce(t.typdefault, ''), (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid),
+  coalesce(obj_description(t.oid, 'pg_type'), ''))
+  FROM pg_type t JOIN ns ON ns.oid = t.typnamespace WHERE t.typtype IN ('e', 'd', 'r', 'm')
+  AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_type'::regclass AND ext.objid = t.oid)
+"""
+
+
+def pg_escape_literal(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+class PsqlSession:
+    """One psql process held open: statements in, tab-separated rows out, each batch ended by a marker."""
+
+    def __init__(self, db: str):
+        env = dict(os.environ)
+        env["PGOPTIONS"] = (env.get("PGOPTIONS", "") + " -c client_min_messages=warning").strip()
+        self.p = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", db],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        self.n = 0
+
+    def run(self, sql: str) -> List[List[str]]:
+        self.n += 1
+        mark = f"dbtier-done-{self.n}"
+        self.p.stdin.write((sql.rstrip().rstrip(";") + ";\n" + f"SELECT '{mark}';\n").encode())  # type: ignore[union-attr]
+        self.p.stdin.flush()  # type: ignore[union-attr]
+        rows = []
+        for raw in self.p.stdout:  # type: ignore[union-attr]
+            line = raw.decode("utf-8", "surrogateescape").rstrip("\n")
+            if line == mark:
+                return rows
+            rows.append(line.split("\t"))
+        err = self.p.stderr.read().decode("utf-8", "replace").strip()  # type: ignore[union-attr]
+        raise Failure(f"psql: {err or 'session ended'}")
+
+    def close(self) -> None:
+        try:
+            self.p.stdin.close()  # type: ignore[union-attr]
+        except OSError:
+            pass
+        self.p.wait()
+
+
+def pg_digests(s: PsqlSession) -> Tuple[Dict[str, Dict[str, object]], Dict[str, str]]:
+    tables: Dict[str, Dict[str, object]] = {}
+    for name, quoted in s.run(f"SELECT regexp_replace(k, '[\\n\\r\\t]', ' ', 'g'), q FROM ({PG_RELATIONS}) r(k, q)"):
+        # Order-independent: the sum (mod 2^64) of the first 64 bits of each row's md5. Record text under
+        # PG_EXACT_SETTINGS is exact (every column's output function; shortest exact floats, -0, NaN).
+        rows = s.run(f"SELECT count(*), coalesce(sum(('x' || left(md5(t::text), 16))::bit(64)::bigint::numeric), 0) "
+                     f"% 18446744073709551616 FROM ONLY {quoted} t")
+        tables[name] = {"rows": int(rows[0][0]), "digest": format(int(rows[0][1].split(".")[0]) % (1 << 64), "016x")}
+    objects: Dict[str, str] = {}
+    # Definitions span lines: the server hashes them, and keys are kept on one line.
+    for key, digest in s.run(f"SELECT regexp_replace(k, '[\\n\\r\\t]', ' ', 'g'), encode(sha256(convert_to(coalesce(d, ''), 'UTF8')), 'hex') "
+                             f"FROM ({PG_OBJECTS}) q(k, d)"):
+        objects[key] = digest
+    lo = s.run("SELECT count(*), coalesce(md5(string_agg(oid::text || ':' || md5(lo_get(oid)), ',' ORDER BY oid)), '') "
+               "FROM pg_largeobject_metadata")
+    if int(lo[0][0]):
+        tables["(large objects)"] = {"rows": int(lo[0][0]), "digest": lo[0][1]}
+    return tables, objects
+
+
+def pg_sequences(s: PsqlSession) -> Dict[str, int]:
+    """Each sequence's position: the next value it hands out. Sequences are not transactional (a snapshot
+    does not hold them still), so this is read before pg_dump reads them: the dump's value is never lower."""
+    out: Dict[str, int] = {}
+    for name, quoted in s.run("SELECT format('%I.%I', n.nspname, c.relname), quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
+                              "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'S' "
+                              "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e') ORDER BY 1"):
+        last, called = s.run(f"SELECT last_value, is_called FROM {quoted}")[0]
+        out[name] = int(last) + (1 if called == "t" else 0)
+    return out
+
+
+def pg_inexact(s: PsqlSession) -> List[str]:
+    reasons = []
+    for (name,) in s.run("SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                         "WHERE c.relkind = 'f' ORDER BY 1"):
+        reasons.append(f"foreign table {name}: its rows live on another server and are not in the dump")
+    return reasons
+
+
+def pg_dump(db: str, digests_path: str) -> int:
+    out = sys.stdout.buffer
+    s = PsqlSession(db)
+    work = tempfile.mkdtemp(prefix="dbtier-pgdump.", dir=os.environ.get("RUN_DIR") or None)
+    try:
+        s.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        snapshot = s.run("SELECT pg_export_snapshot()")[0][0]
+        s.run(PG_EXACT_SETTINGS)
+        schema = os.path.join(work, "schema.dump")
+        common = ["pg_dump", f"--snapshot={snapshot}", "--encoding=UTF8", "-d", db]
+        p = subprocess.run(common + ["--format=custom", "--section=pre-data", "--section=post-data", "--blobs",
+                                     "-f", schema], stderr=subprocess.PIPE)
+        if p.returncode != 0:
+            raise Failure(f"pg_dump (schema): {p.stderr.decode('utf-8', 'replace').strip()}")
+        size = os.path.getsize(schema)
+        out.write(f"-- dbtier pg-split 1 schema-bytes={size}\n".encode())
+        with open(schema, "rb") as f:
+            shutil.copyfileobj(f, out, BLOCK)
+        out.flush()
+        sequences = pg_sequences(s)
+        # The rows go straight from pg_dump to our stdout while this session digests the same snapshot.
+        data = subprocess.Popen(common + ["--format=plain", "--section=data", "--blobs"], stdout=out.fileno(),
+                                stderr=subprocess.PIPE)
+        err: List[bytes] = []
+        t = threading.Thread(target=lambda: err.append(data.stderr.read()), daemon=True)  # type: ignore[union-attr]
+        t.start()
+        try:
+            tables, objects = pg_digests(s)
+            inexact = pg_inexact(s)
+        finally:
+            code = data.wait()
+            t.join()
+        if code != 0:
+            raise Failure(f"pg_dump (data): {b''.join(err).decode('utf-8', 'replace').strip()}")
+        s.run("COMMIT")
+        for reason in inexact:
+            print(f"fingerprint: cannot be restored exactly: {reason}", file=sys.stderr)
+        _write_json(digests_path, {"format": PG_FORMAT, "tables": tables, "objects": objects, "sequences": sequences,
+                                   "inexact": inexact})
+        return 0
+    finally:
+        s.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def pg_fingerprint(db: str, out_path: str) -> int:
+    s = PsqlSession(db)
+    try:
+        s.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        s.run(PG_EXACT_SETTINGS)
+        sequences = pg_sequences(s)
+        tables, objects = pg_digests(s)
+        inexact = pg_inexact(s)
+        s.run("COMMIT")
+    finally:
+        s.close()
+    _write_json(out_path, {"format": PG_FORMAT, "tables": tables, "objects": objects, "sequences": sequences,
+                           "inexact": inexact})
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------
+
+def _write_json(path: str, doc: dict) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
+def _load(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        raise Failure(f"{path}: {e}")
+    return doc.get("source", doc) if isinstance(doc, dict) else {}
+
+
+def compare(expected_path: str, actual_path: str) -> int:
+    e, a = _load(expected_path), _load(actual_path)
+    problems = [f"the source could not be dumped exactly: {r}" for r in e.get("inexact", [])]
+    et, at = e.get("tables", {}), a.get("tables", {})
+    for name in sorted(set(et) | set(at)):
+        x, y = et.get(name), at.get(name)
+        if x is None:
+            problems.append(f"table {name}: {y.get('rows')} rows, not in the source")
+        elif y is None:
+            problems.append(f"table {name}: missing (the source has {x.get('rows')} rows)")
+        elif x.get("rows") != y.get("rows"):
+            problems.append(f"table {name}: {y.get('rows')} rows, the source has {x.get('rows')}")
+        elif x.get("digest") != y.get("digest"):
+            problems.append(f"table {name}: same {x.get('rows')} rows count, different content")
+    eo, ao = e.get("objects", {}), a.get("objects", {})
+    for key in sorted(set(eo) | set(ao)):
+        if key not in ao:
+            problems.append(f"{key}: missing")
+        elif key not in eo:
+            problems.append(f"{key}: not in the source")
+        elif eo[key] != ao[key]:
+            problems.append(f"{key}: definition differs")
+    es, as_ = e.get("sequences", {}), a.get("sequences", {})
+    for name in sorted(es):
+        if name not in as_:
+            problems.append(f"sequence {name}: missing")
+        elif as_[name] < es[name]:
+            problems.append(f"sequence {name}: would hand out {as_[name]} again (the source was at {es[name]})")
+    for p in problems:
+        print(p, file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _opts(argv: List[str]) -> Dict[str, str]:
+    out, i = {}, 0
+    while i < len(argv):
+        if not argv[i].startswith("--") or i + 1 >= len(argv):
+            raise SystemExit(f"fingerprint: unexpected argument {argv[i]!r}")
+        out[argv[i][2:]] = argv[i + 1]
+        i += 2
+    return out
+
+
+def main(argv: List[str]) -> int:
+    try:
+        if len(argv) >= 4 and argv[0] == "dump" and argv[1] == "mysql":
+            o = _opts(argv[4:])
+            return mysql_dump(argv[2], argv[3], o["client"], o["dump-tool"], o["cnf"], o.get("flavor", "mariadb"))
+        if len(argv) == 4 and argv[0] == "dump" and argv[1] == "postgres":
+            return pg_dump(argv[2], argv[3])
+        if len(argv) >= 4 and argv[0] == "fingerprint" and argv[1] == "mysql":
+            o = _opts(argv[4:])
+            return mysql_fingerprint(argv[2], argv[3], o["client"], o["cnf"])
+        if len(argv) == 4 and argv[0] == "fingerprint" and argv[1] == "postgres":
+            return pg_fingerprint(argv[2], argv[3])
+        if len(argv) == 3 and argv[0] == "compare":
+            return compare(argv[1], argv[2])
+    except Failure as e:
+        print(f"fingerprint: {e}", file=sys.stderr)
+        return 1
+    except KeyError as e:
+        print(f"fingerprint: missing option --{e.args[0]}", file=sys.stderr)
+        return 2
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except BrokenPipeError:
+        print("fingerprint: the reader of the dump went away", file=sys.stderr)
+        sys.exit(1)

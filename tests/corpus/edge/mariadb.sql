@@ -1,0 +1,79 @@
+-- dbtier exactness corpus: edge values and objects for MariaDB 10.11 (loaded by the server's root over
+-- its socket into an empty utf8mb4 database). Every value here must come back bit for bit.
+SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO';
+CREATE TABLE `num☃ "edge"` (
+  id INT NOT NULL PRIMARY KEY COMMENT 'ünïcode comment ☃ 😀',
+  f FLOAT NULL, f2 FLOAT(10,3) NULL, d DOUBLE NULL, dec1 DECIMAL(65,30) NULL, dec2 DECIMAL(5,0) UNSIGNED NULL,
+  big BIGINT UNSIGNED NULL, sbig BIGINT NULL, ti TINYINT NULL, bt BIT(1) NULL, b64 BIT(64) NULL, y YEAR NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='table comment ☃';
+INSERT INTO `num☃ "edge"` VALUES
+ (1, 1234567.125, 1.5, 0.1e0 + 0.2e0, '12345678901234567890123456789012345.123456789012345678901234567890', 99999,
+  18446744073709551615, -9223372036854775808, -128, b'1', b'1111111111111111111111111111111111111111111111111111111111111111', 2155),
+ (2, 3.4028234e38, 0.001, 1.7976931348623157e308, -0.000000000000000000000000000001, 0, 0, 9223372036854775807, 127, b'0', b'0', 1901),
+ (3, 1.401298464e-45, -1.5, 5e-324, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0),
+ (4, -0.1, 123456.789, -2.2250738585072014e-308, 1, 1, 1, 1, 0, NULL, b'101', NULL),
+ (5, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+CREATE TABLE temporal (
+  id INT NOT NULL PRIMARY KEY,
+  d DATE NULL, dt DATETIME(6) NULL, ts TIMESTAMP(6) NULL DEFAULT NULL, t TIME(6) NULL, dz DATETIME NULL
+) ENGINE=InnoDB;
+INSERT INTO temporal VALUES
+ (1, '0000-00-00', '0000-00-00 00:00:00', '1970-01-01 00:00:01.000000', '-838:59:59.000000', '2024-00-00 00:00:00'),
+ (2, '9999-12-31', '9999-12-31 23:59:59.999999', '2038-01-19 03:14:07.999999', '838:59:59.000000', '2024-02-00 10:00:00'),
+ (3, '1000-01-01', '1000-01-01 00:00:00.000001', '2024-03-31 01:30:00.5', '00:00:00.000001', NULL);
+CREATE TABLE bytes (
+  id INT NOT NULL PRIMARY KEY,
+  bin BINARY(8) NULL, vb VARBINARY(64) NULL, bl BLOB NULL, lb LONGBLOB NULL
+) ENGINE=InnoDB;
+INSERT INTO bytes VALUES
+ (1, X'61', X'00', X'FFFEFD00C328E282', X'C0AF0A0D5C27225C305A1A'),
+ (2, X'0000000000000000', X'', X'', X''),
+ (3, 'ab', 'trailing  ', X'0A0A0D0D', NULL);
+CREATE TABLE `text ünï` (
+  id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  `col ☃` VARCHAR(100) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+  l1 VARCHAR(100) CHARACTER SET latin1 NULL,
+  c CHAR(10) NULL,
+  e ENUM('a', 'b c', 'd''e', 'ü') NULL, s SET('x', 'y', 'ζ') NULL,
+  j JSON NULL, u UUID NULL, ip INET6 NULL,
+  g POINT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 AUTO_INCREMENT=1000;
+INSERT INTO `text ünï` (id, `col ☃`, l1, c, e, s, j, u, ip, g) VALUES
+ (1, 'emoji 😀🎉 𝄞 and \0 nul', 'café ß ÿ', 'pad  ', 'd''e', 'x,ζ', '{"a": [1, "ü"]}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '::ffff:1.2.3.4', POINT(1.5, -2.25)),
+ (2, 'line\nbreak\r\n\ttab \\ back '' quote " dq ),( sep ; -- not a comment', '', '', 'ü', '', '[]', NULL, '2001:db8::1', NULL),
+ (3, '', NULL, NULL, '', NULL, NULL, NULL, NULL, NULL);
+-- No key at all, duplicate rows, MyISAM with FULLTEXT, Aria, a partitioned table
+CREATE TABLE nokey (a INT NULL, b VARCHAR(20) NULL) ENGINE=InnoDB;
+INSERT INTO nokey VALUES (1, 'dup'), (1, 'dup'), (NULL, NULL), (NULL, NULL), (2, 'x');
+CREATE TABLE docs (id INT NOT NULL PRIMARY KEY, body TEXT, FULLTEXT KEY ft (body)) ENGINE=MyISAM DEFAULT CHARSET=utf8mb4;
+INSERT INTO docs VALUES (2, 'second doc'), (1, 'first ☃ doc');
+CREATE TABLE aria_log (n INT, msg TEXT) ENGINE=Aria;
+INSERT INTO aria_log VALUES (3, 'c'), (1, 'a'), (2, 'b'), (1, 'a');
+CREATE TABLE parts (id INT NOT NULL, at DATE NOT NULL, v INT, PRIMARY KEY (id, at))
+  PARTITION BY RANGE (YEAR(at)) (PARTITION p2023 VALUES LESS THAN (2024), PARTITION pmax VALUES LESS THAN MAXVALUE);
+INSERT INTO parts VALUES (1, '2023-05-01', 1), (2, '2024-05-01', 2);
+-- Generated and invisible columns
+CREATE TABLE gen (id INT NOT NULL PRIMARY KEY, a INT, v INT AS (a * 2) VIRTUAL, st VARCHAR(20) AS (CONCAT('s', a)) STORED,
+  hidden INT INVISIBLE DEFAULT 7) ENGINE=InnoDB;
+INSERT INTO gen (id, a, hidden) VALUES (1, 10, 1), (2, NULL, NULL);
+-- A sequence with state, views, a trigger, routines, an event
+CREATE SEQUENCE seq_orders START WITH 100 INCREMENT BY 5;
+SELECT NEXTVAL(seq_orders), NEXTVAL(seq_orders);
+CREATE TABLE counter (id INT NOT NULL PRIMARY KEY, n INT NOT NULL DEFAULT 0);
+INSERT INTO counter VALUES (1, 5);
+CREATE TRIGGER gen_ai AFTER INSERT ON gen FOR EACH ROW UPDATE counter SET n = n + 1 WHERE id = 1;
+CREATE SQL SECURITY INVOKER VIEW v_invoker AS SELECT id, a FROM gen WHERE a > 0;
+CREATE VIEW `v ☃` AS SELECT COUNT(*) AS n FROM nokey;
+DELIMITER ;;
+CREATE PROCEDURE bump(IN k INT) COMMENT 'proc ☃; with ; inside'
+BEGIN
+  DECLARE x INT DEFAULT 0;
+  -- a comment; with ; semicolons
+  SET x = k + 1; UPDATE counter SET n = n + x WHERE id = 1;
+END;;
+CREATE FUNCTION pick(s VARCHAR(10)) RETURNS VARCHAR(20) CHARSET utf8mb4 DETERMINISTIC
+BEGIN
+  RETURN CONCAT(s, ';', 'DEFINER=`x`@`y`');
+END;;
+DELIMITER ;
+CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 00:00:00' DISABLE DO UPDATE counter SET n = 0;

@@ -6,7 +6,8 @@ import * as path from "path";
 import { formatProblems, parseConfig } from "../../components/config";
 import { cidrContains, parseCidr } from "../../components/net";
 import {
-  awsDatabaseIngress, doDatabaseFirewallRules, linodeAllowList, renderNftables, trustedSourceTable, vmInboundRules,
+  VM_OUTBOUND_RULES, awsDatabaseIngress, databaseAccountSources, doDatabaseFirewallRules, linodeAllowList, renderNftables, ruleBudgets,
+  trustedSourceTable, vmInboundRules,
 } from "../../components/trustedSources";
 import { DbTierConfig } from "../../components/types";
 import { validRaw } from "./fixtures";
@@ -156,5 +157,40 @@ describe("host firewall (nftables)", () => {
       spawnSync("ip", ["netns", "del", ns]);
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("7: a webserver tag only matches traffic from inside the stack's VPC", () => {
+  test("tag only, self-managed: the account's host pattern is the VPC range, so init has DB_WEBSERVER_SOURCES", () => {
+    const c = config({ webservers: undefined, webserverTag: "shop-web" });
+    expect(c.webservers).toEqual([]);
+    expect(databaseAccountSources(c)).toEqual([c.vpcCidr]);
+  });
+
+  test("tag and list: the listed webservers and the tagged ones (from the VPC range) each have an account", () => {
+    const c = config({ webserverTag: "shop-web" });
+    expect(databaseAccountSources(c)).toEqual(["203.0.113.10/32", "203.0.113.11/32", c.vpcCidr]);
+    // Every source the host firewall admits on the database port has an account.
+    const admitted = renderNftables(c, "database").split("\n").filter((l) => / tcp dport 3306 accept/.test(l)).map((l) => l.trim().split(" ")[2]);
+    expect(admitted.map((a) => (a.includes("/") ? a : `${a}/32`))).toEqual(databaseAccountSources(c));
+  });
+
+  test("no tag: exactly the listed webservers", () => {
+    expect(databaseAccountSources(config())).toEqual(["203.0.113.10/32", "203.0.113.11/32"]);
+  });
+});
+
+describe("rule budgets", () => {
+  test("count what the planners create: inbound rules plus the declared outbound rules on DigitalOcean", () => {
+    const c = config();
+    const [vm] = ruleBudgets(c);
+    expect(vm.used).toBe(vmInboundRules(c, "database").length + VM_OUTBOUND_RULES.length);
+    expect(vm.limit).toBe(50);
+    const managed = config({ mode: "managed", engine: "mysql", engineVersion: "8" });
+    expect(ruleBudgets(managed).map((b) => [b.firewall, b.used, b.limit])).toEqual([
+      ["the proxy VM's digitalocean firewall", 1 + VM_OUTBOUND_RULES.length, 50],
+      ["the DigitalOcean database firewall", 2 + 2, 100],
+    ]);
+    expect(doDatabaseFirewallRules(managed, { dropletId: "1" })).toHaveLength(3);
   });
 });

@@ -17,7 +17,7 @@ one must not hand out a value the source had already handed out (>=), rows and o
 Dump formats:
   mysql-exact-1  mariadb-dump/mysqldump for the schema (tables, views, routines), then the row data
                  rendered by the server with exact renderings (FLOAT through DOUBLE, which the text protocol
-                 would round to 6 significant digits; strings and bytes escaped with QUOTE(); BIT as b'..'),
+                 would round to 6 significant digits; strings and bytes quoted, escaped by the client; BIT as b'..'),
                  inside one START TRANSACTION WITH CONSISTENT SNAPSHOT session, then triggers and events (so
                  neither fires while the rows load). Each table's digest is the SHA-256 of its rendered rows
                  in clustered-index order; tables whose order a reload does not reproduce (no primary or
@@ -67,10 +67,12 @@ class MyClient:
     def __init__(self, client: str, cnf: str):
         self.client, self.cnf = client, cnf
 
-    def argv(self, *extra: str) -> List[str]:
-        # --raw: bytes exactly as the server sent them (escaping is done in the query, not by the client).
-        return [self.client, f"--defaults-extra-file={self.cnf}", "--batch", "--raw", "--skip-column-names",
-                "--quick", "--default-character-set=utf8mb4", "--max-allowed-packet=1G", *extra]
+    def argv(self, raw: bool = True) -> List[str]:
+        # --raw: bytes exactly as the server sent them. Without it (the row data) the client escapes NUL,
+        # tab, newline and backslash of every field as \0 \t \n \\, which is MySQL's own string-literal
+        # syntax: every row is one line, and the server spends no second pass on escaping.
+        return [self.client, f"--defaults-extra-file={self.cnf}", "--batch", *(["--raw"] if raw else []),
+                "--skip-column-names", "--quick", "--default-character-set=utf8mb4", "--max-allowed-packet=1G"]
 
     def query(self, sql: str) -> List[List[str]]:
         p = subprocess.run(self.argv(), input=sql.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -91,13 +93,15 @@ def my_render(col: str, data_type: str, charset: str = "") -> str:
         expr = f"CONCAT('b''', BIN({c}), '''')"
     elif t in ("tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "double", "year"):
         expr = c
+    elif t in ("date", "datetime", "timestamp", "time", "uuid", "inet4", "inet6"):
+        expr = f"CONCAT('''', {c}, '''')"  # their text holds no quote or backslash
     else:
-        # QUOTE escapes \, ', NUL and ^Z; newlines are escaped too so that every row is one line. Text in
-        # another character set goes out as utf8mb4 (the dump's SET NAMES): a binary column in the same
-        # CONCAT makes the row binary, which would pass latin1 bytes on unconverted.
-        if charset and charset != "binary":
+        # Quotes doubled here; backslash, NUL, tab and newline escaped by the client (MyClient.argv). Text
+        # in another character set goes out as utf8mb4 (the dump's SET NAMES): a binary column in the
+        # same CONCAT makes the row binary, which would pass latin1 bytes on unconverted.
+        if charset and charset not in ("binary", "utf8mb4", "utf8mb3", "utf8", "ascii"):
             c = f"CONVERT({c} USING utf8mb4)"
-        expr = f"REPLACE(REPLACE(QUOTE({c}), '\\n', '\\\\n'), '\\r', '\\\\r')"
+        expr = f"CONCAT('''', REPLACE({c}, '''', ''''''), '''')"
     return f"IFNULL({expr}, 'NULL')"
 
 
@@ -221,6 +225,14 @@ def my_objects(cl: MyClient, db: str) -> Dict[str, str]:
     return out
 
 
+BATCH_ESCAPES = {b"0": b"\0", b"t": b"\t", b"n": b"\n", b"\\": b"\\"}
+
+
+def batch_unescape(field: bytes) -> bytes:
+    """The inverse of the client's batch-mode escaping (\\0 \\t \\n \\\\)."""
+    return re.sub(rb"\\(.)", lambda m: BATCH_ESCAPES.get(m.group(1), m.group(0)), field)
+
+
 class RowStream:
     """Reads the client's marker-framed output: per table "--dbtier-begin NAME", one line per row, then
     "--dbtier-end". Row lines start with "(" and hold no raw newline, so markers cannot be mistaken."""
@@ -246,7 +258,7 @@ class RowStream:
                     line = data[pos:end]
                     if not line.startswith(BEGIN_MARK):
                         raise Failure(f"unexpected client output {line[:80]!r}")
-                    self.on_begin(line[len(BEGIN_MARK):].decode("utf-8", "surrogateescape"))
+                    self.on_begin(batch_unescape(line[len(BEGIN_MARK):]).decode("utf-8", "surrogateescape"))
                     in_table = True
                     pos = end + 1
                     continue
@@ -331,7 +343,7 @@ def my_stream_rows(cl: MyClient, db: str, tables: List[MyTable], out=None) -> Di
         flush()
         digests[state["name"]] = state["digest"].result()  # type: ignore[index,union-attr]
 
-    proc = subprocess.Popen(cl.argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cl.argv(raw=False), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     err: List[bytes] = []
     reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
     reader.start()

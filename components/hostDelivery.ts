@@ -94,6 +94,8 @@ export interface HostSecretValues {
   readonly secrets: SecretConfig;
   /** Not a secret, but kept beside the deploy key it pins the git server for. */
   readonly baselineKnownHosts?: string;
+  /** Self-managed: the private key of the server certificate the stack's CA issued (components/tls.ts). */
+  readonly tlsServerKey?: string;
 }
 
 /** Flat tar entries for the secret installer (names as in SECRET_FILES, mode 0600). Absent secrets are skipped. */
@@ -105,6 +107,7 @@ export function secretEntries(values: HostSecretValues): TarEntry[] {
     [SECRET_FILES.datastoreSecretAccessKey, values.secrets.datastoreSecretAccessKey],
     [SECRET_FILES.baselineDeployKey, values.secrets.baselineDeployKey],
     [SECRET_FILES.baselineKnownHosts, values.baselineKnownHosts],
+    [SECRET_FILES.tlsServerKey, values.tlsServerKey],
     [SECRET_FILES.smtpUrl, values.secrets.smtpUrl],
     [SECRET_FILES.smtpPassword, values.secrets.smtpPassword],
     [SECRET_FILES.alertEmail, values.secrets.alertEmail],

@@ -10,6 +10,7 @@ import { HostSummary } from "./hostVm";
 import { ManagedDatabase } from "./managed";
 import { DatabaseProxy } from "./proxy";
 import { SelfManagedDatabase } from "./selfManaged";
+import { connectionTlsQuery } from "./tls";
 import { TrustedSourceRow, trustedSourceTable } from "./trustedSources";
 import { Cloud, DbTierConfig, Engine } from "./types";
 
@@ -27,7 +28,8 @@ export interface DatabaseTierArgs {
 export function connectionUrl(engine: Engine, parts: { user: string; password: string; host: string; port: number; database: string }): string {
   const auth = `${encodeURIComponent(parts.user)}:${encodeURIComponent(parts.password)}`;
   const target = `${parts.host.includes(":") ? `[${parts.host}]` : parts.host}:${parts.port}/${encodeURIComponent(parts.database)}`;
-  return engine === "postgres" ? `postgresql://${auth}@${target}?sslmode=require` : `mysql://${auth}@${target}?ssl-mode=REQUIRED`;
+  // The client verifies the chain and the server's name against the `caCertificate` output (components/tls.ts).
+  return `${engine === "postgres" ? "postgresql" : "mysql"}://${auth}@${target}?${connectionTlsQuery(engine)}`;
 }
 
 /** The stack outputs, in one place so index.ts stays a few lines and tests can build a stack per config. */
@@ -69,7 +71,7 @@ export class DatabaseTier extends pulumi.ComponentResource {
         host: db.host,
         port: db.port,
         password: db.appPassword,
-        caCertificate: undefined,
+        caCertificate: db.caCertificate,
         proxyAddress: undefined,
         readReplicaHosts: pulumi.output([]),
         hosts: db.hostSummary.apply((h) => [h]),

@@ -51,6 +51,7 @@ export function mockSecret(name: string, field: string): string {
 }
 
 const MOCK_CA = "-----BEGIN CERTIFICATE-----\nMIIBmockdbtierCAcertificateForPlansOnlyAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n-----END CERTIFICATE-----\n";
+const mockPem = (label: string, name: string): string => `-----BEGIN ${label}-----\nMIIBmock${digest(name).toString("hex").slice(0, 48)}\n-----END ${label}-----\n`;
 
 /** Addresses: public ones from TEST-NET-1 (192.0.2.0/24), private ones inside the stack's VPC range. */
 class AddressBook {
@@ -102,6 +103,14 @@ export function createPlanMocks(options: { region: string; vpcCidr: string }): P
         const bytes = digest(`id/${name}`).subarray(0, Number(inputs.byteLength ?? 4));
         return { hex: bytes.toString("hex"), b64Url: bytes.toString("base64url"), b64Std: bytes.toString("base64"), dec: BigInt(`0x${bytes.toString("hex")}`).toString() };
       }
+      // @pulumi/tls: the keys and certificates a real run generates (the key a secret, the certificates not).
+      case "tls:index/privateKey:PrivateKey":
+        return { privateKeyPem: mockSecret(name, "privateKeyPem"), publicKeyPem: mockPem("PUBLIC KEY", name) };
+      case "tls:index/certRequest:CertRequest":
+        return { certRequestPem: mockPem("CERTIFICATE REQUEST", name) };
+      case "tls:index/selfSignedCert:SelfSignedCert":
+      case "tls:index/locallySignedCert:LocallySignedCert":
+        return { certPem: mockPem("CERTIFICATE", name), readyForRenewal: false };
       case "digitalocean:index/droplet:Droplet":
         return { ipv4Address: addresses.publicIp(), ipv4AddressPrivate: addresses.privateIp(), urn: `do:droplet:${name}` };
       case "digitalocean:index/databaseCluster:DatabaseCluster":

@@ -114,7 +114,7 @@ describe.each(MATRIX)("$cloud $mode $engine $version", ({ cloud, mode, engine, v
     expect(present).toContain("dbtier:index:DatabaseTier");
     expect(ofType(run, VM_TYPES[cloud])).toHaveLength(1);
     // Only this cloud's provider, never a deprecated Linode v1 database.
-    for (const r of custom(run)) expect(["random", "command", cloud]).toContain(r.type.split(":")[0]);
+    for (const r of custom(run)) expect(["random", "command", "tls", cloud]).toContain(r.type.split(":")[0]);
     expect([...present].filter((t) => /linode:index\/database(Mysql|Postgresql):/.test(t))).toEqual([]);
   });
 
@@ -266,7 +266,7 @@ describe("protections and production settings", () => {
     expect(replicaFirewalls).toHaveLength(2);
     for (const fw of replicaFirewalls) expect((fw.rules as { type: string }[]).map((r) => r.type)).toEqual(["ip_addr", "ip_addr"]);
     expect(plainInputs(ofType(run, "digitalocean:index/databaseConnectionPool:DatabaseConnectionPool")[0])).toMatchObject({ mode: "transaction", dbName: "shop", user: "shop_app" });
-    expect(String(run.outputs.connectionString.value)).toMatch(/^postgresql:\/\/shop_app:.+@dbtier-managed-pool-.+:25061\/shop-pool\?sslmode=require$/);
+    expect(String(run.outputs.connectionString.value)).toMatch(/^postgresql:\/\/shop_app:.+@dbtier-managed-pool-.+:25061\/shop-pool\?sslmode=verify-full&sslrootcert=dbtier-ca\.pem$/);
   });
 
   it("must give Linode HA a 3-node v2 cluster with a weekly maintenance window", async () => {

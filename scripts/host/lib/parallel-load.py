@@ -654,6 +654,10 @@ class Postgres(Engine):
 
 # ---- statement scanner --------------------------------------------------------------------------
 
+PG_IDENT = re.compile(rb"[A-Za-z_\x80-\xff][A-Za-z0-9_$\x80-\xff]*")
+PG_IDENT_CHAR = re.compile(rb"[A-Za-z0-9_$\x80-\xff]")
+
+
 class Scanner:
     """Splits SQL text into statements, honouring quotes, comments, DELIMITER (MariaDB) and
     dollar quotes (PostgreSQL). Fed line by line; yields (statement bytes, delimiter)."""
@@ -664,6 +668,12 @@ class Scanner:
         self.state = None  # None, b"'", b'"', b"`", b"/*", b"$tag$"
         self.delim = b";"
         self.depth = 0  # PostgreSQL nested comments
+        # PostgreSQL, as psql's own lexer counts (psqlscan.l): identifiers in the statement so far,
+        # BEGIN/CASE ... END nesting and parentheses, inside which ';' does not end the statement
+        # (BEGIN ATOMIC bodies, rules with several actions).
+        self.idents = 0
+        self.begin_depth = 0
+        self.parens = 0
 
     def pending(self) -> bool:
         return any(x.strip() for x in self.buf)
@@ -710,10 +720,25 @@ class Scanner:
                         i += len(m.group(0))
                     else:
                         i += 1
-                elif line.startswith(self.delim, i):
+                elif self.dialect == "postgres" and (c.isalpha() or c == b"_" or c >= b"\x80") and not (
+                        i > 0 and PG_IDENT_CHAR.match(line, i - 1)):
+                    m = PG_IDENT.match(line, i)
+                    word = m.group(0).lower()
+                    self.idents += 1
+                    if word in (b"begin", b"case"):
+                        if self.idents > 1:  # a first-word BEGIN is a transaction, not a body
+                            self.begin_depth += 1
+                    elif word == b"end" and self.begin_depth > 0:
+                        self.begin_depth -= 1
+                    i = m.end()
+                elif c in (b"(", b")") and self.dialect == "postgres":
+                    self.parens += 1 if c == b"(" else (-1 if self.parens > 0 else 0)
+                    i += 1
+                elif line.startswith(self.delim, i) and self.begin_depth == 0 and self.parens == 0:
                     self.buf.append(line[start:i])
                     stmt = b"".join(self.buf).strip()
                     self.buf = []
+                    self.idents = 0
                     i += len(self.delim)
                     start = i
                     if stmt:

@@ -292,8 +292,22 @@ my_primary_key_policy() {
 # tool's schema plus rows rendered exactly by the server; PostgreSQL "pg-split-1": pg_dump's schema archive
 # and data section from one exported snapshot). DIGESTS (optional) gets the source's per-table digests
 # taken from the dump's own snapshot, its format name and what it cannot represent exactly ("inexact").
+# FORMAT "sql" (optional) writes the old plain dump instead (no digests), whose row text dumpkit.py stats
+# compares with an old backup's: re-dumping for a backup without source digests.
 db_dump_stream() {
-  local db="$1" digests="${2:-$RUN_DIR/dump-digests.json}"
+  local db="$1" digests="${2:-$RUN_DIR/dump-digests.json}" format="${3:-}"
+  if [[ "$format" == sql ]]; then
+    printf '{"format": "sql", "inexact": ["a plain dump has no source digests"]}\n' >"$digests"
+    if [[ "$DB_FAMILY" == mysql ]]; then
+      local args=(--defaults-extra-file="$MY_CNF" --single-transaction --quick --routines --triggers --events
+        --order-by-primary --skip-dump-date --max-allowed-packet=1G --default-character-set=utf8mb4)
+      if [[ "$MY_FLAVOR" == mysql ]]; then args+=(--set-gtid-purged=OFF --column-statistics=0); fi
+      "$MY_DUMP" "${args[@]}" "$db"
+    else
+      pg_dump --format=plain --no-owner --no-privileges --encoding=UTF8 -d "$db"
+    fi
+    return
+  fi
   if [[ "$DB_FAMILY" == mysql ]]; then
     "$PYTHON" "$DBTIER_LIB/fingerprint.py" dump mysql "$db" "$digests" --client "$MY_CLIENT" --dump-tool "$MY_DUMP" \
       --cnf "$MY_CNF" --flavor "$MY_FLAVOR"

@@ -6,8 +6,16 @@
                    [--ca-file F] [--format sql|mysql-exact-1|pg-split-1]
                    [--socket PATH] [--client auto|driver|cli] [--chunk-bytes B] [--defer-indexes]
 
-Input: mariadb-dump/mysqldump output, or pg_dump plain output (without --create). The stream is read
-once, never stored: memory stays bounded by about (2 x jobs + 1) x chunk-bytes (default 1 MiB).
+Input (--format, what the backup's manifest recorded; fingerprint.py writes the new ones):
+  sql            mariadb-dump/mysqldump output, or pg_dump plain output (without --create): old backups;
+  mysql-exact-1  the dump tool's schema, exactly rendered rows (tables marked "-- dbtier-serial" are loaded
+                 by one connection in dump order, so their scan order and digest survive), triggers/events;
+  pg-split-1     a header, pg_dump's custom archive of pre-data + post-data, pg_dump's data section: the
+                 archive's pre-data is restored by pg_restore --single-transaction, the rows are loaded in
+                 parallel as below, then its post-data by pg_restore --jobs (the server's own grammar for
+                 every schema statement; only the rows pass through the scanner).
+The stream is read once, never stored (a pg-split-1 schema archive goes to a private temp file): memory
+stays bounded by about (2 x jobs + 1) x chunk-bytes (default 1 MiB).
 
 How the work is split:
   * schema and every other non-data statement run in dump order on connection 1;

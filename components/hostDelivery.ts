@@ -96,6 +96,8 @@ export interface HostSecretValues {
   readonly baselineKnownHosts?: string;
   /** Self-managed: the private key of the server certificate the stack's CA issued (components/tls.ts). */
   readonly tlsServerKey?: string;
+  /** The stack's backup signing private key (components/backupSigning.ts). */
+  readonly backupSigningKey?: string;
 }
 
 /** Flat tar entries for the secret installer (names as in SECRET_FILES, mode 0600). Absent secrets are skipped. */
@@ -108,6 +110,7 @@ export function secretEntries(values: HostSecretValues): TarEntry[] {
     [SECRET_FILES.baselineDeployKey, values.secrets.baselineDeployKey],
     [SECRET_FILES.baselineKnownHosts, values.baselineKnownHosts],
     [SECRET_FILES.tlsServerKey, values.tlsServerKey],
+    [SECRET_FILES.backupSigningKey, values.backupSigningKey],
     [SECRET_FILES.smtpUrl, values.secrets.smtpUrl],
     [SECRET_FILES.smtpPassword, values.secrets.smtpPassword],
     [SECRET_FILES.alertEmail, values.secrets.alertEmail],

@@ -37,6 +37,10 @@ export interface HostEnvInput {
   readonly caFile?: string;
   /** Default "vendor": the vendor's signed apt repository; "distro": Debian's own packages. */
   readonly packageSource?: "vendor" | "distro";
+  /** This stack's backup signing public key (components/backupSigning.ts): what its backups are checked with. */
+  readonly backupSigningPublicKey: string;
+  /** The signing public key of appDb.sourceApplication's stack, when that is another stack (promotion). */
+  readonly sourceSigningPublicKey?: string;
 }
 
 /** Where the toolkit lives on a host; `/usr/local/bin/dbtier-db` links to its entry point. */
@@ -61,6 +65,8 @@ export const SECRET_FILES = {
   alertEmail: `${SECRET_DIR}/alert-email`,
   /** Self-managed: the server certificate's private key; `dbtier-db init` installs it for the server. */
   tlsServerKey: `${SECRET_DIR}/tls-server-key`,
+  /** The stack's backup signing private key (hosts that back up: the database VM and the proxy). */
+  backupSigningKey: `${SECRET_DIR}/backup-signing-key`,
 } as const;
 
 /**
@@ -130,6 +136,8 @@ export function renderHostEnv(input: HostEnvInput): string {
       ["BACKUP_RETAIN_WEEKLY", retention.weekly],
       ["BACKUP_RETAIN_MONTHLY", retention.monthly],
       ["BACKUP_RECIPIENT", config.backups.encryptionRecipient],
+      ["BACKUP_SIGNING_PUBLIC_KEY", input.backupSigningPublicKey],
+      ["APP_DB_SOURCE_SIGNING_PUBLIC_KEY", config.appDb.sourceApplication === config.appDb.application ? undefined : input.sourceSigningPublicKey],
       ["DATASTORE_ENDPOINT", datastore.endpoint],
       ["DATASTORE_BUCKET", datastore.bucket],
       ["DATASTORE_REGION", datastore.region],

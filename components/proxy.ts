@@ -5,6 +5,7 @@
 // Two phases, because the database's firewall must name the proxy and the proxy's env must name the
 // database: the constructor creates the VM, `deploy(database)` the remote commands.
 import * as pulumi from "@pulumi/pulumi";
+import { BackupSigningKey } from "./backupSigning";
 import { CloudAdapter, NetworkHandle, VmHandle } from "./clouds/types";
 import { CA_FILE } from "./hostDelivery";
 import { ENV_FILE, HostFile, renderHostEnv } from "./hostFiles";
@@ -16,6 +17,7 @@ export interface DatabaseProxyArgs {
   readonly config: DbTierConfig;
   readonly adapter: CloudAdapter;
   readonly network: NetworkHandle;
+  readonly signingKey: BackupSigningKey;
 }
 
 export class DatabaseProxy extends pulumi.ComponentResource {
@@ -27,6 +29,7 @@ export class DatabaseProxy extends pulumi.ComponentResource {
   private readonly host: HostVm;
   private readonly config: DbTierConfig;
   private readonly proxyName: string;
+  private readonly signingKey: BackupSigningKey;
 
   constructor(name: string, args: DatabaseProxyArgs, opts?: pulumi.ComponentResourceOptions) {
     super("dbtier:index:DatabaseProxy", name, {}, opts);
@@ -34,6 +37,7 @@ export class DatabaseProxy extends pulumi.ComponentResource {
     if (config.mode !== "managed") throw new Error(`DatabaseProxy: dbtier:mode is ${config.mode}, expected managed`);
     this.config = config;
     this.proxyName = name;
+    this.signingKey = args.signingKey;
     this.host = new HostVm({ name, role: "proxy", size: config.proxySize, config, adapter: args.adapter, network: args.network, parent: this });
     this.vm = this.host.vm;
     this.publicIp = this.vm.publicIp;
@@ -48,8 +52,8 @@ export class DatabaseProxy extends pulumi.ComponentResource {
     const endpoint = database.endpoint;
     const ca = endpoint.caCertificate;
     const hostFiles: pulumi.Output<HostFile[]> = pulumi
-      .all([endpoint.proxyHost, endpoint.port, endpoint.adminUser, ca ?? pulumi.output(undefined)])
-      .apply(([dbHost, dbPort, adminUser, caPem]) => {
+      .all([endpoint.proxyHost, endpoint.port, endpoint.adminUser, ca ?? pulumi.output(undefined), this.signingKey.publicKey])
+      .apply(([dbHost, dbPort, adminUser, caPem, signingPublicKey]) => {
         const env = renderHostEnv({
           config,
           role: "proxy",
@@ -59,14 +63,16 @@ export class DatabaseProxy extends pulumi.ComponentResource {
           // The provider's CA signs a certificate for the host names it gives the database: chain and name checked.
           tlsMode: caPem ? "verify-full" : "require",
           ...(caPem ? { caFile: CA_FILE } : {}),
+          backupSigningPublicKey: signingPublicKey,
         });
         const files: HostFile[] = [{ path: ENV_FILE, content: env, permissions: "0644" }];
         if (caPem) files.push({ path: CA_FILE, content: caPem.endsWith("\n") ? caPem : `${caPem}\n`, permissions: "0644" });
         return files;
       });
-    const secretValues = pulumi.secret(pulumi.all([endpoint.adminPassword, endpoint.appPassword]).apply(([admin, app]) => ({
+    const secretValues = pulumi.secret(pulumi.all([endpoint.adminPassword, endpoint.appPassword, this.signingKey.privateKey]).apply(([admin, app, signingKey]) => ({
       adminPassword: admin,
       appPassword: app,
+      backupSigningKey: signingKey,
       secrets: config.secrets,
       ...(config.appDb.baselineKnownHosts ? { baselineKnownHosts: config.appDb.baselineKnownHosts } : {}),
     })));

@@ -3,6 +3,7 @@
 // the env file, install the engine at the pinned version, initialise, harden, load the application
 // database and enable the backup timers.
 import * as pulumi from "@pulumi/pulumi";
+import { BackupSigningKey } from "./backupSigning";
 import * as random from "@pulumi/random";
 import { CloudAdapter, NetworkHandle, webserversOutsideNetwork } from "./clouds/types";
 import { CA_FILE, SELF_MANAGED_ADMIN_USER } from "./hostDelivery";
@@ -15,6 +16,7 @@ import { DbTierConfig } from "./types";
 export interface SelfManagedDatabaseArgs {
   readonly config: DbTierConfig;
   readonly adapter: CloudAdapter;
+  readonly signingKey: BackupSigningKey;
 }
 
 export class SelfManagedDatabase extends pulumi.ComponentResource {
@@ -52,7 +54,7 @@ export class SelfManagedDatabase extends pulumi.ComponentResource {
     const sans = pulumi.all([host.vm.privateIp, host.vm.publicIp]).apply(([privateIp, publicIp]) =>
       serverCertificateSans({ privateIp, publicIp, webserversOutside: outside.length > 0 }));
     const server = ca.issueServerCertificate(`${name}-server-tls`, sans);
-    const hostFiles: pulumi.Output<HostFile[]> = pulumi.all([host.vm.privateIp, ca.certPem, server.certPem]).apply(([privateIp, caPem, certPem]) => [
+    const hostFiles: pulumi.Output<HostFile[]> = pulumi.all([host.vm.privateIp, ca.certPem, server.certPem, args.signingKey.publicKey]).apply(([privateIp, caPem, certPem, signingPublicKey]) => [
       {
         path: ENV_FILE,
         permissions: "0644",
@@ -65,16 +67,18 @@ export class SelfManagedDatabase extends pulumi.ComponentResource {
           listenAddress: outside.length > 0 ? listenAll : privateIp,
           tlsMode: "verify-full",
           caFile: CA_FILE,
+          backupSigningPublicKey: signingPublicKey,
         }),
       },
       // Known only after `pulumi up` creates them (a preview under mocks has none to deliver).
       ...(caPem ? [{ path: CA_FILE, permissions: "0644", content: pemLine(caPem) }] : []),
       ...(certPem ? [{ path: SERVER_CERT_FILE, permissions: "0644", content: pemLine(certPem) }] : []),
     ]);
-    const secretValues = pulumi.secret(pulumi.all([adminPassword.result, appPassword.result, server.privateKeyPem]).apply(([admin, app, tlsKey]) => ({
+    const secretValues = pulumi.secret(pulumi.all([adminPassword.result, appPassword.result, server.privateKeyPem, args.signingKey.privateKey]).apply(([admin, app, tlsKey, signingKey]) => ({
       adminPassword: admin,
       appPassword: app,
       tlsServerKey: tlsKey,
+      backupSigningKey: signingKey,
       secrets: config.secrets,
       ...(config.appDb.baselineKnownHosts ? { baselineKnownHosts: config.appDb.baselineKnownHosts } : {}),
     })));

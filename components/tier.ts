@@ -6,6 +6,7 @@ import { awsAdapter } from "./clouds/aws";
 import { digitalOceanAdapter } from "./clouds/digitalocean";
 import { linodeAdapter } from "./clouds/linode";
 import { CloudAdapter } from "./clouds/types";
+import { BackupSigningKey } from "./backupSigning";
 import { HostSummary } from "./hostVm";
 import { ManagedDatabase } from "./managed";
 import { DatabaseProxy } from "./proxy";
@@ -44,6 +45,8 @@ export interface StackOutputs {
   readonly connectionString: pulumi.Output<string>;
   /** PEM CA bundle of the DBaaS (DigitalOcean, Linode); undefined where the provider gives none. */
   readonly caCertificate: pulumi.Output<string> | undefined;
+  /** This stack's backup signing public key: a promotion target pins it to load this stack's backups. */
+  readonly backupSigningPublicKey: pulumi.Output<string>;
   /** Public address of the proxy VM (managed mode); SSH to it only from the admin ranges. */
   readonly proxyAddress: pulumi.Output<string> | undefined;
   readonly readReplicaHosts: pulumi.Output<string[]>;
@@ -62,11 +65,12 @@ export class DatabaseTier extends pulumi.ComponentResource {
     const database = pulumi.output(config.database.name);
     const user = pulumi.output(config.database.user);
 
+    const signingKey = new BackupSigningKey(`${name}-backup-signing`, { application: config.appDb.application, protect: config.protect }, { parent: this });
     let shape: Pick<StackOutputs, "host" | "port" | "password" | "caCertificate" | "proxyAddress" | "readReplicaHosts" | "hosts">;
     // Where the connection string points: the PgBouncer pool on DigitalOcean PostgreSQL, else the server.
     let connect: { host: pulumi.Output<string>; port: pulumi.Output<number>; database: pulumi.Output<string> };
     if (config.mode === "self-managed") {
-      const db = new SelfManagedDatabase(`${name}-database`, { config, adapter }, { parent: this });
+      const db = new SelfManagedDatabase(`${name}-database`, { config, adapter, signingKey }, { parent: this });
       shape = {
         host: db.host,
         port: db.port,
@@ -79,7 +83,7 @@ export class DatabaseTier extends pulumi.ComponentResource {
       connect = { host: db.host, port: db.port, database };
     } else {
       const network = adapter.network(`${name}-network`, config, { parent: this, protect: false });
-      const proxy = new DatabaseProxy(`${name}-proxy`, { config, adapter, network }, { parent: this });
+      const proxy = new DatabaseProxy(`${name}-proxy`, { config, adapter, network, signingKey }, { parent: this });
       const managed = new ManagedDatabase(`${name}-managed`, { config, adapter, network, proxy: proxy.vm }, { parent: this });
       const hostSummary = proxy.deploy(managed);
       const endpoint = managed.endpoint;
@@ -104,6 +108,7 @@ export class DatabaseTier extends pulumi.ComponentResource {
       user,
       password: pulumi.secret(shape.password),
       connectionString,
+      backupSigningPublicKey: signingKey.publicKey,
       trustedSources: trustedSourceTable(config),
     };
     this.registerOutputs(Object.fromEntries(Object.entries(this.outputs).filter(([, value]) => value !== undefined)));

@@ -33,8 +33,11 @@ function config(overrides: Record<string, unknown> = {}): DbTierConfig {
   return result.config;
 }
 
+const SIGNING_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIED54XNP7MA79NmGoiOygiQHSzljzAi4jC5we6wWkUBU dbtier backup signing shop";
+const DEV_SIGNING_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPZ9s6QkYbmFq3FJXJtXnC1fKgZ2Z0d1a0c2ZmZmZmZm dbtier backup signing shop-dev";
+
 function envInput(overrides: Partial<HostEnvInput> = {}): HostEnvInput {
-  return { config: config(), role: "database", dbHost: "10.10.0.5", dbPort: 3306, adminUser: "dbtier_admin", listenAddress: "10.10.0.5", tlsMode: "require", ...overrides };
+  return { config: config(), role: "database", dbHost: "10.10.0.5", dbPort: 3306, adminUser: "dbtier_admin", listenAddress: "10.10.0.5", tlsMode: "require", backupSigningPublicKey: SIGNING_PUBLIC_KEY, ...overrides };
 }
 
 function parseEnv(text: string): Record<string, string> {
@@ -67,6 +70,7 @@ describe("renderHostEnv", () => {
       APP_DB_BASELINE_REPO: "https://git.example.com/acme/app-db.git",
       APP_NAME: "shop",
       BACKUP_RECIPIENT: expect.stringMatching(/^age1/),
+      BACKUP_SIGNING_PUBLIC_KEY: SIGNING_PUBLIC_KEY,
       DATASTORE_ENDPOINT: "https://fra1.digitaloceanspaces.com",
       DATASTORE_BUCKET: "acme-backups",
       DBTIER_STATE_DIR: "/var/lib/dbtier",
@@ -143,6 +147,27 @@ describe("renderHostEnv", () => {
   });
 });
 
+describe("backup signing keys in the env file", () => {
+  test("a stack pins only its own key; a promotion target also pins its source stack's", () => {
+    expect(parseEnv(renderHostEnv(envInput({ sourceSigningPublicKey: DEV_SIGNING_PUBLIC_KEY })))).not.toHaveProperty("APP_DB_SOURCE_SIGNING_PUBLIC_KEY");
+    const promoted = config({ appDb: { source: "daily", application: "shop", sourceApplication: "shop-dev" } });
+    const env = parseEnv(renderHostEnv(envInput({ config: promoted, sourceSigningPublicKey: DEV_SIGNING_PUBLIC_KEY })));
+    expect(env).toMatchObject({ APP_DB_SOURCE_APP: "shop-dev", APP_DB_SOURCE_SIGNING_PUBLIC_KEY: DEV_SIGNING_PUBLIC_KEY, BACKUP_SIGNING_PUBLIC_KEY: SIGNING_PUBLIC_KEY });
+  });
+});
+
+describe("name limits", () => {
+  test("the host toolkit enforces the same identifier limits as components/engines.ts", async () => {
+    const { NAME_LIMITS } = await import("../../components/engines");
+    const lib = path.join(path.dirname(TOOL), "lib", "common.sh");
+    for (const engine of Object.keys(NAME_LIMITS) as (keyof typeof NAME_LIMITS)[]) {
+      const out = require("child_process").execFileSync("bash", ["-c",
+        `source "$1"; CFG[DB_ENGINE]="$2"; printf '%s %s' "$(name_limit DB_NAME)" "$(name_limit DB_USER)"`, "x", lib, engine]).toString();
+      expect(out).toBe(`${NAME_LIMITS[engine].database} ${NAME_LIMITS[engine].user}`);
+    }
+  });
+});
+
 describe("hostToolFiles", () => {
   const files = hostToolFiles();
   test("ships scripts/host byte for byte under /usr/local/lib/dbtier, the entry point executable", () => {
@@ -201,7 +226,7 @@ describe("secrets", () => {
   test("SECRET_FILES are the contract's file names under /etc/dbtier/secrets", () => {
     expect(SECRET_DIR).toBe("/etc/dbtier/secrets");
     expect(Object.values(SECRET_FILES).map((p) => path.relative(SECRET_DIR, p)).sort()).toEqual([
-      "alert-email", "baseline-deploy-key", "baseline-known-hosts", "datastore-access-key-id", "datastore-secret-access-key",
+      "alert-email", "backup-signing-key", "baseline-deploy-key", "baseline-known-hosts", "datastore-access-key-id", "datastore-secret-access-key",
       "db-admin-password", "db-app-password", "smtp-password", "smtp-url", "tls-server-key",
     ]);
   });

@@ -155,14 +155,33 @@ def _has_column(cl: MyClient, table: str, column: str) -> bool:
     return _COLS[key]
 
 
+def _labels(column_type: str) -> List[str]:
+    return [m.replace("''", "'") for m in re.findall(r"'((?:[^']|'')*)'", column_type)]
+
+
+def _true_labels(cl: MyClient, db: str, table: str, col: str, kind: str, count: int) -> List[str]:
+    """The labels as the table really holds them: a one-column temporary copy of the definition is given
+    each label's number and read back (values, unlike the definition, come out in utf8mb4)."""
+    values = ", ".join(f"({1 << k if kind == 'set' else k + 1})" for k in range(count))
+    probe = f"{my_ident(db)}.dbtier_probe"  # session-only: the database itself is not changed
+    rows = cl.query(f"SET SESSION sql_mode = ''; CREATE TEMPORARY TABLE {probe} AS SELECT {my_ident(col)} AS v "
+                    f"FROM {my_ident(db)}.{my_ident(table)} LIMIT 0; INSERT INTO {probe} VALUES {values}; "
+                    f"SELECT HEX(v) FROM {probe};")
+    return [bytes.fromhex(r[0]).decode("utf-8", "surrogateescape") for r in rows]
+
+
 def my_inexact(cl: MyClient, db: str) -> List[str]:
     reasons = []
     # MariaDB keeps ENUM/SET labels in a utf8mb3 dictionary: SHOW CREATE TABLE and information_schema
-    # print a 4-byte character of a label as '?', so no SQL text can recreate that definition.
-    for table, col, ctype in cl.query(
-            f"SELECT table_name, column_name, column_type FROM information_schema.columns WHERE table_schema = "
+    # print a 4-byte character of a label as '?', so no SQL text can recreate that definition. A '?'
+    # that is really in a label is told apart by reading the labels back as values.
+    for table, col, kind, ctype in cl.query(
+            f"SELECT table_name, column_name, data_type, column_type FROM information_schema.columns WHERE table_schema = "
             f"{my_str(db)} AND data_type IN ('enum', 'set') AND column_type LIKE '%?%';"):
-        reasons.append(f"column {table}.{col}: its {ctype.split('(')[0].upper()} definition {ctype} shows '?' "
+        shown = _labels(ctype)
+        if _true_labels(cl, db, table, col, kind, len(shown)) == shown:
+            continue
+        reasons.append(f"column {table}.{col}: its {kind.upper()} definition {ctype} shows '?' "
                        f"where the server cannot print a 4-byte character of a label (utf8mb3 metadata); a "
                        f"restore would recreate it with '?' and its values as ''")
     return reasons

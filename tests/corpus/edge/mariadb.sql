@@ -34,14 +34,14 @@ CREATE TABLE `text ünï` (
   `col ☃` VARCHAR(100) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
   l1 VARCHAR(100) CHARACTER SET latin1 NULL,
   c CHAR(10) NULL,
-  e ENUM('a', 'b c', 'd''e', 'ü') NULL, s SET('x', 'y', 'ζ') NULL,
+  e ENUM('a', 'b c', 'd''e', 'ü', 'why?') NULL, s SET('x', 'y', 'ζ') NULL,
   j JSON NULL, u UUID NULL, ip INET6 NULL,
   g POINT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 AUTO_INCREMENT=1000;
 INSERT INTO `text ünï` (id, `col ☃`, l1, c, e, s, j, u, ip, g) VALUES
  (1, 'emoji 😀🎉 𝄞 and \0 nul', 'café ß ÿ', 'pad  ', 'd''e', 'x,ζ', '{"a": [1, "ü"]}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '::ffff:1.2.3.4', POINT(1.5, -2.25)),
  (2, 'line\nbreak\r\n\ttab \\ back '' quote " dq ),( sep ; -- not a comment', '', '', 'ü', '', '[]', NULL, '2001:db8::1', NULL),
- (3, '', NULL, NULL, '', NULL, NULL, NULL, NULL, NULL);
+ (3, '', NULL, NULL, 'why?', NULL, NULL, NULL, NULL, NULL);
 -- No key at all, duplicate rows, MyISAM with FULLTEXT, Aria, a partitioned table
 CREATE TABLE nokey (a INT NULL, b VARCHAR(20) NULL) ENGINE=InnoDB;
 INSERT INTO nokey VALUES (1, 'dup'), (1, 'dup'), (NULL, NULL), (NULL, NULL), (2, 'x');

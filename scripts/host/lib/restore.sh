@@ -77,7 +77,8 @@ check_against_source() {
     CHECKED="the source's digests of $(jq -r '.source.tables | length' "$manifest") tables"
   elif [[ -n "$stats" ]]; then
     set +e
-    db_dump_stream "$db" "$RUN_DIR/redump-digests.json" 2>"$RUN_DIR/redump.err" | "$PYTHON" "$DUMPKIT" stats "$(dumpkit_engine)" "$RUN_DIR/redump.json"
+    # The old plain format, so the re-dump renders rows as the backup's dump did.
+    db_dump_stream "$db" "$RUN_DIR/redump-digests.json" sql 2>"$RUN_DIR/redump.err" | "$PYTHON" "$DUMPKIT" stats "$(dumpkit_engine)" "$RUN_DIR/redump.json"
     local codes=("${PIPESTATUS[@]}")
     set -e
     [[ "${codes[0]}" == 0 && "${codes[1]}" == 0 ]] || die "re-dumping $db failed: $(tail -n 2 "$RUN_DIR/redump.err" | tr '\n' ' ')"

@@ -90,7 +90,7 @@ describe.each(ENGINES)("%s: faults and bad input", (engine) => {
     process.kill(uploader, "SIGKILL");
     const r = await run.done;
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/failed: upload failed \(exit 137\)/);
+    expect(r.stderr).toMatch(/failed: upload failed \(exit 137, killed by signal 9\)/);
     expect(r.stderr).toContain("no manifest written");
     expect(completeIds(rig, "hourly")).toEqual(before); // nothing pruned, nothing new
     expect(snapshot()).toEqual(keysBefore);
@@ -252,7 +252,7 @@ describe.each(ENGINES)("%s: faults and bad input", (engine) => {
       await waitFor(() => !alive(serverPid), { what: "the server to die" });
       const r = await run.done;
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/failed: dump failed \(exit \d+\): (mariadb-dump|pg_dump): /);
+      expect(r.stderr).toMatch(/failed: dump failed \(exit \d+\): .*(TLS\/SSL error|SSL connection has been closed)/);
       expect(r.stderr).toContain("no manifest written; partial object removed");
       expect(snapshot()).toEqual(keys);
     } finally {

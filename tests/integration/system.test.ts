@@ -222,6 +222,8 @@ describe("postgres: init", () => {
     const hba = readFileSync(path.join(root, "etc/postgresql/15/main/pg_hba.conf"), "utf8");
     expect(hba).toMatch(/^hostssl app\s+appuser\s+127\.0\.0\.1\/32\s+scram-sha-256$/m);
     expect(hba).toMatch(/^hostssl app\s+appuser\s+203\.0\.113\.0\/24\s+scram-sha-256$/m);
+    // The toolkit loads as the app user from this host: its database and the toolkit's side databases only.
+    expect(hba).toMatch(/^hostssl app,app_dbtier_verify,app_dbtier_restore,app_dbtier_load\s+appuser\s+127\.0\.0\.1\/32\s+scram-sha-256$/m);
     expect(hba).not.toMatch(/^host\s/m);
     expect(hba).not.toMatch(/trust|md5|password\s*$/m);
     expect((await rig.server.rootSql("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'app';")).trim()).toBe("appuser");

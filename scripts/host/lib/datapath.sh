@@ -49,6 +49,14 @@ pipeline_failure() {
     later_failed[i]=0
     if ((i < n - 1)) && { [[ "${_codes[i + 1]:-0}" != 0 ]] || ((later_failed[i + 1] == 1)); }; then later_failed[i]=1; fi
   done
+  # A stage killed by a signal from outside (not SIGPIPE: OOM killer, kill -9, a timeout) is the cause.
+  for ((i = 0; i < n; i++)); do
+    if ((${_codes[i]:-0} > 128 && ${_codes[i]:-0} != 141)); then
+      printf '%s failed (exit %s, killed by signal %s): %s' "${specs[i]%%:*}" "${_codes[i]}" "$((_codes[i] - 128))" \
+        "$(grep -v '^Warning' "$RUN_DIR/${specs[i]#*:}" 2>/dev/null | tail -n 3 | tr '\n' ' ')"
+      return 0
+    fi
+  done
   for ((i = 0; i < n; i++)); do
     [[ "${_codes[i]:-0}" != 0 ]] || continue
     name="${specs[i]%%:*}"

@@ -423,10 +423,20 @@ SWAP_ERROR=""
 db_swap_in() {
   local live="$1" side="$2" hold="$3" engine="${CFG[DB_ENGINE]}"
   [[ "$engine" == mysql && "$MY_FLAVOR" == mariadb ]] && engine=mariadb
+  local app=()
+  if [[ "$DB_FAMILY" == mysql ]]; then
+    # The app user re-creates its views/triggers/routines in LIVE: it needs its grants there (db_create).
+    db_exists "$live" || db_create "$live"
+    app=(--app-password-file "$(secret_path db-app-password)")
+  fi
   driver_conn_args "${CFG[DB_ADMIN_USER]}" db-admin-password
   if ! "$PYTHON" "$DBTIER_LIB/swap.py" --engine "$engine" --live "$live" --side "$side" --hold "$hold" \
-    --app-user "${CFG[DB_USER]}" "${DRIVER_CONN[@]}" 2>"$RUN_DIR/swap.err"; then
+    --app-user "${CFG[DB_USER]}" "${app[@]}" "${DRIVER_CONN[@]}" 2>"$RUN_DIR/swap.err"; then
     SWAP_ERROR="$(tr '\n' ' ' <"$RUN_DIR/swap.err")"
+    # The live database as it was: the side copy is of no further use.
+    if [[ "$(tail -n 1 "$RUN_DIR/swap.err")" == *": untouched"* || "$(tail -n 1 "$RUN_DIR/swap.err")" == *"as it was"* ]]; then
+      db_drop "$side" 2>/dev/null || true
+    fi
     return 1
   fi
   log "$(tail -n 1 "$RUN_DIR/swap.err")"

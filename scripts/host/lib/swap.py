@@ -83,6 +83,12 @@ class MySQLSwap(Progress):
         self.db = pymysql.connect(**kw)
         self.error = pymysql.MySQLError
         self.a = a
+        # Views, triggers, routines and events are defined by the app user (the loads run as it): they are
+        # created again by the app user too, on a connection opened before the fence locks its accounts (an
+        # admin without SET USER may not create objects for another definer).
+        self.creator = self.db
+        if a.app_password_file:
+            self.creator = pymysql.connect(**{**kw, "user": a.app_user, "password": read_password(a.app_password_file).encode()})
 
     def rows(self, sql: str, *args) -> list:
         with self.db.cursor() as cur:
@@ -91,6 +97,10 @@ class MySQLSwap(Progress):
 
     def run(self, sql: str, *args) -> None:
         with self.db.cursor() as cur:
+            cur.execute(sql, args or None)
+
+    def create(self, sql: str, *args) -> None:
+        with self.creator.cursor() as cur:
             cur.execute(sql, args or None)
 
     def exists(self, db: str) -> bool:
@@ -126,8 +136,10 @@ class MySQLSwap(Progress):
             self.run(f"DROP {kind} IF EXISTS {q(name)}")
 
     def create_objects(self, db: str, defs) -> None:
-        self.run(f"USE {q(db)}")
-        saved_mode = self.rows("SELECT @@SESSION.sql_mode")[0][0]
+        self.create(f"USE {q(db)}")
+        with self.creator.cursor() as cur:
+            cur.execute("SELECT @@SESSION.sql_mode")
+            saved_mode = cur.fetchone()[0]
         pending = list(defs)
         try:
             # Views may depend on views created later in name order: repeat passes while they make progress.
@@ -137,8 +149,8 @@ class MySQLSwap(Progress):
                     kind, name, mode, stmt = item
                     try:
                         if kind != "VIEW":
-                            self.run("SET SESSION sql_mode = %s", mode)
-                        self.run(stmt)
+                            self.create("SET SESSION sql_mode = %s", mode)
+                        self.create(stmt)
                     except self.error as e:
                         if kind != "VIEW":
                             raise SwapError(f"re-creating {kind} {name} in {db} failed: {e}", "")
@@ -146,12 +158,12 @@ class MySQLSwap(Progress):
                         last_error = e
                     finally:
                         if kind != "VIEW":
-                            self.run("SET SESSION sql_mode = %s", saved_mode)
+                            self.create("SET SESSION sql_mode = %s", saved_mode)
                 if len(failed) == len(pending):
                     raise SwapError(f"re-creating VIEW {failed[0][1]} in {db} failed: {last_error}", "")
                 pending = failed
         finally:
-            self.run("SET SESSION sql_mode = %s", saved_mode)
+            self.create("SET SESSION sql_mode = %s", saved_mode)
 
     def move(self, pairs: List[Tuple[str, str, str]]) -> None:
         """One RENAME TABLE for all (table, from, to): MariaDB and MySQL apply it all or not at all."""
@@ -168,9 +180,12 @@ class MySQLSwap(Progress):
                 continue
             self.run(f"ALTER USER {account} ACCOUNT LOCK")
             locked.append(account)
-        own = self.rows("SELECT CONNECTION_ID()")[0][0]
+        own = [self.rows("SELECT CONNECTION_ID()")[0][0]]
+        with self.creator.cursor() as cur:
+            cur.execute("SELECT CONNECTION_ID()")
+            own.append(cur.fetchone()[0])
         killed = 0
-        for (pid,) in self.rows("SELECT id FROM information_schema.processlist WHERE user = %s AND id <> %s", user, own):
+        for (pid,) in self.rows("SELECT id FROM information_schema.processlist WHERE user = %s AND id NOT IN (%s, %s)", user, *own):
             try:
                 self.run(f"KILL CONNECTION {int(pid)}")
                 killed += 1
@@ -189,8 +204,10 @@ class MySQLSwap(Progress):
         if not self.exists(side):
             raise SwapError(f"side database {side} does not exist", "untouched")
         if self.exists(hold):
-            raise SwapError(f"hold database {hold} exists (left by an earlier run?): inspect and drop it first",
-                            "untouched")
+            if self.tables(hold) or self.definitions(hold):
+                raise SwapError(f"hold database {hold} holds tables (left by an earlier run?): inspect and drop it first",
+                                "untouched")
+            self.run(f"DROP DATABASE {q(hold)}")
         live_exists = self.exists(live)
         side_defs = self.definitions(side)
         live_defs = self.definitions(live) if live_exists else []
@@ -237,6 +254,7 @@ class MySQLSwap(Progress):
             self.drop_objects(live, side_defs)
             self.move([(t, live, side) for t in side_tables] + [(t, hold, live) for t in live_tables])
             self.create_objects(live, live_defs)
+            self.run(f"DROP DATABASE {q(hold)}")
         except (SwapError, self.error) as e:
             raise SwapError(f"rolling the swap back failed too: {e}",
                             f"UNKNOWN: the live tables may be in {hold}, the restored ones in {live} or {side}; "
@@ -333,6 +351,7 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     ap.add_argument("--engine", required=True, choices=["mariadb", "mysql", "postgres"])
     for name in ("--live", "--side", "--hold", "--app-user", "--user", "--password-file"):
         ap.add_argument(name, required=True)
+    ap.add_argument("--app-password-file", help="MariaDB/MySQL: the app user's password (0600): it re-creates its objects")
     ap.add_argument("--host")
     ap.add_argument("--port", type=int)
     ap.add_argument("--socket")

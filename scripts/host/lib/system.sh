@@ -424,16 +424,21 @@ admin_source_addresses() {
 }
 
 # pg_hba.conf: TLS-only, scram-sha-256; the app user only from each webserver and only to its database;
-# the admin only from this host; nothing else (pg_hba rejects what no row matches).
+# the admin only from this host; nothing else (pg_hba rejects what no row matches). The toolkit's loads run
+# as the app user (a dump's SQL gets the app's rights, never the admin's), so the app user may also connect
+# from this host, to its database and the toolkit's side databases only.
 postgres_hba() {
-  local cidr
+  local cidr dbs
+  dbs="${CFG[DB_NAME]},$(side_name verify),$(side_name restore),$(side_name load)"
   printf '# dbtier: rendered by dbtier-db init; changes are overwritten.\n'
   printf '# TYPE  DATABASE  USER  ADDRESS  METHOD\n'
   printf 'local   all       postgres            peer\n'
   printf 'local   all       %s            scram-sha-256\n' "${CFG[DB_ADMIN_USER]}"
+  printf 'local   %s  %s            scram-sha-256\n' "$dbs" "${CFG[DB_USER]}"
   local address
   while IFS= read -r address; do
     printf 'hostssl all       %s  %s  scram-sha-256\n' "${CFG[DB_ADMIN_USER]}" "$(pg_hba_cidr "$address")"
+    printf 'hostssl %s  %s  %s  scram-sha-256\n' "$dbs" "${CFG[DB_USER]}" "$(pg_hba_cidr "$address")"
   done < <(admin_source_addresses)
   for cidr in ${CFG[DB_WEBSERVER_SOURCES]}; do
     printf 'hostssl %s  %s  %s  scram-sha-256\n' "${CFG[DB_NAME]}" "${CFG[DB_USER]}" "$(pg_hba_cidr "$cidr")"

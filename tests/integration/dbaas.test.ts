@@ -34,7 +34,8 @@ describe.each(ENGINES)("%s: DBaaS-like target (admin without superuser, primary 
   beforeAll(async () => {
     rig = await makeRig(engine, {
       server: { admin: { user: "doadmin", password: "D0admin-s3cret:'\"\\#;x", dbaas: true } },
-      host: { env: { DB_TLS_MODE: "require", DB_CA_FILE: null } },
+      // The provider's app user has the password the stack holds (what the secret file carries).
+      host: { appPassword: "x-app-pw-1", env: { DB_TLS_MODE: "require", DB_CA_FILE: null } },
       seed: false,
     });
     const { seedDataset } = await import("../support/dataset");
@@ -90,7 +91,9 @@ describe.each(ENGINES)("%s: DBaaS-like target (admin without superuser, primary 
       const definers = await rig.server.rootSql(
         "SELECT DISTINCT definer FROM information_schema.routines WHERE routine_schema = 'app' UNION SELECT DISTINCT definer FROM information_schema.triggers WHERE trigger_schema = 'app' UNION SELECT DISTINCT definer FROM information_schema.views WHERE table_schema = 'app';",
       );
-      expect(definers.trim().split("\n")).toEqual(["doadmin@127.0.0.1"]);
+      // Loads run as the app user: its objects are defined by it, never by the admin (whose rights a
+      // SQL SECURITY DEFINER object would otherwise lend to the application).
+      expect(definers.trim().split("\n")).toEqual(["appuser@127.0.0.1"]);
       const audit = await rig.server.rootSql("SHOW CREATE TABLE app.audit;");
       expect(audit).toMatch(/`my_row_id` bigint\(20\) unsigned NOT NULL INVISIBLE AUTO_INCREMENT/);
       expect(audit).toMatch(/PRIMARY KEY \(`my_row_id`\)/);

@@ -1,0 +1,111 @@
+/**
+ * Takes every connection slot of a test server, so the next login gets "Too many connections" (MariaDB) or
+ * "sorry, too many clients already" (PostgreSQL), as a busy DBaaS answers.
+ *
+ *   fillConnections(server, { endSessionsOf }): Promise<ConnectionHog>   opens connections as the server's
+ *     admin over TLS until the server refuses one (bounded: at most MAX_SLOTS), and holds them; with
+ *     endSessionsOf=USER, that user's sessions are then ended (KILL CONNECTION / pg_terminate_backend) and
+ *     their slots taken as well, so a client in the middle of its work loses its connections and cannot
+ *     get new ones
+ *   ConnectionHog.count, ConnectionHog.release()      closes them all and waits for the holder to exit
+ *
+ * The admin of the test servers is a superuser (SUPER / SUPERUSER), so it also takes the slots a server
+ * keeps for superusers (MariaDB's extra connection, PostgreSQL's superuser_reserved_connections): nobody
+ * gets in. Debian's python3-pymysql / python3-psycopg2 (what the toolkit uses) hold the connections; the
+ * password goes on stdin, never into argv.
+ */
+import { spawn } from "child_process";
+import type { DbServer } from "./servers";
+
+const MAX_SLOTS = 300;
+
+const HOLDER = `
+import sys
+import time
+password = sys.stdin.readline().rstrip("\\n")
+engine, host, port, user, ca, limit, victim = sys.argv[1:8]
+held = []
+refusal = ""
+
+def fill():
+    global refusal
+    for _ in range(int(limit) - len(held)):
+        try:
+            if engine == "mariadb":
+                import pymysql
+                c = pymysql.connect(host=host, port=int(port), user=user, password=password,
+                                    ssl={"ca": ca, "check_hostname": False}, connect_timeout=10, autocommit=True)
+            else:
+                import psycopg2
+                c = psycopg2.connect(host=host, port=int(port), user=user, password=password,
+                                     dbname="postgres", sslmode="require", connect_timeout=10)
+                c.autocommit = True
+            held.append(c)
+        except Exception as e:
+            refusal = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+            return
+
+fill()
+if victim and held:
+    # The victim's sessions are ended (a dropped connection) and their slots taken too: it cannot reconnect.
+    cur = held[0].cursor()
+    if engine == "mariadb":
+        cur.execute("SELECT id FROM information_schema.processlist WHERE user = %s", (victim,))
+        for (pid,) in cur.fetchall():
+            try:
+                cur.execute(f"KILL CONNECTION {int(pid)}")
+            except Exception:
+                pass
+    else:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (victim,))
+    time.sleep(0.5)
+    fill()
+if not refusal or not held:
+    print(f"FAILED {len(held)} {refusal or 'never refused'}", flush=True)
+    sys.exit(1)
+print(f"HELD {len(held)} {refusal}", flush=True)
+sys.stdin.read()
+`;
+
+export interface ConnectionHog {
+  readonly count: number;
+  /** The server's own refusal of the connection after the last one held. */
+  readonly refusal: string;
+  release(): Promise<void>;
+}
+
+export function fillConnections(server: DbServer, { endSessionsOf = "" }: { endSessionsOf?: string } = {}): Promise<ConnectionHog> {
+  const args = [server.engine, server.host, String(server.port), server.admin.user, server.tls.caCert, String(MAX_SLOTS), endSessionsOf];
+  const child = spawn("/usr/bin/python3", ["-c", HOLDER, ...args], {
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  const exited = new Promise<void>((resolve) => child.on("close", () => resolve()));
+  child.stdin.write(`${server.admin.password}\n`);
+  return new Promise((resolve, reject) => {
+    let out = "";
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      const line = out.split("\n")[0];
+      if (!out.includes("\n")) return;
+      const m = /^HELD (\d+) (.*)$/.exec(line);
+      if (!m) {
+        child.stdin.end();
+        reject(new Error(`fillConnections: ${line} ${err}`));
+        return;
+      }
+      resolve({
+        count: Number(m[1]),
+        refusal: m[2],
+        release: async () => {
+          child.stdin.end();
+          await exited;
+        },
+      });
+    });
+    child.on("close", (code) => {
+      if (!out.includes("\n")) reject(new Error(`fillConnections: the holder exited ${code}: ${err}`));
+    });
+  });
+}

@@ -100,6 +100,8 @@ const BUCKET_PATTERN = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const DO_TAG_PATTERN = /^[a-zA-Z0-9:_.-]{1,255}$/;
 const AWS_SG_PATTERN = /^sg-[0-9a-f]{8}([0-9a-f]{9})?$/;
 const SSH_PUBLIC_KEY_PATTERN = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/]+={0,3}( .*)?$/;
+/** What trust.sh on the hosts accepts as a pinned signing key (scripts/host/lib/trust.sh SSH_ED25519_PATTERN). */
+const SIGNING_PUBLIC_KEY_PATTERN = /^ssh-ed25519 [A-Za-z0-9+/]{68}( [^\x00-\x1f\x7f]*)?$/;
 const GIT_URL_PATTERN = /^(ssh:\/\/[^\s]+|[a-zA-Z0-9._-]+@[a-zA-Z0-9.-]+:[^\s]+|https:\/\/[^\s]+|file:\/\/\/[^\s]+)$/;
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -339,8 +341,8 @@ function parseAppDb(problems: Problems, value: Json | undefined, databaseName: s
   // Each stack backs up under its own prefix, so dev's and prod's generations never mix or prune each other.
   const application = `${databaseName?.replace(/_/g, "-") ?? "app"}-${stack.toLowerCase()}`.slice(0, 63);
   if (value === undefined) return { source: "virgin" as AppDbSource, baselinePath: DEFAULT_BASELINE_PATH, application, sourceApplication: application };
-  if (!isObject(value)) return problems.add("appDb", "must be an object {source, baselineRepo?, baselinePath?, application?, sourceApplication?}");
-  unknownFields(problems, "appDb", value, ["source", "baselineRepo", "baselineKnownHosts", "baselinePath", "application", "sourceApplication"]);
+  if (!isObject(value)) return problems.add("appDb", "must be an object {source, baselineRepo?, baselinePath?, application?, sourceApplication?, sourceSigningPublicKey?}");
+  unknownFields(problems, "appDb", value, ["source", "baselineRepo", "baselineKnownHosts", "baselinePath", "application", "sourceApplication", "sourceSigningPublicKey"]);
   const sourceText = fieldText(problems, "appDb.source", value.source) ?? "virgin";
   const source = (APP_DB_SOURCES as readonly string[]).includes(sourceText)
     ? (sourceText as AppDbSource)
@@ -368,9 +370,14 @@ function parseAppDb(problems: Problems, value: Json | undefined, databaseName: s
   for (const [field, text] of [["application", app], ["sourceApplication", sourceApp]] as const) {
     if (!WEBSERVER_NAME_PATTERN.test(text)) problems.add(`appDb.${field}`, `${show(text)} is not allowed; use lowercase letters, digits and dashes (max 63)`);
   }
+  const sourceKey = fieldText(problems, "appDb.sourceSigningPublicKey", value.sourceSigningPublicKey);
+  if (sourceKey !== undefined && !SIGNING_PUBLIC_KEY_PATTERN.test(sourceKey)) {
+    problems.add("appDb.sourceSigningPublicKey", `${show(sourceKey)} is not an OpenSSH ed25519 public key line (the source stack's backupSigningPublicKey output: ssh-ed25519 AAAA...)`);
+  }
   if (source === undefined) return undefined;
   return {
     source, baselinePath, application: app, sourceApplication: sourceApp,
+    ...(sourceKey !== undefined ? { sourceSigningPublicKey: sourceKey } : {}),
     ...(baselineRepo !== undefined ? { baselineRepo } : {}),
     ...(baselineKnownHosts !== undefined ? { baselineKnownHosts } : {}),
   };

@@ -39,8 +39,6 @@ export interface HostEnvInput {
   readonly packageSource?: "vendor" | "distro";
   /** This stack's backup signing public key (components/backupSigning.ts): what its backups are checked with. */
   readonly backupSigningPublicKey: string;
-  /** The signing public key of appDb.sourceApplication's stack, when that is another stack (promotion). */
-  readonly sourceSigningPublicKey?: string;
 }
 
 /** Where the toolkit lives on a host; `/usr/local/bin/dbtier-db` links to its entry point. */
@@ -137,7 +135,7 @@ export function renderHostEnv(input: HostEnvInput): string {
       ["BACKUP_RETAIN_MONTHLY", retention.monthly],
       ["BACKUP_RECIPIENT", config.backups.encryptionRecipient],
       ["BACKUP_SIGNING_PUBLIC_KEY", input.backupSigningPublicKey],
-      ["APP_DB_SOURCE_SIGNING_PUBLIC_KEY", config.appDb.sourceApplication === config.appDb.application ? undefined : input.sourceSigningPublicKey],
+      ["APP_DB_SOURCE_SIGNING_PUBLIC_KEY", config.appDb.sourceApplication === config.appDb.application ? undefined : config.appDb.sourceSigningPublicKey],
       ["DATASTORE_ENDPOINT", datastore.endpoint],
       ["DATASTORE_BUCKET", datastore.bucket],
       ["DATASTORE_REGION", datastore.region],

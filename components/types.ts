@@ -42,6 +42,9 @@ export interface AppDbConfig {
   readonly application: string;
   /** Prefix a period source is loaded from (default `application`); promotion points prod at dev's. */
   readonly sourceApplication: string;
+  /** The backup signing public key of sourceApplication's stack (its `backupSigningPublicKey` output), when
+   * that is another stack: nothing under that prefix is loaded without it. */
+  readonly sourceSigningPublicKey?: string;
 }
 
 export interface DatastoreConfig {

@@ -183,11 +183,12 @@ export interface ConfigChange {
 
 /**
  * The config change that marks the promotion baseline on the target: `dbtier:appDb.source` becomes the
- * backup's period and `dbtier:appDb.sourceApplication` the source's prefix, so the target's proxy loads
+ * backup's period, `dbtier:appDb.sourceApplication` the source's prefix and `sourceSigningPublicKey` the source
+ * stack's backup signing key (its `backupSigningPublicKey` output), so the target's proxy loads
  * the newest verified backup of that period from the source's datastore prefix: the baseline just taken.
  * Only the fields that differ; checked with parseConfig before anything is written.
  */
-export function baselineConfigChanges(stack: string, map: ConfigMap, period: string, sourceApplication: string): { changes: ConfigChange[] } | { error: string[] } {
+export function baselineConfigChanges(stack: string, map: ConfigMap, period: string, sourceApplication: string, sourceSigningPublicKey: string): { changes: ConfigChange[] } | { error: string[] } {
   const { raw, isSecret } = rawConfig(map);
   let appDb: Record<string, unknown> = {};
   if (raw["dbtier:appDb"] !== undefined) {
@@ -197,7 +198,8 @@ export function baselineConfigChanges(stack: string, map: ConfigMap, period: str
       return { error: [`${stack}: dbtier:appDb is not a JSON object`] };
     }
   }
-  const wanted: Record<string, string> = { source: period, sourceApplication };
+  // The target pins the source stack's backup signing key: it loads nothing under that prefix without it.
+  const wanted: Record<string, string> = { source: period, sourceApplication, sourceSigningPublicKey };
   const changes: ConfigChange[] = Object.entries(wanted)
     .filter(([field, value]) => appDb[field] !== value)
     .map(([field, value]) => ({ key: `dbtier:appDb.${field}`, value, previous: typeof appDb[field] === "string" ? (appDb[field] as string) : undefined }));

@@ -123,11 +123,15 @@ async function run(argv: readonly string[], deps: Deps): Promise<number> {
   const to = toConfig.config;
   const pair = [...pairProblems(from, to), ...(options.newStack ? newStackProblems(from, to) : [])];
   if (pair.length > 0) throw new Stop(EXIT.usage, [`promote: ${options.from} cannot be promoted to ${options.to}, nothing was changed:`, ...pair.map((l) => `  ${l}`)]);
-  const marking = baselineConfigChanges(options.to, toMap, PROMOTION_PERIOD, from.appDb.application);
-  if ("error" in marking) throw new Stop(EXIT.usage, ["promote: the baseline cannot be marked in the target's config:", ...marking.error.map((l) => `  ${l}`)]);
-
-  const fromTarget = sshTarget(options.from, from, await fromStack.outputs());
+  const fromOutputs = await fromStack.outputs();
+  const fromTarget = sshTarget(options.from, from, fromOutputs);
   if (!fromTarget) refuse(`refused: ${options.from} is not deployed (no ${from.mode === "managed" ? "proxy" : "database VM"} in its \`hosts\` output): there is nothing to promote`);
+  const sourceKey = fromOutputs.backupSigningPublicKey?.value;
+  if (typeof sourceKey !== "string" || sourceKey === "") {
+    refuse(`refused: ${options.from} has no backupSigningPublicKey output (deployed before backups were signed): run \`pulumi up\` on it first`);
+  }
+  const marking = baselineConfigChanges(options.to, toMap, PROMOTION_PERIOD, from.appDb.application, sourceKey as string);
+  if ("error" in marking) throw new Stop(EXIT.usage, ["promote: the baseline cannot be marked in the target's config:", ...marking.error.map((l) => `  ${l}`)]);
 
   // 3. Preview the target. The database VMs it has now are stateful; a new stack on the safe path has none.
   const toOutputs = await toStack.outputs();

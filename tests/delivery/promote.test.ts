@@ -22,7 +22,7 @@ import {
 import { PreviewResult, PreviewStep } from "../../scripts/promote/ports";
 import { promote } from "../../scripts/promote/run";
 import { DbTierConfig } from "../../components/types";
-import { BACKUP_ID, DEV_HOST_KEY, IDENTITY, PROD_HOST_KEY, ROOT, SAFETY_ID, hostsOutput, ok, previewFromPlans, stackConfig, world } from "./promoteFakes";
+import { BACKUP_ID, DEV_HOST_KEY, DEV_KEY, IDENTITY, PROD_HOST_KEY, ROOT, SAFETY_ID, hostsOutput, ok, previewFromPlans, stackConfig, world } from "./promoteFakes";
 
 const ARGS = ["--from", "dev", "--to", "prod", "--identity", "/keys/age-identity"];
 const CLUSTER = "digitalocean:index/databaseCluster:DatabaseCluster";
@@ -83,19 +83,22 @@ describe("pairing the stacks", () => {
     ]);
   });
 
-  it("marks the baseline with the two appDb fields, checked by the config parser", () => {
-    const marking = baselineConfigChanges("prod", stackConfig("prod"), "daily", "shop-dev");
+  it("marks the baseline with the appDb fields (the source's prefix and signing key), checked by the config parser", () => {
+    const marking = baselineConfigChanges("prod", stackConfig("prod"), "daily", "shop-dev", DEV_KEY);
     expect(marking).toEqual({
       changes: [
         { key: "dbtier:appDb.source", value: "daily", previous: "virgin" },
         { key: "dbtier:appDb.sourceApplication", value: "shop-dev", previous: undefined },
+        { key: "dbtier:appDb.sourceSigningPublicKey", value: DEV_KEY, previous: undefined },
       ],
     });
-    const marked = stackConfig("prod", { "dbtier:appDb": JSON.stringify({ source: "daily", sourceApplication: "shop-dev" }) });
-    expect(baselineConfigChanges("prod", marked, "daily", "shop-dev")).toEqual({ changes: [] });
+    const marked = stackConfig("prod", { "dbtier:appDb": JSON.stringify({ source: "daily", sourceApplication: "shop-dev", sourceSigningPublicKey: DEV_KEY }) });
+    expect(baselineConfigChanges("prod", marked, "daily", "shop-dev", DEV_KEY)).toEqual({ changes: [] });
+    // Not a signing key: refused by the config parser, nothing marked.
+    expect(baselineConfigChanges("prod", stackConfig("prod"), "daily", "shop-dev", "ssh-rsa AAAA")).toEqual({ error: [expect.stringMatching(/dbtier:appDb\.sourceSigningPublicKey: .* is not an OpenSSH ed25519 public key line/)] });
     // A target that does not keep daily backups cannot load one.
     const weeklyOnly = stackConfig("prod", { "dbtier:backups": JSON.stringify({ ...JSON.parse(stackConfig("prod")["dbtier:backups"].value), periods: ["weekly"] }) });
-    expect(baselineConfigChanges("prod", weeklyOnly, "daily", "shop-dev")).toEqual({ error: [expect.stringMatching(/dbtier:appDb\.source: "daily" is not among dbtier:backups\.periods/)] });
+    expect(baselineConfigChanges("prod", weeklyOnly, "daily", "shop-dev", DEV_KEY)).toEqual({ error: [expect.stringMatching(/dbtier:appDb\.source: "daily" is not among dbtier:backups\.periods/)] });
   });
 });
 
@@ -204,6 +207,7 @@ describe("promote, with the Automation API, SSH and the terminal faked", () => {
       "ssh dbtier-admin@203.0.113.20 verify " + BACKUP_ID + " <identity",
       "prod: set dbtier:appDb.source=daily (path)",
       "prod: set dbtier:appDb.sourceApplication=shop-dev (path)",
+      `prod: set dbtier:appDb.sourceSigningPublicKey=${DEV_KEY} (path)`,
       "prod: preview [policy]",
       `prod: up [policy] "dbtier promote dev -> prod: baseline daily/${BACKUP_ID}"`,
       "ssh dbtier-admin@203.0.113.30 load " + BACKUP_ID + " <identity",
@@ -213,7 +217,7 @@ describe("promote, with the Automation API, SSH and the terminal faked", () => {
     expect(w.out.join("\n")).toMatch(/Promotion plan: dev -> prod/);
     expect(w.out.join("\n")).toMatch(/prod's database is empty/);
     expect(w.out[w.out.length - 1]).toMatch(new RegExp(`done\\. prod now holds dev's data as of daily/${BACKUP_ID}`));
-    expect(JSON.parse(w.prod.config["dbtier:appDb"].value)).toEqual({ source: "daily", sourceApplication: "shop-dev" });
+    expect(JSON.parse(w.prod.config["dbtier:appDb"].value)).toEqual({ source: "daily", sourceApplication: "shop-dev", sourceSigningPublicKey: DEV_KEY });
   });
 
   it("creates a prod that does not exist yet with its current config before marking the baseline", async () => {
@@ -228,6 +232,7 @@ describe("promote, with the Automation API, SSH and the terminal faked", () => {
       `prod: up [policy] "dbtier promote dev -> prod: baseline daily/${BACKUP_ID} (create)"`,
       "prod: set dbtier:appDb.source=daily (path)",
       "prod: set dbtier:appDb.sourceApplication=shop-dev (path)",
+      `prod: set dbtier:appDb.sourceSigningPublicKey=${DEV_KEY} (path)`,
       "prod: preview [policy]",
       `prod: up [policy] "dbtier promote dev -> prod: baseline daily/${BACKUP_ID}"`,
       `ssh dbtier-admin@203.0.113.30 load ${BACKUP_ID} <identity`,
@@ -252,7 +257,7 @@ describe("promote, with the Automation API, SSH and the terminal faked", () => {
     const code = await promote([...ARGS, "--yes"], w.deps());
     expect(code).toBe(EXIT.refused);
     expect(w.err[0]).toMatch(/with the baseline marked, the update of prod would destroy/);
-    expect(w.journal.filter((e) => e.startsWith("prod: remove"))).toEqual(["prod: remove dbtier:appDb.sourceApplication (path)"]);
+    expect(w.journal.filter((e) => e.startsWith("prod: remove"))).toEqual(["prod: remove dbtier:appDb.sourceApplication (path)", "prod: remove dbtier:appDb.sourceSigningPublicKey (path)"]);
     expect(w.journal).toContain("prod: set dbtier:appDb.source=virgin (path)");
     expect(JSON.parse(w.prod.config["dbtier:appDb"].value)).toEqual(JSON.parse(before["dbtier:appDb"].value));
     expect(w.journal.some((e) => e.includes(": up ["))).toBe(false);
@@ -340,6 +345,15 @@ describe("promote, with the Automation API, SSH and the terminal faked", () => {
     bad.identity = "ssh-ed25519 AAAA not an age key\n";
     expect(await promote([...ARGS, "--yes"], bad.deps())).toBe(EXIT.usage);
     expect(bad.journal.some((e) => e.startsWith("select"))).toBe(false);
+  });
+
+  it("refuses a source without a backup signing key output: the target could not authenticate its backups", async () => {
+    const w = world();
+    const { backupSigningPublicKey: _dropped, ...rest } = w.dev.outputsBefore;
+    w.dev.outputsBefore = rest;
+    expect(await promote([...ARGS, "--yes"], w.deps())).toBe(EXIT.refused);
+    expect(w.err[0]).toMatch(/dev has no backupSigningPublicKey output/);
+    expect(w.journal.some((e) => e.startsWith("prod: set"))).toBe(false);
   });
 
   it("refuses a source that is not deployed", async () => {

@@ -29,8 +29,12 @@ export function stackConfig(stack: "dev" | "prod", extra: Record<string, string>
   return map;
 }
 
+/** The source stack's backup signing public key (its `backupSigningPublicKey` output). */
+export const DEV_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIED54XNP7MA79NmGoiOygiQHSzljzAi4jC5we6wWkUBU dbtier backup signing shop-dev";
+
 export const hostsOutput = (role: "database" | "proxy", ip: string, hostKey: string): OutputMap => ({
   hosts: { value: [{ name: `${role}-vm`, role, publicIp: ip, privateIp: "10.42.0.5", hostPublicKey: hostKey, commands: [] }], secret: false },
+  backupSigningPublicKey: { value: DEV_KEY, secret: false },
 });
 
 export type StackConfigMap = Record<string, { value: string; secret: boolean }>;

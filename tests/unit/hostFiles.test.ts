@@ -149,9 +149,10 @@ describe("renderHostEnv", () => {
 
 describe("backup signing keys in the env file", () => {
   test("a stack pins only its own key; a promotion target also pins its source stack's", () => {
-    expect(parseEnv(renderHostEnv(envInput({ sourceSigningPublicKey: DEV_SIGNING_PUBLIC_KEY })))).not.toHaveProperty("APP_DB_SOURCE_SIGNING_PUBLIC_KEY");
-    const promoted = config({ appDb: { source: "daily", application: "shop", sourceApplication: "shop-dev" } });
-    const env = parseEnv(renderHostEnv(envInput({ config: promoted, sourceSigningPublicKey: DEV_SIGNING_PUBLIC_KEY })));
+    expect(parseEnv(renderHostEnv(envInput({ config: config({ appDb: { source: "daily", application: "shop", sourceSigningPublicKey: DEV_SIGNING_PUBLIC_KEY } }) }))))
+      .not.toHaveProperty("APP_DB_SOURCE_SIGNING_PUBLIC_KEY");
+    const promoted = config({ appDb: { source: "daily", application: "shop", sourceApplication: "shop-dev", sourceSigningPublicKey: DEV_SIGNING_PUBLIC_KEY } });
+    const env = parseEnv(renderHostEnv(envInput({ config: promoted })));
     expect(env).toMatchObject({ APP_DB_SOURCE_APP: "shop-dev", APP_DB_SOURCE_SIGNING_PUBLIC_KEY: DEV_SIGNING_PUBLIC_KEY, BACKUP_SIGNING_PUBLIC_KEY: SIGNING_PUBLIC_KEY });
   });
 });

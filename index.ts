@@ -25,5 +25,7 @@ export const connectionString = outputs.connectionString;
 export const caCertificate = outputs.caCertificate;
 export const proxyAddress = outputs.proxyAddress;
 export const readReplicaHosts = outputs.readReplicaHosts;
+// A promotion target pins it (dbtier:appDb.sourceSigningPublicKey) to load this stack's backups.
+export const backupSigningPublicKey = outputs.backupSigningPublicKey;
 export const trustedSources = outputs.trustedSources;
 export const hosts = outputs.hosts;

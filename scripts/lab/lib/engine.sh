@@ -534,7 +534,9 @@ check_restore() {
 # ---- promotion and config change -------------------------------------------------------------------------------
 
 step_promote_plan() {
-  lab_write_config promote prod "" "$(jq -cn '{source: "daily", application: "shop-prod", sourceApplication: "shop-dev"}')"
+  # As npm run promote marks it: dev's prefix and dev's backup signing key (its plan's output).
+  lab_write_config promote prod "" "$(jq -cn --arg key "$(jq -r .backupSigningPublicKey "$(lab_plan_dir dev)/outputs.json")" \
+    '{source: "daily", application: "shop-prod", sourceApplication: "shop-dev", sourceSigningPublicKey: $key}')"
   lab_plan promote prod
 }
 

@@ -264,7 +264,13 @@ async function hostFiles(stdinFile: string, mapFile: string): Promise<void> {
 
 async function secrets(valuesFile: string): Promise<void> {
   const { secretEntries, tarBase64 } = await import("../../components/hostDelivery");
-  const values = JSON.parse(readFileSync(valuesFile, "utf8"));
+  const { ed25519KeyPairFromSeed } = await import("../../components/sshKeys");
+  const { mockRandomBytes } = await import("../plan/mocks");
+  const { backupSigningSeed, ...values } = JSON.parse(readFileSync(valuesFile, "utf8"));
+  // The backup signing key the plan's env file pins: the one its RandomBytes seed (mocked) derives.
+  if (typeof backupSigningSeed === "string") {
+    values.backupSigningKey = ed25519KeyPairFromSeed(mockRandomBytes(backupSigningSeed), "lab backup signing").privateKey;
+  }
   process.stdout.write(tarBase64(secretEntries(values)));
 }
 

@@ -45,6 +45,11 @@ export function reveal(value: unknown): unknown {
 
 const digest = (text: string): Buffer => createHash("sha256").update(text).digest();
 
+/** A RandomBytes resource's mock value: deterministic per resource (the lab derives the keys it seeds). */
+export function mockRandomBytes(name: string): Buffer {
+  return digest(`seed/${name}`);
+}
+
 /** A mock secret value: deterministic per resource, recognisable in a leak search. */
 export function mockSecret(name: string, field: string): string {
   return `mock-secret-${digest(`${name}/${field}`).toString("hex").slice(0, 24)}`;
@@ -96,7 +101,7 @@ export function createPlanMocks(options: { region: string; vpcCidr: string }): P
       case "random:index/randomPassword:RandomPassword":
         return { result: mockSecret(name, "result"), bcryptHash: mockSecret(name, "bcrypt") };
       case "random:index/randomBytes:RandomBytes": {
-        const bytes = digest(`seed/${name}`);
+        const bytes = mockRandomBytes(name);
         return { base64: bytes.toString("base64"), hex: bytes.toString("hex") };
       }
       case "random:index/randomId:RandomId": {

@@ -257,10 +257,12 @@ lab_make_secrets() {
   jq -n --rawfile tlskey "$tls_key" --rawfile admin "$LAB_WORK/secrets/admin-password" --rawfile app "$LAB_WORK/secrets/app-password" \
     --arg ak "$LAB_S3_ACCESS_KEY" --arg sk "$LAB_S3_SECRET_KEY" --rawfile deploy "$LAB_WORK/keys/deploy" \
     --slurpfile config "$LAB_WORK/configs/$plan.json" \
+    --arg seed "$(jq -r '[.[] | select(.type == "random:index/randomBytes:RandomBytes" and (.name | endswith("-backup-signing-seed"))) | .name][0] // ""' "$(lab_plan_dir "$plan")/resources.json")" \
     '{adminPassword: ($admin | rtrimstr("\n")), appPassword: ($app | rtrimstr("\n")),
       secrets: {datastoreAccessKeyId: $ak, datastoreSecretAccessKey: $sk, baselineDeployKey: $deploy}}
      + (if $config[0].appDb.baselineKnownHosts then {baselineKnownHosts: $config[0].appDb.baselineKnownHosts} else {} end)
-     + (if $tlskey == "" then {} else {tlsServerKey: $tlskey} end)' \
+     + (if $tlskey == "" then {} else {tlsServerKey: $tlskey} end)
+     + (if $seed == "" then {} else {backupSigningSeed: $seed} end)' \
     >"$LAB_WORK/secrets/$plan.json"
   lab_ts scripts/lab/plan-tool.ts secrets "$LAB_WORK/secrets/$plan.json" >"$LAB_WORK/secrets/$plan.stdin"
 }

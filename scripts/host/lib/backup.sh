@@ -125,6 +125,7 @@ backup_now() {
   local id="$BACKUP_ID" digests="$RUN_DIR/source-digests.json"
   printf '{}' >"$digests"
   log "backup $period/$id of ${CFG[DB_ENGINE]} $version database ${CFG[DB_NAME]} started"
+  CURRENT_STEP="backup $period/$id (no manifest written)"
   # The compressor runs niced: the database server and the single-threaded dump (the critical path)
   # keep priority, and zstd's threads take what is left.
   set +e
@@ -141,7 +142,9 @@ backup_now() {
     die "backup $period/$id failed: $failure (no manifest written; partial object removed)"
   fi
   jq -e 'type == "object"' "$digests" >/dev/null 2>&1 || die "backup $period/$id: the dump's source digests are not JSON"
+  CURRENT_STEP="backup $period/$id (checking the upload, then writing the manifest last)"
   finish_backup "$period" "$id" "$started" "$version" "$digests"
+  CURRENT_STEP=""
 }
 
 cmd_backup() {

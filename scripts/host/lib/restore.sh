@@ -126,6 +126,12 @@ cmd_verify() {
     if [[ "$reason" == *"load failed"* ]] && ! db_ping; then
       die "verify $period/$id could not finish: the server stopped answering during the load ($reason); nothing recorded"
     fi
+    # The datastore or the server refusing us is not the backup's fault either: only a part that does not
+    # match the signed manifest, or a load that failed on what the backup holds, is recorded.
+    if [[ "$reason" == *"download failed"* && "$reason" != *"signed manifest says"* ]] ||
+      [[ "$reason" == *"load failed"* && "$reason" =~ cannot\ connect|Too\ many\ connections|too\ many\ clients|ERROR\ 1040|connection\ refused|server\ closed\ the\ connection|Lost\ connection|gone\ away ]]; then
+      die "verify $period/$id could not finish ($reason); nothing recorded"
+    fi
     if [[ "$reason" == *": decrypt failed"* ]]; then
       die "verify $period/$id FAILED (not recorded: the backup's parts are authentic, the identity does not open it): $reason"
     fi

@@ -173,7 +173,8 @@ describe("item 9: names that block replacements", () => {
 
   it("aws: a major version change creates a new parameter group (family per major) and upgrades in place", async () => {
     const group = async (engineVersion: string) => {
-      const run = await plan(configFor({ cloud: "aws", mode: "managed", engine: "mysql", engineVersion }));
+      // 8.0 is past standard support: creatable only with the paid Extended Support opt-in.
+      const run = await plan(configFor({ cloud: "aws", mode: "managed", engine: "mysql", engineVersion, ...(engineVersion === "8.0" ? { rdsExtendedSupport: "true" } : {}) }));
       return { params: one(run, "aws:rds/parameterGroup:ParameterGroup"), rds: inputs(one(run, "aws:rds/instance:Instance")) };
     };
     const [old, next] = [await group("8.0"), await group("8.4")];

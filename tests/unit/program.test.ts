@@ -285,7 +285,7 @@ describe("where the self-managed database listens", () => {
   };
 
   it("must bind only the private address when every webserver is inside the private network", async () => {
-    const run = await plan(configFor({ webservers: [{ name: "web1", ip: "10.42.1.5" }] }));
+    const run = await plan(configFor({ vpcCidr: "10.42.0.0/16", webservers: [{ name: "web1", ip: "10.42.1.5" }] }));
     const privateIp = String(ofType(run, VM_TYPES.digitalocean)[0].state.ipv4AddressPrivate);
     expect(run.outputs.host.value).toBe(privateIp);
     expect(envOf(run)).toContain(`DB_LISTEN_ADDRESS=${privateIp}\n`);

@@ -8,6 +8,14 @@
 #   4. decryption (age), decompression (the codec the manifest names), the loader
 #   5. the loaded database against the source's own digests recorded in the manifest
 
+# What reading a backup back needs first: its tools, the database, the datastore and the pinned keys.
+setup_read_path() {
+  need_commands zstd age ssh-keygen "$PYTHON"
+  db_setup
+  store_setup
+  trust_setup
+}
+
 # Starts a background reader on a new fifo: fifo_reader NAME cmd... ; the reader's pid lands in READER_PIDS.
 declare -gA READER_PIDS=()
 fifo_reader() {

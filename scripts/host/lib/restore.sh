@@ -100,10 +100,7 @@ cmd_verify() {
   require_keys DB_ENGINE DB_NAME APP_NAME BACKUP_SIGNING_PUBLIC_KEY
   local identity
   identity="$(identity_file)"
-  need_commands zstd age ssh-keygen "$PYTHON"
-  db_setup
-  store_setup
-  trust_setup
+  setup_read_path
   acquire_lock verify
   store_check_reachable
   select_backup "${REST_ARGS[0]}" any
@@ -166,10 +163,7 @@ cmd_restore() {
   ((YES == 1)) || die_usage "restore replaces the live database ${CFG[DB_NAME]}; re-run with --yes"
   local identity
   identity="$(identity_file)"
-  need_commands zstd age ssh-keygen "$PYTHON"
-  db_setup
-  store_setup
-  trust_setup
+  setup_read_path
   check_signing_key
   acquire_lock restore
   store_check_reachable

@@ -147,20 +147,24 @@ export function renderHostEnv(input: HostEnvInput): string {
 /** Repository directory holding the on-host toolkit. */
 export const TOOL_SOURCE_DIR = path.resolve(__dirname, "..", "scripts", "host");
 
+/** What running the toolkit or its tests leaves in a working tree (git ignores it): never shipped to a host. */
+const NOT_SHIPPED_DIRS = new Set(["__pycache__"]);
+
 function walk(dir: string): string[] {
   const out: string[] = [];
   for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...walk(full));
-    else if (entry.isFile() && !entry.name.startsWith(".")) out.push(full);
+    if (entry.name.startsWith(".")) continue;
+    if (entry.isDirectory() && !NOT_SHIPPED_DIRS.has(entry.name)) out.push(...walk(full));
+    else if (entry.isFile()) out.push(full);
   }
   return out;
 }
 
-/** Every file of scripts/host/, byte for byte, placed under /usr/local/lib/dbtier/. Executables keep 0755. */
-export function hostToolFiles(): HostFile[] {
-  return walk(TOOL_SOURCE_DIR).map((file) => {
-    const rel = path.relative(TOOL_SOURCE_DIR, file).split(path.sep).join("/");
+/** Every file of scripts/host/ (or `dir`), byte for byte, placed under /usr/local/lib/dbtier/. Executables keep 0755. */
+export function hostToolFiles(dir: string = TOOL_SOURCE_DIR): HostFile[] {
+  return walk(dir).map((file) => {
+    const rel = path.relative(dir, file).split(path.sep).join("/");
     const executable = (statSync(file).mode & 0o111) !== 0 || rel === "dbtier-db";
     return { path: `${TOOL_DIR}/${rel}`, content: readFileSync(file, "utf8"), permissions: executable ? "0755" : "0644" };
   });

@@ -1,7 +1,7 @@
 // components/hostFiles.ts: what the components put on a host must match docs/host-contract.md and what
 // scripts/host/dbtier-db actually reads.
 import { spawnSync } from "child_process";
-import { lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "fs";
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parseConfig } from "../../components/config";
@@ -182,6 +182,21 @@ describe("hostToolFiles", () => {
     }
     for (const f of files) expect(f.path.startsWith(`${TOOL_DIR}/`)).toBe(true);
     expect(files.some((f) => f.path.includes(".shellcheckrc"))).toBe(false);
+  });
+
+  test("leaves out what running the toolkit leaves behind (Python bytecode) and dot files", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "dbtier-tool-"));
+    try {
+      writeFileSync(path.join(dir, "dbtier-db"), "#!/usr/bin/env bash\n", { mode: 0o755 });
+      for (const sub of ["lib/dbtier/__pycache__", "lib/__pycache__", ".git"]) mkdirSync(path.join(dir, sub), { recursive: true });
+      writeFileSync(path.join(dir, "lib", "dbtier", "config.py"), "x = 1\n");
+      writeFileSync(path.join(dir, "lib", "dbtier", "__pycache__", "config.cpython-311.pyc"), Buffer.from([0xa7, 0x0d, 0x0d, 0x0a, 0xff]));
+      writeFileSync(path.join(dir, "lib", "__pycache__", "swap.cpython-311.pyc"), "bytecode");
+      writeFileSync(path.join(dir, ".git", "HEAD"), "ref\n");
+      expect(hostToolFiles(dir).map((f) => f.path)).toEqual([`${TOOL_DIR}/dbtier-db`, `${TOOL_DIR}/lib/dbtier/config.py`]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -43,7 +43,7 @@ export interface StackOutputs {
   readonly password: pulumi.Output<string>;
   /** Secret. */
   readonly connectionString: pulumi.Output<string>;
-  /** PEM CA bundle of the DBaaS (DigitalOcean, Linode); undefined where the provider gives none. */
+  /** PEM CA bundle the clients verify the database with: the stack CA (self-managed), the DBaaS CA (DigitalOcean, Linode), the RDS roots (AWS). */
   readonly caCertificate: pulumi.Output<string> | undefined;
   /** This stack's backup signing public key: a promotion target pins it to load this stack's backups. */
   readonly backupSigningPublicKey: pulumi.Output<string>;

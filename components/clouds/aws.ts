@@ -1,21 +1,19 @@
 // AWS: VPC with two subnets in two availability zones (RDS needs two), EC2 instance + security group + Elastic
 // IP, and RDS with encryption at rest, deletion protection following dbtier:protect, a final snapshot unique
-// per instance, backup retention, a fixed maintenance window, TLS required by its parameter group, Multi-AZ
+// per instance, the configured backup retention and windows, TLS required by its parameter group, Multi-AZ
 // for HA and read replicas. Names AWS must hold unique are prefixes (namePrefix, identifierPrefix).
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { rdsCaBundle } from "../tls";
 import { awsDatabaseIngress } from "../trustedSources";
+import { rdsParameters } from "./engineSettings";
 import { DbTierConfig } from "../types";
-import { AdapterOptions, CloudAdapter, ManagedHandle, ManagedSpec, NetworkHandle, VmHandle, VmSpec, providerName, webserversOutsideNetwork } from "./types";
+import { AdapterOptions, CloudAdapter, ManagedHandle, ManagedSpec, NetworkHandle, VmHandle, VmSpec, maintenanceWindowFor, providerName, rdsBackupWindow, webserversOutsideNetwork } from "./types";
 
 /** Debian's own AWS account publishes the official Debian 12 AMIs. */
 export const DEBIAN_AMI_OWNER = "136693071363";
 export const RDS_ADMIN_USER = "dbtier_admin";
-export const RDS_BACKUP_RETENTION_DAYS = 14;
-export const RDS_BACKUP_WINDOW = "02:00-03:00";
-/** After the backup window, Sunday early morning UTC. */
-export const RDS_MAINTENANCE_WINDOW = "sun:03:30-sun:04:30";
 export const RDS_STORAGE_GIB = 20;
 export const RDS_MAX_STORAGE_GIB = 200;
 
@@ -228,8 +226,8 @@ export const awsAdapter: CloudAdapter = {
       region: config.region,
       namePrefix: `${identifier}-${rdsParameterFamily(config).replace(/[^a-z0-9]/g, "-")}-`,
       family: rdsParameterFamily(config),
-      description: "dbtier: TLS required",
-      parameters: rdsTlsParameters(config),
+      description: "dbtier: TLS required, engine parameters",
+      parameters: [...rdsTlsParameters(config), ...rdsParameters(config)],
       tags: tags(config, "database", `${identifier}-params`),
     }, { parent: opts.parent, retainOnDelete: true });
     const adminPassword = new random.RandomPassword(`${spec.name}-admin-password`, {
@@ -266,9 +264,11 @@ export const awsAdapter: CloudAdapter = {
       parameterGroupName: parameters.name,
       publiclyAccessible,
       multiAz: config.highAvailability,
-      backupRetentionPeriod: RDS_BACKUP_RETENTION_DAYS,
-      backupWindow: RDS_BACKUP_WINDOW,
-      maintenanceWindow: RDS_MAINTENANCE_WINDOW,
+      backupRetentionPeriod: config.backupRetentionDays,
+      backupWindow: rdsBackupWindow(config),
+      maintenanceWindow: maintenanceWindowFor(config).rds,
+      // Unset, RDS enrols MySQL and PostgreSQL in paid Extended Support (aws rds/instance.d.ts); config decides.
+      ...(config.rdsLifecycleSupport ? { engineLifecycleSupport: config.rdsLifecycleSupport } : {}),
       // Follows dbtier:protect: a stack that may be deleted must be deletable.
       deletionProtection: opts.protect,
       skipFinalSnapshot: false,
@@ -315,6 +315,9 @@ export const awsAdapter: CloudAdapter = {
       adminPassword: pulumi.secret(adminPassword.result),
       appPassword: pulumi.secret(appPassword.result),
       appUserCreatedByProvider: false,
+      // RDS publishes no CA through its API: the roots AWS publishes (components/certs, caCertIdentifier's among
+      // them), so the proxy and the webservers verify the chain and the endpoint's name (verify-full).
+      caCertificate: pulumi.output(rdsCaBundle()),
       replicaHosts,
       stateful: [instance],
     };

@@ -3,8 +3,9 @@
 import * as digitalocean from "@pulumi/digitalocean";
 import * as pulumi from "@pulumi/pulumi";
 import { doDatabaseFirewallRules } from "../trustedSources";
+import { providerFields } from "./engineSettings";
 import { DbTierConfig } from "../types";
-import { AdapterOptions, CloudAdapter, MAINTENANCE, ManagedHandle, ManagedSpec, NetworkHandle, VmHandle, VmSpec, providerName, resourceTags } from "./types";
+import { AdapterOptions, CloudAdapter, ManagedHandle, ManagedSpec, NetworkHandle, VmHandle, VmSpec, maintenanceWindowFor, providerName, resourceTags } from "./types";
 
 /** Debian 12, the release the on-host toolkit and the vendor repositories target. */
 export const DO_IMAGE = "debian-12-x64";
@@ -94,13 +95,20 @@ export const digitalOceanAdapter: CloudAdapter = {
       region: config.region,
       nodeCount: config.highAvailability ? DO_HA_NODE_COUNT : 1,
       privateNetworkUuid: spec.network.id,
-      maintenanceWindows: [{ day: MAINTENANCE.day, hour: `${String(MAINTENANCE.hourUtc).padStart(2, "0")}:00` }],
+      maintenanceWindows: [{ day: maintenanceWindowFor(config).day, hour: maintenanceWindowFor(config).hh }],
       storageAutoscale: { enabled: true, thresholdPercent: 80, incrementGib: 10 },
       tags,
     }, { parent: opts.parent, protect: opts.protect, additionalSecretOutputs: ["password", "uri", "privateUri"] });
 
     const rules = spec.proxy.id.apply((dropletId) => doDatabaseFirewallRules(config, { dropletId }).map((r) => ({ type: r.type, value: r.value })));
     new digitalocean.DatabaseFirewall(`${spec.name}-cluster-firewall`, { clusterId: cluster.id, rules }, { parent: opts.parent });
+
+    // The cluster's settings (an update in place; only clusterId forces a new one): the daily backup's start
+    // (dbtier:backupHour; "The hour of day (in UTC) when backup for the service starts", databaseMysqlConfig.d.ts)
+    // and dbtier:engineConfig, dev parity by default (DigitalOcean creates MySQL with sql_require_primary_key on).
+    const settings = { clusterId: cluster.id, backupHour: config.backupHourUtc, backupMinute: 0, ...providerFields(config, "digitalocean") };
+    if (config.engine === "postgres") new digitalocean.DatabasePostgresqlConfig(`${spec.name}-engine-config`, settings, { parent: opts.parent });
+    else new digitalocean.DatabaseMysqlConfig(`${spec.name}-engine-config`, settings, { parent: opts.parent });
 
     const db = new digitalocean.DatabaseDb(`${spec.name}-db`, { clusterId: cluster.id, name: config.database.name }, { parent: opts.parent, protect: opts.protect });
     const user = new digitalocean.DatabaseUser(`${spec.name}-user`, {

@@ -6,8 +6,9 @@ import * as linode from "@pulumi/linode";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { linodeAllowList } from "../trustedSources";
+import { providerFields } from "./engineSettings";
 import { DbTierConfig } from "../types";
-import { AdapterOptions, CloudAdapter, MAINTENANCE, ManagedHandle, ManagedSpec, NetworkHandle, VmHandle, VmSpec, providerName, resourceTags } from "./types";
+import { AdapterOptions, CloudAdapter, ManagedHandle, ManagedSpec, NetworkHandle, VmHandle, VmSpec, maintenanceWindowFor, providerName, resourceTags } from "./types";
 
 export const LINODE_IMAGE = "linode/debian12";
 /** Linode's HA offer is a 3-node cluster (primary + 2 standbys); 1 otherwise. */
@@ -125,13 +126,14 @@ export const linodeAdapter: CloudAdapter = {
       type: config.size,
       clusterSize: config.highAvailability ? LINODE_HA_CLUSTER_SIZE : 1,
       allowLists,
-      // Linode counts days 1 (Monday) to 7 (Sunday).
-      updates: { dayOfWeek: 7, duration: 3, frequency: "weekly", hourOfDay: MAINTENANCE.hourUtc },
+      updates: { dayOfWeek: maintenanceWindowFor(config).linodeDayOfWeek, duration: 3, frequency: "weekly", hourOfDay: maintenanceWindowFor(config).hourUtc },
     };
     const resourceOpts: pulumi.CustomResourceOptions = { parent: opts.parent, protect: opts.protect, additionalSecretOutputs: ["rootPassword"] };
+    // dbtier:engineConfig, with dev parity by default (Linode's MySQL: sql_require_primary_key on, ANSI sql_mode).
+    const args = { ...common, ...providerFields(config, "linode") };
     const cluster = config.engine === "postgres"
-      ? new linode.DatabasePostgresqlV2(`${spec.name}-cluster`, common, resourceOpts)
-      : new linode.DatabaseMysqlV2(`${spec.name}-cluster`, common, resourceOpts);
+      ? new linode.DatabasePostgresqlV2(`${spec.name}-cluster`, args, resourceOpts)
+      : new linode.DatabaseMysqlV2(`${spec.name}-cluster`, args, resourceOpts);
     const appPassword = new random.RandomPassword(`${spec.name}-app-password`, { length: 32, special: false }, { parent: opts.parent });
     return {
       host: cluster.hostPrimary,

@@ -3,7 +3,8 @@
 // Every adapter creates its resources under the `parent` it is given and names them `${name}-<role>`.
 import * as pulumi from "@pulumi/pulumi";
 import { cidrContains, parseCidr } from "../net";
-import { Cloud, DbTierConfig, Webserver } from "../types";
+import { resourceName } from "../names";
+import { Cloud, DbTierConfig, WEEKDAYS, Webserver, Weekday } from "../types";
 import { VmInboundRule, VmRole } from "../trustedSources";
 
 /** Options every adapter call receives: the component to parent under, and whether state must be protected. */
@@ -91,17 +92,34 @@ export function resourceTags(config: DbTierConfig, role: string): string[] {
   return ["dbtier", `dbtier-${config.stack}`, `dbtier-${role}`];
 }
 
-/** Provider-side names (cluster names, labels): short, lowercase, stable per stack. */
+/** Provider-side names (cluster names, labels): the collision-free planner of names.ts, stable per stack. */
 export function providerName(config: DbTierConfig, role: string): string {
-  const app = config.appDb.application;
-  // The default application name already ends with the stack (`shop-prod`); don't say it twice.
-  const prefix = app === config.stack || app.endsWith(`-${config.stack}`) ? app : `${app}-${config.stack}`;
-  const base = `${prefix}-${role}`.toLowerCase().replace(/[^a-z0-9-]/g, "-").replace(/-+/g, "-");
-  return base.slice(0, 32).replace(/-$/, "");
+  return resourceName(config, role);
 }
 
-/** Standard maintenance window: Sunday 03:00 UTC, outside business hours in Europe and the Americas. */
-export const MAINTENANCE = { day: "sunday", hourUtc: 3 } as const;
+const hh = (hour: number): string => String(hour).padStart(2, "0");
+
+/** `dbtier:maintenanceWindow` as each provider spells it: one hour from the configured start (UTC). */
+export function maintenanceWindowFor(config: DbTierConfig): { day: Weekday; hourUtc: number; hh: string; rds: string; linodeDayOfWeek: number } {
+  const { day, hourUtc } = config.maintenanceWindow;
+  const index = WEEKDAYS.indexOf(day);
+  const end = (hourUtc + 1) % 24;
+  const endDay = end === 0 ? WEEKDAYS[(index + 1) % 7] : day;
+  return {
+    day,
+    hourUtc,
+    hh: `${hh(hourUtc)}:00`,
+    // RDS: ddd:hh24:mi-ddd:hh24:mi, UTC (aws rds/instance.d.ts maintenanceWindow).
+    rds: `${day.slice(0, 3)}:${hh(hourUtc)}:00-${endDay.slice(0, 3)}:${hh(end)}:00`,
+    // Linode counts days 1 (Monday) to 7 (Sunday).
+    linodeDayOfWeek: index + 1,
+  };
+}
+
+/** RDS backupWindow: one hour from `dbtier:backupHour` (hh24:mi-hh24:mi, UTC; aws rds/instance.d.ts). */
+export function rdsBackupWindow(config: DbTierConfig): string {
+  return `${hh(config.backupHourUtc)}:00-${hh((config.backupHourUtc + 1) % 24)}:00`;
+}
 
 /**
  * Webservers that reach the database from outside the private network (over the public Internet). When

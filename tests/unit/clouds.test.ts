@@ -13,7 +13,9 @@ import { LINODE_IMAGE } from "../../components/clouds/linode";
 import { parseConfig } from "../../components/config";
 import { WAIT_FOR_BOOT, shellQuote } from "../../components/hostDelivery";
 import { DIAL_ERROR_LIMIT, PER_DIAL_TIMEOUT_SECONDS, dialBudgetSeconds } from "../../components/hostVm";
+import { nameProblems, resourceName } from "../../components/names";
 import { buildStack } from "../../components/tier";
+import { rdsCaBundle } from "../../components/tls";
 import { Cloud, DbTierConfig } from "../../components/types";
 import { reveal } from "../../scripts/plan/mocks";
 import { PlanRun, PlannedResource, runProgram, userDataOf } from "../../scripts/plan/run";
@@ -156,6 +158,76 @@ describe("item 4: AWS read replicas", () => {
   });
 });
 
+describe("item 8: managed MySQL set like dev's server", () => {
+  const SERVER_SQL_MODE = "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION";
+
+  it("digitalocean: sql_require_primary_key off and MySQL's own sql_mode, through DatabaseMysqlConfig", async () => {
+    const run = await plan(configFor({ mode: "managed", engine: "mysql", engineVersion: "8" }));
+    const settings = one(run, "digitalocean:index/databaseMysqlConfig:DatabaseMysqlConfig");
+    const clusterId = one(run, "digitalocean:index/databaseCluster:DatabaseCluster").id;
+    expect(inputs(settings)).toEqual({ clusterId, backupHour: 2, backupMinute: 0, sqlRequirePrimaryKey: false, sqlMode: SERVER_SQL_MODE });
+    // The stack's own choice wins over parity (DigitalOcean recommends primary keys once the schema has them).
+    const strict = await plan(configFor({ mode: "managed", engine: "mysql", engineVersion: "8", engineConfig: { sql_require_primary_key: true } }));
+    expect(inputs(one(strict, "digitalocean:index/databaseMysqlConfig:DatabaseMysqlConfig")).sqlRequirePrimaryKey).toBe(true);
+    // PostgreSQL has neither setting: its own config resource carries the backup hour only.
+    const pg = await plan(configFor({ mode: "managed", engine: "postgres", engineVersion: "16" }));
+    expect(ofType(pg, "digitalocean:index/databaseMysqlConfig:DatabaseMysqlConfig")).toEqual([]);
+    expect(inputs(one(pg, "digitalocean:index/databasePostgresqlConfig:DatabasePostgresqlConfig"))).toEqual({ clusterId: one(pg, "digitalocean:index/databaseCluster:DatabaseCluster").id, backupHour: 2, backupMinute: 0 });
+  });
+
+  it("linode: the v2 cluster's engine config fields, without ANSI in sql_mode", async () => {
+    const run = await plan(configFor({ cloud: "linode", mode: "managed", engine: "mysql", engineVersion: "8" }));
+    const cluster = inputs(one(run, "linode:index/databaseMysqlV2:DatabaseMysqlV2"));
+    expect(cluster).toMatchObject({ engineConfigMysqlSqlRequirePrimaryKey: false, engineConfigMysqlSqlMode: SERVER_SQL_MODE });
+    expect(String(cluster.engineConfigMysqlSqlMode).split(",")).not.toContain("ANSI");
+    const pg = inputs(one(await plan(configFor({ cloud: "linode", mode: "managed", engine: "postgres", engineVersion: "16" })), "linode:index/databasePostgresqlV2:DatabasePostgresqlV2"));
+    expect(Object.keys(pg).filter((k) => k.startsWith("engineConfigMysql"))).toEqual([]);
+  });
+
+  it("aws: RDS MySQL keeps its own defaults unless the stack sets a parameter (then a parameter group entry)", async () => {
+    const params = async (engineConfig?: Record<string, unknown>) => inputs(one(await plan(configFor({ cloud: "aws", mode: "managed", engine: "mysql", engineVersion: "8.4", ...(engineConfig ? { engineConfig } : {}) })), "aws:rds/parameterGroup:ParameterGroup")).parameters;
+    expect(await params()).toEqual([{ name: "require_secure_transport", value: "1" }]);
+    expect(await params({ sql_require_primary_key: true, max_connections: 200 })).toEqual([
+      { name: "require_secure_transport", value: "1" },
+      { name: "sql_require_primary_key", value: "1", applyMethod: "immediate" },
+      { name: "max_connections", value: "200", applyMethod: "pending-reboot" },
+    ]);
+  });
+});
+
+describe("settable operations: the configured windows reach each provider", () => {
+  const window = { maintenanceWindow: { day: "saturday", hour: 23 }, backupHour: 21 };
+  it("digitalocean: the cluster's maintenance window and the config resource's backup hour", async () => {
+    const run = await plan(configFor({ mode: "managed", engine: "mysql", engineVersion: "8", ...window }));
+    expect(inputs(one(run, "digitalocean:index/databaseCluster:DatabaseCluster")).maintenanceWindows).toEqual([{ day: "saturday", hour: "23:00" }]);
+    expect(inputs(one(run, "digitalocean:index/databaseMysqlConfig:DatabaseMysqlConfig")).backupHour).toBe(21);
+  });
+  it("linode: updates on the configured day (1 Monday .. 7 Sunday) and hour", async () => {
+    const run = await plan(configFor({ cloud: "linode", mode: "managed", engine: "mysql", engineVersion: "8", maintenanceWindow: window.maintenanceWindow }));
+    expect(inputs(one(run, "linode:index/databaseMysqlV2:DatabaseMysqlV2")).updates).toMatchObject({ dayOfWeek: 6, hourOfDay: 23, frequency: "weekly" });
+  });
+  it("aws: one-hour windows, the maintenance window crossing midnight into the next day, retention as set", async () => {
+    const run = await plan(configFor({ cloud: "aws", mode: "managed", engine: "postgres", engineVersion: "16", backupRetentionDays: 21, ...window }));
+    expect(inputs(one(run, "aws:rds/instance:Instance"))).toMatchObject({ maintenanceWindow: "sat:23:00-sun:00:00", backupWindow: "21:00-22:00", backupRetentionPeriod: 21 });
+    const defaults = inputs(one(await plan(configFor({ cloud: "aws", mode: "managed", engine: "postgres", engineVersion: "16" })), "aws:rds/instance:Instance"));
+    expect(defaults).toMatchObject({ maintenanceWindow: "sun:03:00-sun:04:00", backupWindow: "02:00-03:00", backupRetentionPeriod: 14 });
+  });
+});
+
+describe("item 13: the proxy verifies RDS with the RDS CA bundle", () => {
+  it("aws: DB_CA_FILE holds the RDS roots, DB_TLS_MODE is verify-full, and the caCertificate output is the bundle", async () => {
+    const run = await plan(configFor({ cloud: "aws", mode: "managed", engine: "mysql", engineVersion: "8.4" }));
+    const files = hostFiles(run, "dbtier-proxy");
+    const env = files.get("etc/dbtier/dbtier.env") ?? "";
+    expect(env).toMatch(/^DB_TLS_MODE=verify-full$/m);
+    expect(env).toMatch(/^DB_CA_FILE=\/etc\/dbtier\/ca\.pem$/m);
+    expect(env).toMatch(new RegExp(`^DB_HOST=${String(one(run, "aws:rds/instance:Instance").state.address).replace(/\./g, "\\.")}$`, "m"));
+    expect(files.get("etc/dbtier/ca.pem")).toBe(rdsCaBundle());
+    expect(run.outputs.caCertificate.value).toBe(rdsCaBundle());
+    expect(String(run.outputs.connectionString.value)).toMatch(/\?ssl-mode=VERIFY_IDENTITY&ssl-ca=dbtier-ca\.pem$/);
+  });
+});
+
 describe("item 9: names that block replacements", () => {
   it("aws: RDS, subnet, parameter and security groups are named by prefix, never by a fixed name", async () => {
     const run = await plan(configFor({ cloud: "aws", mode: "managed", engine: "mysql", engineVersion: "8.4" }));
@@ -184,6 +256,20 @@ describe("item 9: names that block replacements", () => {
     expect(inputs(next.params).namePrefix).not.toEqual(inputs(old.params).namePrefix);
     expect(optionsOf(next.params).retainOnDelete).toBe(true);
     expect(next.rds.allowMajorVersionUpgrade).toBe(true);
+  });
+});
+
+describe("item 10: the adapters name resources with the collision-free planner", () => {
+  it("digitalocean: two replicas and the primary of a long application keep distinct, valid names", async () => {
+    const application = "a-very-long-application-name-for-the-shop-prod";
+    const run = await plan(configFor({ mode: "managed", engine: "mysql", engineVersion: "8", readReplicas: 2, appDb: { source: "virgin", application } }, "prod"));
+    const names = [
+      inputs(one(run, "digitalocean:index/databaseCluster:DatabaseCluster")).name,
+      ...ofType(run, "digitalocean:index/databaseReplica:DatabaseReplica").map((r) => inputs(r).name),
+    ] as string[];
+    expect(new Set(names).size).toBe(3);
+    for (const name of names) expect(nameProblems("digitalocean", name)).toEqual([]);
+    expect(names).toEqual([resourceName({ cloud: "digitalocean", stack: "prod", appDb: { application } as DbTierConfig["appDb"] }, "db"), expect.stringMatching(/-db-replica-0$/), expect.stringMatching(/-db-replica-1$/)]);
   });
 });
 

@@ -2,7 +2,8 @@
 // export its outputs. Everything else lives in components/.
 import * as pulumi from "@pulumi/pulumi";
 import { formatProblems, parseConfig } from "./components/config";
-import { buildStack } from "./components/tier";
+import { StackOutputs, buildStack } from "./components/tier";
+import { withReferencedWebservers } from "./components/webserversFrom";
 
 const raw = pulumi.runtime.allConfig();
 // The CLI tells the program which keys were set with --secret (PULUMI_CONFIG_SECRET_KEYS); the SDK reads it
@@ -14,18 +15,26 @@ if (!parsed.ok) {
   // One error listing every problem, so a user fixes them all in one go.
   throw new Error(`invalid dbtier config:\n${formatProblems(parsed.problems).join("\n")}`);
 }
-const outputs = buildStack(parsed.config);
+const config = parsed.config;
 
-export const host = outputs.host;
-export const port = outputs.port;
-export const database = outputs.database;
-export const user = outputs.user;
-export const password = outputs.password;
-export const connectionString = outputs.connectionString;
-export const caCertificate = outputs.caCertificate;
-export const proxyAddress = outputs.proxyAddress;
-export const readReplicaHosts = outputs.readReplicaHosts;
+// Built at once; with dbtier:webserversFrom only after the other stack's list is read (components/webserversFrom.ts).
+// Either way every output below is exported by name, so `pulumi stack output` and the plan see the same keys.
+const tier: StackOutputs | Promise<StackOutputs> = config.webserversFrom ? withReferencedWebservers(config).then((merged) => buildStack(merged)) : buildStack(config);
+function output<K extends keyof StackOutputs>(key: K): StackOutputs[K] | pulumi.Output<unknown> {
+  // pulumi.output lifts the inner Output's secrecy and dependencies.
+  return tier instanceof Promise ? pulumi.output(tier.then((outputs) => outputs[key])) : tier[key];
+}
+
+export const host = output("host");
+export const port = output("port");
+export const database = output("database");
+export const user = output("user");
+export const password = output("password");
+export const connectionString = output("connectionString");
+export const caCertificate = output("caCertificate");
+export const proxyAddress = output("proxyAddress");
+export const readReplicaHosts = output("readReplicaHosts");
 // A promotion target pins it (dbtier:appDb.sourceSigningPublicKey) to load this stack's backups.
-export const backupSigningPublicKey = outputs.backupSigningPublicKey;
-export const trustedSources = outputs.trustedSources;
-export const hosts = outputs.hosts;
+export const backupSigningPublicKey = output("backupSigningPublicKey");
+export const trustedSources = output("trustedSources");
+export const hosts = output("hosts");

@@ -1,4 +1,4 @@
-// npm run plan -- <stack> [--config-file FILE] [--against DIR]
+// npm run plan -- <stack> [--config-file FILE] [--against DIR] [--stack-outputs STACK=FILE]
 //
 // Runs index.ts under Pulumi mocks with the stack's config (Pulumi.yaml defaults + Pulumi.<stack>.yaml, or
 // FILE instead of the stack file): no Pulumi CLI, no cloud credentials. `secure:` values become "[secret]"
@@ -41,29 +41,44 @@
 //                          written earlier (copy out/plan/<stack>/ before changing the config); DIR may be
 //                          out/plan/<stack>/ itself, which is read before it is rewritten.
 //
+// --stack-outputs STACK=FILE: the outputs of another stack the program reads through a StackReference
+// (dbtier:webserversFrom), as `pulumi stack output --json --show-secrets --stack STACK > FILE` prints them. An
+// offline plan cannot read another stack, so a stack with dbtier:webserversFrom needs it; the referenced list
+// is validated like dbtier:webservers before anything is planned.
+//
 // Exit codes: 0 planned; 2 bad arguments or bad config (one line per problem, `dbtier:key: message`, no
 // stack trace); 1 the program failed under mocks (a bug: message printed, no stack trace).
-import { mkdirSync, rmSync, writeFileSync } from "fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import * as path from "path";
 import { REDACTED, redact, reveal } from "./plan/mocks";
 import { PlanRecord, readPlanDir, recordResource, vmResourceName } from "./plan/record";
 
 const ROOT = path.resolve(__dirname, "..");
-const USAGE = "usage: npm run plan -- <stack> [--config-file FILE] [--against DIR]";
+const USAGE = "usage: npm run plan -- <stack> [--config-file FILE] [--against DIR] [--stack-outputs STACK=FILE]";
 
 interface Args {
   readonly stack: string;
   readonly configFile?: string;
   /** A previous plan directory to diff against. */
   readonly against?: string;
+  /** Files of other stacks' outputs (`pulumi stack output --json`), by stack name. */
+  readonly stackOutputs: Readonly<Record<string, string>>;
 }
 
 function parseArgs(argv: readonly string[]): Args | string {
   let stack: string | undefined;
   let configFile: string | undefined;
   let against: string | undefined;
+  const stackOutputs: Record<string, string> = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
+    if (arg === "--stack-outputs" || arg.startsWith("--stack-outputs=")) {
+      const value = arg === "--stack-outputs" ? argv[++i] : arg.slice("--stack-outputs=".length);
+      const match = /^([^=\s]+)=(.+)$/.exec(value ?? "");
+      if (!match) return "--stack-outputs needs STACK=FILE (FILE from `pulumi stack output --json --show-secrets --stack STACK`)";
+      stackOutputs[match[1]] = path.resolve(match[2]);
+      continue;
+    }
     if (arg === "--config-file") {
       configFile = argv[++i];
       if (!configFile) return "--config-file needs a file name";
@@ -84,7 +99,7 @@ function parseArgs(argv: readonly string[]): Args | string {
   }
   if (!stack) return "missing <stack>";
   if (!/^[a-zA-Z0-9._-]+$/.test(stack)) return `stack name ${JSON.stringify(stack)} may contain only letters, digits, '.', '_' and '-'`;
-  return { stack, ...(configFile ? { configFile: path.resolve(configFile) } : {}), ...(against ? { against: path.resolve(against) } : {}) };
+  return { stack, ...(configFile ? { configFile: path.resolve(configFile) } : {}), ...(against ? { against: path.resolve(against) } : {}), stackOutputs };
 }
 
 function fail(code: number, lines: readonly string[]): never {
@@ -97,13 +112,29 @@ function table(rows: readonly (readonly string[])[]): string {
   return rows.map((row) => row.map((cell, col) => cell.padEnd(widths[col])).join("  ").trimEnd()).join("\n");
 }
 
+/** `--stack-outputs` files: each a JSON object of output name to value. */
+function readStackOutputs(files: Readonly<Record<string, string>>): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [stack, file] of Object.entries(files)) {
+    let value: unknown;
+    try {
+      value = JSON.parse(readFileSync(file, "utf8"));
+    } catch (err) {
+      fail(2, [`plan: --stack-outputs ${stack}=${file}: ${(err as Error).message}`]);
+    }
+    if (typeof value !== "object" || value === null || Array.isArray(value)) fail(2, [`plan: --stack-outputs ${stack}=${file}: not a JSON object of outputs (what \`pulumi stack output --json\` prints)`]);
+    out[stack] = value as Record<string, unknown>;
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (typeof args === "string") fail(2, args === USAGE ? [USAGE] : [`plan: ${args}`, USAGE]);
 
   // Config first, with no Pulumi loaded: a bad config must be reported without any runtime noise.
   const { loadStackConfig } = await import("../components/stackConfig");
-  const { formatProblems, parseConfig } = await import("../components/config");
+  const { formatProblems, mergeWebservers, parseConfig } = await import("../components/config");
   let stackConfig: ReturnType<typeof loadStackConfig>;
   try {
     stackConfig = loadStackConfig(ROOT, args.stack, args.configFile);
@@ -112,7 +143,18 @@ async function main(): Promise<void> {
   }
   const parsed = parseConfig(stackConfig.raw, args.stack, (key) => stackConfig.secretKeys.includes(key));
   if (!parsed.ok) fail(2, formatProblems(parsed.problems));
-  const config = parsed.config;
+  const stackOutputs = readStackOutputs(args.stackOutputs);
+  // The program reads dbtier:webserversFrom itself (components/webserversFrom.ts); checked here first, so a bad
+  // list is reported like any config problem, and the tables below show the merged list.
+  let config = parsed.config;
+  if (config.webserversFrom) {
+    const { stack: referenced, output } = config.webserversFrom;
+    const outputs = stackOutputs[referenced];
+    if (!outputs) fail(2, [`plan: dbtier:webserversFrom reads stack ${referenced}, which an offline plan cannot: save its outputs with \`pulumi stack output --json --show-secrets --stack ${referenced} > FILE\` and pass --stack-outputs ${referenced}=FILE`]);
+    const merged = mergeWebservers(config, outputs[output]);
+    if (!merged.ok) fail(2, formatProblems(merged.problems));
+    config = merged.config;
+  }
   // Read before out/plan/<stack>/ is rewritten: it may be the directory to diff against.
   let previous: PlanRecord | undefined;
   if (args.against) {
@@ -128,7 +170,7 @@ async function main(): Promise<void> {
 
   let run: Awaited<ReturnType<typeof runProgram>>;
   try {
-    run = await runProgram({ stack: args.stack, region: config.region, vpcCidr: config.vpcCidr }, () => {
+    run = await runProgram({ stack: args.stack, region: config.region, vpcCidr: config.vpcCidr, stackOutputs }, () => {
       pulumi.runtime.setAllConfig(stackConfig.raw, [...stackConfig.secretKeys]);
       // index.ts is the program `pulumi up` runs; loading it here plans exactly that.
       // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -192,6 +234,10 @@ async function main(): Promise<void> {
     out.push(table([["PORT", "SOURCE", "NAME"], ...rows.filter((r) => r.target === target).map((r) => [String(r.port), r.source, r.name])]).replace(/^/gm, "    "));
   }
   out.push("  everything else: dropped", "");
+  if (parsed.config.webserversFrom) {
+    const { stack: referenced, output } = parsed.config.webserversFrom;
+    out.push(`Reads: stack ${referenced}, output ${output} (${config.webservers.length - parsed.config.webservers.length} webserver(s) beside dbtier:webservers)`, "");
+  }
   const protectedResources = custom.filter((r) => r.protect);
   out.push(`Protections (protect=${config.protect}):`);
   if (protectedResources.length === 0) out.push("  none (set dbtier:protect true to protect stateful resources)");

@@ -76,7 +76,12 @@ class AddressBook {
 export interface PlanMocks extends pulumiRuntime.Mocks {
   readonly resources: RecordedResource[];
   readonly calls: { token: string; inputs: unknown }[];
+  /** The stacks read through a StackReference (reads, not resources: never in `resources`). */
+  readonly references: string[];
 }
+
+/** Outputs of other stacks a StackReference reads, by stack name (`pulumi stack output --json` of each). */
+export type StackOutputsByStack = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 
 /** Numeric ids where the provider uses them (the program converts them with Number()). */
 const NUMERIC_ID_TYPES = new Set([
@@ -89,9 +94,10 @@ const NUMERIC_ID_TYPES = new Set([
   "linode:index/databasePostgresqlV2:DatabasePostgresqlV2",
 ]);
 
-export function createPlanMocks(options: { region: string; vpcCidr: string }): PlanMocks {
+export function createPlanMocks(options: { region: string; vpcCidr: string; stackOutputs?: StackOutputsByStack }): PlanMocks {
   const resources: RecordedResource[] = [];
   const calls: { token: string; inputs: unknown }[] = [];
+  const references: string[] = [];
   const addresses = new AddressBook(options.vpcCidr);
   let numericId = 100001;
 
@@ -188,8 +194,15 @@ export function createPlanMocks(options: { region: string; vpcCidr: string }): P
   return {
     resources,
     calls,
+    references,
     newResource(args: pulumiRuntime.MockResourceArgs): pulumiRuntime.MockResourceResult {
       const inputs = (args.inputs ?? {}) as Record<string, unknown>;
+      if (args.type === "pulumi:pulumi:StackReference") {
+        // A read of another stack: its outputs as given (none when not given: the program then reports them unset).
+        const stack = String(inputs.name ?? args.name);
+        references.push(stack);
+        return { id: stack, state: { name: stack, outputs: { ...(options.stackOutputs?.[stack] ?? {}) }, secretOutputNames: [] } };
+      }
       const id = idFor(args.type, args.name);
       const state = { ...(reveal(inputs) as Record<string, unknown>), ...computed(args.type, args.name, reveal(inputs) as Record<string, unknown>) };
       resources.push({ type: args.type, name: args.name, inputs, id, state });

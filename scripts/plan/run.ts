@@ -3,7 +3,7 @@
 // and the unit tests.
 import * as pulumi from "@pulumi/pulumi";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
-import { PlanMocks, RecordedResource, createPlanMocks, reveal } from "./mocks";
+import { PlanMocks, RecordedResource, StackOutputsByStack, createPlanMocks, reveal } from "./mocks";
 import { NO_OPTIONS, RecordedOptions } from "./record";
 
 export interface PlannedResource extends RecordedResource {
@@ -116,8 +116,8 @@ async function resolveExport(value: unknown): Promise<PlannedOutput> {
  * Installs the mocks, builds the program with `build` (which returns its stack exports), waits until every
  * registration has finished, and returns the recorded plan.
  */
-export async function runProgram(options: { project?: string; stack: string; region: string; vpcCidr: string }, build: () => Record<string, unknown>): Promise<PlanRun> {
-  const mocks = createPlanMocks({ region: options.region, vpcCidr: options.vpcCidr });
+export async function runProgram(options: { project?: string; stack: string; region: string; vpcCidr: string; stackOutputs?: StackOutputsByStack }, build: () => Record<string, unknown>): Promise<PlanRun> {
+  const mocks = createPlanMocks({ region: options.region, vpcCidr: options.vpcCidr, ...(options.stackOutputs ? { stackOutputs: options.stackOutputs } : {}) });
   const monitor = installMocks(mocks, options.project ?? "dbtier", options.stack);
   const failures: unknown[] = [];
   const onRejection = (reason: unknown): void => {
@@ -129,7 +129,9 @@ export async function runProgram(options: { project?: string; stack: string; reg
     const outputs: Record<string, PlannedOutput> = {};
     for (const [key, value] of Object.entries(exports)) {
       if (value === undefined) continue;
-      outputs[key] = await resolveExport(value);
+      const resolved = await resolveExport(value);
+      // An Output that resolves to nothing (proxyAddress of a self-managed stack) is no stack output, as in Pulumi.
+      if (resolved.value !== undefined) outputs[key] = resolved;
     }
     await settings.waitForRPCs();
     if (failures.length > 0) throw failures[0];

@@ -145,6 +145,17 @@ describe("item 2: user-data changes must not replace VMs", () => {
   });
 });
 
+describe("item 3: RDS is never enrolled in paid Extended Support by default", () => {
+  it("aws: engineLifecycleSupport disabled for MySQL and PostgreSQL, enrolled only when opted in, unset for MariaDB (none exists)", async () => {
+    const lifecycle = async (overrides: Record<string, unknown>) =>
+      inputs(one(await plan(configFor({ cloud: "aws", mode: "managed", ...overrides })), "aws:rds/instance:Instance")).engineLifecycleSupport;
+    expect(await lifecycle({ engine: "mysql", engineVersion: "8.4" })).toBe("open-source-rds-extended-support-disabled");
+    expect(await lifecycle({ engine: "postgres", engineVersion: "16" })).toBe("open-source-rds-extended-support-disabled");
+    expect(await lifecycle({ engine: "mysql", engineVersion: "8.0", rdsExtendedSupport: true })).toBe("open-source-rds-extended-support");
+    expect(await lifecycle({ engine: "mariadb", engineVersion: "11.4" })).toBeUndefined();
+  });
+});
+
 describe("item 4: AWS read replicas", () => {
   it("must be protected like the primary, without RDS deletion protection (lowering readReplicas must work)", async () => {
     const run = await plan(configFor({ cloud: "aws", mode: "managed", engine: "postgres", engineVersion: "16", readReplicas: 2 }));

@@ -2,6 +2,7 @@
 // Pure: no Pulumi calls, so tests, `npm run plan` and `npm run promote` use exactly what `pulumi up` uses.
 import { createHash } from "crypto";
 import { resolveEngineConfig } from "./engineParams";
+import { RestoreFrom, parseRestoreFrom } from "./restoreFrom";
 import {
   DEFAULT_SIZES,
   DO_SINGLE_NODE_ONLY_SIZES,
@@ -58,7 +59,7 @@ const PLAIN_KEYS = [
   "cloud", "region", "mode", "engine", "engineVersion", "size", "proxySize", "webservers", "webserverTag",
   "adminCidrs", "adminSshPublicKey", "database", "appDb", "backups", "highAvailability", "readReplicas",
   "protect", "allowWideSources", "vpcCidr", "webserversFrom", "webserverTagDroplets", "rdsExtendedSupport",
-  "maintenanceWindow", "backupHour", "backupRetentionDays", "engineConfig",
+  "maintenanceWindow", "backupHour", "backupRetentionDays", "engineConfig", "restoreFrom",
 ] as const;
 
 export const KNOWN_KEYS: readonly string[] = [...PLAIN_KEYS, ...SECRET_KEYS];
@@ -678,6 +679,13 @@ export function parseConfig(raw: Readonly<Record<string, string>>, stack: string
     engineConfig = resolved.config;
   }
 
+  let restoreFrom: RestoreFrom | undefined;
+  if (cloud && mode) {
+    const parsedRestore = parseRestoreFrom(reader.json("restoreFrom"), cloud, mode, today);
+    for (const p of parsedRestore.problems) problems.add(p.field ? `restoreFrom.${p.field}` : "restoreFrom", p.message);
+    restoreFrom = parsedRestore.restoreFrom;
+  }
+
   const protect = reader.bool("protect", mode === "managed");
   const vpcCidr = parseVpcCidr(problems, reader.text("vpcCidr"), stack);
   const secrets = parseSecrets(reader, options.isSecret);
@@ -717,6 +725,7 @@ export function parseConfig(raw: Readonly<Record<string, string>>, stack: string
     rdsExtendedSupport,
     ...(rdsLifecycle ? { rdsLifecycleSupport: rdsExtendedSupport ? "open-source-rds-extended-support" as const : "open-source-rds-extended-support-disabled" as const } : {}),
     engineConfig: engineConfig as Record<string, string | number | boolean>,
+    ...(restoreFrom !== undefined ? { restoreFrom } : {}),
     secrets,
   };
   // Rule limits are counted on the planned firewalls themselves, so the count is what the adapters create.

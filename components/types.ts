@@ -122,6 +122,8 @@ export interface DbTierConfig {
    * and cloud in engineParams.ts; each adapter maps a name to its provider's field there.
    */
   readonly engineConfig: Readonly<Record<string, EngineParameterValue>>;
+  /** Managed only: create the database from the provider's point-in-time restore of another (restoreFrom.ts). */
+  readonly restoreFrom?: { readonly source: string; readonly time: string };
   readonly secrets: SecretConfig;
 }
 

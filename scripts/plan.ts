@@ -234,6 +234,13 @@ async function main(): Promise<void> {
     out.push(table([["PORT", "SOURCE", "NAME"], ...rows.filter((r) => r.target === target).map((r) => [String(r.port), r.source, r.name])]).replace(/^/gm, "    "));
   }
   out.push("  everything else: dropped", "");
+  if (config.restoreFrom) {
+    const managed = custom.find((r) => /databaseCluster:DatabaseCluster$|databaseMysqlV2:|databasePostgresqlV2:/.test(r.type) || (r.type === "aws:rds/instance:Instance" && !r.inputs.replicateSourceDb));
+    const inputs = managed ? (reveal(managed.inputs) as Record<string, unknown>) : {};
+    const restoreInputs = Object.fromEntries(["backupRestore", "forkSource", "forkRestoreTime", "restoreToPointInTime"].filter((k) => inputs[k] !== undefined).map((k) => [k, inputs[k]]));
+    out.push(`Restores from: ${config.restoreFrom.source} at ${config.restoreFrom.time} (provider point-in-time restore, at creation only)`);
+    out.push(`  ${managed?.name ?? "?"}: ${JSON.stringify(restoreInputs)}`, "");
+  }
   if (parsed.config.webserversFrom) {
     const { stack: referenced, output } = parsed.config.webserversFrom;
     out.push(`Reads: stack ${referenced}, output ${output} (${config.webservers.length - parsed.config.webservers.length} webserver(s) beside dbtier:webservers)`, "");

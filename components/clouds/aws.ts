@@ -5,6 +5,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { RESTORE_IGNORED_INPUTS, rdsRestoreToPointInTime } from "../restoreFrom";
 import { rdsCaBundle } from "../tls";
 import { awsDatabaseIngress } from "../trustedSources";
 import { rdsParameters } from "./engineSettings";
@@ -246,9 +247,13 @@ export const awsAdapter: CloudAdapter = {
       keepers: { engine: config.engine, dbName: config.database.name, username: RDS_ADMIN_USER, identifierPrefix: `${identifier}-`, storageEncrypted: "true" },
     }, { parent: opts.parent, protect: opts.protect });
     const publiclyAccessible = needsPublicAccess(config);
+    const restore = config.restoreFrom;
     const instance = new aws.rds.Instance(`${spec.name}-instance`, {
       region: config.region,
-      identifierPrefix: `${identifier}-`,
+      // A restore needs a full identifier (aws rds/instance.d.ts); the suffix keeps it unique per instance.
+      ...(restore
+        ? { identifier: pulumi.interpolate`${identifier}-${snapshotSuffix.hex}`, restoreToPointInTime: rdsRestoreToPointInTime(restore) }
+        : { identifierPrefix: `${identifier}-` }),
       engine: config.engine,
       engineVersion: config.engineVersion,
       instanceClass: config.size,
@@ -281,7 +286,13 @@ export const awsAdapter: CloudAdapter = {
       applyImmediately: false,
       caCertIdentifier: "rds-ca-rsa2048-g1",
       tags: tags(config, "database", identifier),
-    }, { parent: opts.parent, protect: opts.protect });
+    }, {
+      parent: opts.parent,
+      protect: opts.protect,
+      // restoreToPointInTime forces a new instance: it acts at creation only (restoreFrom.ts). A restored
+      // instance keeps the source's master user name and first database, whatever this config says.
+      ignoreChanges: [...RESTORE_IGNORED_INPUTS.aws, ...(restore ? ["username", "dbName"] : [])],
+    });
 
     const replicaHosts: pulumi.Output<string>[] = [];
     for (let i = 0; i < config.readReplicas; i++) {

@@ -2,6 +2,8 @@
 // a PgBouncer pool for PostgreSQL, standby nodes for HA and read replicas (each with its own firewall).
 import * as digitalocean from "@pulumi/digitalocean";
 import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { RESTORE_IGNORED_INPUTS, doBackupRestore } from "../restoreFrom";
 import { doDatabaseFirewallRules } from "../trustedSources";
 import { providerFields } from "./engineSettings";
 import { DbTierConfig } from "../types";
@@ -87,6 +89,7 @@ export const digitalOceanAdapter: CloudAdapter = {
   managedDatabase(spec: ManagedSpec, config: DbTierConfig, opts: AdapterOptions): ManagedHandle {
     const engine = doEngine(config);
     const tags = resourceTags(config, "database");
+    const restore = config.restoreFrom;
     const cluster = new digitalocean.DatabaseCluster(`${spec.name}-cluster`, {
       name: providerName(config, "db"),
       engine,
@@ -97,8 +100,16 @@ export const digitalOceanAdapter: CloudAdapter = {
       privateNetworkUuid: spec.network.id,
       maintenanceWindows: [{ day: maintenanceWindowFor(config).day, hour: maintenanceWindowFor(config).hh }],
       storageAutoscale: { enabled: true, thresholdPercent: 80, incrementGib: 10 },
+      // dbtier:restoreFrom: a new cluster from a backup of another (components/restoreFrom.ts).
+      ...(restore ? { backupRestore: doBackupRestore(restore) } : {}),
       tags,
-    }, { parent: opts.parent, protect: opts.protect, additionalSecretOutputs: ["password", "uri", "privateUri"] });
+    }, {
+      parent: opts.parent,
+      protect: opts.protect,
+      additionalSecretOutputs: ["password", "uri", "privateUri"],
+      // Read at create only; a later change must not even look like one (restoreFrom acts on a new stack).
+      ignoreChanges: [...RESTORE_IGNORED_INPUTS.digitalocean],
+    });
 
     const rules = spec.proxy.id.apply((dropletId) => doDatabaseFirewallRules(config, { dropletId }).map((r) => ({ type: r.type, value: r.value })));
     new digitalocean.DatabaseFirewall(`${spec.name}-cluster-firewall`, { clusterId: cluster.id, rules }, { parent: opts.parent });
@@ -110,12 +121,18 @@ export const digitalOceanAdapter: CloudAdapter = {
     if (config.engine === "postgres") new digitalocean.DatabasePostgresqlConfig(`${spec.name}-engine-config`, settings, { parent: opts.parent });
     else new digitalocean.DatabaseMysqlConfig(`${spec.name}-engine-config`, settings, { parent: opts.parent });
 
-    const db = new digitalocean.DatabaseDb(`${spec.name}-db`, { clusterId: cluster.id, name: config.database.name }, { parent: opts.parent, protect: opts.protect });
-    const user = new digitalocean.DatabaseUser(`${spec.name}-user`, {
+    // A restored cluster already holds the application database and user (the backup has them): creating them
+    // again would fail, so the proxy's toolkit manages the user there. Both are retained on delete: a resource
+    // that leaves the program (dbtier:restoreFrom added to a running stack, a renamed database) must never
+    // DROP the live database or its user (a renamed user is left on the cluster: remove it by hand).
+    const kept = { parent: opts.parent, protect: opts.protect, retainOnDelete: true };
+    const db = restore ? undefined : new digitalocean.DatabaseDb(`${spec.name}-db`, { clusterId: cluster.id, name: config.database.name }, kept);
+    const user = restore ? undefined : new digitalocean.DatabaseUser(`${spec.name}-user`, {
       clusterId: cluster.id,
       name: config.database.user,
       ...(config.engine === "mysql" ? { mysqlAuthPlugin: "caching_sha2_password" } : {}),
-    }, { parent: opts.parent, protect: opts.protect, additionalSecretOutputs: ["password", "accessKey", "accessCert"] });
+    }, { ...kept, additionalSecretOutputs: ["password", "accessKey", "accessCert"] });
+    const appPassword = user ? user.password : new random.RandomPassword(`${spec.name}-app-password`, { length: 32, special: false }, { parent: opts.parent }).result;
 
     let pool: digitalocean.DatabaseConnectionPool | undefined;
     if (config.engine === "postgres") {
@@ -124,8 +141,8 @@ export const digitalOceanAdapter: CloudAdapter = {
         name: `${config.database.name}-pool`.slice(0, 63),
         mode: "transaction",
         size: DO_POOL_SIZE,
-        dbName: db.name,
-        user: user.name,
+        dbName: db ? db.name : config.database.name,
+        user: user ? user.name : config.database.user,
       }, { parent: opts.parent, additionalSecretOutputs: ["password", "uri", "privateUri"] });
     }
 
@@ -156,12 +173,12 @@ export const digitalOceanAdapter: CloudAdapter = {
       port: cluster.port,
       adminUser: cluster.user,
       adminPassword: pulumi.secret(cluster.password),
-      appPassword: pulumi.secret(user.password),
-      appUserCreatedByProvider: true,
+      appPassword: pulumi.secret(appPassword),
+      appUserCreatedByProvider: user !== undefined,
       caCertificate: ca.certificate,
       replicaHosts,
       ...(pool ? { poolHost: pool.host, poolPort: pool.port, poolName: pool.name } : {}),
-      stateful: [cluster, db, user],
+      stateful: [cluster, ...(db ? [db] : []), ...(user ? [user] : [])],
     };
   },
 };

@@ -5,6 +5,7 @@
 import * as linode from "@pulumi/linode";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { RESTORE_IGNORED_INPUTS, linodeFork } from "../restoreFrom";
 import { linodeAllowList } from "../trustedSources";
 import { providerFields } from "./engineSettings";
 import { DbTierConfig } from "../types";
@@ -128,9 +129,16 @@ export const linodeAdapter: CloudAdapter = {
       allowLists,
       updates: { dayOfWeek: maintenanceWindowFor(config).linodeDayOfWeek, duration: 3, frequency: "weekly", hourOfDay: maintenanceWindowFor(config).hourUtc },
     };
-    const resourceOpts: pulumi.CustomResourceOptions = { parent: opts.parent, protect: opts.protect, additionalSecretOutputs: ["rootPassword"] };
-    // dbtier:engineConfig, with dev parity by default (Linode's MySQL: sql_require_primary_key on, ANSI sql_mode).
-    const args = { ...common, ...providerFields(config, "linode") };
+    const resourceOpts: pulumi.CustomResourceOptions = {
+      parent: opts.parent,
+      protect: opts.protect,
+      additionalSecretOutputs: ["rootPassword"],
+      // The fork inputs force a new database when they change: they act at creation only (restoreFrom.ts).
+      ignoreChanges: [...RESTORE_IGNORED_INPUTS.linode],
+    };
+    // dbtier:engineConfig, with dev parity by default (Linode's MySQL: sql_require_primary_key on, ANSI sql_mode);
+    // dbtier:restoreFrom: a fork of another database at a point in time.
+    const args = { ...common, ...providerFields(config, "linode"), ...(config.restoreFrom ? linodeFork(config.restoreFrom) : {}) };
     const cluster = config.engine === "postgres"
       ? new linode.DatabasePostgresqlV2(`${spec.name}-cluster`, args, resourceOpts)
       : new linode.DatabaseMysqlV2(`${spec.name}-cluster`, args, resourceOpts);

@@ -24,8 +24,8 @@ retention_for() {
 tool_versions_json() {
   jq -n --arg dbtier "$DBTIER_VERSION" --arg dump "$(db_dump_tool_version)" \
     --arg zstd "$(zstd --version 2>&1 | sed -n 1p)" --arg age "$(age --version 2>&1 | sed -n 1p)" \
-    --arg python "$("$PYTHON" --version 2>&1)" --arg rclone "$(rclone version 2>/dev/null | sed -n 1p)" \
-    '{dbtier: $dbtier, dump: $dump, zstd: $zstd, age: $age, python: $python, rclone: $rclone}'
+    --arg python "$("$PYTHON" --version 2>&1)" \
+    '{dbtier: $dbtier, dump: $dump, zstd: $zstd, age: $age, python: $python}'
 }
 
 BACKUP_ID=""
@@ -100,8 +100,12 @@ finish_backup() {
 prune_period() {
   local period="$1" keep ids=() all=() id newest
   keep="$(retention_for "$period")"
-  mapfile -t ids < <(store_complete_ids "$period")
-  mapfile -t all < <(store_all_ids "$period")
+  local listing
+  # A listing that fails prunes nothing (the next backup prunes again).
+  listing="$(store_complete_ids "$period")" || return 0
+  mapfile -t ids < <(grep . <<<"$listing")
+  listing="$(store_all_ids "$period")" || return 0
+  mapfile -t all < <(grep . <<<"$listing")
   ((${#ids[@]} > 0)) || return 0
   newest="${ids[-1]}"
   local drop=$((${#ids[@]} - keep)) i
@@ -183,14 +187,16 @@ cmd_list() {
   # The state is what the datastore holds, by name; restore and load check the signatures themselves.
   printf 'period\tbackup-id\tstored-bytes\tstate (unchecked)\n'
   for period in $periods; do
-    listing="$(rc lsjson --recursive --files-only "$STORE_ROOT/$period" 2>/dev/null || printf '[]')"
-    jq -r --arg p "$period" --arg data "$DATA_OBJECT" --arg man "$MANIFEST_OBJECT" --arg ver "$VERIFICATION_OBJECT" '
-      map(select(.Path | test("^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}/")))
-      | group_by(.Path | split("/")[0])
-      | map({id: (.[0].Path | split("/")[0]),
-             size: (map(select(.Name == $data)) | .[0].Size // 0),
-             state: (if any(.Name == $ver) then "test restore on record"
-                     elif any(.Name == $man) then "complete" else "incomplete" end)})
-      | sort_by(.id) | reverse | .[] | [$p, .id, (.size | tostring), .state] | @tsv' <<<"$listing"
+    listing="$(store_objects "$period/")"
+    jq -R -s -r --arg data "$DATA_OBJECT" --arg man "$MANIFEST_OBJECT" --arg ver "$VERIFICATION_OBJECT" '
+      split("\n") | map(select(length > 0) | split("\t") | {path: .[0], size: (.[1] | tonumber)}
+        | select(.path | test("^[a-z]+/[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}/"))
+        | {period: (.path | split("/")[0]), id: (.path | split("/")[1]), name: (.path | split("/")[2:] | join("/")), size})
+      | group_by(.id)
+      | map({period: .[0].period, id: .[0].id,
+             size: (map(select(.name == $data)) | .[0].size // 0),
+             state: (if any(.name == $ver) then "test restore on record"
+                     elif any(.name == $man) then "complete" else "incomplete" end)})
+      | sort_by(.id) | reverse | .[] | [.period, .id, (.size | tostring), .state] | @tsv' <<<"$listing"
   done
 }

@@ -151,13 +151,15 @@ select_backup() {
   if [[ "$target" == latest ]] || is_period "$target" || [[ "$target" == safety ]]; then
     local scope=" ${CFG[BACKUP_PERIODS]} "
     [[ "$target" == latest ]] || scope=" $target "
-    local name rest present=()
-    while IFS=/ read -r period id name rest; do
+    local name rest present=() path _size listing
+    listing="$(store_objects)"
+    while IFS=$'\t' read -r path _size; do
+      IFS=/ read -r period id name rest <<<"$path"
       if [[ "$name" == "$MANIFEST_OBJECT" && -z "$rest" ]] && is_backup_id "$id"; then
         present+=("$id/$period")
         if [[ "$scope" == *" $period "* ]]; then candidates+=("$id/$period"); fi
       fi
-    done < <(store_lsf --recursive --files-only --include "$MANIFEST_OBJECT" "$STORE_ROOT")
+    done <<<"$listing"
     mapfile -t candidates < <(printf '%s\n' "${candidates[@]}" | grep . | sort -r)
     if [[ "$target" == latest && "$STORE_APP" == "${CFG[APP_NAME]}" ]]; then check_newest_present "${present[@]}"; fi
   elif is_backup_id "$target"; then

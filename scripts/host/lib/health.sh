@@ -170,7 +170,10 @@ check_backups() {
   local period id age limit now
   now="$(date -u +%s)"
   for period in ${CFG[BACKUP_PERIODS]}; do
-    id="$(store_newest_id "$period")"
+    if ! id="$(store_newest_id "$period")"; then
+      health_record "backup-$period" fail "could not list the $period backups: $(tail -n 1 "$RUN_DIR/store.err" 2>/dev/null)"
+      continue
+    fi
     limit=$(($(period_seconds "$period") + ${DBTIER_HEALTH_BACKUP_SLACK:-7200}))
     if [[ -z "$id" ]]; then
       health_record "backup-$period" fail "no complete $period backup in the datastore"
@@ -203,7 +206,7 @@ cmd_health() {
     check_server_cert
   fi
   store_setup
-  if rc lsf --max-depth 1 "dbtier:${CFG[DATASTORE_BUCKET]}" >/dev/null 2>&1; then
+  if s3cli ls "${CFG[APP_NAME]}/" --delimiter / >/dev/null 2>"$RUN_DIR/store.err"; then
     health_record datastore ok "${CFG[DATASTORE_ENDPOINT]} bucket ${CFG[DATASTORE_BUCKET]} reachable"
     check_backups
   else

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
-# dbtier toolkit: the S3 datastore. Backup data streams through s3stream.py (one part in flight, SHA-256
-# and size computed on the way); listing, manifests and deletes go through rclone. Credentials go into a
-# 0600 rclone config file in the run directory (RCLONE_CONFIG) and reach s3stream.py as secret-file paths,
-# never onto a command line.
+# dbtier toolkit: the S3 datastore, through the one S3 client (dbtier/s3.py, run as lib/s3stream.py):
+# backup data streams (one part in flight, SHA-256 and size computed on the way), listings, manifests,
+# records and deletes. Credentials reach it as secret-file paths (S3_ACCESS_KEY_FILE), never on a command
+# line or in an env value.
 #
 # Layout: s3://$DATASTORE_BUCKET/$APP_NAME/<period>/<backup-id>/ holding dump.sql.zst.age (the data),
 # manifest.json + manifest.json.sig (written last: a backup without a manifest does not exist) and
@@ -13,29 +13,17 @@ readonly DATA_OBJECT="dump.sql.zst.age"
 readonly MANIFEST_OBJECT="manifest.json"
 readonly VERIFICATION_OBJECT="verification.json"
 readonly MANIFEST_FORMAT=3
-STORE_ROOT=""
 STORE_APP=""
 
 store_setup() {
   require_keys DATASTORE_ENDPOINT DATASTORE_BUCKET APP_NAME
-  need_commands rclone jq
-  local key_id secret conf
-  key_id="$(read_secret datastore-access-key-id)"
-  secret="$(read_secret datastore-secret-access-key)"
-  conf="$(
-    printf '[dbtier]\ntype = s3\nprovider = Other\nenv_auth = false\n'
-    printf 'access_key_id = %s\nsecret_access_key = %s\n' "$key_id" "$secret"
-    printf 'endpoint = %s\nregion = %s\n' "${CFG[DATASTORE_ENDPOINT]}" "${CFG[DATASTORE_REGION]}"
-    printf 'force_path_style = true\nno_check_bucket = true\nacl = private\n'
-  )"
-  RCLONE_CONFIG="$(private_file rclone.conf <<<"$conf")"
-  export RCLONE_CONFIG
-  # rclone refuses to start while AWS_CA_BUNDLE is set; a custom CA goes through --ca-cert instead.
-  unset AWS_CA_BUNDLE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE
-  STORE_ROOT="dbtier:${CFG[DATASTORE_BUCKET]}/${CFG[APP_NAME]}"
+  need_commands jq "$PYTHON"
+  # The key files are checked (exist, 0600) here; the client reads them itself, by path.
+  read_secret datastore-access-key-id >/dev/null
+  read_secret datastore-secret-access-key >/dev/null
   STORE_APP="${CFG[APP_NAME]}"
   local endpoint="${CFG[DATASTORE_ENDPOINT]}"
-  [[ "$endpoint" == *://* ]] || endpoint="https://$endpoint"  # rclone's default scheme
+  [[ "$endpoint" == *://* ]] || endpoint="https://$endpoint"
   export S3_ENDPOINT="$endpoint" S3_REGION="${CFG[DATASTORE_REGION]}" S3_CA_FILE="${CFG[DATASTORE_CA_FILE]:-}"
   export S3_ACCESS_KEY_FILE S3_SECRET_KEY_FILE S3_BWLIMIT="${DBTIER_S3_BWLIMIT:-}"
   S3_ACCESS_KEY_FILE="$(secret_path datastore-access-key-id)"
@@ -44,6 +32,14 @@ store_setup() {
 
 # Object key (inside the bucket) of PERIOD/ID/OBJECT.
 store_key() { printf '%s/%s/%s/%s' "$STORE_APP" "$1" "$2" "$3"; }
+
+# The S3 client (dbtier/s3.py) on one small request: listings, manifests, records, deletes. Bounded
+# attempts (DBTIER_S3_LOW_LEVEL_RETRIES, default 3), so an unreachable datastore fails in seconds.
+s3cli() {
+  local command="$1"
+  shift
+  S3_ATTEMPTS="${DBTIER_S3_LOW_LEVEL_RETRIES:-3}" "$PYTHON" "$DBTIER_LIB/s3stream.py" "$command" "${CFG[DATASTORE_BUCKET]}" "$@"
+}
 
 # Pipeline stages (they exec, so a pipeline holds no extra shell; run them only as a stage or in a subshell):
 # stdin -> PERIOD/ID/OBJECT as a multipart upload; REPORT gets {sha256, size, etag, partsVerified}.
@@ -62,66 +58,55 @@ store_stream_get() {
 
 # {size, etag} of the stored PERIOD/ID/OBJECT.
 store_head() {
-  "$PYTHON" "$DBTIER_LIB/s3stream.py" head "${CFG[DATASTORE_BUCKET]}" "$(store_key "$1" "$2" "$3")"
-}
-
-# rclone with bounded retries, so an unreachable datastore fails in seconds, not minutes. An optional
-# DATASTORE_CA_FILE trusts a private CA (a self-hosted S3 endpoint, the lab).
-rc() {
-  local ca=()
-  if [[ -n "${CFG[DATASTORE_CA_FILE]:-}" ]]; then ca=(--ca-cert "${CFG[DATASTORE_CA_FILE]}"); fi
-  # A lower GOGC keeps rclone's heap close to its upload buffers.
-  GOGC="${DBTIER_RCLONE_GOGC:-50}" rclone "${ca[@]}" --low-level-retries "${DBTIER_S3_LOW_LEVEL_RETRIES:-3}" --retries 1 --contimeout 10s --timeout 5m \
-    --use-mmap --log-level ERROR "$@"
+  s3cli head "$(store_key "$1" "$2" "$3")"
 }
 
 # Reads another application's prefix (a promotion loads dev's backups into prod).
 store_select_app() {
-  STORE_ROOT="dbtier:${CFG[DATASTORE_BUCKET]}/$1"
   STORE_APP="$1"
 }
 
-store_path() { printf '%s/%s/%s%s' "$STORE_ROOT" "$1" "$2" "${3:+/$3}"; }
+# Key prefix of PERIOD/ID (ending in /), or of PERIOD/ID/OBJECT.
+store_path() { printf '%s/%s/%s/%s' "$STORE_APP" "$1" "$2" "${3:-}"; }
 
 # Fails with a clear message when the bucket cannot be listed (wrong endpoint, keys, bucket).
 store_check_reachable() {
-  if ! rc lsf --max-depth 1 "dbtier:${CFG[DATASTORE_BUCKET]}" >/dev/null 2>"$RUN_DIR/store.err"; then
+  if ! s3cli ls "$STORE_APP/" --delimiter / >/dev/null 2>"$RUN_DIR/store.err"; then
     die "datastore ${CFG[DATASTORE_ENDPOINT]} bucket ${CFG[DATASTORE_BUCKET]} is unreachable: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
   fi
 }
 
-# rclone lsf that treats a missing prefix (exit 3, "directory not found": nothing stored yet) as empty.
-store_lsf() {
-  local out status=0
-  out="$(rc lsf "$@" 2>"$RUN_DIR/store.err")" || status=$?
-  if ((status == 3)); then return 0; fi
-  ((status == 0)) || die "cannot list ${*: -1}: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
-  printf '%s\n' "$out"
+# Every object under the prefix's SUB (e.g. "hourly/"), as "<path below the prefix><TAB><size>" lines.
+# An empty listing is no error (nothing stored yet); a failed one stops the run.
+store_objects() {
+  local sub="${1:-}" out
+  out="$(s3cli ls "$STORE_APP/$sub" 2>"$RUN_DIR/store.err")" ||
+    die "cannot list $STORE_APP/$sub in bucket ${CFG[DATASTORE_BUCKET]}: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
+  [[ -n "$out" ]] || return 0
+  jq -r --arg root "$STORE_APP/" 'select(.key) | [(.key | ltrimstr($root)), (.size | tostring)] | @tsv' <<<"$out"
 }
 
 # Backup ids of PERIOD that have a manifest, oldest first.
 store_complete_ids() {
-  local period="$1" out
-  out="$(store_lsf --recursive --files-only --include "/*/$MANIFEST_OBJECT" "$STORE_ROOT/$period")"
-  local line
-  while IFS= read -r line; do
-    line="${line%%/*}"
-    if is_backup_id "$line"; then printf '%s\n' "$line"; fi
-  done <<<"$out" | sort
+  local period="$1" path _size id name rest listing
+  listing="$(store_objects "$period/")" || return 1
+  while IFS=$'\t' read -r path _size; do
+    IFS=/ read -r _ id name rest <<<"$path"
+    if [[ "$name" == "$MANIFEST_OBJECT" && -z "$rest" ]] && is_backup_id "$id"; then printf '%s\n' "$id"; fi
+  done <<<"$listing" | sort
 }
 
 # Every backup-id directory of PERIOD, complete or not, oldest first.
 store_all_ids() {
-  local period="$1" out line
-  out="$(store_lsf --dirs-only "$STORE_ROOT/$period")"
-  while IFS= read -r line; do
-    line="${line%/}"
-    if is_backup_id "$line"; then printf '%s\n' "$line"; fi
-  done <<<"$out" | sort
+  local period="$1" path _size id rest listing
+  listing="$(store_objects "$period/")" || return 1
+  while IFS=$'\t' read -r path _size; do
+    IFS=/ read -r _ id rest <<<"$path"
+    if is_backup_id "$id"; then printf '%s\n' "$id"; fi
+  done <<<"$listing" | sort -u
 }
 
 store_newest_id() { store_complete_ids "$1" | tail -n 1; }
-
 
 # Finds which period holds backup ID (prints the period) among the known periods and "safety".
 store_find_period() {
@@ -135,13 +120,27 @@ store_find_period() {
   return 1
 }
 
-# True when PERIOD/ID has its manifest. (rclone lsf/cat of a missing key succeed with empty output, as
-# they treat it as an empty directory, so the listing is checked by name.)
+# True when PERIOD/ID has its manifest; a store that cannot answer stops the run (never read as "absent").
 store_has_manifest() {
-  local listing
-  listing="$(rc lsf --files-only "$(store_path "$1" "$2")" 2>/dev/null)" || return 1
-  # Not "rclone | grep -q": grep stopping early would SIGPIPE rclone and fail the pipeline.
-  grep -qx "$MANIFEST_OBJECT" <<<"$listing"
+  local status=0
+  s3cli head "$(store_path "$1" "$2" "$MANIFEST_OBJECT")" >/dev/null 2>"$RUN_DIR/store.err" || status=$?
+  case "$status" in
+    0) return 0 ;;
+    3) return 1 ;;
+    *) die "could not tell whether $1/$2 has a manifest: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')" ;;
+  esac
+}
+
+# Fetches the object KEY into OUT; returns 3 when there is no such object (OUT then empty), dies when the
+# store does not answer.
+store_cat() {
+  local key="$1" out="$2" what="$3" status=0
+  s3cli cat "$key" >"$out" 2>"$RUN_DIR/store.err" || status=$?
+  case "$status" in
+    0) return 0 ;;
+    3) : >"$out"; return 3 ;;
+    *) die "cannot read $what: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')" ;;
+  esac
 }
 
 # Fetches PERIOD/ID's manifest to OUT and believes it only when it is signed by the pinned key of the
@@ -150,12 +149,9 @@ store_has_manifest() {
 # the object description s3stream.py checks the download against.
 store_fetch_manifest() {
   local period="$1" id="$2" out="$3"
-  rc cat "$(store_path "$period" "$id" "$MANIFEST_OBJECT")" >"$out" 2>"$RUN_DIR/store.err" ||
-    die "cannot read the manifest of $period/$id: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
-  # rclone cat of a missing key prints nothing and succeeds (see store_has_manifest)
+  store_cat "$(store_path "$period" "$id" "$MANIFEST_OBJECT")" "$out" "the manifest of $period/$id" || true
   [[ -s "$out" ]] || die "backup $period/$id has no manifest (incomplete or missing)"
-  rc cat "$(store_path "$period" "$id" "$MANIFEST_OBJECT.sig")" >"$out.sig" 2>"$RUN_DIR/store.err" ||
-    die "cannot read the manifest signature of $period/$id: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
+  store_cat "$(store_path "$period" "$id" "$MANIFEST_OBJECT.sig")" "$out.sig" "the manifest signature of $period/$id" || true
   signed_by "$STORE_APP" "$out" "$out.sig" ||
     die "backup $period/$id refused: its manifest is not signed by the key pinned for $STORE_APP: $(signature_refusal)"
   local problem
@@ -180,11 +176,9 @@ store_fetch_manifest() {
 # names this manifest by its sha256.
 store_verification_state() {
   local period="$1" id="$2" manifest="$3" record="$RUN_DIR/verification-$period-$id.json" by
-  rc cat "$(store_path "$period" "$id" "$VERIFICATION_OBJECT")" >"$record" 2>"$RUN_DIR/store.err" ||
-    die "cannot read the verification record of $period/$id: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
+  store_cat "$(store_path "$period" "$id" "$VERIFICATION_OBJECT")" "$record" "the verification record of $period/$id" || true
   if [[ ! -s "$record" ]]; then printf 'none'; return 0; fi
-  rc cat "$(store_path "$period" "$id" "$VERIFICATION_OBJECT.sig")" >"$record.sig" 2>"$RUN_DIR/store.err" ||
-    die "cannot read the verification signature of $period/$id: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
+  store_cat "$(store_path "$period" "$id" "$VERIFICATION_OBJECT.sig")" "$record.sig" "the verification signature of $period/$id" || true
   by="$(jq -r '.verifiedBy // ""' "$record" 2>/dev/null)" || by=""
   if [[ -z "$by" ]] || ! signed_by "$by" "$record" "$record.sig"; then
     printf 'untrusted: the record is not signed by a pinned key (%s)' "$(signature_refusal)"
@@ -211,10 +205,13 @@ store_record_verification() {
     die "recording the $result verification of $period/$id failed: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
 }
 
+# Removes every object under the key prefix PREFIX (a PERIOD/ID directory); best effort: what is left is
+# an incomplete leftover that the next backup's pruning removes.
 store_purge() {
-  rc purge "$1" 2>/dev/null || rc delete "$1" 2>/dev/null || true
+  s3cli rm "$1" --prefix 2>/dev/null || true
 }
 
+# Stores the local FILE as the object KEY.
 store_put_file() {
-  rc copyto "$1" "$2"
+  s3cli put-file "$2" "$1"
 }

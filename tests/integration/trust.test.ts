@@ -140,6 +140,33 @@ describe.each(ENGINES)("%s: tampered backups are refused before anything runs", 
     }
   });
 
+  test("list shows checked states: verified, REFUSED for an altered manifest, an untrusted record", async () => {
+    const [first, second] = genuine;
+    const listed = async (): Promise<string> => {
+      const r = await runWatched(rig, ["list", "daily"]);
+      expectOk(r);
+      expect(r.stdout).toMatch(/^period\tbackup-id\tstored-bytes\tstate$/m);
+      return r.stdout;
+    };
+    expect(await listed()).toMatch(new RegExp(`^daily\t${second}\t\\d+\tverified \\(test restore passed\\)$`, "m"));
+    const manifestKey = `shop/daily/${second}/manifest.json`;
+    flipStoredByte(rig, manifestKey, (n) => Math.floor(n / 2));
+    try {
+      expect(await listed()).toMatch(new RegExp(`^daily\t${second}\t\\d+\tREFUSED: .*not signed by the key pinned for shop`, "m"));
+    } finally {
+      flipStoredByte(rig, manifestKey, (n) => Math.floor(n / 2));
+    }
+    const recordKey = `shop/daily/${first}/verification.json`;
+    flipStoredByte(rig, recordKey, (n) => n - 3);
+    try {
+      const out = await listed();
+      expect(out).toMatch(new RegExp(`^daily\t${first}\t\\d+\tuntrusted record: `, "m"));
+      expect(out).toMatch(new RegExp(`^daily\t${second}\t\\d+\tverified `, "m"));
+    } finally {
+      flipStoredByte(rig, recordKey, (n) => n - 3);
+    }
+  });
+
   test("a flipped byte in the verification record: not believed, so the backup counts as unverified", async () => {
     const id = genuine[1];
     const key = `shop/daily/${id}/verification.json`;

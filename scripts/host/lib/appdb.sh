@@ -118,7 +118,6 @@ cmd_load_app_db() {
   parse_identity_flag "$@"
   ((${#REST_ARGS[@]} == 0)) || die_usage "usage: dbtier-db load-app-db [--force | --if-empty] [--backup-id ID] [--identity FILE]"
   ((FORCE == 0 || IF_EMPTY == 0)) || die_usage "--force and --if-empty contradict each other"
-  require_keys DB_ENGINE DB_NAME DB_USER APP_DB_SOURCE
   local source="${CFG[APP_DB_SOURCE]}"
   case "$source" in
     virgin | baseline) ;;
@@ -130,7 +129,7 @@ cmd_load_app_db() {
   fi
   need_commands "$PYTHON"
   db_setup
-  acquire_lock load-app-db
+  command_lock load-app-db
   db_wait_ready
   if [[ "${CFG[DB_ROLE]:-database}" == proxy ]]; then db_ensure_app_user; fi
   local db="${CFG[DB_NAME]}" objects
@@ -191,7 +190,7 @@ cmd_load_app_db() {
       # A safety backup goes under this stack's own prefix.
       store_select_app "${CFG[APP_NAME]}"
       replace_app_db "$LOAD_PERIOD/$LOAD_ID" "$identity" load_backup_into check_backup_in
-      log "load-app-db: $LOAD_PERIOD/$LOAD_ID loaded into $db and checked against ${LOAD_CHECKED#OK }"
+      log "load-app-db: $LOAD_PERIOD/$LOAD_ID loaded into $db and checked against $CHECKED"
       ;;
   esac
 }
@@ -202,19 +201,15 @@ check_nothing() { :; }
 load_baseline_into() { load_baseline_file "$BASELINE_FILE" "$1" "$RUN_DIR/baseline-stats.json"; }
 check_baseline_in() { check_loaded_rows "$1" "$RUN_DIR/baseline-stats.json"; }
 
-LOAD_PERIOD="" LOAD_ID="" LOAD_MANIFEST="" LOAD_IDENTITY="" LOAD_CHECKED=""
+LOAD_PERIOD="" LOAD_ID="" LOAD_MANIFEST="" LOAD_IDENTITY=""
 load_backup_into() {
   local side="$1" ok=0 app="$STORE_APP"
   store_select_app "${CFG[APP_DB_SOURCE_APP]:-${CFG[APP_NAME]}}"
-  STREAM_STATS=""
-  has_source_digests "$LOAD_MANIFEST" || STREAM_STATS="$RUN_DIR/stream-stats.json"
-  stream_backup "$LOAD_PERIOD" "$LOAD_ID" "$LOAD_IDENTITY" "$LOAD_MANIFEST" load_dump_stream "$side" "$(jq -r '.dump.format' "$LOAD_MANIFEST")" || ok=1
+  stream_into "$side" "$LOAD_PERIOD" "$LOAD_ID" "$LOAD_IDENTITY" "$LOAD_MANIFEST" || ok=1
   store_select_app "$app"
   return "$ok"
 }
 check_backup_in() {
-  local stats="$STREAM_STATS"
-  STREAM_STATS=""
-  LOAD_CHECKED="$( (check_against_source "$1" "$LOAD_MANIFEST" "$stats" && printf 'OK %s' "$CHECKED") 2>&1 | tail -n 1)"
-  [[ "$LOAD_CHECKED" == "OK "* ]] || { db_drop "$1" 2>/dev/null || true; die "loading $LOAD_PERIOD/$LOAD_ID FAILED, ${CFG[DB_NAME]} untouched: ${LOAD_CHECKED#*error: }"; }
+  check_side "$1" "$LOAD_MANIFEST" ||
+    { db_drop "$1" 2>/dev/null || true; die "loading $LOAD_PERIOD/$LOAD_ID FAILED, ${CFG[DB_NAME]} untouched: $CHECK_FAILURE"; }
 }

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# dbtier toolkit: taking backups (backup, the safety backup of restore), retention, list.
+# dbtier toolkit: taking backups (backup, the safety backup of restore), retention. (list: dbtier/listing.py)
 #
 # Pipeline (nothing is written to local disk; every stage streams with bounded buffers):
 #   dump | zstd | age -r RECIPIENT | s3stream.py put (multipart; SHA-256 of the whole and of each part)
@@ -156,14 +156,12 @@ cmd_backup() {
   [[ -n "$period" ]] || die_usage "usage: dbtier-db backup <period>; periods: $PERIODS"
   is_period "$period" || die_usage "unknown period '$period': allowed $PERIODS"
   (($# == 1)) || die_usage "usage: dbtier-db backup <period>"
-  require_keys DB_ENGINE DB_NAME BACKUP_RECIPIENT APP_NAME BACKUP_SIGNING_PUBLIC_KEY
   [[ "${CFG[BACKUP_RECIPIENT]}" =~ ^age1[0-9a-z]{50,}$ ]] || die_usage "BACKUP_RECIPIENT='${CFG[BACKUP_RECIPIENT]}': must be an age public key (age1...)"
-  need_commands zstd age ssh-keygen "$PYTHON"
   db_setup
   store_setup
   trust_setup
   check_signing_key
-  acquire_lock "backup $period"
+  command_lock "backup $period"
   store_check_reachable
   db_wait_ready
   db_exists "${CFG[DB_NAME]}" || die "database ${CFG[DB_NAME]} does not exist at $(db_target)"
@@ -171,32 +169,4 @@ cmd_backup() {
   if [[ "$DB_FAMILY" == postgres ]]; then pg_prepare_app_role || true; fi
   backup_now "$period"
   prune_period "$period"
-}
-
-cmd_list() {
-  (($# <= 1)) || die_usage "usage: dbtier-db list [period]"
-  local periods="$PERIODS safety"
-  if (($# == 1)); then
-    is_period "$1" || [[ "$1" == safety ]] || die_usage "unknown period '$1': allowed $PERIODS safety"
-    periods="$1"
-  fi
-  require_keys APP_NAME
-  store_setup
-  store_check_reachable
-  local period listing
-  # The state is what the datastore holds, by name; restore and load check the signatures themselves.
-  printf 'period\tbackup-id\tstored-bytes\tstate (unchecked)\n'
-  for period in $periods; do
-    listing="$(store_objects "$period/")"
-    jq -R -s -r --arg data "$DATA_OBJECT" --arg man "$MANIFEST_OBJECT" --arg ver "$VERIFICATION_OBJECT" '
-      split("\n") | map(select(length > 0) | split("\t") | {path: .[0], size: (.[1] | tonumber)}
-        | select(.path | test("^[a-z]+/[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}/"))
-        | {period: (.path | split("/")[0]), id: (.path | split("/")[1]), name: (.path | split("/")[2:] | join("/")), size})
-      | group_by(.id)
-      | map({period: .[0].period, id: .[0].id,
-             size: (map(select(.name == $data)) | .[0].size // 0),
-             state: (if any(.name == $ver) then "test restore on record"
-                     elif any(.name == $man) then "complete" else "incomplete" end)})
-      | sort_by(.id) | reverse | .[] | [.period, .id, (.size | tostring), .state] | @tsv' <<<"$listing"
-  done
 }

@@ -210,13 +210,16 @@ LOCK_FD=""
 acquire_lock() {
   local what="$1" wait="${DBTIER_LOCK_WAIT:-1800}" file
   [[ "$wait" =~ ^[0-9]+$ ]] || die_usage "DBTIER_LOCK_WAIT='$wait': must be seconds"
-  file="$(state_dir)/dbtier.lock"
+  file="$(state_dir)/${CMD_LOCK:-dbtier}.lock"
   exec {LOCK_FD}>>"$file"
   if ! flock -n "$LOCK_FD"; then
     log "another dbtier-db run holds $file; waiting up to ${wait}s"
     flock -w "$wait" "$LOCK_FD" || die "$what refused: another dbtier-db run still holds $file after ${wait}s"
   fi
 }
+
+# The lock the command table declares for this command (CMD_LOCK; none: no lock).
+command_lock() { [[ -z "${CMD_LOCK:-}" ]] || acquire_lock "$1"; }
 
 # retry ATTEMPTS DELAY cmd...: runs cmd until it succeeds, doubling the delay between attempts.
 retry() {

@@ -10,7 +10,6 @@
 
 # What reading a backup back needs first: its tools, the database, the datastore and the pinned keys.
 setup_read_path() {
-  need_commands zstd age ssh-keygen "$PYTHON"
   db_setup
   store_setup
   trust_setup

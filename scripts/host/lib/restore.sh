@@ -94,14 +94,39 @@ CHECKED=""
 # True when the manifest carries digests of the source (else the dump's own digests are read on the way).
 has_source_digests() { jq -e '.source.tables | type == "object"' "$1" >/dev/null 2>&1; }
 
+# The two steps every read of a backup into a database shares (verify, restore, load-app-db):
+# stream_into SIDE PERIOD ID IDENTITY MANIFEST  loads the backup into the (fresh) database SIDE; on failure
+#   STREAM_ERROR names the stage. SIDE_STATS: the dump's own row digests (backups without source digests).
+# check_side SIDE MANIFEST  compares SIDE with the source; sets CHECKED (what was compared) or CHECK_FAILURE.
+SIDE_STATS="" CHECK_FAILURE=""
+stream_into() {
+  local side="$1" period="$2" id="$3" identity="$4" manifest="$5" ok=0
+  STREAM_STATS=""
+  has_source_digests "$manifest" || STREAM_STATS="$RUN_DIR/stream-stats.json"
+  stream_backup "$period" "$id" "$identity" "$manifest" load_dump_stream "$side" "$(jq -r '.dump.format' "$manifest")" || ok=1
+  SIDE_STATS="$STREAM_STATS"
+  STREAM_STATS=""
+  ((ok == 0)) || SIDE_STATS=""
+  return "$ok"
+}
+check_side() {
+  local side="$1" manifest="$2" checked
+  CHECK_FAILURE=""
+  checked="$( (check_against_source "$side" "$manifest" "$SIDE_STATS" && printf 'OK %s' "$CHECKED") 2>&1 | tail -n 1)"
+  if [[ "$checked" != "OK "* ]]; then
+    CHECK_FAILURE="${checked#*error: }"
+    return 1
+  fi
+  CHECKED="${checked#OK }"
+}
+
 cmd_verify() {
   parse_identity_flag "$@"
   ((${#REST_ARGS[@]} == 1)) || die_usage "usage: dbtier-db verify <period|backup-id> [--identity FILE]"
-  require_keys DB_ENGINE DB_NAME APP_NAME BACKUP_SIGNING_PUBLIC_KEY
   local identity
   identity="$(identity_file)"
   setup_read_path
-  acquire_lock verify
+  command_lock verify
   store_check_reachable
   select_backup "${REST_ARGS[0]}" any
   local period="$SELECTED_PERIOD" id="$SELECTED_ID" manifest="$SELECTED_MANIFEST"
@@ -112,11 +137,8 @@ cmd_verify() {
   log "verify $period/$id: restoring into scratch database $scratch"
   db_drop "$scratch"
   db_create "$scratch"
-  STREAM_STATS=""
-  has_source_digests "$manifest" || STREAM_STATS="$RUN_DIR/stream-stats.json"
-  if ! stream_backup "$period" "$id" "$identity" "$manifest" load_dump_stream "$scratch" "$(jq -r '.dump.format' "$manifest")"; then
+  if ! stream_into "$scratch" "$period" "$id" "$identity" "$manifest"; then
     local reason="$STREAM_ERROR"
-    STREAM_STATS=""
     db_drop "$scratch" || true
     # What says nothing about the backup is not recorded against it: a server that went away, or an
     # identity that does not open it (its parts were authentic, so the identity is the wrong one).
@@ -135,21 +157,18 @@ cmd_verify() {
     store_record_verification "$period" "$id" "$manifest" failed "$reason" '{}'
     die "verify $period/$id FAILED (recorded): $reason"
   fi
-  local stats="$STREAM_STATS"
-  STREAM_STATS=""
-  local failure=""
-  failure="$( (check_against_source "$scratch" "$manifest" "$stats" && printf 'OK %s' "$CHECKED") 2>&1 | tail -n 1)"
+  local checked=0
+  check_side "$scratch" "$manifest" || checked=1
   db_drop "$scratch"
-  if [[ "$failure" != "OK "* ]]; then
-    failure="${failure#*error: }"
-    store_record_verification "$period" "$id" "$manifest" failed "$failure" '{}'
-    die "verify $period/$id FAILED (recorded): $failure"
+  if ((checked != 0)); then
+    store_record_verification "$period" "$id" "$manifest" failed "$CHECK_FAILURE" '{}'
+    die "verify $period/$id FAILED (recorded): $CHECK_FAILURE"
   fi
   local tables='{}'
   has_source_digests "$manifest" && tables="$(jq '.source.tables' "$manifest")"
-  [[ -n "$stats" ]] && tables="$(jq '.tables' "$stats")"
+  [[ -n "$SIDE_STATS" ]] && tables="$(jq '.tables' "$SIDE_STATS")"
   store_record_verification "$period" "$id" "$manifest" ok "" "$tables"
-  log "verify $period/$id OK: signature, every part's checksum, decryption and a restore into $scratch checked; the restored copy matches ${failure#OK }"
+  log "verify $period/$id OK: signature, every part's checksum, decryption and a restore into $scratch checked; the restored copy matches $CHECKED"
 }
 
 cmd_restore() {
@@ -159,13 +178,12 @@ cmd_restore() {
   if [[ "$target" != latest ]] && ! is_backup_id "$target"; then
     die_usage "restore takes a backup id (YYYYMMDDTHHMMSSZ-xxxxxx) or 'latest', not '$target'"
   fi
-  require_keys DB_ENGINE DB_NAME DB_USER APP_NAME BACKUP_RECIPIENT BACKUP_SIGNING_PUBLIC_KEY
   ((YES == 1)) || die_usage "restore replaces the live database ${CFG[DB_NAME]}; re-run with --yes"
   local identity
   identity="$(identity_file)"
   setup_read_path
   check_signing_key
-  acquire_lock restore
+  command_lock restore
   store_check_reachable
   local require=verified
   ((UNVERIFIED == 0)) || require=unverified
@@ -180,25 +198,19 @@ cmd_restore() {
   log "restore $period/$id: loading into side database $side ($db stays live meanwhile)"
   db_drop "$side"
   db_create "$side"
-  STREAM_STATS=""
-  has_source_digests "$manifest" || STREAM_STATS="$RUN_DIR/stream-stats.json"
-  if ! stream_backup "$period" "$id" "$identity" "$manifest" load_dump_stream "$side" "$(jq -r '.dump.format' "$manifest")"; then
-    STREAM_STATS=""
+  if ! stream_into "$side" "$period" "$id" "$identity" "$manifest"; then
     db_drop "$side" 2>/dev/null || true
     die "restore of $period/$id FAILED, $db untouched: $STREAM_ERROR"
   fi
-  local stats="$STREAM_STATS" checked
-  STREAM_STATS=""
-  checked="$( (check_against_source "$side" "$manifest" "$stats" && printf 'OK %s' "$CHECKED") 2>&1 | tail -n 1)"
-  if [[ "$checked" != "OK "* ]]; then
+  if ! check_side "$side" "$manifest"; then
     db_drop "$side" 2>/dev/null || true
-    die "restore of $period/$id FAILED, $db untouched: ${checked#*error: }"
+    die "restore of $period/$id FAILED, $db untouched: $CHECK_FAILURE"
   fi
   # The safety backup is taken now, just before the swap, so it holds the live state the swap replaces.
   take_safety_backup "restore" "$identity" "$side"
   db_swap_in "$db" "$side" "$hold" ||
     die "restore of $period/$id FAILED at the swap: $SWAP_ERROR${SAFETY_ID:+ (safety backup: safety/$SAFETY_ID)}"
-  log "restore $period/$id OK: signature, parts, decryption, ${checked#OK }; swapped in${SAFETY_ID:+ (the previous state is safety/$SAFETY_ID)}"
+  log "restore $period/$id OK: signature, parts, decryption, $CHECKED; swapped in${SAFETY_ID:+ (the previous state is safety/$SAFETY_ID)}"
 }
 
 # A safety backup of a DB_NAME that holds anything, read back (signature, every part, decryption,

@@ -575,10 +575,10 @@ class Client:
             self.delete(e.key)
         return len(entries)
 
-    def reachable(self) -> None:
-        """Raises S3Error unless the bucket can be listed (wrong endpoint, keys or bucket)."""
-        r = self._request(_Conn(self), "GET", self._path(""), {"list-type": "2", "max-keys": "1"})
-        del r
+    def reachable(self, prefix: str = "") -> None:
+        """Raises S3Error unless the bucket can be listed (wrong endpoint, keys or bucket): one level under
+        prefix. (Not max-keys=1: s3rver answers a truncated ListObjectsV2 with a 500.)"""
+        self._request(_Conn(self), "GET", self._path(""), {"list-type": "2", "prefix": prefix, "delimiter": "/"})
 
 
 class UploadFailed(S3Error):

@@ -365,6 +365,25 @@ max_allowed_packet = 256M
 EOF
 }
 
+# Point-in-time recovery (MariaDB/MySQL): row binlogs, durable at commit, kept locally well beyond the 30 s
+# shipping cadence (archive-binlogs) so a datastore outage of up to 3 days loses nothing. server_id names the
+# archive prefix (<APP_NAME>/binlog/<server_id>/; one server per stack, so 1). MySQL 8 would also want
+# gtid_mode=ON/enforce_gtid_consistency=ON for GTID positions; not set here (it refuses some statements).
+mysql_binlog_config() {
+  local dir server_id=1
+  if [[ "${CFG[DB_ENGINE]}" == mariadb ]]; then dir=/etc/mysql/mariadb.conf.d; else dir=/etc/mysql/mysql.conf.d; fi
+  write_file "$dir/61-dbtier-binlog.cnf" 0644 <<EOF
+# dbtier: binary logs for point-in-time recovery (rendered by 'dbtier-db init'; changes are overwritten).
+[mysqld]
+server_id = $server_id
+log_bin = mysql-bin
+binlog_format = ROW
+sync_binlog = 1
+innodb_flush_log_at_trx_commit = 1
+binlog_expire_logs_seconds = 259200
+EOF
+}
+
 # listen_addresses for DB_LISTEN_ADDRESS. PostgreSQL opens '::' as an IPv6-only socket (it sets IPV6_V6ONLY;
 # reproduced: with '::' alone IPv4 clients, the toolkit's own connection among them, are refused), so "all
 # addresses" names both families: '0.0.0.0' for IPv4, '::' only when IPv6 is in use (DB_LISTEN_ADDRESS=::).
@@ -623,6 +642,7 @@ cmd_init() {
   if [[ "$DB_FAMILY" == mysql ]]; then
     install_server_tls mysql
     mysql_server_config "$buffer" "$conns"
+    mysql_binlog_config
     if ((FILE_CHANGED)); then
       service restart "${CFG[DB_ENGINE]}"
     elif ((TLS_CHANGED)); then

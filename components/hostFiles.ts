@@ -178,6 +178,14 @@ export const BACKUP_SCHEDULE: Readonly<Record<BackupPeriod, { readonly onCalenda
   monthly: { onCalendar: "*-*-01 04:15:00", randomizedDelaySec: 3600 },
 };
 
+/** Binlog shipping cadence (self-managed MariaDB/MySQL): every 30 s, so whatever was committed more than 60 s ago is in the datastore. */
+export const BINLOG_ARCHIVE_INTERVAL = "30s";
+
+/** The self-managed MariaDB/MySQL server ships its closed binlogs (point-in-time recovery). */
+export function shipsBinlogs(config: DbTierConfig): boolean {
+  return config.mode === "self-managed" && (config.engine === "mariadb" || config.engine === "mysql");
+}
+
 /** Health check cadence; alerts fire once per state change, so a short interval does not spam. */
 export const HEALTH_INTERVAL = "5min";
 
@@ -274,12 +282,57 @@ WantedBy=timers.target
 `,
     ),
   );
+  if (role === "database" && shipsBinlogs(config)) files.push(...binlogArchiveUnits());
   return files;
+}
+
+/**
+ * archive-binlogs every 30 s after the previous run ended (OnUnitInactiveSec: a slow upload never overlaps the
+ * next run; the command also holds its own lock). No Persistent=: a missed 30 s run is not worth catching up.
+ */
+function binlogArchiveUnits(): HostFile[] {
+  return [
+    unitFile(
+      "dbtier-archive-binlogs.service",
+      `[Unit]
+Description=dbtier binlog shipping of the local database server (point-in-time recovery)
+Wants=network-online.target
+After=network-online.target mariadb.service mysql.service
+
+[Service]
+Type=oneshot
+Environment=DBTIER_ENV=${ENV_FILE}
+ExecStart=${TOOL_LINK} archive-binlogs
+Nice=5
+MemoryMax=256M
+TimeoutStartSec=10min
+${HARDENED_SERVICE}
+`,
+    ),
+    unitFile(
+      "dbtier-archive-binlogs.timer",
+      `[Unit]
+Description=dbtier binlog shipping schedule (every ${BINLOG_ARCHIVE_INTERVAL})
+
+[Timer]
+OnBootSec=1min
+OnUnitInactiveSec=${BINLOG_ARCHIVE_INTERVAL}
+AccuracySec=1s
+
+[Install]
+WantedBy=timers.target
+`,
+    ),
+  ];
 }
 
 /** Names of the units to enable (timers only; the services are started by them). */
 export function timerUnitNames(config: DbTierConfig): string[] {
-  return [...config.backups.periods.map((p) => `dbtier-backup-${p}.timer`), "dbtier-health.timer"];
+  return [
+    ...config.backups.periods.map((p) => `dbtier-backup-${p}.timer`),
+    "dbtier-health.timer",
+    ...(shipsBinlogs(config) ? ["dbtier-archive-binlogs.timer"] : []),
+  ];
 }
 
 /**

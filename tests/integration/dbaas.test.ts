@@ -166,31 +166,57 @@ describe.each(ENGINES)("%s: DBaaS-like target (admin without superuser, primary 
       APP_DB_BASELINE_PATH: engine === "mariadb" ? "dbtier/baseline.sql" : "db/baseline.sql.gz",
     });
     expectOk(await runWatched(rig, ["load-app-db"]));
+    if (engine === "mariadb") {
+      const grants = await rig.server.rootSql("SHOW GRANTS FOR 'rds_app'@'%';");
+      expect(grants).toMatch(/GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, .* ON `app_rds`\.\* TO `rds_app`@`%`/);
+      expect(grants).toMatch(/GRANT USAGE ON \*\.\* TO `rds_app`@`%`/);
+      expect(grants).not.toMatch(/GRANT OPTION|ON \*\.\* TO .*(ALL|SELECT|INSERT)/);
+      expect(grants).toMatch(/REQUIRE SSL/);
+    } else {
+      expect((await rig.server.rootSql("SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = 'rds_app';")).trim()).toBe("t\tf");
+      expect((await rig.server.rootSql("SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'app_rds';")).trim()).toBe("rds_app");
+    }
+    expect(await ordersSeenBy("rds_app", "app_rds")).toBeGreaterThan(0);
+  });
+
+  test("a database restored from another stack's provider backup keeps that stack's app password: load-app-db sets this stack's", async () => {
+    await rig.server.rootSql(engine === "mariadb"
+      ? "CREATE USER 'restored_app'@'%' IDENTIFIED BY 'the-source-stacks-password';"
+      : "CREATE ROLE restored_app LOGIN PASSWORD 'the-source-stacks-password';");
+    rig.host.writeEnv({
+      APP_DB_SOURCE: "baseline", APP_DB_BASELINE_REPO: repo.url, DB_NAME: "app_restored", DB_USER: "restored_app",
+      APP_DB_BASELINE_PATH: engine === "mariadb" ? "dbtier/baseline.sql" : "db/baseline.sql.gz",
+    });
+    expectOk(await runWatched(rig, ["load-app-db"]));
+    if (engine === "mariadb") {
+      // Logging in from this host would match the loader's own restored_app@127.0.0.1; webservers match '%'.
+      const password = readFileSync(path.join(rig.host.secretsDir, "db-app-password"), "utf8").replace(/\\/g, "\\\\").replace(/'/g, "''");
+      expect((await rig.server.rootSql(`SELECT authentication_string = PASSWORD('${password}') FROM mysql.user WHERE user = 'restored_app' AND host = '%';`)).trim()).toBe("1");
+    } else {
+      expect(await ordersSeenBy("restored_app", "app_restored")).toBeGreaterThan(0);
+    }
+  });
+
+  /** Logs in over TLS as `user` with this stack's app password (the secret file) and counts its orders. */
+  async function ordersSeenBy(user: string, db: string): Promise<number> {
     const password = readFileSync(path.join(rig.host.secretsDir, "db-app-password"), "utf8");
     const dir = mkdtempSync(path.join(tmpdir(), "dbtier-app-login-"));
     try {
       let count: string;
       if (engine === "mariadb") {
-        const grants = await rig.server.rootSql("SHOW GRANTS FOR 'rds_app'@'%';");
-        expect(grants).toMatch(/GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, .* ON `app_rds`\.\* TO `rds_app`@`%`/);
-        expect(grants).toMatch(/GRANT USAGE ON \*\.\* TO `rds_app`@`%`/);
-        expect(grants).not.toMatch(/GRANT OPTION|ON \*\.\* TO .*(ALL|SELECT|INSERT)/);
-        expect(grants).toMatch(/REQUIRE SSL/);
         const cnf = path.join(dir, "app.cnf");
-        writeFileSync(cnf, `[client]\nuser=rds_app\npassword="${password.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"\n`, { mode: 0o600 });
-        count = await runOk("mariadb", [`--defaults-extra-file=${cnf}`, "-h", "127.0.0.1", "-P", String(rig.server.port), "--ssl", "--batch", "--skip-column-names", "-e", "SELECT COUNT(*) FROM app_rds.orders"]);
+        writeFileSync(cnf, `[client]\nuser=${user}\npassword="${password.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"\n`, { mode: 0o600 });
+        count = await runOk("mariadb", [`--defaults-extra-file=${cnf}`, "-h", "127.0.0.1", "-P", String(rig.server.port), "--ssl", "--batch", "--skip-column-names", "-e", `SELECT COUNT(*) FROM ${db}.orders`]);
       } else {
-        expect((await rig.server.rootSql("SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = 'rds_app';")).trim()).toBe("t\tf");
-        expect((await rig.server.rootSql("SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'app_rds';")).trim()).toBe("rds_app");
         const pass = path.join(dir, "pgpass");
-        writeFileSync(pass, `*:*:*:rds_app:${password.replace(/\\/g, "\\\\").replace(/:/g, "\\:")}\n`, { mode: 0o600 });
-        count = await runOk("psql", ["-X", "-At", "-c", "SELECT count(*) FROM orders", `host=127.0.0.1 port=${rig.server.port} dbname=app_rds user=rds_app sslmode=require`], { env: { ...process.env, PGPASSFILE: pass } });
+        writeFileSync(pass, `*:*:*:${user}:${password.replace(/\\/g, "\\\\").replace(/:/g, "\\:")}\n`, { mode: 0o600 });
+        count = await runOk("psql", ["-X", "-At", "-c", "SELECT count(*) FROM orders", `host=127.0.0.1 port=${rig.server.port} dbname=${db} user=${user} sslmode=require`], { env: { ...process.env, PGPASSFILE: pass } });
       }
-      expect(Number(count.trim())).toBeGreaterThan(0);
+      return Number(count.trim());
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }
 
   test("a period source reads another stack's prefix when APP_DB_SOURCE_APP names it (promotion)", async () => {
     const devPrefix = rig.host.envValues.APP_NAME;

@@ -123,6 +123,24 @@ describe.each(ENGINES)("%s: fault matrix of restore, load-app-db and verify", (e
     expect(completeIds(rig, "hourly")).toEqual([good]);
   });
 
+  test(`S3: CompleteMultipartUpload failing every time (500): the upload is aborted, no manifest, no object`, async () => {
+    const keys = rig.s3.keys();
+    const abortedBefore = proxy.aborted.length;
+    proxy.rules([{ method: "POST", key: /\/dump\.sql\.zst\.age$/, query: { name: "uploadId" }, fault: "internal" }]);
+    const r = await rig.host.run(["backup", "hourly"], { env: S3_RETRY });
+    proxy.rules([]);
+    expect(r.code).toBe(1);
+    const m = /backup hourly\/(\S+) failed: upload failed \(exit 1\): .*s3stream: upload failed: POST \S+: HTTP 500 (.*)$/m.exec(r.stderr);
+    expect(m).not.toBeNull();
+    const [, id, rest] = m!;
+    expect(rest).toContain(`(after ${ATTEMPTS} attempts) (multipart upload aborted)`);
+    expect(proxy.requests("POST", objectKey(id), "uploadId")).toHaveLength(ATTEMPTS);
+    expect(proxy.aborted).toHaveLength(abortedBefore + 1);
+    expect(inProgressUploads(rig.s3)).toEqual([]);
+    expect(rig.s3.keys()).toEqual(keys);
+    expect(completeIds(rig, "hourly")).toEqual([good]);
+  });
+
   test("SIGTERM to the backup's process group mid-upload: no manifest, no object, the upload aborted, the previous backup still newest", async () => {
     const keys = rig.s3.keys();
     const abortedBefore = proxy.aborted.length;

@@ -189,6 +189,9 @@ select_backup() {
   die "no backup in ${target/latest/${CFG[BACKUP_PERIODS]}} under $STORE_APP has a passing test restore on record (${skipped[*]}); run 'dbtier-db verify <id>' or pass --unverified"
 }
 
+# The newest backup this host wrote under its own prefix (written by dbtier/backup.py).
+newest_written_file() { printf '%s/newest-backup-%s' "$(state_dir)" "${CFG[APP_NAME]}"; }
+
 # Refuses 'latest' when the newest backup this host wrote is not in the listing: a deleted backup or a
 # replayed (older) listing would otherwise quietly turn an older backup into "latest".
 check_newest_present() {

@@ -223,8 +223,11 @@ take_safety_backup() {
   objects="$(db_object_count "$db")"
   [[ "$objects" != 0 ]] || return 0
   log "$what: $db holds $objects objects: safety backup before the swap"
-  backup_now safety
-  SAFETY_ID="$BACKUP_ID"
+  # dbtier/backup.py takes it (this run holds the lock), and says why when it fails.
+  SAFETY_ID="$(DBTIER_ERROR_FILE="$RUN_DIR/safety.err" dbtier_cli _safety-backup)" || {
+    db_drop "$side" 2>/dev/null || true
+    die "$what refused, $db untouched: the safety backup failed: $(tail -n 1 "$RUN_DIR/safety.err" 2>/dev/null)"
+  }
   local manifest="$RUN_DIR/manifest-safety-$SAFETY_ID.json"
   store_fetch_manifest safety "$SAFETY_ID" "$manifest"
   if ! stream_backup safety "$SAFETY_ID" "$identity" "$manifest" sh -c 'cat >/dev/null'; then
@@ -232,5 +235,4 @@ take_safety_backup() {
     die "$what refused, $db untouched: the safety backup safety/$SAFETY_ID does not read back: $STREAM_ERROR"
   fi
   log "$what: safety backup safety/$SAFETY_ID read back and decrypted"
-  prune_period safety
 }

@@ -41,12 +41,7 @@ s3cli() {
   S3_ATTEMPTS="${DBTIER_S3_LOW_LEVEL_RETRIES:-3}" "$PYTHON" "$DBTIER_LIB/s3stream.py" "$command" "${CFG[DATASTORE_BUCKET]}" "$@"
 }
 
-# Pipeline stages (they exec, so a pipeline holds no extra shell; run them only as a stage or in a subshell):
-# stdin -> PERIOD/ID/OBJECT as a multipart upload; REPORT gets {sha256, size, etag, partsVerified}.
-store_stream_put() {
-  exec "$PYTHON" "$DBTIER_LIB/s3stream.py" put "${CFG[DATASTORE_BUCKET]}" "$(store_key "$1" "$2" "$3")" --report "$4"
-}
-
+# A pipeline stage (it execs, so a pipeline holds no extra shell; run it only as a stage or in a subshell):
 # PERIOD/ID/OBJECT -> stdout; REPORT gets {sha256, size} of every stored byte (read to the end even when
 # the consumer stops early, so a damaged object is always named as such).
 # With EXPECT (the object description of a checked manifest), each part is checked before it is passed on.
@@ -54,11 +49,6 @@ store_stream_get() {
   local expect=()
   [[ -n "${5:-}" ]] && expect=(--expect "$5")
   exec "$PYTHON" "$DBTIER_LIB/s3stream.py" get "${CFG[DATASTORE_BUCKET]}" "$(store_key "$1" "$2" "$3")" --report "$4" "${expect[@]}"
-}
-
-# {size, etag} of the stored PERIOD/ID/OBJECT.
-store_head() {
-  s3cli head "$(store_key "$1" "$2" "$3")"
 }
 
 # Reads another application's prefix (a promotion loads dev's backups into prod).
@@ -85,28 +75,6 @@ store_objects() {
   [[ -n "$out" ]] || return 0
   jq -r --arg root "$STORE_APP/" 'select(.key) | [(.key | ltrimstr($root)), (.size | tostring)] | @tsv' <<<"$out"
 }
-
-# Backup ids of PERIOD that have a manifest, oldest first.
-store_complete_ids() {
-  local period="$1" path _size id name rest listing
-  listing="$(store_objects "$period/")" || return 1
-  while IFS=$'\t' read -r path _size; do
-    IFS=/ read -r _ id name rest <<<"$path"
-    if [[ "$name" == "$MANIFEST_OBJECT" && -z "$rest" ]] && is_backup_id "$id"; then printf '%s\n' "$id"; fi
-  done <<<"$listing" | sort
-}
-
-# Every backup-id directory of PERIOD, complete or not, oldest first.
-store_all_ids() {
-  local period="$1" path _size id rest listing
-  listing="$(store_objects "$period/")" || return 1
-  while IFS=$'\t' read -r path _size; do
-    IFS=/ read -r _ id rest <<<"$path"
-    if is_backup_id "$id"; then printf '%s\n' "$id"; fi
-  done <<<"$listing" | sort -u
-}
-
-store_newest_id() { store_complete_ids "$1" | tail -n 1; }
 
 # Finds which period holds backup ID (prints the period) among the known periods and "safety".
 store_find_period() {
@@ -203,12 +171,6 @@ store_record_verification() {
   store_put_file "$record.sig" "$(store_path "$period" "$id" "$VERIFICATION_OBJECT.sig")" 2>"$RUN_DIR/store.err" &&
     store_put_file "$record" "$(store_path "$period" "$id" "$VERIFICATION_OBJECT")" 2>>"$RUN_DIR/store.err" ||
     die "recording the $result verification of $period/$id failed: $(tail -n 2 "$RUN_DIR/store.err" | tr '\n' ' ')"
-}
-
-# Removes every object under the key prefix PREFIX (a PERIOD/ID directory); best effort: what is left is
-# an incomplete leftover that the next backup's pruning removes.
-store_purge() {
-  s3cli rm "$1" --prefix 2>/dev/null || true
 }
 
 # Stores the local FILE as the object KEY.

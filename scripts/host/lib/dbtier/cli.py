@@ -57,6 +57,11 @@ class Command:
     keys: Tuple[str, ...] = ()
     tools: Tuple[str, ...] = ()
     self_managed_only: bool = False
+    # how many arguments name what the lock refusal says ("backup hourly refused: ...")
+    lock_label_args: int = 0
+    # a failure is mailed (when SMTP is configured), as the bash commands' on_exit does
+    alert: bool = False
+    hidden: bool = False
     # restore: the point-in-time form has its own entry
     route: Optional[Callable[[Sequence[str]], str]] = None
 
@@ -66,6 +71,7 @@ def _restore_route(args: Sequence[str]) -> str:
 
 
 READ_TOOLS = ("zstd", "age", "ssh-keygen", "jq")
+BACKUP_KEYS = ("DB_ENGINE", "DB_NAME", "BACKUP_RECIPIENT", "APP_NAME", "BACKUP_SIGNING_PUBLIC_KEY")
 PITR_KEYS = ("DB_ENGINE", "APP_NAME", "BACKUP_RECIPIENT", "BACKUP_SIGNING_PUBLIC_KEY")
 
 COMMANDS: Dict[str, Command] = {c.name: c for c in [
@@ -78,8 +84,12 @@ COMMANDS: Dict[str, Command] = {c.name: c for c in [
             "side database, checks it and swaps it in", "bash", MAIN_LOCK,
             ("DB_ENGINE", "DB_NAME", "DB_USER", "APP_DB_SOURCE")),
     Command("backup", "backup <period>", "hourly|daily|weekly|monthly: dump -> zstd -> age -> S3, checked, signed, pruned",
-            "bash", MAIN_LOCK, ("DB_ENGINE", "DB_NAME", "BACKUP_RECIPIENT", "APP_NAME", "BACKUP_SIGNING_PUBLIC_KEY"),
-            READ_TOOLS),
+            "python:dbtier.backup:cmd_backup", MAIN_LOCK, BACKUP_KEYS, ("zstd", "age", "ssh-keygen", "nice"),
+            lock_label_args=1, alert=True),
+    # restore and load-app-db (bash, holding the main lock) take their safety backup through this entry.
+    Command("_safety-backup", "_safety-backup", "internal: a safety backup, its id on stdout",
+            "python:dbtier.backup:cmd_safety_backup", "", BACKUP_KEYS, ("zstd", "age", "ssh-keygen", "nice"),
+            hidden=True),
     Command("verify", "verify <period|backup-id>",
             "signature, part checksums, decryption, restore into scratch, compare with the\n"
             "source's digests; the outcome (ok or failed) is recorded, signed", "bash", MAIN_LOCK,
@@ -123,7 +133,7 @@ exit status: 0 ok, 1 failure, 2 usage or configuration error"""
 
 def usage() -> str:
     lines = ["usage: dbtier-db <command> [args]", ""]
-    for c in list(COMMANDS.values()) + [Command("help", "help", "this text", "")]:
+    for c in [c for c in COMMANDS.values() if not c.hidden] + [Command("help", "help", "this text", "")]:
         help_lines = c.help.split("\n")
         if len(c.usage) <= 28:
             lines.append(f"  {c.usage:<28} {help_lines[0]}")
@@ -210,7 +220,7 @@ def run_python(c: Command, argv: List[str]) -> int:
     else:
         _, module_name, function = c.impl.split(":")
         fn = getattr(importlib.import_module(module_name), function)
-    lock = Lock(cfg, c.lock, argv[0]) if c.lock else None
+    lock = Lock(cfg, c.lock, " ".join(argv[:1 + c.lock_label_args])) if c.lock else None
     try:
         result = fn(cfg, argv[1:])
     finally:
@@ -246,14 +256,36 @@ def main(argv: Sequence[str]) -> None:
     try:
         sys.exit(run_python(c, argv))
     except s3.Interrupted as e:
-        log(f"error: stopped by {e}")
-        sys.exit(143 if str(e) == "SIGTERM" else 130)
+        _fail(c, argv, f"stopped by {e}", 143 if str(e) == "SIGTERM" else 130)
     except config.ConfigError as e:
-        log(f"error: {e}")
-        sys.exit(EXIT_USAGE)
+        _fail(c, argv, str(e), EXIT_USAGE)
     except Failure as e:
-        log(f"error: {e}")
-        sys.exit(EXIT_FAIL)
+        _fail(c, argv, str(e), e.code)
+
+
+def _fail(c: Command, argv: List[str], message: str, code: int) -> None:
+    # A second signal must not cut the report and the alert short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    log(f"error: {message}")
+    # A bash caller (restore's safety backup) reads the reason from here.
+    if os.environ.get("DBTIER_ERROR_FILE"):
+        try:
+            with open(os.environ["DBTIER_ERROR_FILE"], "w") as f:
+                f.write(message + "\n")
+        except OSError:
+            pass
+    if c.alert:
+        try:
+            from dbtier import alert
+            from dbtier.db import RunDir
+            cfg = config.load(warn=lambda _m: None)
+            with RunDir() as run:
+                import socket
+                alert.send(cfg, run, f"dbtier-db {argv[0]} failed on {socket.gethostname()}", message)
+        except Exception as e:  # noqa: BLE001 - the failure itself is what matters
+            log(f"warning: alert not sent: {e}")
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,10 @@ way lib/db.sh makes it: credentials only in 0600 files of a private run director
       adm.ping() -> "" | why not         one connection that also proves TLS is in use over TCP
       adm.target()                       "host:port" or the socket
       adm.server_version()
+      adm.wait_ready()                   retried with backoff (DBTIER_CONNECT_ATTEMPTS [5], DBTIER_CONNECT_DELAY [2])
+      adm.exists(db) -> bool             three answers, never two: a failed query raises Failure ("could not tell")
+      adm.size_bytes(db) -> int | None   adm.prepare_app_role() (PostgreSQL: admin joins the app role)
+      adm.dump_tool                      mariadb-dump | mysqldump | pg_dump
 """
 from __future__ import annotations
 
@@ -15,10 +19,24 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from typing import Dict, List, Optional
 
 from . import config
-from .log import Failure
+from .log import Failure, log
+
+
+def sql_string(v: str) -> str:
+    """A MariaDB/MySQL string literal."""
+    return "'" + v.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def pg_string(v: str) -> str:
+    return "E'" + v.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def pg_ident(v: str) -> str:
+    return '"' + v.replace('"', '""') + '"'
 
 
 class DbError(RuntimeError):
@@ -73,12 +91,16 @@ class Admin:
                 self.client = "mysql"
                 out = subprocess.run(["mysql", "--version"], capture_output=True, text=True).stdout if shutil.which("mysql") else ""
                 self.flavor = "mariadb" if "MariaDB" in out else "mysql"
-            if not shutil.which(self.client):
-                raise Failure(f"missing command(s): {self.client} (run 'dbtier-db install')")
+            self.dump_tool = "mariadb-dump" if self.client == "mariadb" else "mysqldump"
+            missing = [t for t in (self.client, self.dump_tool) if not shutil.which(t)]
+            if missing:
+                raise Failure(f"missing command(s): {' '.join(missing)} (run 'dbtier-db install')")
             self.cnf = run.private_file("admin.cnf", self._cnf(cfg.get("DB_ADMIN_USER"), password))
         else:
-            if not shutil.which("psql"):
-                raise Failure("missing command(s): psql (run 'dbtier-db install')")
+            self.client, self.flavor, self.dump_tool = "psql", "postgres", "pg_dump"
+            missing = [t for t in ("psql", "pg_dump") if not shutil.which(t)]
+            if missing:
+                raise Failure(f"missing command(s): {' '.join(missing)} (run 'dbtier-db install')")
             pgpass = run.private_file("pgpass", f"*:*:*:{_pgpass_escape(cfg.get('DB_ADMIN_USER'))}:{_pgpass_escape(password)}\n")
             for k in ("PGDATABASE", "PGPASSWORD", "PGSERVICE"):
                 self.env.pop(k, None)
@@ -157,3 +179,60 @@ class Admin:
 
     def server_version(self) -> str:
         return self.value("SELECT VERSION();" if self.cfg.family == "mysql" else "SHOW server_version;")
+
+    def wait_ready(self) -> None:
+        attempts = int(os.environ.get("DBTIER_CONNECT_ATTEMPTS") or 5)
+        delay = float(os.environ.get("DBTIER_CONNECT_DELAY") or 2)
+        for n in range(1, attempts + 1):
+            why = self.ping()
+            if not why:
+                return
+            if n == attempts:
+                raise Failure(f"cannot connect to the {self.cfg.engine} server at {self.target()} as "
+                              f"{self.cfg.get('DB_ADMIN_USER')}: {why}")
+            log(f"attempt {n}/{attempts} of db_ping failed; retrying in {delay:g}s")
+            time.sleep(delay)
+            delay *= 2
+
+    def exists(self, db: str) -> bool:
+        q = (f"SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = {sql_string(db)};"
+             if self.cfg.family == "mysql" else f"SELECT count(*) FROM pg_database WHERE datname = {pg_string(db)};")
+        try:
+            n = self.value(q)
+        except DbError as e:
+            raise Failure(f"could not tell whether database {db} exists at {self.target()}, so stopping here: {e}") from None
+        if n not in ("0", "1"):
+            raise Failure(f"could not tell whether database {db} exists at {self.target()} (the server answered '{n}'), so stopping here")
+        return n == "1"
+
+    def size_bytes(self, db: str) -> Optional[int]:
+        q = (f"SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables WHERE table_schema = {sql_string(db)};"
+             if self.cfg.family == "mysql" else f"SELECT pg_database_size({pg_string(db)});")
+        try:
+            n = self.value(q)
+        except DbError:
+            return None
+        return int(n) if n.isdigit() else None
+
+    def prepare_app_role(self) -> bool:
+        """PostgreSQL: makes the admin a member of the app role (a DBaaS admin may grant itself membership in
+        roles it manages), so it may read the app's tables for a dump."""
+        user = self.cfg.get("DB_USER")
+        if self.cfg.family != "postgres" or not user:
+            return False
+        try:
+            if self.value(f"SELECT count(*) FROM pg_roles WHERE rolname = {pg_string(user)};") != "1":
+                return False
+            if self.value(f"SELECT pg_has_role(current_user, {pg_string(user)}, 'USAGE')::int;") != "1":
+                self.sql(f"GRANT {pg_ident(user)} TO CURRENT_USER;")
+        except DbError:
+            return False
+        return True
+
+    def tool_version(self, tool: str) -> str:
+        try:
+            out = subprocess.run([tool, "--version"], capture_output=True, text=True, errors="replace", timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        lines = (out.stdout or out.stderr).splitlines()
+        return lines[0] if lines else ""

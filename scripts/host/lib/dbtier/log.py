@@ -2,7 +2,7 @@
 "<UTC time> dbtier-db[<command>] <message>" on stderr (the journal on a host).
 
   log(msg), warn(msg)              warn prefixes "warning: "
-  Failure(msg)                     exit 1 with "error: <msg>" (ConfigError from config: exit 2)
+  Failure(msg, code=1)             exit code with "error: <msg>" (ConfigError from config: exit 2)
   set_command(name)                the name shown in brackets (cli.py sets it)
 """
 from __future__ import annotations
@@ -14,9 +14,11 @@ _command = "main"
 
 
 class Failure(Exception):
-    """A command failed: dbtier-db logs "error: <message>" and exits 1."""
+    """A command failed: dbtier-db logs "error: <message>" and exits 1 (or `code`: 143 for SIGTERM)."""
 
-    code = 1
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def set_command(name: str) -> None:

@@ -11,6 +11,8 @@ killer, kill -9) is the cause.
   r.ok, r.codes (bash-style: 128+N for a signal), r.stderr["dump"] (its last 16 KiB, text)
   r.failure() -> "dump failed (exit 2): <its message>" | None
   r.check(prefix) raises PipelineError(r.failure()) unless ok
+  An exception inside run() (a signal handler's, say) ends every stage first; its .pipeline_stderr then holds
+  each process stage's last stderr.
 
 A Python stage is fn(inp, out): inp/out are binary files (None at the ends when the pipeline's own
 stdin/stdout is not given); it runs in a thread; its return value is r.results[name]; BrokenPipeError counts
@@ -69,8 +71,8 @@ class _Tail:
                 while self.size - len(self.buf[0]) >= TAIL_BYTES:
                     self.size -= len(self.buf.popleft())
 
-    def text(self) -> str:
-        self.t.join()
+    def text(self, timeout: Optional[float] = None) -> str:
+        self.t.join(timeout)
         return b"".join(self.buf)[-TAIL_BYTES:].decode(errors="replace")
 
 
@@ -211,15 +213,21 @@ def run(stages: Sequence[Stage], stdin=None, stdout=None, env: Optional[Dict[str
             codes[i] = 128 - rc if rc < 0 else rc
         for t in threads.values():
             t.join()
-    except BaseException:
+    except BaseException as e:
+        # A signal or an error in this process: the stages are ended (each gets SIGTERM: the uploader
+        # aborts its multipart upload) and their last words ride on the exception (e.pipeline_stderr).
         for p in procs.values():
             if p.poll() is None:
                 p.terminate()
         for p in procs.values():
             try:
-                p.wait(timeout=10)
+                p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
+        try:
+            e.pipeline_stderr = {name: t.text(timeout=5) for name, t in tails.items()}  # type: ignore[attr-defined]
+        except AttributeError:
+            pass
         raise
     finally:
         for fd in owned:

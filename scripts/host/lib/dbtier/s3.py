@@ -6,7 +6,8 @@ API (a Client is bound to one bucket):
   c = Client(endpoint, bucket, access_key, secret_key, region="us-east-1", ca_file=None, attempts=5,
              retry_delay=1.0, part_size=5 MiB, concurrency=1, bwlimit=0, log=print-to-stderr)
   c = from_env(bucket)          S3_* environment, as the CLI reads it (below)
-  c = from_config(cfg)          the env file's DATASTORE_* keys and the datastore-* secret files
+  c = from_config(cfg, small=False)   the env file's DATASTORE_* keys and the datastore-* secret files
+                                (small: DBTIER_S3_LOW_LEVEL_RETRIES attempts, for metadata requests)
   c.put_stream(key, reader) -> PutReport    multipart upload of a binary stream (one PUT when small);
                                             any failure, OSError on the reader, a signal (Interrupted) or
                                             a failed CompleteMultipartUpload aborts the upload, then raises
@@ -624,9 +625,10 @@ def from_env(bucket: str, log: Callable[[str], None] = _stderr) -> Client:
                   log=log, **_tuning_from_env())  # type: ignore[arg-type]
 
 
-def from_config(cfg, log: Callable[[str], None] = _stderr) -> Client:
+def from_config(cfg, log: Callable[[str], None] = _stderr, small: bool = False) -> Client:
     """The datastore of the env file (DATASTORE_ENDPOINT/BUCKET/REGION/CA_FILE) with the datastore-* secret
-    files; tuning from the process environment (DBTIER_S3_* as the toolkit documents, S3_* as the CLI)."""
+    files; tuning from the process environment (DBTIER_S3_* as the toolkit documents, S3_* as the CLI).
+    small: a client for listings, manifests, records and deletes, DBTIER_S3_LOW_LEVEL_RETRIES [3] attempts."""
     from . import config as _config
     cfg.require("DATASTORE_ENDPOINT", "DATASTORE_BUCKET")
     env = os.environ
@@ -637,6 +639,8 @@ def from_config(cfg, log: Callable[[str], None] = _stderr) -> Client:
         tuning["concurrency"] = _int_env("DBTIER_S3_CONCURRENCY", 1)
     if env.get("DBTIER_S3_BWLIMIT"):
         tuning["bwlimit"] = float(_int_env("DBTIER_S3_BWLIMIT", 0))
+    if small:
+        tuning["attempts"] = max(1, _int_env("DBTIER_S3_LOW_LEVEL_RETRIES", 3))
     return Client(cfg.get("DATASTORE_ENDPOINT"), cfg.get("DATASTORE_BUCKET"),
                   _config.secret("datastore-access-key-id"), _config.secret("datastore-secret-access-key"),
                   region=cfg.get("DATASTORE_REGION"), ca_file=cfg.get("DATASTORE_CA_FILE") or None, log=log,

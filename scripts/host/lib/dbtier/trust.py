@@ -112,10 +112,13 @@ class Signer:
         self.cfg = cfg
         self._checked = False
 
-    def sign(self, data: bytes) -> bytes:
+    def check(self) -> None:
         if not self._checked:
             check_signing_key(self.cfg)
             self._checked = True
+
+    def sign(self, data: bytes) -> bytes:
+        self.check()
         return sign(data)
 
     def verify(self, app: str, data: bytes, sig: bytes) -> Verdict:

@@ -123,6 +123,32 @@ describe.each(ENGINES)("%s: fault matrix of restore, load-app-db and verify", (e
     expect(completeIds(rig, "hourly")).toEqual([good]);
   });
 
+  test("S3: a plain download (no manifest to check against) cut off mid-object resumes by range at the byte it stopped", async () => {
+    const key = `shop/hourly/${good}/${OBJECT}`;
+    const want = createHash("sha256").update(readFileSync(rig.s3.objectFile(key))).digest("hex");
+    const before = proxy.requests("GET", objectKey(good)).length;
+    proxy.rules([{ method: "GET", key: objectKey(good), times: 1, fault: { cutAfter: 3 << 20 } }]);
+    const dir = tempDir("dbtier-s3get-");
+    try {
+      writeFileSync(path.join(dir, "id"), rig.s3.accessKeyId, { mode: 0o600 });
+      writeFileSync(path.join(dir, "secret"), rig.s3.secretAccessKey, { mode: 0o600 });
+      const s3stream = path.resolve(__dirname, "..", "..", "scripts", "host", "lib", "s3stream.py");
+      const r = await runOk("sh", ["-c", 'exec python3 "$0" get "$1" "$2" --report "$3" >/dev/null', s3stream, rig.s3.bucket, key, path.join(dir, "report.json")], {
+        env: { PATH: process.env.PATH, S3_ENDPOINT: proxy.endpoint, S3_ACCESS_KEY_FILE: path.join(dir, "id"), S3_SECRET_KEY_FILE: path.join(dir, "secret"), ...S3_RETRY },
+      });
+      expect(r).toBe("");
+      const report = JSON.parse(readFileSync(path.join(dir, "report.json"), "utf8"));
+      expect(report.sha256).toBe(want);
+      expect(report.size).toBe(readFileSync(rig.s3.objectFile(key)).length);
+      // The cut-off GET, then one ranged GET (206) for the rest.
+      const gets = proxy.requests("GET", objectKey(good)).slice(before);
+      expect(gets.map((g) => g.status)).toEqual([200, 206]);
+      expect(gets[0].fault).toEqual({ cutAfter: 3 << 20 });
+    } finally {
+      removeDir(dir);
+    }
+  });
+
   test(`S3: CompleteMultipartUpload failing every time (500): the upload is aborted, no manifest, no object`, async () => {
     const keys = rig.s3.keys();
     const abortedBefore = proxy.aborted.length;

@@ -462,6 +462,10 @@ class Client:
                     if resp is None:
                         resp = open_at(offset)
                     k = resp.readinto(buf)
+                    if not k and resp.length:
+                        # http.client returns 0, not IncompleteRead, when the connection closes before the
+                        # Content-Length: a cut-off download would otherwise pass as complete.
+                        raise Transient(f"the connection closed {resp.length} bytes before the end")
                 except (OSError, http.client.HTTPException, Transient) as e:
                     # A dropped download resumes at the byte it stopped at.
                     resp = None

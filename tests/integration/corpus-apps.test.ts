@@ -133,6 +133,35 @@ async function load(rig: Rig, c: AppCase): Promise<void> {
   }
 }
 
+// What the shared fingerprint does not look at, but an application depends on: the database's default
+// character set (new tables and routine parameters take it), the character set context every view,
+// trigger and routine was created in (string literals in their bodies take collation_connection),
+// routine parameter collations, table default collations, and the AUTO_INCREMENT / sequence counters that
+// keep deleted ids from coming back.
+async function contextState(rig: Rig, db: string): Promise<string[]> {
+  const s = rig.server;
+  if (s.engine === "mariadb") {
+    const q = `'${db}'`;
+    return (await s.rootSql(`
+      SELECT 'database', default_character_set_name, default_collation_name FROM information_schema.schemata WHERE schema_name = ${q};
+      SELECT CONCAT('table ', table_name), table_collation, IFNULL(auto_increment, '~') FROM information_schema.tables WHERE table_schema = ${q} AND table_type = 'BASE TABLE';
+      SELECT CONCAT('view ', table_name), character_set_client, collation_connection FROM information_schema.views WHERE table_schema = ${q};
+      SELECT CONCAT('trigger ', trigger_name), character_set_client, collation_connection, database_collation FROM information_schema.triggers WHERE trigger_schema = ${q};
+      SELECT CONCAT('routine ', routine_name), character_set_client, collation_connection, database_collation FROM information_schema.routines WHERE routine_schema = ${q};
+      SELECT CONCAT('parameter ', specific_name, '.', IFNULL(parameter_name, '(return)')), dtd_identifier, IFNULL(collation_name, '~') FROM information_schema.parameters WHERE specific_schema = ${q};`))
+      .split("\n").filter((l) => l).sort();
+  }
+  return (await s.rootSql(`
+    SELECT 'database', pg_encoding_to_char(encoding), datcollate, datctype, datlocprovider FROM pg_database WHERE datname = current_database();
+    SELECT 'database comment', coalesce(shobj_description(oid, 'pg_database'), '~') FROM pg_database WHERE datname = current_database();
+    SELECT 'database setting', CASE WHEN setrole = 0 THEN '(every role)' ELSE pg_get_userbyid(setrole) END, (SELECT string_agg(x, ',' ORDER BY x) FROM unnest(setconfig) x) FROM pg_db_role_setting WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database());
+    SELECT 'relation ' || c.oid::regclass, c.relpersistence, c.relreplident, coalesce(c.reloptions::text, '~') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND c.relkind IN ('r', 'p', 'm', 'i');
+    SELECT 'column storage ' || a.attrelid::regclass || '.' || a.attname, a.attstorage, a.attstattarget, a.attcompression FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+      JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped;`, db))
+    .split("\n").filter((l) => l).sort();
+}
+
 function kindCounts(fp: Record<string, string>): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const k of Object.keys(fp)) {
@@ -159,6 +188,7 @@ describe.each(["mariadb", "postgres"] as const)("%s: real application schemas ro
   test.each(APPS[engine].map((c) => [c.app, c] as const))("%s", async (_name, c) => {
     await load(rig, c);
     const source = await contentFingerprint(rig.server, c.db);
+    const sourceContext = await contextState(rig, c.db);
     const counts = kindCounts(source);
     for (const [kind, least] of Object.entries(c.least)) expect(`${kind}: ${counts[kind] ?? 0} >= ${least}`).toBe(`${kind}: ${Math.max(counts[kind] ?? 0, least)} >= ${least}`);
     // Our hostile rows are in: no table of the source is empty across the board.
@@ -172,8 +202,12 @@ describe.each(["mariadb", "postgres"] as const)("%s: real application schemas ro
     expectOk(await runWatched(rig, ["verify", "daily"], identity()));
 
     // Lost, then restored: the restore must bring back exactly the source.
-    if (engine === "mariadb") await rig.server.rootSql(`DROP DATABASE ${c.db}; CREATE DATABASE ${c.db};`);
-    else {
+    // (MariaDB: the database itself stays as it was, as on a host that lost its tables; the lost-database
+    // case is the finding test below.)
+    if (engine === "mariadb") {
+      const [cs, coll] = (await rig.server.rootSql(`SELECT default_character_set_name, default_collation_name FROM information_schema.schemata WHERE schema_name = '${c.db}';`)).trim().split("\t");
+      await rig.server.rootSql(`DROP DATABASE ${c.db}; CREATE DATABASE ${c.db} CHARACTER SET ${cs} COLLATE ${coll};`);
+    } else {
       const [first] = Object.keys(source).filter((k) => k.startsWith("table:")).sort();
       await rig.server.rootSql(`DROP TABLE ${first.slice("table:".length)} CASCADE;`, c.db);
     }
@@ -183,9 +217,58 @@ describe.each(["mariadb", "postgres"] as const)("%s: real application schemas ro
     const differing = Object.keys({ ...source, ...restored }).filter((k) => source[k] !== restored[k]).sort();
     expect(differing).toEqual([]);
     expect(restored).toEqual(source);
+    const restoredContext = await contextState(rig, c.db);
+    expect(restoredContext.filter((l) => !sourceContext.includes(l))).toEqual([]);
+    expect(restoredContext).toEqual(sourceContext);
 
     if (c.afterRestore) {
       expect((await rig.server.rootSql(c.afterRestore.sql, engine === "postgres" ? c.db : undefined)).trim()).toBe(c.afterRestore.out);
     }
   });
+
+  // FINDINGS: these tests fail until the toolkit keeps what they name (tests/corpus/findings/*.sql).
+  if (engine === "mariadb") {
+    // FINDING mariadb-database-default-charset: a lost database comes back as utf8mb4_unicode_ci whatever
+    // its default character set was, and the routines re-created in it compare with the new one.
+    test("FINDING mariadb-database-default-charset: a database lost entirely comes back with its default character set", async () => {
+      const db = "hc_charset";
+      await rig.server.rootSql(`CREATE DATABASE ${db};`);
+      await rig.server.rootSql(corpus("findings/mariadb-database-default-charset.sql"), db);
+      const source = await contentFingerprint(rig.server, db);
+      const sourceContext = await contextState(rig, db);
+      expect((await rig.server.rootSql(`SELECT ${db}.same('a', 'A');`)).trim()).toBe("0");
+      rig.host.writeEnv({ DB_NAME: db });
+      expectOk(await runWatched(rig, ["backup", "daily"]));
+      expectOk(await runWatched(rig, ["verify", "daily"], identity()));
+      await rig.server.rootSql(`DROP DATABASE ${db};`);
+      expectOk(await runWatched(rig, ["restore", "latest", "--yes"], identity()));
+      expect(await contentFingerprint(rig.server, db)).toEqual(source);
+      expect((await contextState(rig, db)).filter((l) => !sourceContext.includes(l))).toEqual([]);
+      expect((await rig.server.rootSql(`SELECT ${db}.same('a', 'A');`)).trim()).toBe("0");
+    });
+  } else {
+    // FINDING postgres-database-settings: a restore over the live database re-applies its ALTER DATABASE
+    // settings to the side database as one string literal each (swap.py), so `search_path = app, public`
+    // comes back as the single schema name "app, public" (unqualified names stop resolving); and
+    // COMMENT ON DATABASE is not carried over at all.
+    test("FINDING postgres-database-settings: a restore keeps the database's own settings (a list-valued search_path) and comment", async () => {
+      const db = "hc_settings";
+      await rig.server.rootSql(`CREATE DATABASE ${db} ENCODING 'UTF8' TEMPLATE template0;`);
+      await rig.server.rootSql(corpus("findings/postgres-database-settings.sql"), db);
+      const source = await contentFingerprint(rig.server, db);
+      const sourceContext = await contextState(rig, db);
+      rig.host.writeEnv({ DB_NAME: db });
+      expectOk(await runWatched(rig, ["backup", "daily"]));
+      expectOk(await runWatched(rig, ["verify", "daily"], identity()));
+      await rig.server.rootSql("DELETE FROM app.t;", db);
+      expectOk(await runWatched(rig, ["restore", "latest", "--yes"], identity()));
+      expect(sourceContext.filter((l) => l.startsWith("database"))).toHaveLength(3);
+      expect((await contextState(rig, db)).filter((l) => !sourceContext.includes(l))).toEqual([]);
+      // (The shared fingerprint names relations as search_path shows them: it differs too while the
+      // database's search_path is lost.)
+      expect(await contentFingerprint(rig.server, db)).toEqual(source);
+      // What the application sees: its search_path, so unqualified names resolve.
+      expect((await rig.server.rootSql("SELECT count(*) FROM t;", db)).trim()).toBe("1");
+    });
+  }
 });

@@ -134,8 +134,9 @@ async function load(rig: Rig, c: AppCase): Promise<void> {
 }
 
 // What the shared fingerprint does not look at, but an application depends on: the database's default
-// character set (new tables and routine parameters take it), the character set context every view,
-// trigger and routine was created in (string literals in their bodies take collation_connection),
+// character set (new tables and routine parameters take it), the character set context and sql_mode every
+// view, trigger, routine and event was created in (string literals in their bodies take
+// collation_connection; sql_mode decides how their statements behave), trigger order,
 // routine parameter collations, table default collations, and the AUTO_INCREMENT / sequence counters that
 // keep deleted ids from coming back.
 async function contextState(rig: Rig, db: string): Promise<string[]> {
@@ -146,8 +147,9 @@ async function contextState(rig: Rig, db: string): Promise<string[]> {
       SELECT 'database', default_character_set_name, default_collation_name FROM information_schema.schemata WHERE schema_name = ${q};
       SELECT CONCAT('table ', table_name), table_collation, IFNULL(auto_increment, '~') FROM information_schema.tables WHERE table_schema = ${q} AND table_type = 'BASE TABLE';
       SELECT CONCAT('view ', table_name), character_set_client, collation_connection FROM information_schema.views WHERE table_schema = ${q};
-      SELECT CONCAT('trigger ', trigger_name), character_set_client, collation_connection, database_collation FROM information_schema.triggers WHERE trigger_schema = ${q};
-      SELECT CONCAT('routine ', routine_name), character_set_client, collation_connection, database_collation FROM information_schema.routines WHERE routine_schema = ${q};
+      SELECT CONCAT('trigger ', trigger_name), character_set_client, collation_connection, database_collation, action_order, sql_mode FROM information_schema.triggers WHERE trigger_schema = ${q};
+      SELECT CONCAT('routine ', routine_name), character_set_client, collation_connection, database_collation, sql_mode FROM information_schema.routines WHERE routine_schema = ${q};
+      SELECT CONCAT('event ', event_name), character_set_client, collation_connection, database_collation, sql_mode, time_zone FROM information_schema.events WHERE event_schema = ${q};
       SELECT CONCAT('parameter ', specific_name, '.', IFNULL(parameter_name, '(return)')), dtd_identifier, IFNULL(collation_name, '~') FROM information_schema.parameters WHERE specific_schema = ${q};`))
       .split("\n").filter((l) => l).sort();
   }

@@ -9,3 +9,7 @@ INSERT INTO Events (StateId, MonitorId, StorageId, Name, Cause, StartDateTime, E
 UPDATE Events SET DiskSpace = 12345 WHERE Name = 'Event-2';
 INSERT INTO Logs (TimeKey, Component, ServerId, Pid, Level, Code, Message, File, Line) VALUES
   (9999999999.999999, 'zmc_m1', 0, -2147483648, -128, 'ERR', CONCAT('bad ', CHAR(0), ' byte ', '\\', '😀'), '/usr/bin/zmc', 65535);
+-- A deleted newest event: its id must not come back (ZoneMinder names event directories by id).
+INSERT INTO Events (StateId, MonitorId, StorageId, Name, Cause, StartDateTime, Width, Height, Length, Frames, AlarmFrames, TotScore, AvgScore, MaxScore, Orientation, DiskSpace, Scheme)
+  VALUES (1, 1, 0, 'Event-3', 'Motion', '2024-01-01 00:00:00', 1, 1, 0, 0, 0, 0, 0, 0, 'ROTATE_0', 7, 'Deep');
+DELETE FROM Events WHERE Name = 'Event-3';

@@ -272,5 +272,22 @@ describe.each(["mariadb", "postgres"] as const)("%s: real application schemas ro
       // What the application sees: its search_path, so unqualified names resolve.
       expect((await rig.server.rootSql("SELECT count(*) FROM t;", db)).trim()).toBe("1");
     });
+
+    // FINDING postgres-lost-database-settings: a database restored where it was lost (a new server)
+    // comes back without its ALTER DATABASE settings: the backup does not hold them (swap.py copies them
+    // from the live database, and there is none).
+    test("FINDING postgres-lost-database-settings: a database lost entirely comes back with its own settings", async () => {
+      const db = "hc_lost";
+      await rig.server.rootSql(`CREATE DATABASE ${db} ENCODING 'UTF8' TEMPLATE template0;`);
+      await rig.server.rootSql(corpus("findings/postgres-database-settings.sql"), db);
+      const sourceContext = await contextState(rig, db);
+      rig.host.writeEnv({ DB_NAME: db });
+      expectOk(await runWatched(rig, ["backup", "daily"]));
+      expectOk(await runWatched(rig, ["verify", "daily"], identity()));
+      await rig.server.rootSql(`DROP DATABASE ${db} WITH (FORCE);`);
+      expectOk(await runWatched(rig, ["restore", "latest", "--yes"], identity()));
+      const restoredContext = await contextState(rig, db);
+      expect(sourceContext.filter((l) => l.startsWith("database setting")).filter((l) => !restoredContext.includes(l))).toEqual([]);
+    });
   }
 });

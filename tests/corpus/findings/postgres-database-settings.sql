@@ -6,6 +6,8 @@
 --     `SELECT count(*) FROM t` fails: relation "t" does not exist)
 --   shobj_description(database)  source: 'wiki ☃'   restored: NULL (not carried over)
 -- bytea_output=escape (a scalar setting) comes back right.
+-- Finding postgres-lost-database-settings (same file, loaded into `hc_lost`, the database dropped before the
+-- restore): no setting comes back at all (pg_db_role_setting has no row): the backup does not hold them.
 DO $$ BEGIN
   EXECUTE format('ALTER DATABASE %I SET search_path = app, public', current_database());
   EXECUTE format('ALTER DATABASE %I SET bytea_output = %L', current_database(), 'escape');

@@ -2,7 +2,8 @@
 
   verified (test restore passed <when>)   signed manifest + a signed, passing verification record naming it
   verify FAILED: <reason>                  signed manifest, signed failed record
-  signed, not verified                     signed manifest, no record
+  complete                                 signed manifest that names this backup (checked), no record yet
+                                           (the lab counts new backups by this exact state)
   untrusted record: <why>                  signed manifest, a record no pinned key signed (or for another one)
   REFUSED: <why>                           manifest unsigned, altered, another stack's or a replay
   incomplete (no manifest)                 a failed or running backup's leftovers
@@ -33,7 +34,7 @@ def state_of(st: Store, period: str, backup_id: str, has_manifest: bool) -> str:
     if v == "ok":
         return "verified (test restore passed)"
     if v == "none":
-        return "signed, not verified"
+        return "complete"
     if v.startswith("failed: "):
         return f"verify FAILED: {v[len('failed: '):]}"
     return f"untrusted record: {v[len('untrusted: '):]}"

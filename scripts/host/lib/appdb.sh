@@ -110,7 +110,7 @@ replace_app_db() {
   load_with_retries "$side" "$what" "$loader" "$side"
   "$checker" "$side"
   take_safety_backup load-app-db "$identity" "$side"
-  db_swap_in "$db" "$side" "$hold" ||
+  db_swap_in "$db" "$side" "$hold" "${LOAD_MANIFEST:-}" ||
     die "load-app-db of $what FAILED at the swap: $SWAP_ERROR${SAFETY_ID:+ (safety backup: safety/$SAFETY_ID)}"
 }
 

@@ -421,13 +421,17 @@ DRIVER_CONN=()
 # LIVE is left in.
 SWAP_ERROR=""
 db_swap_in() {
-  local live="$1" side="$2" hold="$3" engine="${CFG[DB_ENGINE]}"
+  local live="$1" side="$2" hold="$3" manifest="${4:-}" engine="${CFG[DB_ENGINE]}"
   [[ "$engine" == mysql && "$MY_FLAVOR" == mariadb ]] && engine=mariadb
   local app=()
+  # SIDE got the backup's own database settings (set_database_properties); older backups keep the live ones.
+  if [[ -n "$manifest" ]] && jq -e '.source.database | type == "object"' "$manifest" >/dev/null 2>&1; then
+    app+=(--database-from-backup)
+  fi
   if [[ "$DB_FAMILY" == mysql ]]; then
     # The app user re-creates its views/triggers/routines in LIVE: it needs its grants there (db_create).
     db_exists "$live" || db_create "$live"
-    app=(--app-password-file "$(secret_path db-app-password)")
+    app+=(--app-password-file "$(secret_path db-app-password)")
   fi
   driver_conn_args "${CFG[DB_ADMIN_USER]}" db-admin-password
   if ! "$PYTHON" "$DBTIER_LIB/swap.py" --engine "$engine" --live "$live" --side "$side" --hold "$hold" \

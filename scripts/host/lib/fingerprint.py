@@ -9,9 +9,12 @@ own command-line clients, so it needs no driver).
       the same JSON computed from a live database
   fingerprint.py compare EXPECTED ACTUAL
       exit 1 naming every table/object that differs (or a reason the expected side records)
+  fingerprint.py database-sql mysql|postgres DB MANIFEST
+      the statements giving DB the database defaults/settings the backup recorded (source.database)
 
 Digests JSON: {"format": F, "tables": {name: {"rows": N, "digest": hex}}, "objects": {key: hex},
-"sequences": {name: next value}, "inexact": [reason, ...]}. Sequences are not transactional: a restored
+"sequences": {name: next value}, "inexact": [reason, ...], "database": MariaDB/MySQL {charset, collation},
+PostgreSQL {settings: ["name=value", ...], comment}}. Sequences are not transactional: a restored
 one must not hand out a value the source had already handed out (>=), rows and objects must be equal.
 
 Dump formats:
@@ -233,6 +236,23 @@ MY_OBJECT_QUERIES = [
 ]
 
 
+def my_database(cl: MyClient, db: str) -> Dict[str, object]:
+    """The database's own defaults: a restored database must have them (routines and views created in it
+    take their parameter and column collations from them)."""
+    rows = cl.query(f"SELECT default_character_set_name, default_collation_name FROM information_schema.schemata "
+                    f"WHERE schema_name = {my_str(db)};")
+    if len(rows) != 1 or len(rows[0]) != 2:
+        raise Failure(f"cannot read the default character set of {db}")
+    return {"charset": rows[0][0], "collation": rows[0][1]}
+
+
+def my_database_sql(db: str, props: Dict[str, object]) -> List[str]:
+    charset, collation = str(props.get("charset", "")), str(props.get("collation", ""))
+    if not (re.fullmatch(r"[A-Za-z0-9_]+", charset) and re.fullmatch(r"[A-Za-z0-9_]+", collation)):
+        raise Failure(f"the backup's database defaults are not a character set and collation: {props}")
+    return [f"ALTER DATABASE {my_ident(db)} CHARACTER SET {charset} COLLATE {collation}"]
+
+
 def my_objects(cl: MyClient, db: str) -> Dict[str, str]:
     sql = ["SET SESSION group_concat_max_len = 1048576;"]
     for kind, key, definition, source in MY_OBJECT_QUERIES:
@@ -408,6 +428,7 @@ def mysql_dump(db: str, digests_path: str, client: str, dump_tool: str, cnf: str
         print(f"fingerprint: cannot be restored exactly: {reason}", file=sys.stderr)
     tables, sequences = my_tables(cl, db)
     objects = my_objects(cl, db)
+    database = my_database(cl, db)
     # 1. tables, views and routines (no rows, no triggers or events yet)
     _run_to(out, base + ["--no-data", "--skip-triggers", "--skip-events", "--routines", db])
     # 2. the rows, exactly rendered, in one consistent snapshot
@@ -424,7 +445,7 @@ def mysql_dump(db: str, digests_path: str, client: str, dump_tool: str, cnf: str
     # 3. triggers and events, after the rows
     _run_to(out, base + ["--no-create-info", "--no-data", "--triggers", "--events", "--skip-routines", db])
     _write_json(digests_path, {"format": MYSQL_FORMAT, "tables": tdigests, "objects": objects, "sequences": seqs,
-                               "inexact": inexact})
+                               "inexact": inexact, "database": database})
     return 0
 
 
@@ -432,7 +453,8 @@ def mysql_fingerprint(db: str, out_path: str, client: str, cnf: str) -> int:
     cl = MyClient(client, cnf)
     tables, sequences = my_tables(cl, db)
     doc = {"format": MYSQL_FORMAT, "tables": my_stream_rows(cl, db, tables), "objects": my_objects(cl, db),
-           "sequences": my_sequence_state(cl, db, sequences), "inexact": my_inexact(cl, db)}
+           "sequences": my_sequence_state(cl, db, sequences), "inexact": my_inexact(cl, db),
+           "database": my_database(cl, db)}
     _write_json(out_path, doc)
     return 0
 
@@ -513,6 +535,73 @@ UNION ALL SELECT 'type:' || ns.nspname || '.' || t.typname, concat_ws('|', t.typ
 """
 
 
+# Settings whose value is a list of names: pg_dump writes them element by element (dumputils.c
+# variable_is_guc_list_quote); written back as one string, `app, public` would be one schema name.
+PG_LIST_SETTINGS = {"local_preload_libraries", "search_path", "session_preload_libraries",
+                    "shared_preload_libraries", "temp_tablespaces", "unix_socket_directories"}
+
+
+def pg_split_list_setting(value: str) -> List[str]:
+    """A stored list setting split into its elements as PostgreSQL's SplitGUCList does: comma separated,
+    blanks around elements ignored, double-quoted elements with "" for a quote."""
+    items: List[str] = []
+    i, n = 0, len(value)
+    while i < n and value[i].isspace():
+        i += 1
+    if i == n:
+        return items
+    while True:
+        if value[i] == '"':
+            i, buf = i + 1, []
+            while True:
+                j = value.find('"', i)
+                if j < 0:
+                    raise Failure(f"setting value {value!r}: unterminated quoted element")
+                if value[j + 1:j + 2] == '"':
+                    buf.append(value[i:j + 1])
+                    i = j + 2
+                    continue
+                buf.append(value[i:j])
+                i = j + 1
+                break
+            items.append("".join(buf))
+        else:
+            j = i
+            while j < n and value[j] != "," and not value[j].isspace():
+                j += 1
+            items.append(value[i:j])
+            i = j
+        while i < n and value[i].isspace():
+            i += 1
+        if i == n:
+            return items
+        if value[i] != ",":
+            raise Failure(f"setting value {value!r}: expected a comma at offset {i}")
+        i += 1
+        while i < n and value[i].isspace():
+            i += 1
+
+
+def pg_database_sql(db: str, props: Dict[str, object]) -> List[str]:
+    """Statements giving DB exactly the settings (ALTER DATABASE ... SET) and comment in PROPS."""
+    ident = pg_ident(db)
+    out = [f"ALTER DATABASE {ident} RESET ALL"]
+    for item in props.get("settings") or []:
+        name, sep, value = str(item).partition("=")
+        if not sep or not name:
+            raise Failure(f"database setting {item!r} is not name=value")
+        values = pg_split_list_setting(value) if name.lower() in PG_LIST_SETTINGS else [value]
+        out.append(f"ALTER DATABASE {ident} SET {pg_ident(name)} TO "
+                   + (", ".join(pg_escape_literal(v) for v in values) if values else "''"))
+    comment = props.get("comment")
+    out.append(f"COMMENT ON DATABASE {ident} IS " + ("NULL" if comment is None else pg_escape_literal(str(comment))))
+    return out
+
+
+def pg_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def pg_escape_literal(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
@@ -569,6 +658,17 @@ def pg_digests(s: PsqlSession) -> Tuple[Dict[str, Dict[str, object]], Dict[str, 
     return tables, objects
 
 
+def pg_database(s: PsqlSession) -> Dict[str, object]:
+    """The database's own settings (ALTER DATABASE ... SET, for every role) and comment."""
+    rows = s.run("SELECT coalesce((SELECT array_to_json(st.setconfig) FROM pg_db_role_setting st "
+                 "WHERE st.setdatabase = d.oid AND st.setrole = 0), '[]'), "
+                 "coalesce(to_json(shobj_description(d.oid, 'pg_database')), 'null') "
+                 "FROM pg_database d WHERE d.datname = current_database()")
+    if len(rows) != 1 or len(rows[0]) != 2:
+        raise Failure("cannot read the database's settings and comment")
+    return {"settings": sorted(json.loads(rows[0][0])), "comment": json.loads(rows[0][1])}
+
+
 def pg_sequences(s: PsqlSession) -> Dict[str, int]:
     """Each sequence's position: the next value it hands out. Sequences are not transactional (a snapshot
     does not hold them still), so this is read before pg_dump reads them: the dump's value is never lower."""
@@ -618,6 +718,7 @@ def pg_dump(db: str, digests_path: str) -> int:
         try:
             tables, objects = pg_digests(s)
             inexact = pg_inexact(s)
+            database = pg_database(s)
         finally:
             code = data.wait()
             t.join()
@@ -627,7 +728,7 @@ def pg_dump(db: str, digests_path: str) -> int:
         for reason in inexact:
             print(f"fingerprint: cannot be restored exactly: {reason}", file=sys.stderr)
         _write_json(digests_path, {"format": PG_FORMAT, "tables": tables, "objects": objects, "sequences": sequences,
-                                   "inexact": inexact})
+                                   "inexact": inexact, "database": database})
         return 0
     finally:
         s.close()
@@ -642,11 +743,12 @@ def pg_fingerprint(db: str, out_path: str) -> int:
         sequences = pg_sequences(s)
         tables, objects = pg_digests(s)
         inexact = pg_inexact(s)
+        database = pg_database(s)
         s.run("COMMIT")
     finally:
         s.close()
     _write_json(out_path, {"format": PG_FORMAT, "tables": tables, "objects": objects, "sequences": sequences,
-                           "inexact": inexact})
+                           "inexact": inexact, "database": database})
     return 0
 
 
@@ -695,9 +797,26 @@ def compare(expected_path: str, actual_path: str) -> int:
             problems.append(f"sequence {name}: missing")
         elif as_[name] < es[name]:
             problems.append(f"sequence {name}: would hand out {as_[name]} again (the source was at {es[name]})")
+    # Backups taken before the database record existed do not have one: nothing to compare.
+    if "database" in e and e.get("database") != a.get("database"):
+        problems.append(f"database defaults/settings: {json.dumps(a.get('database'), ensure_ascii=False)}, "
+                        f"the source has {json.dumps(e.get('database'), ensure_ascii=False)}")
     for p in problems:
         print(p, file=sys.stderr)
     return 1 if problems else 0
+
+
+def database_sql(engine: str, db: str, manifest_path: str) -> int:
+    """Prints the statements giving DB the database defaults/settings the backup recorded (nothing for a
+    backup without the record)."""
+    props = _load(manifest_path).get("database")
+    if props is None:
+        return 0
+    if not isinstance(props, dict):
+        raise Failure(f"{manifest_path}: source.database is not an object")
+    statements = my_database_sql(db, props) if engine == "mysql" else pg_database_sql(db, props)
+    sys.stdout.write("".join(st + ";\n" for st in statements))
+    return 0
 
 
 def _opts(argv: List[str]) -> Dict[str, str]:
@@ -724,6 +843,8 @@ def main(argv: List[str]) -> int:
             return pg_fingerprint(argv[2], argv[3])
         if len(argv) == 3 and argv[0] == "compare":
             return compare(argv[1], argv[2])
+        if len(argv) == 4 and argv[0] == "database-sql" and argv[1] in ("mysql", "postgres"):
+            return database_sql(argv[1], argv[2], argv[3])
     except Failure as e:
         print(f"fingerprint: {e}", file=sys.stderr)
         return 1

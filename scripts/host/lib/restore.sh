@@ -103,11 +103,25 @@ stream_into() {
   local side="$1" period="$2" id="$3" identity="$4" manifest="$5" ok=0
   STREAM_STATS=""
   has_source_digests "$manifest" || STREAM_STATS="$RUN_DIR/stream-stats.json"
+  # The database's own defaults go first on MariaDB/MySQL (what the dump creates takes its collations from
+  # them), its settings last on PostgreSQL (a setting such as default_transaction_read_only must not reach
+  # the load).
+  if [[ "$DB_FAMILY" == mysql ]]; then set_database_properties "$side" "$manifest" || return 1; fi
   stream_backup "$period" "$id" "$identity" "$manifest" load_dump_stream "$side" "$(jq -r '.dump.format' "$manifest")" || ok=1
+  if ((ok == 0)) && [[ "$DB_FAMILY" != mysql ]]; then set_database_properties "$side" "$manifest" || ok=1; fi
   SIDE_STATS="$STREAM_STATS"
   STREAM_STATS=""
   ((ok == 0)) || SIDE_STATS=""
   return "$ok"
+}
+# The database defaults/settings and comment the backup recorded (source.database), given to SIDE.
+set_database_properties() {
+  local side="$1" manifest="$2"
+  if ! "$PYTHON" "$DBTIER_LIB/fingerprint.py" database-sql "$(dumpkit_engine)" "$side" "$manifest" >"$RUN_DIR/database.sql" 2>"$RUN_DIR/database.err" ||
+    ! db_sql <"$RUN_DIR/database.sql" >/dev/null 2>>"$RUN_DIR/database.err"; then
+    STREAM_ERROR="setting the database's own defaults/settings on $side failed: $(tr '\n' ' ' <"$RUN_DIR/database.err")"
+    return 1
+  fi
 }
 check_side() {
   local side="$1" manifest="$2" checked
@@ -208,7 +222,7 @@ cmd_restore() {
   fi
   # The safety backup is taken now, just before the swap, so it holds the live state the swap replaces.
   take_safety_backup "restore" "$identity" "$side"
-  db_swap_in "$db" "$side" "$hold" ||
+  db_swap_in "$db" "$side" "$hold" "$manifest" ||
     die "restore of $period/$id FAILED at the swap: $SWAP_ERROR${SAFETY_ID:+ (safety backup: safety/$SAFETY_ID)}"
   log "restore $period/$id OK: signature, parts, decryption, $CHECKED; swapped in${SAFETY_ID:+ (the previous state is safety/$SAFETY_ID)}"
 }

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import ssl
 import sys
 import time
 from typing import Callable, Dict, List, Optional, Tuple
+
+import fingerprint  # the same directory: how database settings are written back (as pg_dump does)
 
 
 class SwapError(Exception):
@@ -213,10 +216,14 @@ class MySQLSwap(Progress):
         live_defs = self.definitions(live) if live_exists else []
         side_tables = self.tables(side)
         live_tables = self.tables(live) if live_exists else []
+        # The restored database's defaults (the load set them from the backup) go with its tables: routines and
+        # views re-created in LIVE take their parameter collations from the database default.
+        side_charset = self.defaults(side)
+        live_charset = self.defaults(live) if live_exists else side_charset
         locked, killed = self.fence(user)
         try:
             if not live_exists:
-                self.run(f"CREATE DATABASE {q(live)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+                self.run(f"CREATE DATABASE {q(live)} CHARACTER SET {side_charset[0]} COLLATE {side_charset[1]}")
             self.run(f"CREATE DATABASE {q(hold)}")
             self.drop_objects(side, side_defs)
             self.state = "its views/triggers/routines/events may be dropped (the swap was under way)"
@@ -233,8 +240,10 @@ class MySQLSwap(Progress):
             self.state = (f"its tables are in {hold}, the restored ones in {live} without their views/triggers/"
                           "routines/events (the swap was under way)")
             try:
+                self.set_defaults(live, side_charset)
                 self.create_objects(live, side_defs)
             except (SwapError, self.error) as e:
+                self.set_defaults(live, live_charset)
                 self.roll_back(live, side, hold, live_tables, side_tables, side_defs, live_defs)
                 raise SwapError(str(e), "as it was: the swap was rolled back")
         finally:
@@ -244,6 +253,16 @@ class MySQLSwap(Progress):
         self.run(f"DROP DATABASE {q(side)}")
         return f"{len(side_tables)} tables and {len(side_defs)} views/triggers/routines/events swapped in; " \
                f"{len(locked)} app accounts locked and {killed} app sessions ended during the swap"
+
+    def defaults(self, db: str) -> Tuple[str, str]:
+        row = self.rows("SELECT default_character_set_name, default_collation_name FROM information_schema.schemata "
+                        "WHERE schema_name = %s", db)
+        if not row or not all(re.fullmatch(r"[A-Za-z0-9_]+", v or "") for v in row[0]):
+            raise SwapError(f"cannot read the default character set of {db}", "untouched")
+        return row[0][0], row[0][1]
+
+    def set_defaults(self, db: str, charset: Tuple[str, str]) -> None:
+        self.run(f"ALTER DATABASE {q(db)} CHARACTER SET {charset[0]} COLLATE {charset[1]}")
 
     def restore_objects(self, live: str, live_defs) -> None:
         self.drop_objects(live, live_defs)
@@ -277,6 +296,7 @@ class PostgresSwap(Progress):
                 kw["sslrootcert"] = a.ca_file
         self.db = psycopg2.connect(**kw)
         self.db.autocommit = True
+        self.keep_side_properties = a.database_from_backup
 
     def rows(self, sql: str, *args) -> list:
         with self.db.cursor() as cur:
@@ -288,6 +308,13 @@ class PostgresSwap(Progress):
 
     def exists(self, db: str) -> bool:
         return bool(self.rows("SELECT 1 FROM pg_database WHERE datname = %s", db))
+
+    def pg_properties(self, db: str) -> dict:
+        settings = self.rows("SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase "
+                             "WHERE d.datname = %s AND s.setrole = 0", db)
+        comment = self.rows("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", db)
+        return {"settings": sorted((settings[0][0] or []) if settings else []),
+                "comment": comment[0][0] if comment else None}
 
     def end_sessions(self, dbs: List[str], deadline: float) -> int:
         ended = 0
@@ -316,13 +343,11 @@ class PostgresSwap(Progress):
             self.rows(f"ALTER ROLE {self.ident(user)} NOLOGIN")
         try:
             ended = self.end_sessions([live, side], time.monotonic() + 30)
-            if live_exists:
-                # Per-database settings (ALTER DATABASE ... SET) belong to the live database, not the dump.
-                for (config,) in self.rows("SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_database d "
-                                           "ON d.oid = s.setdatabase WHERE d.datname = %s AND s.setrole = 0", live):
-                    for item in config or []:
-                        name, _, value = item.partition("=")
-                        self.rows(f"ALTER DATABASE {self.ident(side)} SET {self.ident(name)} = %s", value)
+            if live_exists and not self.keep_side_properties:
+                # A backup older than its database record (source.database): the live database's settings
+                # (ALTER DATABASE ... SET) and comment are kept, as the dump does not hold them.
+                for statement in fingerprint.pg_database_sql(side, self.pg_properties(live)):
+                    self.rows(statement)
             with self.db.cursor() as cur:
                 cur.execute("BEGIN")
                 try:
@@ -352,6 +377,8 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     for name in ("--live", "--side", "--hold", "--app-user", "--user", "--password-file"):
         ap.add_argument(name, required=True)
     ap.add_argument("--app-password-file", help="MariaDB/MySQL: the app user's password (0600): it re-creates its objects")
+    ap.add_argument("--database-from-backup", action="store_true",
+                    help="PostgreSQL: the side database has the backup's own settings and comment (keep them)")
     ap.add_argument("--host")
     ap.add_argument("--port", type=int)
     ap.add_argument("--socket")

@@ -175,11 +175,15 @@ describe("hostToolFiles", () => {
     const entry = files.find((f) => f.path === `${TOOL_DIR}/dbtier-db`);
     expect(entry?.permissions).toBe("0755");
     expect(entry?.content).toBe(readFileSync(TOOL, "utf8"));
-    for (const lib of ["common.sh", "db.sh", "store.sh", "backup.sh", "health.sh", "system.sh", "dumpkit.py"]) {
+    // Every file the launcher sources or runs, including the Python package, travels byte for byte.
+    for (const lib of ["common.sh", "db.sh", "store.sh", "system.sh", "dumpkit.py", "dbtier/cli.py", "dbtier/backup.py", "dbtier/s3.py"]) {
       const f = files.find((x) => x.path === `${TOOL_DIR}/lib/${lib}`);
       expect(f).toBeDefined();
       expect(f?.content).toBe(readFileSync(path.join(path.dirname(TOOL), "lib", lib), "utf8"));
     }
+    const sourced = [...readFileSync(TOOL, "utf8").matchAll(/^source "\$DBTIER_LIB\/([\w.]+)"/gm)].map((m) => m[1]);
+    expect(sourced.length).toBeGreaterThan(3);
+    for (const lib of sourced) expect(files.some((x) => x.path === `${TOOL_DIR}/lib/${lib}`)).toBe(true);
     for (const f of files) expect(f.path.startsWith(`${TOOL_DIR}/`)).toBe(true);
     expect(files.some((f) => f.path.includes(".shellcheckrc"))).toBe(false);
   });

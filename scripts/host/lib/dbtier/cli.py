@@ -92,8 +92,8 @@ COMMANDS: Dict[str, Command] = {c.name: c for c in [
             hidden=True),
     Command("verify", "verify <period|backup-id>",
             "signature, part checksums, decryption, restore into scratch, compare with the\n"
-            "source's digests; the outcome (ok or failed) is recorded, signed", "bash", MAIN_LOCK,
-            ("DB_ENGINE", "DB_NAME", "APP_NAME", "BACKUP_SIGNING_PUBLIC_KEY"), READ_TOOLS),
+            "source's digests; the outcome (ok or failed) is recorded, signed", "python:dbtier.verify:cmd_verify",
+            MAIN_LOCK, ("DB_ENGINE", "DB_NAME", "APP_NAME", "BACKUP_SIGNING_PUBLIC_KEY"), READ_TOOLS, alert=True),
     Command("restore", "restore <backup-id|latest> --yes [--unverified]",
             "the newest backup with a passing test restore (or the one named), checked end\n"
             "to end; safety backup read back; loaded beside the live database, checked,\n"

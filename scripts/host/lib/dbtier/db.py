@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from typing import Dict, List, Optional
@@ -236,3 +237,223 @@ class Admin:
             return ""
         lines = (out.stdout or out.stderr).splitlines()
         return lines[0] if lines else ""
+
+    # ---- the side databases of verify, restore and load-app-db (lib/db.sh's SQL, declared here once) ----
+
+    def _password_hash(self, secret_name: str, kind: str) -> str:
+        """The hash the server stores for a secret (dumpkit.py password-hash): the plaintext never reaches SQL
+        or argv (MariaDB: native hash; PostgreSQL: a SCRAM verifier)."""
+        r = subprocess.run([_python(), os.path.join(_LIB, "dumpkit.py"), "password-hash", kind],
+                           input=config.secret(secret_name).encode(), capture_output=True)
+        if r.returncode != 0 or not r.stdout.strip():
+            raise Failure(f"hashing the {secret_name} secret failed: {r.stderr.decode(errors='replace').strip()}")
+        return r.stdout.decode().strip()
+
+    def _mysql_identified(self, secret_name: str) -> str:
+        # MariaDB takes the native hash; MySQL 8 (caching_sha2_password) needs the password itself, which it
+        # redacts from its logs. Either way it travels on stdin.
+        if self.cfg.engine == "mariadb":
+            return f"IDENTIFIED BY PASSWORD '{self._password_hash(secret_name, 'mysql')}'"
+        return f"IDENTIFIED BY {sql_string(config.secret(secret_name))}"
+
+    def ensure_app_user(self) -> None:
+        """The application user exists, with the stack's password and its rights on DB_NAME only (a DBaaS
+        provider may not create it; a database restored from another stack's provider backup keeps that
+        stack's password, which this stack's webservers do not have)."""
+        user, db = self.cfg.get("DB_USER"), self.cfg.get("DB_NAME")
+        if self.cfg.family == "mysql":
+            steps = [
+                # IF NOT EXISTS leaves an existing user (and its password) untouched; ALTER sets it.
+                (f"CREATE USER IF NOT EXISTS {sql_string(user)}@'%' {self._mysql_identified('db-app-password')} REQUIRE SSL;",
+                 f"creating the application user {user} failed"),
+                (f"ALTER USER {sql_string(user)}@'%' {self._mysql_identified('db-app-password')};",
+                 f"setting the password of the application user {user} failed"),
+                # A DBaaS admin cannot grant ALL (it lacks some of it), and the app gets no GRANT OPTION.
+                (f"GRANT {APP_PRIVILEGES} ON {my_ident(db)}.* TO {sql_string(user)}@'%';",
+                 f"granting {user} its rights on {db} failed"),
+            ]
+            for statement, failure in steps:
+                try:
+                    self.sql(statement)
+                except DbError as e:
+                    raise Failure(f"{failure}: {e}") from None
+            return
+        try:
+            exists = self.value(f"SELECT count(*) FROM pg_roles WHERE rolname = {pg_string(user)};")
+        except DbError as e:
+            raise Failure(f"could not tell whether the application role {user} exists, so stopping here: {e}") from None
+        verb, failure = (("CREATE", f"creating the application role {user} failed") if exists == "0"
+                         else ("ALTER", f"setting the password of the application role {user} failed"))
+        try:
+            self.sql(f"{verb} ROLE {pg_ident(user)} LOGIN PASSWORD '{self._password_hash('db-app-password', 'postgres')}';")
+        except DbError as e:
+            raise Failure(f"{failure}: {e}") from None
+        if verb == "CREATE":
+            log(f"created the application role {user}")
+
+    def create(self, db: str) -> None:
+        """An empty DB for the app user, whom the loader connects as (the admin only creates, grants and drops
+        databases; it never runs a dump's SQL). MariaDB/MySQL: the app user gets its rights on DB from where
+        this host connects; PostgreSQL: the app user owns DB."""
+        user = self.cfg.get("DB_USER")
+        if not user:
+            raise config.ConfigError("DB_USER is not set: the loader connects as the app user")
+        self.ensure_app_user()
+        if self.cfg.family == "mysql":
+            try:
+                self.sql(f"CREATE DATABASE IF NOT EXISTS {my_ident(db)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;")
+            except DbError as e:
+                raise Failure(f"creating database {db} failed: {e}") from None
+            try:
+                origin = self.value("SELECT SUBSTRING_INDEX(USER(), '@', -1);")
+            except DbError:
+                raise Failure("cannot read this host's address as the server sees it") from None
+            tls = "" if self.cfg.get("DB_SOCKET") else " REQUIRE SSL"
+            account = f"{sql_string(user)}@{sql_string(origin)}"
+            try:
+                self.sql(f"CREATE USER IF NOT EXISTS {account} {self._mysql_identified('db-app-password')}{tls};\n"
+                         f"GRANT {APP_PRIVILEGES} ON {my_ident(db)}.* TO {account};")
+            except DbError as e:
+                raise Failure(f"granting {user}@{origin} its rights on {db} failed: {e}") from None
+            return
+        if not self.prepare_app_role():
+            raise Failure(f"the admin {self.cfg.get('DB_ADMIN_USER')} cannot create databases owned by the app role {user}")
+        if not self.exists(db):
+            try:
+                self.sql(f"CREATE DATABASE {pg_ident(db)} OWNER {pg_ident(user)} ENCODING 'UTF8' TEMPLATE template0;")
+            except DbError as e:
+                raise Failure(f"creating database {db} failed: {e}") from None
+        try:
+            self.sql(f"REVOKE ALL ON DATABASE {pg_ident(db)} FROM PUBLIC;", db)
+        except DbError:
+            pass  # as before: the owner's default; not worth stopping a load for
+
+    def drop(self, db: str) -> None:
+        if self.cfg.family == "mysql":
+            try:
+                self.sql(f"DROP DATABASE IF EXISTS {my_ident(db)};")
+            except DbError as e:
+                raise Failure(f"dropping database {db} failed: {e}") from None
+            return
+        try:
+            self.sql(f"DROP DATABASE IF EXISTS {pg_ident(db)} WITH (FORCE);")
+            return
+        except DbError:
+            pass
+        # FORCE ends the app's sessions, but a DBaaS admin may not end an autovacuum worker (which a big load
+        # starts); a plain DROP makes autovacuum leave and waits for it.
+        delay = 2.0
+        for n in range(1, 4):
+            try:
+                self.sql(f"DROP DATABASE IF EXISTS {pg_ident(db)};")
+                return
+            except DbError as e:
+                if n == 3:
+                    raise Failure(f"dropping database {db} failed: {e}") from None
+                log(f"attempt {n}/3 of dropping {db} failed; retrying in {delay:g}s")
+                time.sleep(delay)
+                delay *= 2
+
+    def drop_quietly(self, db: str) -> None:
+        """Drops a side database on a path that is already failing: its own failure must not hide that one."""
+        try:
+            self.drop(db)
+        except (Failure, DbError):
+            pass
+
+    def object_count(self, db: str) -> int:
+        """Tables, views, sequences, routines, events (and large objects) in DB; 0 when DB does not exist. A
+        query that fails stops the run ("could not tell"), it never reads as 0."""
+        if not self.exists(db):
+            return 0
+        if self.cfg.family == "mysql":
+            q = (f"SELECT (SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = {sql_string(db)})"
+                 f" + (SELECT COUNT(*) FROM information_schema.routines WHERE routine_schema = {sql_string(db)})"
+                 f" + (SELECT COUNT(*) FROM information_schema.events WHERE event_schema = {sql_string(db)});")
+            database = None
+        else:
+            q = ("SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                 " WHERE c.relkind IN ('r','v','m','S','p','f') AND n.nspname NOT IN ('pg_catalog','information_schema')"
+                 " AND n.nspname NOT LIKE 'pg_toast%')"
+                 " + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+                 " WHERE n.nspname NOT IN ('pg_catalog','information_schema'))"
+                 " + (SELECT count(*) FROM pg_largeobject_metadata);")
+            database = db
+        try:
+            n = self.value(q, database)
+        except DbError as e:
+            raise Failure(f"could not tell whether database {db} holds data at {self.target()}, so stopping here: {e}") from None
+        if not n.isdigit():
+            raise Failure(f"could not tell whether database {db} holds data (the server answered '{n}'), so stopping here")
+        return int(n)
+
+    def row_counts(self, db: str) -> Dict[str, int]:
+        """Rows of every base table (PostgreSQL names are schema.table)."""
+        if self.cfg.family == "mysql":
+            q = ("SELECT CONCAT('SELECT ', QUOTE(table_name), ', COUNT(*) FROM `', REPLACE(table_schema, '`', '``'),"
+                 " '`.`', REPLACE(table_name, '`', '``'), '`;') FROM information_schema.tables"
+                 f" WHERE table_schema = {sql_string(db)} AND table_type = 'BASE TABLE';")
+        else:
+            q = ("SELECT format('SELECT %L, count(*) FROM %I.%I;', n.nspname || '.' || c.relname, n.nspname, c.relname)"
+                 " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r','p')"
+                 " AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_toast%';")
+        try:
+            queries = "\n".join(row[0] for row in self.sql(q, db) if row and row[0])
+            rows = self.sql(queries, db) if queries else []
+        except DbError as e:
+            raise Failure(f"counting the rows of {db} failed: {e}") from None
+        return {row[0]: int(row[1]) for row in rows if len(row) == 2}
+
+    def local_data_dir(self) -> str:
+        """The server's data directory when it runs on this host (DB_ROLE=database), else "" (a DBaaS)."""
+        if self.cfg.role != "database":
+            return ""
+        if self.cfg.get("DB_DATA_DIR"):
+            return self.cfg.get("DB_DATA_DIR")
+        try:
+            # SHOW data_directory needs pg_read_all_settings, which the admin may lack: Debian's layout then.
+            found = self.value("SELECT @@datadir;" if self.cfg.family == "mysql" else "SHOW data_directory;")
+        except DbError:
+            found = ""
+        if found:
+            return found
+        if self.cfg.family == "mysql":
+            return "/var/lib/mysql"
+        return f"/var/lib/postgresql/{self.cfg.get('DB_ENGINE_VERSION')}/main"
+
+    def primary_key_policy(self) -> str:
+        """MariaDB/MySQL: "none", "session" (the target refuses tables without a primary key and this session
+        may lift that, as DigitalOcean documents for migrations) or "rewrite" (give such tables an invisible
+        primary key, as MySQL's GIPK does)."""
+        def flag(q: str) -> str:
+            try:
+                return self.value(q)
+            except DbError:
+                return ""
+        if flag("SELECT @@sql_require_primary_key;") == "1":
+            try:
+                self.sql("SET SESSION sql_require_primary_key = 0;")
+                return "session"
+            except DbError:
+                return "rewrite"
+        return "rewrite" if flag("SELECT @@innodb_force_primary_key;") == "1" else "none"
+
+    @property
+    def loader_engine(self) -> str:
+        """The engine name parallel-load.py and swap.py take: a mysql DB_ENGINE served by MariaDB's client is mariadb."""
+        return "mariadb" if self.cfg.engine == "mysql" and self.flavor == "mariadb" else self.cfg.engine
+
+
+# What an application needs on its own schema, spelled out (a DBaaS admin cannot grant ALL; no GRANT OPTION).
+APP_PRIVILEGES = ("SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, REFERENCES, INDEX, ALTER, CREATE TEMPORARY TABLES, "
+                  "LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, EVENT, TRIGGER")
+_LIB = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _python() -> str:
+    return os.environ.get("DBTIER_PYTHON") or ("/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable)
+
+
+def my_ident(v: str) -> str:
+    """A MariaDB/MySQL identifier."""
+    return "`" + v.replace("`", "``") + "`"

@@ -1,0 +1,288 @@
+"""What verify, restore and load-app-db share once a backup is chosen: a side database loaded from it, checked
+against the source, and (restore, load-app-db) swapped in for DB_NAME with the application fenced.
+
+  s = Side(cfg, run, adm)
+  s.check_free_space(what, manifest_doc)    refuses with the figures (a full disk stops MariaDB, panics PostgreSQL)
+  s.fresh(name)                             drop + create (empty, owned by / granted to the app user)
+  s.loader(db, fmt) -> pipeline.Stage       THE loader (parallel-load.py as the app user, never the admin)
+  s.stream_into(reader, sel, identity, db) -> stats file or None     raises StreamError naming the stage
+  s.check(db, sel, stats) -> what was compared      raises CheckFailed with the differences
+  s.safety_backup(what, identity, side) -> id or None   taken just before the swap, read back (signature,
+                                            every part, decryption, decompression); on failure side is dropped
+  s.swap_in(live, side, manifest_doc=None)  swap.py; raises SwapFailed with the state live is left in
+
+The order of the loads' own steps (the database's defaults first on MariaDB/MySQL, its settings last on
+PostgreSQL) and the checks are lib/restore.sh's, unchanged.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from typing import Dict, Optional
+
+from . import backup, config, pipeline
+from .backup import LIB, PYTHON
+from .db import Admin, RunDir
+from .log import Failure, log
+from .readback import Reader, Selected, StatsTee, StreamError, discard
+
+DUMP_FORMATS = ("sql", "mysql-exact-1", "pg-split-1")
+
+
+class CheckFailed(Exception):
+    pass
+
+
+class SwapFailed(Exception):
+    pass
+
+
+def _lines(text: str, n: int, sep: str = " ") -> str:
+    return sep.join(text.strip().splitlines()[-n:])
+
+
+def has_source_digests(doc: Dict) -> bool:
+    return isinstance((doc.get("source") or {}).get("tables"), dict)
+
+
+class Side:
+    def __init__(self, cfg: config.Config, run: RunDir, adm: Admin) -> None:
+        self.cfg, self.run, self.adm = cfg, run, adm
+
+    def name(self, purpose: str) -> str:
+        try:
+            return config.side_name(self.cfg, purpose)
+        except RuntimeError as e:
+            raise Failure(str(e)) from None
+
+    def _tool(self, argv) -> subprocess.CompletedProcess:
+        return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=self.adm.env)
+
+    # ---- before anything is loaded ----
+
+    def check_free_space(self, what: str, doc: Dict) -> None:
+        """Room for a full copy of DB_NAME beside the live one: the source's size at backup time plus
+        DBTIER_SPACE_MARGIN_PCT [20] %, and DBTIER_SPACE_RESERVE_PCT [5] % of the filesystem left free."""
+        directory = self.adm.local_data_dir()
+        if not directory:
+            log(f"{what}: free space is the provider's (a managed database); not checked here")
+            return
+        if not os.path.isdir(directory):
+            raise Failure(f"{what} refused: cannot check free space: the data directory {directory} is not on this host "
+                          "(set DB_DATA_DIR)")
+        source = doc.get("sourceBytes")
+        if not isinstance(source, int) or isinstance(source, bool):
+            source = self.adm.size_bytes(self.cfg.get("DB_NAME"))
+            if source is None:
+                raise Failure(f"{what} refused: cannot tell how much space a copy needs (no size in the manifest, the "
+                              "live database's size unreadable)")
+        try:
+            st = os.statvfs(directory)
+        except OSError:
+            raise Failure(f"{what} refused: cannot read the free space of {directory}") from None
+        avail, total = st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+        margin = int(os.environ.get("DBTIER_SPACE_MARGIN_PCT") or 20)
+        need = source + source * margin // 100
+        reserve = total * int(os.environ.get("DBTIER_SPACE_RESERVE_PCT") or 5) // 100
+        if need + reserve > avail:
+            raise Failure(f"{what} refused: a copy of {self.cfg.get('DB_NAME')} needs about {need >> 20} MiB (the source "
+                          f"was {source >> 20} MiB when backed up, plus {margin}%) and {reserve >> 20} MiB must stay free "
+                          f"on {directory}, which has {avail >> 20} MiB free")
+        log(f"{what}: {avail >> 20} MiB free on {directory}; a copy needs about {need >> 20} MiB")
+
+    def fresh(self, db: str) -> None:
+        self.adm.drop(db)
+        self.adm.create(db)
+
+    # ---- loading ----
+
+    def loader(self, db: str, fmt: str) -> pipeline.Stage:
+        """The dump's SQL runs with the app user's rights only: the loader connects as the app user (a SET ROLE
+        could be undone by the SQL itself with RESET ROLE); create() gave that user the empty database.
+        DBTIER_LOAD_JOBS [2] connections (on two cores a third added nothing)."""
+        if fmt not in DUMP_FORMATS:
+            raise Failure(f"load: dump format '{fmt}' is unknown (known: {', '.join(DUMP_FORMATS)})")
+        cfg = self.cfg
+        cfg.require("DB_USER")
+        if cfg.get("DB_SOCKET"):
+            conn = ["--socket", cfg.get("DB_SOCKET")]
+        else:
+            conn = ["--host", cfg.get("DB_HOST"), "--port", cfg.get("DB_PORT"), "--tls-mode", cfg.get("DB_TLS_MODE")]
+            if cfg.get("DB_TLS_MODE").startswith("verify-"):
+                conn += ["--ca-file", cfg.get("DB_CA_FILE")]
+        config.secret("db-app-password")  # exists, 0600: the loader reads it by path
+        conn += ["--user", cfg.get("DB_USER"), "--password-file", config.secret_path("db-app-password")]
+        extra = []
+        if cfg.family == "mysql":
+            policy = self.adm.primary_key_policy()
+            if policy == "session":
+                extra = ["--session-sql", "SET SESSION sql_require_primary_key = 0"]
+            elif policy == "rewrite":
+                extra = ["--add-pk"]
+        return pipeline.Stage("load", [PYTHON, os.path.join(LIB, "parallel-load.py"), "--engine", self.adm.loader_engine,
+                                       "--database", db, *conn, "--jobs", os.environ.get("DBTIER_LOAD_JOBS") or "2",
+                                       "--format", fmt, "--dbaas", *extra])
+
+    def _database_properties(self, db: str, sel: Selected) -> None:
+        """The database defaults/settings and comment the backup recorded (source.database), given to db."""
+        r = self._tool([PYTHON, os.path.join(LIB, "fingerprint.py"), "database-sql", self.cfg.family, db,
+                        sel.manifest_file])
+        why = r.stderr.decode(errors="replace")
+        if r.returncode == 0:
+            statements = r.stdout.decode()
+            if not statements.strip():
+                return
+            try:
+                self.adm.sql(statements)
+                return
+            except Exception as e:  # noqa: BLE001 - DbError, named below
+                why += str(e)
+        raise StreamError(f"setting the database's own defaults/settings on {db} failed: {' '.join(why.split())}")
+
+    def stream_into(self, reader: Reader, sel: Selected, identity: str, db: str) -> Optional[str]:
+        """Loads the backup into the (fresh) database db. Returns the file of the dump's own row digests read
+        on the way (a backup without source digests), else None. Raises StreamError."""
+        stats = None if has_source_digests(sel.doc) else os.path.join(self.run.path, f"stream-stats-{db}.json")
+        # The database's own defaults go first on MariaDB/MySQL (what the dump creates takes its collations
+        # from them), its settings last on PostgreSQL (default_transaction_read_only must not reach the load).
+        if self.cfg.family == "mysql":
+            self._database_properties(db, sel)
+        reader.stream(sel, identity, self.loader(db, (sel.doc.get("dump") or {}).get("format") or "sql"), stats)
+        if self.cfg.family != "mysql":
+            self._database_properties(db, sel)
+        return stats
+
+    def load_file(self, path: str, db: str, stats: str) -> None:
+        """A baseline dump file (.sql, .sql.zst, .sql.gz) into db; the dump's own rows and digests to stats."""
+        decompress = {".sql": ["cat", "--", path], ".zst": ["zstd", "-d", "-q", "-c", "--", path],
+                      ".gz": ["gzip", "-d", "-c", "--", path]}[os.path.splitext(path)[1]]
+        tee = StatsTee(self.cfg, stats, self.adm.env)
+        result = pipeline.run([pipeline.Stage("decompress", decompress), pipeline.Stage("tee", fn=tee),
+                               self.loader(db, "sql")], env=self.adm.env)
+        why = result.failure()
+        if why:
+            raise StreamError(why)
+        if tee.code != 0:
+            raise StreamError("the dump statistics reader failed")
+
+    # ---- checking ----
+
+    def check(self, db: str, sel: Selected, stats: Optional[str]) -> str:
+        """Compares db with what the backup recorded of its source: the source's digests taken inside the
+        dump's snapshot (exact) or, for backups without them, the dump's own row digests (stats, read on the
+        way in). Returns what was compared; raises CheckFailed with the differences."""
+        source = sel.doc.get("source") or {}
+        inexact = "; ".join(source.get("inexact") or [])
+        if inexact:
+            raise CheckFailed(f"the backup cannot be restored exactly: {inexact}")
+        fp = os.path.join(LIB, "fingerprint.py")
+        if has_source_digests(sel.doc):
+            expected = self.run.private_file("source-digests.json", json.dumps(source))
+            actual = os.path.join(self.run.path, "restored-digests.json")
+            argv = [PYTHON, fp, "fingerprint", self.cfg.family, db, actual]
+            if self.cfg.family == "mysql":
+                argv += ["--client", self.adm.client, "--cnf", self.adm.cnf]
+            r = self._tool(argv)
+            if r.returncode != 0:
+                raise CheckFailed(f"taking the digests of {db} failed: {_lines(r.stderr.decode(errors='replace'), 2)}")
+            r = self._tool([PYTHON, fp, "compare", expected, actual])
+            if r.returncode != 0:
+                raise CheckFailed(f"{db} differs from the source as it was backed up: "
+                                  f"{r.stderr.decode(errors='replace').replace(chr(10), ';')}")
+            return f"the source's digests of {len(source['tables'])} tables"
+        if stats:
+            redump = os.path.join(self.run.path, "redump.json")
+            result = pipeline.run([self._plain_dump(db), pipeline.Stage(
+                "stats", [PYTHON, os.path.join(LIB, "dumpkit.py"), "stats", self.cfg.family, redump])], env=self.adm.env)
+            if not result.ok:
+                raise CheckFailed(f"re-dumping {db} failed: {result.failure()}")
+            r = self._tool([PYTHON, os.path.join(LIB, "dumpkit.py"), "compare", stats, redump])
+            if r.returncode != 0:
+                raise CheckFailed(f"{db} differs from the backup's dump: {r.stderr.decode(errors='replace').replace(chr(10), ';')}")
+            with open(stats) as f:
+                n = len(json.load(f).get("tables") or {})
+            return f"the row digests of the dump's {n} tables (this backup has no source digests)"
+        raise CheckFailed(f"internal error: nothing to check {db} against")
+
+    def _plain_dump(self, db: str) -> pipeline.Stage:
+        """The old plain dump (format "sql"), so a re-dump renders rows as an old backup's dump did."""
+        if self.cfg.family == "mysql":
+            argv = [self.adm.dump_tool, f"--defaults-extra-file={self.adm.cnf}", "--single-transaction", "--quick",
+                    "--routines", "--triggers", "--events", "--order-by-primary", "--skip-dump-date",
+                    "--max-allowed-packet=1G", "--default-character-set=utf8mb4"]
+            if self.adm.flavor == "mysql":
+                argv += ["--set-gtid-purged=OFF", "--column-statistics=0"]
+            return pipeline.Stage("redump", argv + [db])
+        return pipeline.Stage("redump", ["pg_dump", "--format=plain", "--no-owner", "--no-privileges", "--encoding=UTF8",
+                                         "-d", db])
+
+    def check_rows(self, db: str, expected: str) -> None:
+        """Row counts in db equal a dump's (a stats file from dumpkit.py): what a baseline load is checked by."""
+        actual = self.run.private_file("loaded-rows.json", json.dumps(
+            {"tables": {t: {"rows": n} for t, n in sorted(self.adm.row_counts(db).items())}}))
+        r = self._tool([PYTHON, os.path.join(LIB, "dumpkit.py"), "compare", expected, actual, "--rows-only"])
+        if r.returncode != 0:
+            raise CheckFailed(f"loaded database {db} does not match its source: "
+                              f"{r.stderr.decode(errors='replace').replace(chr(10), ';')}")
+
+    # ---- replacing DB_NAME ----
+
+    def safety_backup(self, what: str, identity: str, side: str) -> Optional[str]:
+        """A safety backup of a DB_NAME that holds anything, taken by this run (it holds the lock) just before
+        the swap, so it holds the live state the swap replaces, then read back before it is relied on. None when
+        there was nothing to keep. On failure side is dropped and DB_NAME is untouched."""
+        db = self.cfg.get("DB_NAME")
+        objects = self.adm.object_count(db)
+        if objects == 0:
+            return None
+        log(f"{what}: {db} holds {objects} objects: safety backup before the swap")
+        try:
+            _adm, client, signer = backup._setup(self.cfg, self.run)
+            self.adm.prepare_app_role()
+            safety_id = backup.take(self.cfg, self.run, self.adm, client, signer, "safety")
+            backup.prune(self.cfg, client, "safety")
+        except (Failure, config.ConfigError) as e:
+            self.adm.drop_quietly(side)
+            raise Failure(f"{what} refused, {db} untouched: the safety backup failed: {e}",
+                          code=getattr(e, "code", 1)) from None
+        reader = Reader(self.cfg, self.run, self.adm)
+        try:
+            reader.stream(reader.selected("safety", safety_id), identity, discard())
+        except (StreamError, Failure) as e:
+            self.adm.drop_quietly(side)
+            raise Failure(f"{what} refused, {db} untouched: the safety backup safety/{safety_id} does not read back: {e}") from None
+        log(f"{what}: safety backup safety/{safety_id} read back and decrypted")
+        return safety_id
+
+    def swap_in(self, live: str, side: str, doc: Optional[Dict] = None) -> None:
+        """Swaps side in for live with the app user fenced (swap.py). Raises SwapFailed with the reason and the
+        state live is left in; when live is as it was, side is dropped."""
+        cfg = self.cfg
+        argv = [PYTHON, os.path.join(LIB, "swap.py"), "--engine", self.adm.loader_engine, "--live", live, "--side", side,
+                "--hold", self.name("previous"), "--app-user", cfg.get("DB_USER")]
+        # side got the backup's own database settings; older backups keep the live ones.
+        if doc is not None and isinstance((doc.get("source") or {}).get("database"), dict):
+            argv.append("--database-from-backup")
+        if cfg.family == "mysql":
+            # The app user re-creates its views/triggers/routines in live: it needs its grants there.
+            if not self.adm.exists(live):
+                self.adm.create(live)
+            argv += ["--app-password-file", config.secret_path("db-app-password")]
+        if cfg.get("DB_SOCKET"):
+            argv += ["--socket", cfg.get("DB_SOCKET")] + (["--port", cfg.get("DB_PORT")] if cfg.get("DB_PORT") else [])
+        else:
+            argv += ["--host", cfg.get("DB_HOST"), "--port", cfg.get("DB_PORT"), "--tls-mode", cfg.get("DB_TLS_MODE")]
+            if cfg.get("DB_CA_FILE"):
+                argv += ["--ca-file", cfg.get("DB_CA_FILE")]
+        argv += ["--user", cfg.get("DB_ADMIN_USER"), "--password-file", config.secret_path("db-admin-password")]
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           env=self.adm.env)
+        err = r.stderr.decode(errors="replace").strip()
+        last = err.splitlines()[-1] if err else ""
+        if r.returncode != 0:
+            if ": untouched" in last or "as it was" in last:
+                self.adm.drop_quietly(side)  # live is as it was: the side copy is of no further use
+            raise SwapFailed(" ".join(err.splitlines()) or f"swap.py exit {r.returncode}")
+        if last:
+            log(last)

@@ -26,6 +26,8 @@ source "$LAB_DIR/lib/sql.sh"
 source "$LAB_DIR/lib/selftest.sh"
 # shellcheck source=lib/engine.sh
 source "$LAB_DIR/lib/engine.sh"
+# shellcheck source=lib/pitr.sh
+source "$LAB_DIR/lib/pitr.sh"
 
 usage() {
   cat <<'EOF'

@@ -8,8 +8,9 @@ import * as os from "os";
 import * as path from "path";
 
 const ROOT = path.resolve(__dirname, "..", "..");
-const LAB_TIMEOUT_MS = 15 * 60 * 1000;
-/** Steps each engine runs at least (infrastructure, dev, prod, promotion, config change); more if the plan has more commands. */
+// Each engine waits out the point-in-time scenario's write phases (about 2.5 min) besides its restores.
+const LAB_TIMEOUT_MS = 30 * 60 * 1000;
+/** Steps each engine runs at least (infrastructure, dev, prod, promotion, config change, point in time); more if the plan has more commands. */
 const MIN_STEPS_PER_ENGINE = 40;
 
 interface LabRun {

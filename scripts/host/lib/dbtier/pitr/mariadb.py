@@ -1,0 +1,848 @@
+"""Point-in-time recovery of a self-managed MariaDB (10.11) or MySQL (8.x) server: physical base backups
+(mariabackup; Percona XtraBackup on MySQL) plus the server's own row binlogs, shipped as they close.
+
+Datastore (pitr/common.py's layout and signed manifests):
+  <APP>/base/<backup-id>/base.xbstream.zst.age   mariabackup --backup --stream=xbstream; meta: the binlog position
+                                                 it is consistent with, server id, timeline, consistent time
+  <APP>/binlog/<server_id>/<file>/binlog.zst.age one closed binlog file; meta: seq (its number), first/last
+                                                 event time, timeline
+A timeline is the history one data directory wrote: its id lives in <datadir>/dbtier-timeline (created by
+the first archive-binlogs or basebackup; a restore starts a new one), so a chain of binlogs never runs from
+one history into another. Binlog numbers never restart: a restore continues after the archive's highest
+(RESET MASTER TO), so a file name is never reused and a missing number is a gap.
+
+Commands (dbtier/cli.py holds locks, keys and tools):
+  archive_binlogs   FLUSH BINARY LOGS when the current file holds a transaction older than FLUSH_AGE, then
+                    ship every closed file the archive lacks (idempotent; a file already archived with other
+                    content is a conflict, never overwritten); fails naming missing numbers (gaps)
+  basebackup        mariabackup stream -> zstd -> age -> S3; the position from mariabackup's own report
+  verify_base       <id|latest>: the base and its binlogs into a scratch instance (own datadir and socket,
+                    no TCP), prepared, started, replayed to the archive's end, fingerprinted; result signed
+  restore           --to-time 'YYYY-MM-DD HH:MM:SSZ' | --to-backup ID | --to-latest, --yes: everything
+                    downloaded and checked first, prepared and replayed in a scratch instance on the data
+                    filesystem, then swapped in (the old datadir kept aside until the restored server answers)
+  pitr_window       the recoverable window
+  health_check(ctx) archive gaps, shipping that stopped, a transaction left unshipped too long
+
+Server control for restore: DBTIER_DB_CONTROL (a command run as `CMD stop|start`; default `systemctl stop|start
+mariadb|mysql`). The data directory: DB_DATA_DIR, else the running server's @@datadir, else /var/lib/mysql.
+
+MySQL 8 differences are marked "MySQL 8:" where the code handles them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pwd
+import re
+import shlex
+import shutil
+import struct
+import subprocess
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .. import config, pipeline
+from ..backup import PYTHON
+from ..db import Admin, DbError, RunDir
+from ..log import Failure, log, warn
+from . import common
+
+BASE_OBJECT = "base.xbstream.zst.age"
+BINLOG_OBJECT = "binlog.zst.age"
+TIMELINE_FILE = "dbtier-timeline"
+# Flush the current binlog once its oldest transaction is this old: with the 30 s timer a transaction is
+# then shipped within FLUSH_AGE + one interval + one run, inside the 60 s recovery point.
+FLUSH_AGE = int(os.environ.get("DBTIER_BINLOG_FLUSH_AGE") or 20)
+# health: shipping is stale when the last good archive-binlogs run, or the oldest unshipped transaction,
+# is older than this
+STALE_AFTER = int(os.environ.get("DBTIER_BINLOG_STALE_AFTER") or 180)
+LIB = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+# ---- tools per flavor ----
+
+@dataclasses.dataclass(frozen=True)
+class Tools:
+    backup: str      # mariabackup | xtrabackup (MySQL 8: Percona XtraBackup 8.0/8.4 of the server's series)
+    stream: str      # mbstream | xbstream
+    binlog: str      # mariadb-binlog | mysqlbinlog
+    server: str      # mariadbd | mysqld
+    client: str      # mariadb | mysql
+
+
+def tools_for(engine: str) -> Tools:
+    if engine == "mysql":
+        return Tools("xtrabackup", "xbstream", "mysqlbinlog", "mysqld", "mysql")
+    return Tools("mariabackup", "mbstream", "mariadb-binlog", "mariadbd", "mariadb")
+
+
+def _need(*tools: str) -> None:
+    missing = [t for t in tools if not shutil.which(t)]
+    if missing:
+        raise Failure(f"missing command(s): {' '.join(missing)} (run 'dbtier-db install')")
+
+
+# ---- reading binlog files (event headers only) ----
+
+EVENT_HEADER = struct.Struct("<IBIIIH")  # timestamp, type, server id, event size, next position, flags
+BINLOG_MAGIC = b"\xfebin"
+# Events that every file starts (or ends) with and that are no transaction: format description, rotate,
+# stop, MariaDB's binlog checkpoint / GTID list / start encryption; MySQL 8: previous GTIDs.
+NON_TRANSACTION = {15, 4, 3, 161, 163, 164, 35}
+
+
+@dataclasses.dataclass
+class Scan:
+    first_transaction: Optional[int]   # time of the first transaction event (None: no transaction)
+    last_time: Optional[int]           # newest event time (a closed file's last event is its rotate)
+    end: int                           # position after the last complete event read
+
+
+def scan_binlog(path: str, stop: Optional[int] = None) -> Scan:
+    """Walks the event headers of a binlog file (up to position `stop`). The times are the events' own
+    UTC epoch seconds (the statement's start)."""
+    first: Optional[int] = None
+    last: Optional[int] = None
+    with open(path, "rb") as f:
+        if f.read(4) != BINLOG_MAGIC:
+            raise Failure(f"{path} is not a binary log (no magic number)")
+        pos = 4
+        while stop is None or pos < stop:
+            f.seek(pos)
+            head = f.read(EVENT_HEADER.size)
+            if len(head) < EVENT_HEADER.size:
+                break
+            ts, etype, _sid, size, _next, _flags = EVENT_HEADER.unpack(head)
+            if size < EVENT_HEADER.size:
+                raise Failure(f"{path}: corrupt event at position {pos} (size {size})")
+            if stop is None and pos + size > os.fstat(f.fileno()).st_size:
+                break  # an event still being written
+            if etype not in NON_TRANSACTION and first is None:
+                first = ts
+            last = ts if last is None else max(last, ts)
+            pos += size
+    return Scan(first, last, pos)
+
+
+def seq_of(file: str) -> int:
+    m = re.search(r"\.([0-9]{6,})$", file)
+    if not m:
+        raise Failure(f"'{file}' is not a binlog file name (<basename>.NNNNNN)")
+    return int(m.group(1))
+
+
+# ---- the server ----
+
+@dataclasses.dataclass
+class ServerFacts:
+    datadir: str
+    basename: str      # @@log_bin_basename (absolute)
+    server_id: int
+    current: str       # the file being written
+    position: int
+    files: List[str]   # SHOW BINARY LOGS, oldest first
+
+
+def server_facts(adm: Admin) -> ServerFacts:
+    try:
+        row = adm.sql("SELECT @@log_bin, @@log_bin_basename, @@server_id, @@datadir;")[0]
+        if row[0] != "1":
+            raise Failure("binary logging is off on the server (log_bin): run 'dbtier-db init'")
+        status = adm.sql("SHOW MASTER STATUS;")  # MySQL 8.4: SHOW BINARY LOG STATUS
+        files = [r[0] for r in adm.sql("SHOW BINARY LOGS;")]
+    except DbError as e:
+        raise Failure(f"reading the binlog state of {adm.target()}: {e}") from None
+    if not status or not files:
+        raise Failure(f"{adm.target()} reports no current binlog file")
+    return ServerFacts(row[3], row[1], int(row[2]), status[0][0], int(status[0][1]), files)
+
+
+def timeline_of(datadir: str, create: bool = True) -> str:
+    path = os.path.join(datadir, TIMELINE_FILE)
+    try:
+        with open(path) as f:
+            value = f.read().strip()
+        if config.is_backup_id(value):
+            return value
+    except OSError:
+        pass
+    if not create:
+        raise Failure(f"{path} is missing or damaged (the data directory's timeline)")
+    value = config.new_backup_id()
+    _write_timeline(datadir, value)
+    return value
+
+
+def _write_timeline(datadir: str, value: str) -> None:
+    path = os.path.join(datadir, TIMELINE_FILE)
+    with open(path + ".tmp", "w") as f:
+        f.write(value + "\n")
+    os.chmod(path + ".tmp", 0o644)
+    os.replace(path + ".tmp", path)
+
+
+# ---- the archive's catalog ----
+
+def _log_name(server_id: int, file: str) -> str:
+    return f"{server_id}/{file}"
+
+
+@dataclasses.dataclass
+class Catalog:
+    bases: List[common.Item]
+    logs: Dict[str, common.Item]   # name -> item
+
+    def log_list(self, server_id: int) -> List[common.Log]:
+        out = []
+        for name, it in self.logs.items():
+            if name.startswith(f"{server_id}/"):
+                out.append(common.Log(name, (server_id, it.meta["seq"]), it.meta.get("lastTime"), it.doc))
+        return sorted(out, key=lambda lg: lg.seq)
+
+    def base_list(self) -> List[common.Base]:
+        return [common.Base(b.name, b.meta["consistentAt"], (b.meta["serverId"], seq_of(b.meta["binlogFile"])), b.doc)
+                for b in self.bases]
+
+
+def _follows(a: common.Log, b: common.Log) -> bool:
+    return (a.seq[0] == b.seq[0] and b.seq[1] == a.seq[1] + 1  # type: ignore[index]
+            and a.doc.get("meta", {}).get("timeline") == b.doc.get("meta", {}).get("timeline"))
+
+
+def catalog(arch: common.Archive) -> Catalog:
+    """Every base and binlog with a believable manifest (a bad manifest stops the run: it is named)."""
+    bases = [arch.item("base", n) for n in arch.names("base")]
+    bases = [b for b in bases if b.meta.get("engineFamily") == "mysql"]
+    logs = {n: arch.item("binlog", n) for n in arch.names("binlog")}
+    return Catalog(sorted(bases, key=lambda b: b.name), logs)
+
+
+def gaps(names: Sequence[str]) -> List[str]:
+    """The binlog names missing between the lowest and the highest archived number of each server id."""
+    by_server: Dict[str, Dict[int, str]] = {}
+    for n in names:
+        sid, _, file = n.partition("/")
+        by_server.setdefault(sid, {})[seq_of(file)] = file
+    missing = []
+    for sid, files in by_server.items():
+        nums = sorted(files)
+        stem = files[nums[-1]].rsplit(".", 1)[0]
+        width = len(files[nums[-1]].rsplit(".", 1)[1])
+        missing += [f"{sid}/{stem}.{n:0{width}d}" for n in range(nums[0], nums[-1] + 1) if n not in files]
+    return missing
+
+
+def window(cat: Catalog) -> common.Window:
+    bases = cat.base_list()
+    logs = [lg for sid in {b.first_log[0] for b in bases} for lg in cat.log_list(sid)]  # type: ignore[index]
+    return common.window_of(bases, logs, _follows)
+
+
+def _chain(cat: Catalog, base: common.Item) -> List[common.Item]:
+    """The unbroken run of binlogs from the base's position on, in its timeline."""
+    sid = base.meta["serverId"]
+    logs = cat.log_list(sid)
+    out: List[common.Item] = []
+    want = seq_of(base.meta["binlogFile"])
+    for lg in logs:
+        if lg.seq[1] < want:  # type: ignore[index]
+            continue
+        if lg.seq[1] != want or lg.doc["meta"].get("timeline") != base.meta["timeline"]:  # type: ignore[index]
+            break
+        out.append(cat.logs[lg.name])
+        want += 1
+    return out
+
+
+# ---- archive-binlogs ----
+
+def _state_file(cfg: config.Config) -> str:
+    return os.path.join(cfg.state_dir, f"binlog-archive-{cfg.app}.json")
+
+
+def archive_binlogs(cfg: config.Config, args: List[str]) -> int:
+    if args:
+        raise config.ConfigError("usage: dbtier-db archive-binlogs")
+    with RunDir() as run:
+        adm = Admin(cfg, run)
+        adm.wait_ready()
+        facts = server_facts(adm)
+        directory = os.path.dirname(facts.basename)
+        timeline = timeline_of(facts.datadir)
+        scan = scan_binlog(os.path.join(directory, facts.current), stop=facts.position)
+        if scan.first_transaction is not None and time.time() - scan.first_transaction >= FLUSH_AGE:
+            try:
+                adm.sql("FLUSH BINARY LOGS;")
+            except DbError as e:
+                raise Failure(f"FLUSH BINARY LOGS on {adm.target()}: {e}") from None
+            facts = server_facts(adm)
+        arch = common.Archive(cfg)
+        archived = set(arch.names("binlog"))
+        closed = facts.files[:-1]
+        shipped = 0
+        for file in closed:
+            name = _log_name(facts.server_id, file)
+            if name in archived:
+                continue
+            path = os.path.join(directory, file)
+            s = scan_binlog(path)
+            meta = {"seq": seq_of(file), "file": file, "serverId": facts.server_id, "timeline": timeline,
+                    "firstTransaction": s.first_transaction, "lastTime": s.last_time, "size": s.end}
+            outcome = arch.archive_once("binlog", name, path, BINLOG_OBJECT, meta)
+            if outcome == "stored":
+                shipped += 1
+                log(f"binlog {name} archived ({s.end} bytes, events until "
+                    f"{common.fmt_time(s.last_time) if s.last_time else '-'})")
+            archived.add(name)
+        with open(_state_file(cfg) + ".tmp", "w") as f:
+            json.dump({"okAt": int(time.time()), "current": facts.current, "timeline": timeline}, f)
+        os.replace(_state_file(cfg) + ".tmp", _state_file(cfg))
+        missing = gaps(sorted(archived))
+        if missing:
+            raise Failure(f"the binlog archive has a gap: {', '.join(missing[:10])}"
+                          f"{' ...' if len(missing) > 10 else ''} missing (removed from the server before "
+                          "it was shipped?); take a basebackup to start an unbroken window")
+        log(f"archive-binlogs: {shipped} file(s) shipped; {facts.current} is being written")
+    return 0
+
+
+# ---- basebackup ----
+
+POSITION = re.compile(r"binlog position: filename '([^']+)', position '([0-9]+)'(?:, GTID of the last change '([^']*)')?")
+
+
+def _backup_stage(name: str, argv: List[str], env: Dict[str, str], meta: Dict, err_file: str) -> pipeline.Stage:
+    """mariabackup as a pipeline stage that also reads its own report: the binlog position it froze the
+    backup at (BACKUP STAGE BLOCK_COMMIT) goes into meta, which common.put() signs after the upload.
+    MySQL 8: xtrabackup reports the position in the same words."""
+
+    def fn(_inp, out) -> None:
+        with open(err_file, "wb") as err:
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out.fileno(), stderr=err, env=env)
+            rc = p.wait()
+        with open(err_file, "rb") as f:
+            f.seek(max(0, os.path.getsize(err_file) - 16384))
+            tail = f.read().decode(errors="replace")
+        if rc != 0:
+            lines = [ln for ln in tail.splitlines() if ln.strip()]
+            raise RuntimeError(f"exit {rc}: {' '.join(lines[-3:])}")
+        found = POSITION.findall(tail)
+        if not found:
+            raise RuntimeError("it reported no binlog position (is log_bin on?)")
+        file, pos, gtid = found[-1]
+        # every event before the position is older than this second (taken after the backup ended)
+        meta.update({"binlogFile": file, "binlogPosition": int(pos), "gtid": gtid,
+                     "consistentAt": int(time.time()) + 1})
+
+    return pipeline.Stage(name, fn=fn)
+
+
+def basebackup(cfg: config.Config, args: List[str]) -> int:
+    if args:
+        raise config.ConfigError("usage: dbtier-db basebackup")
+    t = tools_for(cfg.engine)
+    _need(t.backup)
+    with RunDir() as run:
+        adm = Admin(cfg, run)
+        adm.wait_ready()
+        facts = server_facts(adm)
+        timeline = timeline_of(facts.datadir)
+        backup_id = config.new_backup_id()
+        started = time.time()
+        tmp = os.path.join(cfg.state_dir, f"basebackup-{backup_id}")
+        os.makedirs(tmp, mode=0o700)
+        meta: Dict[str, object] = {"engine": cfg.engine, "engineFamily": "mysql", "serverId": facts.server_id,
+                                   "timeline": timeline, "serverVersion": adm.server_version(),
+                                   "logBinBasename": facts.basename, "datadir": facts.datadir,
+                                   "startedAt": int(started), "sourceBytes": _dir_bytes(facts.datadir)}
+        stage = _backup_stage(t.backup, [t.backup, f"--defaults-extra-file={adm.cnf}", "--backup",
+                                         "--stream=xbstream", f"--target-dir={tmp}"],
+                              adm.env, meta, os.path.join(run.path, "backup.err"))
+        log(f"basebackup {backup_id} of {adm.target()} started")
+        try:
+            item = common.Archive(cfg).put("base", backup_id, stage, BASE_OBJECT, meta)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        m = item.meta
+        log(f"basebackup {backup_id} done in {time.time() - started:.1f}s: {item.doc['plain']['size']} bytes "
+            f"streamed, {item.doc['object']['size']} stored, consistent at {m['binlogFile']}:{m['binlogPosition']} "
+            f"({common.fmt_time(m['consistentAt'])})")
+    return 0
+
+
+def _dir_bytes(path: str) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+# ---- a scratch server on a prepared data directory ----
+
+def _owner(datadir: str) -> Tuple[str, int, int]:
+    """Who the restored server runs as: the owner of the data directory (a package install leaves an empty
+    one owned by mysql), else of the directory it is created in."""
+    for path in (datadir, os.path.dirname(datadir)):
+        if os.path.isdir(path):
+            st = os.stat(path)
+            try:
+                return pwd.getpwuid(st.st_uid).pw_name, st.st_uid, st.st_gid
+            except KeyError:
+                raise Failure(f"{path} is owned by uid {st.st_uid}, which has no account") from None
+    raise Failure(f"neither {datadir} nor its parent directory exists")
+
+
+def _chown_tree(path: str, uid: int, gid: int) -> None:
+    if os.geteuid() != 0:
+        return
+    for root, dirs, files in os.walk(path):
+        for n in dirs + files:
+            os.lchown(os.path.join(root, n), uid, gid)
+    os.lchown(path, uid, gid)
+
+
+class Scratch:
+    """mariadbd on a prepared data directory: its own socket in `work`, no TCP (skip-networking), no grant
+    checks (nothing but this process can reach the socket: `work` is 0700), the InnoDB settings the backup
+    recorded (backup-my.cnf). log_bin: the basename to write binlogs under (a restore), else none."""
+
+    def __init__(self, t: Tools, work: str, datadir: str, user: str, log_bin: Optional[str] = None,
+                 server_id: int = 1) -> None:
+        self.t, self.work, self.datadir = t, work, datadir
+        self.socket = os.path.join(work, "mysqld.sock")
+        self.error_log = os.path.join(work, "error.log")
+        self.cnf = os.path.join(work, "client.cnf")
+        with open(self.cnf, "w") as f:
+            f.write(f"[client]\nuser=root\nsocket={self.socket}\n")
+        defaults = os.path.join(datadir, "backup-my.cnf")
+        argv = [t.server, f"--defaults-file={defaults}" if os.path.exists(defaults) else "--no-defaults",
+                f"--datadir={datadir}", f"--socket={self.socket}", "--skip-networking", "--skip-grant-tables",
+                f"--user={user}", f"--pid-file={os.path.join(work, 'mysqld.pid')}", f"--log-error={self.error_log}",
+                "--innodb-buffer-pool-size=128M", "--skip-slave-start", "--event-scheduler=OFF"]
+        argv += [f"--log-bin={log_bin}", f"--server-id={server_id}"] if log_bin else ["--skip-log-bin"]
+        with open(self.error_log, "ab") as err:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                         start_new_session=True)
+        deadline = time.monotonic() + float(os.environ.get("DBTIER_SCRATCH_START_TIMEOUT") or 300)
+        while True:
+            if self.proc.poll() is not None:
+                raise Failure(f"the scratch server on {datadir} did not start (exit {self.proc.returncode}): "
+                              f"{self._log_tail()}")
+            if subprocess.run([t.client, f"--defaults-extra-file={self.cnf}", "-e", "SELECT 1"],
+                              capture_output=True).returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                self.stop()
+                raise Failure(f"the scratch server on {datadir} did not answer: {self._log_tail()}")
+            time.sleep(0.3)
+
+    def _log_tail(self) -> str:
+        try:
+            with open(self.error_log, errors="replace") as f:
+                lines = [ln for ln in f.read().splitlines() if "ERROR" in ln or "error" in ln]
+            return " ".join(lines[-3:]) or "no error logged"
+        except OSError:
+            return "no error log"
+
+    def sql(self, query: str) -> List[List[str]]:
+        r = subprocess.run([self.t.client, f"--defaults-extra-file={self.cnf}", "--batch", "--skip-column-names"],
+                           input=query, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise Failure(f"scratch server: {' '.join(r.stderr.split())}")
+        return [ln.split("\t") for ln in r.stdout.splitlines()]
+
+    def client_stage(self) -> pipeline.Stage:
+        return pipeline.Stage("replay", [self.t.client, f"--defaults-extra-file={self.cnf}", "--binary-mode",
+                                         "--batch", "--max-allowed-packet=1G"])
+
+    def stop(self) -> None:
+        """A clean shutdown (InnoDB fully written: the directory can then be started by any server)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=float(os.environ.get("DBTIER_SCRATCH_STOP_TIMEOUT") or 300))
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise Failure(f"the scratch server on {self.datadir} did not shut down cleanly (killed)")
+        if self.proc.returncode not in (0, -15):
+            raise Failure(f"the scratch server on {self.datadir} ended with exit {self.proc.returncode}: {self._log_tail()}")
+
+
+# ---- materialising a point: download, check, prepare, replay ----
+
+@dataclasses.dataclass
+class Target:
+    base: common.Item
+    logs: List[common.Item]
+    stop: Optional[int]      # replay events before this epoch second (None: the whole chain)
+    what: str
+
+
+def _free_space(path: str, need: int, what: str) -> None:
+    st = os.statvfs(path)
+    avail = st.f_bavail * st.f_frsize
+    if avail < need:
+        raise Failure(f"{what} refused: {path} has {avail >> 20} MiB free, needs about {need >> 20} MiB")
+
+
+def fetch(arch: common.Archive, t: Tools, target: Target, identity: str, work: str) -> Tuple[str, List[str]]:
+    """Every binlog first (each checked against its signed manifest, part by part before age sees it, and
+    by its plain sha256 after), then the base unpacked and prepared. Nothing is replayed before all of it
+    has been checked."""
+    logs_dir = os.path.join(work, "binlogs")
+    data = os.path.join(work, "data")
+    os.makedirs(logs_dir, mode=0o700)
+    paths = []
+    for it in target.logs:
+        dest = os.path.join(logs_dir, it.meta["file"])
+        arch.get("binlog", it.name, identity, dest=dest, item=it)
+        paths.append(dest)
+    os.makedirs(data, mode=0o700)
+    log(f"base {target.base.name}: downloading {target.base.doc['object']['size']} bytes")
+    started = time.time()
+    arch.get("base", target.base.name, identity, item=target.base,
+             sink=pipeline.Stage("unpack", [t.stream, "-x", "-C", data]))
+    log(f"base {target.base.name}: unpacked in {time.time() - started:.1f}s; preparing")
+    started = time.time()
+    r = subprocess.run([t.backup, "--prepare", f"--target-dir={data}"], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, errors="replace")
+    if r.returncode != 0:
+        raise Failure(f"prepare ({t.backup} --prepare) failed: {' '.join(r.stderr.strip().splitlines()[-3:])}")
+    info = _binlog_info(data)
+    m = target.base.meta
+    if info and info != (m["binlogFile"], m["binlogPosition"]):
+        raise Failure(f"base {target.base.name}: its files say binlog position {info}, the signed manifest "
+                      f"{m['binlogFile']}:{m['binlogPosition']}")
+    log(f"base {target.base.name}: prepared in {time.time() - started:.1f}s")
+    return data, paths
+
+
+def _binlog_info(data: str) -> Optional[Tuple[str, int]]:
+    # MariaDB 10.11 names it xtrabackup_binlog_info; later MariaDB mariadb_backup_binlog_info.
+    for name in ("mariadb_backup_binlog_info", "xtrabackup_binlog_info"):
+        try:
+            with open(os.path.join(data, name)) as f:
+                parts = f.read().split()
+            return os.path.basename(parts[0]), int(parts[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return None
+
+
+def replay(t: Tools, scratch: Scratch, target: Target, paths: List[str]) -> None:
+    if not paths:
+        return
+    argv = [t.binlog, f"--start-position={target.base.meta['binlogPosition']}", "--disable-log-bin"]
+    if target.stop is not None:
+        # The binlog tool reads --stop-datetime in its own local time zone and compares it with the events'
+        # UTC epoch seconds: it runs with TZ=UTC, so the argument is UTC.
+        argv.append(f"--stop-datetime={time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(target.stop))}")
+    env = dict(os.environ)
+    env["TZ"] = "UTC"
+    started = time.time()
+    r = pipeline.run([pipeline.Stage("binlog", argv + paths, env=env), scratch.client_stage()])
+    why = r.failure()
+    if why:
+        raise Failure(f"replaying the binlogs failed: {why}")
+    log(f"replayed {len(paths)} binlog file(s) in {time.time() - started:.1f}s")
+
+
+def fingerprint(cfg: config.Config, t: Tools, scratch: Scratch, out: str) -> Dict:
+    db = cfg.get("DB_NAME")
+    r = subprocess.run([PYTHON, os.path.join(LIB, "fingerprint.py"), "fingerprint", "mysql", db, out,
+                        "--client", t.client, "--cnf", scratch.cnf], capture_output=True, text=True, errors="replace")
+    if r.returncode != 0:
+        raise Failure(f"fingerprint of {db} on the restored copy failed: {' '.join(r.stderr.split())[-300:]}")
+    with open(out) as f:
+        return json.load(f)
+
+
+# ---- choosing what to restore ----
+
+def _choose(cat: Catalog, args: Dict[str, str]) -> Target:
+    if not cat.bases:
+        raise Failure("no base backup in the datastore (run 'dbtier-db basebackup')")
+    if "--to-backup" in args:
+        bid = args["--to-backup"]
+        base = next((b for b in cat.bases if b.name == bid), None)
+        if base is None:
+            raise config.ConfigError(f"no base backup {bid} (have: {', '.join(b.name for b in cat.bases[-5:])})")
+        return Target(base, [], 0, f"base backup {bid}")
+    if "--to-latest" in args:
+        best = max(cat.bases, key=lambda b: (_chain_end(cat, b), b.name))
+        return Target(best, _chain(cat, best), None, "the newest archived point")
+    when = common.parse_time(args["--to-time"])
+    win = window(cat)
+    if not win.contains(when):
+        raise config.ConfigError(f"{common.fmt_time(when)} is outside the recoverable window: {win.describe()}")
+    fits = [b for b in cat.bases if b.meta["consistentAt"] <= when and _chain_end(cat, b) >= when]
+    base = max(fits, key=lambda b: b.meta["consistentAt"])
+    chain = [it for it in _chain(cat, base)]
+    # only the files that can hold an event before `when`
+    needed: List[common.Item] = []
+    for it in chain:
+        needed.append(it)
+        if (it.meta.get("lastTime") or 0) >= when:
+            break
+    return Target(base, needed, when, common.fmt_time(when))
+
+
+def _chain_end(cat: Catalog, base: common.Item) -> int:
+    chain = _chain(cat, base)
+    return max([base.meta["consistentAt"]] + [it.meta.get("lastTime") or 0 for it in chain])
+
+
+def _flags(args: Sequence[str], allowed: Sequence[str], valued: Sequence[str]) -> Dict[str, str]:
+    out: Dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        a = args[i]
+        key, eq, val = a.partition("=")
+        if key in valued:
+            if not eq:
+                if i + 1 >= len(args):
+                    raise config.ConfigError(f"{key} needs a value")
+                val = args[i + 1]
+                i += 1
+            out[key] = val
+        elif a in allowed:
+            out[a] = ""
+        else:
+            raise config.ConfigError(f"unexpected argument '{a}'")
+        i += 1
+    return out
+
+
+# ---- verify-base ----
+
+def verify_base(cfg: config.Config, args: List[str]) -> int:
+    identity, rest = common.identity_file(args)
+    if len(rest) != 1:
+        raise config.ConfigError("usage: dbtier-db verify-base <id|latest> [--identity FILE]")
+    t = tools_for(cfg.engine)
+    _need(t.backup, t.stream, t.binlog, t.server, t.client)
+    arch = common.Archive(cfg)
+    cat = catalog(arch)
+    if not cat.bases:
+        raise Failure("no base backup in the datastore (run 'dbtier-db basebackup')")
+    base = cat.bases[-1] if rest[0] == "latest" else next((b for b in cat.bases if b.name == rest[0]), None)
+    if base is None:
+        raise config.ConfigError(f"no base backup {rest[0]}")
+    chain = _chain(cat, base)
+    target = Target(base, chain, None, "the end of its archive")
+    work = os.path.join(cfg.state_dir, f"verify-base-{base.name}")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work, mode=0o700)
+    started = time.time()
+    scratch: Optional[Scratch] = None
+    try:
+        _free_space(work, int(base.meta.get("sourceBytes") or 0) * 2 + sum(it.doc["plain"]["size"] for it in chain),
+                    "verify-base")
+        data, paths = fetch(arch, t, target, identity, work)
+        # a private instance under the state directory (which the mysql account may not traverse): it runs
+        # as whoever runs verify-base; nothing else can reach it (no TCP, a socket in a 0700 directory)
+        scratch = Scratch(t, work, data, pwd.getpwuid(os.geteuid()).pw_name)
+        replay(t, scratch, target, paths)
+        fp = fingerprint(cfg, t, scratch, os.path.join(work, "fingerprint.json"))
+        scratch.stop()
+        scratch = None
+    except Failure as e:
+        if scratch is not None:
+            try:
+                scratch.stop()
+            except Failure:
+                pass
+        try:
+            arch.record("base", base.name, base, {"result": "failed", "reason": str(e)})
+        except common.ArchiveError as e2:
+            warn(str(e2))
+        raise Failure(f"verify-base {base.name} failed: {e} (recorded)") from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    last = chain[-1] if chain else None
+    tables = fp.get("tables") or {}
+    arch.record("base", base.name, base, {
+        "result": "ok", "replayedThrough": last.name if last else None,
+        "replayedUntil": (last.meta.get("lastTime") if last else None), "seconds": round(time.time() - started, 1),
+        "database": cfg.get("DB_NAME"), "tables": {k: v.get("rows") for k, v in tables.items()},
+        "fingerprint": fp})
+    log(f"verify-base {base.name} ok: prepared, started, {len(chain)} binlog file(s) replayed, "
+        f"{len(tables)} table(s) fingerprinted in {time.time() - started:.1f}s (recorded, signed)")
+    return 0
+
+
+# ---- restore ----
+
+def _control(cfg: config.Config, action: str) -> None:
+    raw = os.environ.get("DBTIER_DB_CONTROL")
+    argv = shlex.split(raw) + [action] if raw else ["systemctl", action, "mysql" if cfg.engine == "mysql" else "mariadb"]
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")
+    if r.returncode != 0:
+        raise Failure(f"{action} of the database server ({' '.join(argv)}) failed: {' '.join(r.stderr.split())[-300:]}")
+
+
+def _datadir(cfg: config.Config, run: RunDir) -> str:
+    if cfg.get("DB_DATA_DIR"):
+        return cfg.get("DB_DATA_DIR").rstrip("/")
+    try:
+        return Admin(cfg, run).value("SELECT @@datadir;").rstrip("/")
+    except (DbError, Failure, config.ConfigError):
+        return "/var/lib/mysql"
+
+
+def restore(cfg: config.Config, args: List[str]) -> int:
+    identity, rest = common.identity_file(args)
+    flags = _flags(rest, ("--to-latest", "--yes"), ("--to-time", "--to-backup"))
+    modes = [k for k in ("--to-time", "--to-backup", "--to-latest") if k in flags]
+    if len(modes) != 1:
+        raise config.ConfigError("usage: dbtier-db restore --to-time 'YYYY-MM-DD HH:MM:SSZ' | --to-backup ID | "
+                                 "--to-latest --yes [--identity FILE]")
+    t = tools_for(cfg.engine)
+    _need(t.backup, t.stream, t.binlog, t.server, t.client)
+    arch = common.Archive(cfg)
+    cat = catalog(arch)
+    target = _choose(cat, flags)
+    if "--yes" not in flags:
+        raise config.ConfigError(f"restore to {target.what} replaces the server's data directory: add --yes")
+    with RunDir() as run:
+        datadir = _datadir(cfg, run)
+        # The archive lock: archive-binlogs must not read a data directory that is being swapped.
+        from ..cli import Lock
+        lock = Lock(cfg, "archive", "restore")
+        try:
+            _restore(cfg, run, arch, cat, t, target, identity, datadir)
+        finally:
+            os.close(lock.fd)
+    return 0
+
+
+def _restore(cfg: config.Config, run: RunDir, arch: common.Archive, cat: Catalog, t: Tools, target: Target,
+             identity: str, datadir: str) -> None:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    parent = os.path.dirname(datadir)
+    os.makedirs(parent, exist_ok=True)
+    # on the data filesystem, so the swap is a rename
+    work = f"{datadir}.dbtier-restore-{stamp}"
+    os.makedirs(work, mode=0o700)
+    user, uid, gid = _owner(datadir)
+    started = time.time()
+    scratch: Optional[Scratch] = None
+    log(f"restore to {target.what}: base {target.base.name}, {len(target.logs)} binlog file(s)")
+    try:
+        _free_space(parent, int(target.base.meta.get("sourceBytes") or 0) * 2
+                    + sum(it.doc["plain"]["size"] for it in target.logs), "restore")
+        data, paths = fetch(arch, t, target, identity, work)
+        _chown_tree(work, uid, gid)
+        # The restored server writes a new timeline; its binlog numbers continue after the archive's highest.
+        basename = target.base.meta.get("logBinBasename") or ""
+        old_datadir = (target.base.meta.get("datadir") or "").rstrip("/")
+        inside = bool(basename) and os.path.dirname(basename) == old_datadir
+        next_seq = max([seq_of(n.split("/", 1)[1]) for n in cat.logs] + [0]) + 1
+        scratch = Scratch(t, work, data, user, log_bin=os.path.basename(basename) if inside else None,
+                          server_id=int(target.base.meta["serverId"]))
+        if inside:
+            scratch.sql(f"RESET MASTER TO {next_seq};")  # MySQL 8.0.19+: RESET MASTER TO also exists
+        else:
+            warn(f"the binlogs live outside the data directory ({basename}): their numbering continues there")
+        replay(t, scratch, target, paths)
+        fp = fingerprint(cfg, t, scratch, os.path.join(work, "fingerprint.json"))
+        scratch.stop()
+        scratch = None
+    except BaseException:
+        if scratch is not None:
+            try:
+                scratch.stop()
+            except Failure:
+                pass
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    for name in ("binlogs",):
+        shutil.rmtree(os.path.join(work, name), ignore_errors=True)
+    _write_timeline(data, config.new_backup_id())
+    _chown_tree(data, uid, gid)
+    # the swap: stop, old directory aside, the restored one in, start
+    _control(cfg, "stop")
+    aside = ""
+    if os.path.isdir(datadir) and os.listdir(datadir):
+        aside = f"{datadir}.dbtier-old-{stamp}"
+        os.rename(datadir, aside)
+    elif os.path.isdir(datadir):
+        os.rmdir(datadir)
+    os.rename(data, datadir)
+    try:
+        _control(cfg, "start")
+        Admin(cfg, run).wait_ready()
+    except (Failure, config.ConfigError) as e:
+        raise Failure(f"the restored server does not answer: {e}; the restored data is in {datadir}"
+                      f"{', the old data directory kept at ' + aside if aside else ''}") from None
+    if aside:
+        shutil.rmtree(aside, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
+    tables = fp.get("tables") or {}
+    log(f"restore to {target.what} done in {time.time() - started:.1f}s: {len(tables)} table(s), "
+        f"{sum(int(v.get('rows') or 0) for v in tables.values())} row(s) in {cfg.get('DB_NAME')}; the server "
+        "writes a new timeline: run 'dbtier-db basebackup' now (the window restarts with it)")
+
+
+# ---- pitr-window ----
+
+def pitr_window(cfg: config.Config, args: List[str]) -> int:
+    if args:
+        raise config.ConfigError("usage: dbtier-db pitr-window")
+    arch = common.Archive(cfg)
+    cat = catalog(arch)
+    win = window(cat)
+    print(f"window {win.describe()}")
+    for b in cat.bases:
+        chain = _chain(cat, b)
+        print(f"base {b.name} consistent at {common.fmt_time(b.meta['consistentAt'])}, "
+              f"{len(chain)} binlog file(s) follow, reaching {common.fmt_time(_chain_end(cat, b))}")
+    missing = gaps(sorted(cat.logs))
+    if missing:
+        print(f"gap: {', '.join(missing)} missing from the archive")
+        return 1
+    return 0
+
+
+# ---- health ----
+
+def health_check(ctx) -> None:
+    cfg = ctx.cfg
+    try:
+        arch = common.Archive(cfg)
+        names = arch.names("binlog")
+    except (common.ArchiveError, config.ConfigError) as e:
+        ctx.record("binlog-archive", False, f"cannot list the binlog archive: {e}")
+        return
+    missing = gaps(names)
+    if missing:
+        ctx.record("binlog-archive", False, f"gap in the binlog archive: {', '.join(missing[:10])} missing")
+    else:
+        ctx.record("binlog-archive", True, f"{len(names)} binlog file(s) archived, no gap")
+    now = time.time()
+    try:
+        with open(_state_file(cfg)) as f:
+            ok_at = int(json.load(f).get("okAt") or 0)
+    except (OSError, ValueError):
+        ok_at = 0
+    problems = []
+    if now - ok_at > STALE_AFTER:
+        problems.append("no successful archive-binlogs run " + (f"for {int(now - ok_at)} s" if ok_at else "yet"))
+    try:
+        facts = server_facts(Admin(cfg, ctx.run))
+        scan = scan_binlog(os.path.join(os.path.dirname(facts.basename), facts.current), stop=facts.position)
+        if scan.first_transaction is not None and now - scan.first_transaction > STALE_AFTER:
+            problems.append(f"{facts.current} holds a transaction unshipped for {int(now - scan.first_transaction)} s")
+    except (Failure, OSError, config.ConfigError) as e:
+        problems.append(f"cannot read the server's binlog state: {e}")
+    if problems:
+        ctx.record("binlog-shipping", False, "; ".join(problems) + f" (limit {STALE_AFTER} s)")
+    else:
+        ctx.record("binlog-shipping", True, f"last run {int(now - ok_at)} s ago")

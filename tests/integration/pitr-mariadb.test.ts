@@ -250,6 +250,22 @@ describe("MariaDB point-in-time recovery", () => {
     }
   });
 
+  test("a fresh server whose binlog numbers fall inside the archive's is another history: not shipped", async () => {
+    const fresh = await startMariaDb({ admin: ADMIN, extraSettings: BINLOG });
+    const freshHost = await makeHost({ server: fresh, s3, recipient: key.recipient, role: "database", env: { DB_DATA_DIR: path.join(fresh.dir, "data") } });
+    try {
+      const before = s3.keys("shop/binlog/");
+      const r = await freshHost.run(["archive-binlogs"], { env: { DBTIER_BINLOG_FLUSH_AGE: "0" } });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/numbered within the archive's \(up to \d+\) and are another history: restore from the archive first/);
+      expect(s3.keys("shop/binlog/")).toEqual(before);
+      expect(existsSync(path.join(fresh.dir, "data", "dbtier-timeline"))).toBe(false);
+    } finally {
+      await fresh.stop();
+      freshHost.remove();
+    }
+  });
+
   test("a missing binlog object is a gap: reported by pitr-window and health, and the window splits", async () => {
     const names = binlogKeys();
     const victim = names[Math.floor(names.length / 2)];

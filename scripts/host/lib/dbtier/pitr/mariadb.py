@@ -43,7 +43,7 @@ import subprocess
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .. import config, pipeline
+from .. import config, pipeline, s3
 from ..backup import PYTHON
 from ..db import Admin, DbError, RunDir
 from ..log import Failure, log, warn
@@ -175,6 +175,23 @@ def timeline_of(datadir: str, create: bool = True) -> str:
     return value
 
 
+def history(arch: common.Archive, facts: ServerFacts) -> str:
+    """The timeline of the server's data directory. One without a timeline (the first run, or a fresh host
+    before its restore) gets a new one only when its binlog numbers cannot collide with those the archive
+    holds for this server id: a fresh server numbers from 1 again, and its files are another history."""
+    try:
+        return timeline_of(facts.datadir, create=False)
+    except Failure:
+        pass
+    archived = [seq_of(n.split("/", 1)[1]) for n in arch.names("binlog") if n.startswith(f"{facts.server_id}/")]
+    highest = max(archived, default=0)
+    if highest >= min(seq_of(f) for f in facts.files):
+        raise Failure(f"this server's binlogs ({facts.files[0]} on) are numbered within the archive's (up to "
+                      f"{highest}) and are another history: restore from the archive first (dbtier-db restore "
+                      f"--to-latest), or start a new history with RESET MASTER TO {highest + 1}")
+    return timeline_of(facts.datadir, create=True)
+
+
 def _write_timeline(datadir: str, value: str) -> None:
     path = os.path.join(datadir, TIMELINE_FILE)
     with open(path + ".tmp", "w") as f:
@@ -206,17 +223,53 @@ class Catalog:
                 for b in self.bases]
 
 
-def _follows(a: common.Log, b: common.Log) -> bool:
-    return (a.seq[0] == b.seq[0] and b.seq[1] == a.seq[1] + 1  # type: ignore[index]
-            and a.doc.get("meta", {}).get("timeline") == b.doc.get("meta", {}).get("timeline"))
+def _cache_dir(cfg: config.Config) -> str:
+    return os.path.join(cfg.state_dir, "pitr-manifests", cfg.app)
+
+
+def _items(arch: common.Archive, kind: str) -> Dict[str, common.Item]:
+    """Every item of a kind with a believable manifest; a bad manifest stops the run, named. Manifests this
+    host has verified before are taken from its cache while their ETag (the MD5 of the stored bytes) is
+    unchanged: thousands of binlogs would otherwise cost a download and a signature check each per run.
+    Whatever is then downloaded is verified again (fetch)."""
+    prefix = f"{arch.app}/{kind}/"
+    suffix = "/" + common.MANIFEST_OBJECT
+    try:
+        entries = [e for e in arch.client.list(prefix) if e.key.endswith(suffix)]
+    except (s3.S3Error, OSError) as e:
+        raise common.ArchiveError(f"listing {prefix}: {e}") from None
+    cache = os.path.join(_cache_dir(arch.cfg), kind)
+    os.makedirs(cache, mode=0o700, exist_ok=True)
+    out: Dict[str, common.Item] = {}
+    for e in entries:
+        name = e.key[len(prefix):-len(suffix)]
+        file = os.path.join(cache, name.replace("/", "%") + ".json")
+        item = None
+        try:
+            with open(file) as f:
+                c = json.load(f)
+            if c.get("etag") == e.etag and e.etag:
+                raw = c["raw"].encode()
+                doc = json.loads(raw)
+                if not common.check_manifest(doc, arch.app, kind, name):
+                    item = common.Item(kind, name, doc, raw)
+        except (OSError, ValueError, KeyError, AttributeError):
+            item = None
+        if item is None:
+            item = arch.item(kind, name)
+            try:
+                with open(file + ".tmp", "w") as f:
+                    json.dump({"etag": e.etag, "raw": item.raw.decode()}, f)
+                os.replace(file + ".tmp", file)
+            except (OSError, UnicodeDecodeError):
+                pass
+        out[name] = item
+    return out
 
 
 def catalog(arch: common.Archive) -> Catalog:
-    """Every base and binlog with a believable manifest (a bad manifest stops the run: it is named)."""
-    bases = [arch.item("base", n) for n in arch.names("base")]
-    bases = [b for b in bases if b.meta.get("engineFamily") == "mysql"]
-    logs = {n: arch.item("binlog", n) for n in arch.names("binlog")}
-    return Catalog(sorted(bases, key=lambda b: b.name), logs)
+    bases = [b for b in _items(arch, "base").values() if b.meta.get("engineFamily") == "mysql"]
+    return Catalog(sorted(bases, key=lambda b: b.name), _items(arch, "binlog"))
 
 
 def gaps(names: Sequence[str]) -> List[str]:
@@ -235,9 +288,16 @@ def gaps(names: Sequence[str]) -> List[str]:
 
 
 def window(cat: Catalog) -> common.Window:
-    bases = cat.base_list()
-    logs = [lg for sid in {b.first_log[0] for b in bases} for lg in cat.log_list(sid)]  # type: ignore[index]
-    return common.window_of(bases, logs, _follows)
+    """For each base: from its consistent point to the end of its unbroken chain in its own timeline;
+    overlapping spans merged (a gap or a new timeline splits the window)."""
+    spans = sorted((b.meta["consistentAt"], _chain_end(cat, b)) for b in cat.bases)
+    merged: List[Tuple[float, float]] = []
+    for a, z in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], z))
+        else:
+            merged.append((a, z))
+    return common.Window(merged)
 
 
 def _chain(cat: Catalog, base: common.Item) -> List[common.Item]:
@@ -270,7 +330,8 @@ def archive_binlogs(cfg: config.Config, args: List[str]) -> int:
         adm.wait_ready()
         facts = server_facts(adm)
         directory = os.path.dirname(facts.basename)
-        timeline = timeline_of(facts.datadir)
+        arch = common.Archive(cfg)
+        timeline = history(arch, facts)
         scan = scan_binlog(os.path.join(directory, facts.current), stop=facts.position)
         if scan.first_transaction is not None and time.time() - scan.first_transaction >= FLUSH_AGE:
             try:
@@ -278,7 +339,6 @@ def archive_binlogs(cfg: config.Config, args: List[str]) -> int:
             except DbError as e:
                 raise Failure(f"FLUSH BINARY LOGS on {adm.target()}: {e}") from None
             facts = server_facts(adm)
-        arch = common.Archive(cfg)
         archived = set(arch.names("binlog"))
         closed = facts.files[:-1]
         shipped = 0
@@ -348,7 +408,8 @@ def basebackup(cfg: config.Config, args: List[str]) -> int:
         adm = Admin(cfg, run)
         adm.wait_ready()
         facts = server_facts(adm)
-        timeline = timeline_of(facts.datadir)
+        arch = common.Archive(cfg)
+        timeline = history(arch, facts)
         backup_id = config.new_backup_id()
         started = time.time()
         tmp = os.path.join(cfg.state_dir, f"basebackup-{backup_id}")
@@ -362,14 +423,32 @@ def basebackup(cfg: config.Config, args: List[str]) -> int:
                               adm.env, meta, os.path.join(run.path, "backup.err"))
         log(f"basebackup {backup_id} of {adm.target()} started")
         try:
-            item = common.Archive(cfg).put("base", backup_id, stage, BASE_OBJECT, meta)
+            item = arch.put("base", backup_id, stage, BASE_OBJECT, meta)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         m = item.meta
         log(f"basebackup {backup_id} done in {time.time() - started:.1f}s: {item.doc['plain']['size']} bytes "
             f"streamed, {item.doc['object']['size']} stored, consistent at {m['binlogFile']}:{m['binlogPosition']} "
             f"({common.fmt_time(m['consistentAt'])})")
+        try:
+            prune(arch, catalog(arch), common.window_days(cfg))
+        except common.ArchiveError as e:
+            warn(f"retention skipped: {e}")
     return 0
+
+
+def prune(arch: common.Archive, cat: Catalog, days: int) -> None:
+    """Keeps every base of the window, the newest one older than it (the window's first second is restored
+    from it), and the binlogs from the oldest kept base's position on (common.retention)."""
+    logs = [lg for sid in sorted({b.meta["serverId"] for b in cat.bases}) for lg in cat.log_list(sid)]
+    drop_bases, drop_logs = common.retention(cat.base_list(), logs, days, time.time())
+    for b in drop_bases:
+        log(f"retention ({days} days): removing base {b.name}")
+        arch.delete("base", b.name)
+    for lg in drop_logs:
+        arch.delete("binlog", lg.name)
+    if drop_logs:
+        log(f"retention ({days} days): removed {len(drop_logs)} binlog file(s) up to {drop_logs[-1].name}")
 
 
 def _dir_bytes(path: str) -> int:
@@ -502,12 +581,12 @@ def fetch(arch: common.Archive, t: Tools, target: Target, identity: str, work: s
     paths = []
     for it in target.logs:
         dest = os.path.join(logs_dir, it.meta["file"])
-        arch.get("binlog", it.name, identity, dest=dest, item=it)
+        arch.get("binlog", it.name, identity, dest=dest, item=_fresh(arch, it))
         paths.append(dest)
     os.makedirs(data, mode=0o700)
     log(f"base {target.base.name}: downloading {target.base.doc['object']['size']} bytes")
     started = time.time()
-    arch.get("base", target.base.name, identity, item=target.base,
+    arch.get("base", target.base.name, identity, item=_fresh(arch, target.base),
              sink=pipeline.Stage("unpack", [t.stream, "-x", "-C", data]))
     log(f"base {target.base.name}: unpacked in {time.time() - started:.1f}s; preparing")
     started = time.time()
@@ -522,6 +601,14 @@ def fetch(arch: common.Archive, t: Tools, target: Target, identity: str, work: s
                       f"{m['binlogFile']}:{m['binlogPosition']}")
     log(f"base {target.base.name}: prepared in {time.time() - started:.1f}s")
     return data, paths
+
+
+def _fresh(arch: common.Archive, it: common.Item) -> common.Item:
+    """The item's manifest fetched and its signature checked now (the plan may come from the cache)."""
+    now = arch.item(it.kind, it.name)
+    if now.sha256 != it.sha256:
+        raise Failure(f"{it.kind} {it.name}: its manifest changed while the restore was planned")
+    return now
 
 
 def _binlog_info(data: str) -> Optional[Tuple[str, int]]:
@@ -577,12 +664,20 @@ def _choose(cat: Catalog, args: Dict[str, str]) -> Target:
         return Target(base, [], 0, f"base backup {bid}")
     if "--to-latest" in args:
         best = max(cat.bases, key=lambda b: (_chain_end(cat, b), b.name))
-        return Target(best, _chain(cat, best), None, "the newest archived point")
+        chain = _chain(cat, best)
+        last = seq_of(chain[-1].meta["file"]) if chain else seq_of(best.meta["binlogFile"]) - 1
+        later = [n for n in cat.logs if n.startswith(f"{best.meta['serverId']}/") and seq_of(n.split("/", 1)[1]) > last]
+        if later:
+            warn(f"the archive goes on after a gap or into another history ({min(later)} ...): restoring to the end "
+                 "of the unbroken chain")
+        return Target(best, chain, None, f"the newest archived point ({common.fmt_time(_chain_end(cat, best))})")
     when = common.parse_time(args["--to-time"])
     win = window(cat)
     if not win.contains(when):
         raise config.ConfigError(f"{common.fmt_time(when)} is outside the recoverable window: {win.describe()}")
     fits = [b for b in cat.bases if b.meta["consistentAt"] <= when and _chain_end(cat, b) >= when]
+    if not fits:
+        raise config.ConfigError(f"{common.fmt_time(when)} is outside the recoverable window: {win.describe()}")
     base = max(fits, key=lambda b: b.meta["consistentAt"])
     chain = [it for it in _chain(cat, base)]
     # only the files that can hold an event before `when`

@@ -150,7 +150,10 @@ def server_facts(adm: Admin) -> ServerFacts:
         row = adm.sql("SELECT @@log_bin, @@log_bin_basename, @@server_id, @@datadir;")[0]
         if row[0] != "1":
             raise Failure("binary logging is off on the server (log_bin): run 'dbtier-db init'")
-        status = adm.sql("SHOW MASTER STATUS;")  # MySQL 8.4: SHOW BINARY LOG STATUS
+        try:
+            status = adm.sql("SHOW MASTER STATUS;")
+        except DbError:
+            status = adm.sql("SHOW BINARY LOG STATUS;")  # MySQL 8.4 removed SHOW MASTER STATUS
         files = [r[0] for r in adm.sql("SHOW BINARY LOGS;")]
     except DbError as e:
         raise Failure(f"reading the binlog state of {adm.target()}: {e}") from None
@@ -503,7 +506,9 @@ class Scratch:
         argv = [t.server, f"--defaults-file={defaults}" if os.path.exists(defaults) else "--no-defaults",
                 f"--datadir={datadir}", f"--socket={self.socket}", "--skip-networking", "--skip-grant-tables",
                 f"--user={user}", f"--pid-file={os.path.join(work, 'mysqld.pid')}", f"--log-error={self.error_log}",
-                "--innodb-buffer-pool-size=128M", "--skip-slave-start", "--event-scheduler=OFF"]
+                "--innodb-buffer-pool-size=128M", "--event-scheduler=OFF",
+                # MySQL 8: skip-slave-start is deprecated for skip-replica-start
+                "--skip-replica-start" if t.server == "mysqld" else "--skip-slave-start"]
         argv += [f"--log-bin={log_bin}", f"--server-id={server_id}"] if log_bin else ["--skip-log-bin"]
         with open(self.error_log, "ab") as err:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
@@ -843,7 +848,10 @@ def _restore(cfg: config.Config, run: RunDir, arch: common.Archive, cat: Catalog
         scratch = Scratch(t, work, data, user, log_bin=os.path.basename(basename) if inside else None,
                           server_id=int(target.base.meta["serverId"]))
         if inside:
-            scratch.sql(f"RESET MASTER TO {next_seq};")  # MySQL 8.0.19+: RESET MASTER TO also exists
+            try:
+                scratch.sql(f"RESET MASTER TO {next_seq};")  # MariaDB; MySQL 8.0.19+
+            except Failure:
+                scratch.sql(f"RESET BINARY LOGS AND GTIDS TO {next_seq};")  # MySQL 8.4 removed RESET MASTER
         else:
             warn(f"the binlogs live outside the data directory ({basename}): their numbering continues there")
         replay(t, scratch, target, paths)

@@ -186,6 +186,18 @@ export function shipsBinlogs(config: DbTierConfig): boolean {
   return config.mode === "self-managed" && (config.engine === "mariadb" || config.engine === "mysql");
 }
 
+/**
+ * Physical base backups (point-in-time recovery, self-managed): daily, an hour before the daily dump so the two
+ * rarely wait for each other's lock. A restore replays the archive from the newest base before the target,
+ * so the interval bounds the replay (at most a day of WAL/binlogs).
+ */
+export const BASEBACKUP_SCHEDULE = { onCalendar: "*-*-* 01:15:00", randomizedDelaySec: 1800 } as const;
+
+/** A self-managed database VM takes physical base backups (dbtier-db basebackup, both engine families). */
+export function takesBaseBackups(config: DbTierConfig): boolean {
+  return config.mode === "self-managed";
+}
+
 /** Health check cadence; alerts fire once per state change, so a short interval does not spam. */
 export const HEALTH_INTERVAL = "5min";
 
@@ -283,7 +295,48 @@ WantedBy=timers.target
     ),
   );
   if (role === "database" && shipsBinlogs(config)) files.push(...binlogArchiveUnits());
+  if (role === "database" && takesBaseBackups(config)) files.push(...baseBackupUnits());
   return files;
+}
+
+/** basebackup on its schedule (Persistent=: a base missed while the VM was off is taken at boot). */
+function baseBackupUnits(): HostFile[] {
+  return [
+    unitFile(
+      "dbtier-basebackup.service",
+      `[Unit]
+Description=dbtier physical base backup of the local database server (point-in-time recovery)
+Wants=network-online.target
+After=network-online.target mariadb.service mysql.service postgresql.service
+
+[Service]
+Type=oneshot
+Environment=DBTIER_ENV=${ENV_FILE}
+ExecStart=${TOOL_LINK} basebackup
+Nice=10
+IOSchedulingClass=best-effort
+IOSchedulingPriority=7
+MemoryMax=512M
+TimeoutStartSec=12h
+${HARDENED_SERVICE}
+`,
+    ),
+    unitFile(
+      "dbtier-basebackup.timer",
+      `[Unit]
+Description=dbtier base backup schedule
+
+[Timer]
+OnCalendar=${BASEBACKUP_SCHEDULE.onCalendar}
+Persistent=true
+RandomizedDelaySec=${BASEBACKUP_SCHEDULE.randomizedDelaySec}
+AccuracySec=1min
+
+[Install]
+WantedBy=timers.target
+`,
+    ),
+  ];
 }
 
 /**
@@ -332,6 +385,7 @@ export function timerUnitNames(config: DbTierConfig): string[] {
     ...config.backups.periods.map((p) => `dbtier-backup-${p}.timer`),
     "dbtier-health.timer",
     ...(shipsBinlogs(config) ? ["dbtier-archive-binlogs.timer"] : []),
+    ...(takesBaseBackups(config) ? ["dbtier-basebackup.timer"] : []),
   ];
 }
 

@@ -25,6 +25,8 @@ API
   a.key(kind, name, obj="") -> "<app>/<kind>/<name>/<obj>"
   a.put(kind, name, source, data_object, meta=None, read_back=False) -> Item
         source: a file path, or a pipeline.Stage writing the plain bytes to its stdout (pg_basebackup ...);
+        meta: a dict, or a function(pipeline.Result) -> dict called once the pipeline succeeded (facts only
+        known after the source ran, e.g. the WAL position a base backup ended at);
         zstd -> age -> upload; then the stored object is checked (read_back: downloaded and hashed, for
         small objects; else part ETags and size, falling back to a read-back), the manifest signed and
         written last. Raises ArchiveError naming the stage that failed (nothing half-written is believed).
@@ -291,6 +293,12 @@ class Archive:
         plain_sha, plain_size = result.results[plain_stage]
         report: s3.PutReport = result.results["upload"]
         self._check_stored(kind, name, key, report, read_back)
+        if callable(meta):
+            try:
+                meta = meta(result)
+            except Exception:
+                self._purge(kind, name)
+                raise
         doc = {
             "format": FORMAT, "kind": kind, "name": name, "app": self.app, "createdAt": _now(),
             "host": socket.gethostname(), "engine": self.cfg.engine, "signedBy": self.app,

@@ -81,8 +81,8 @@ COMMANDS: Dict[str, Command] = {c.name: c for c in [
     Command("load-app-db", "load-app-db [--force | --if-empty] [--backup-id ID]",
             "load DB_NAME from APP_DB_SOURCE (virgin, baseline, or the newest verified\n"
             "backup of a period; --backup-id: exactly that one); a replacement loads a\n"
-            "side database, checks it and swaps it in", "bash", MAIN_LOCK,
-            ("DB_ENGINE", "DB_NAME", "DB_USER", "APP_DB_SOURCE")),
+            "side database, checks it and swaps it in", "python:dbtier.appdb:cmd_load_app_db", MAIN_LOCK,
+            ("DB_ENGINE", "DB_NAME", "DB_USER", "APP_DB_SOURCE"), alert=True),
     Command("backup", "backup <period>", "hourly|daily|weekly|monthly: dump -> zstd -> age -> S3, checked, signed, pruned",
             "python:dbtier.backup:cmd_backup", MAIN_LOCK, BACKUP_KEYS, ("zstd", "age", "ssh-keygen", "nice"),
             lock_label_args=1, alert=True),
@@ -97,13 +97,16 @@ COMMANDS: Dict[str, Command] = {c.name: c for c in [
     Command("restore", "restore <backup-id|latest> --yes [--unverified]",
             "the newest backup with a passing test restore (or the one named), checked end\n"
             "to end; safety backup read back; loaded beside the live database, checked,\n"
-            "swapped in with the application fenced", "bash", MAIN_LOCK,
+            "swapped in with the application fenced", "python:dbtier.restore:cmd_restore", MAIN_LOCK,
             ("DB_ENGINE", "DB_NAME", "DB_USER", "APP_NAME", "BACKUP_RECIPIENT", "BACKUP_SIGNING_PUBLIC_KEY"),
-            READ_TOOLS, route=_restore_route),
+            READ_TOOLS, route=_restore_route, alert=True),
     Command("restore-pitr", "restore --to-time 'YYYY-MM-DD HH:MM:SSZ' | --to-backup ID | --to-latest --yes",
             "self-managed: physical restore to a point in time within the window, the old\n"
             "data directory kept aside until the restored server answers", "pitr", MAIN_LOCK, PITR_KEYS,
             ("zstd", "age", "ssh-keygen"), self_managed_only=True),
+    # promote's read-only probe (scripts/promote/remote.sh): no lock, no alert, nothing created.
+    Command("_object-count", "_object-count", "internal: the objects in DB_NAME on stdout",
+            "python:dbtier.appdb:cmd_object_count", "", ("DB_ENGINE", "DB_NAME"), hidden=True),
     Command("list", "list [period]", "backups in the datastore and their checked state (signature, test restore)",
             "python:dbtier.listing:cmd_list", "", ("APP_NAME",)),
     Command("health", "health", "database, connections, disk, certificates, backup age; alerts on change",

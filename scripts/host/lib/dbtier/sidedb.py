@@ -12,16 +12,18 @@ against the source, and (restore, load-app-db) swapped in for DB_NAME with the a
   s.swap_in(live, side, manifest_doc=None)  swap.py; raises SwapFailed with the state live is left in
 
 The order of the loads' own steps (the database's defaults first on MariaDB/MySQL, its settings last on
-PostgreSQL) and the checks are lib/restore.sh's, unchanged.
+PostgreSQL) and the checks are those of the bash toolkit this replaces (issue 11), unchanged.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 from typing import Dict, Optional
 
-from . import backup, config, pipeline
+from . import backup, config, pipeline, s3
 from .backup import LIB, PYTHON
 from .db import Admin, RunDir
 from .log import Failure, log
@@ -40,6 +42,22 @@ class SwapFailed(Exception):
 
 def _lines(text: str, n: int, sep: str = " ") -> str:
     return sep.join(text.strip().splitlines()[-n:])
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """SIGTERM/SIGINT wait until the block is done (the swap: killing it midway would leave the application
+    fenced or the databases half renamed), then end the run as they would have."""
+    caught = []
+    previous = {s: signal.signal(s, lambda signum, _f: caught.append(signum)) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if caught:
+            log(f"{signal.Signals(caught[0]).name} arrived during the swap; it was let finish")
+            raise s3.Interrupted(signal.Signals(caught[0]).name)
 
 
 def has_source_digests(doc: Dict) -> bool:
@@ -276,8 +294,9 @@ class Side:
             if cfg.get("DB_CA_FILE"):
                 argv += ["--ca-file", cfg.get("DB_CA_FILE")]
         argv += ["--user", cfg.get("DB_ADMIN_USER"), "--password-file", config.secret_path("db-admin-password")]
-        r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                           env=self.adm.env)
+        with _signals_deferred():
+            r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env=self.adm.env)
         err = r.stderr.decode(errors="replace").strip()
         last = err.splitlines()[-1] if err else ""
         if r.returncode != 0:

@@ -118,6 +118,8 @@ describe("MariaDB point-in-time recovery", () => {
   test("archive-binlogs ships closed files, basebackup streams and records its binlog position, signed", async () => {
     for (let i = 0; i < 5; i++) await insert("seed");
     expectOk(await host.run(["archive-binlogs"], { env: { DBTIER_BINLOG_FLUSH_AGE: "0" } }));
+    const beforeBase = binlogKeys();
+    expect(beforeBase).toEqual(["mysql-bin.000001"]);
     const started = Date.now();
     const b = await host.run(["basebackup"]);
     expectOk(b);
@@ -134,8 +136,10 @@ describe("MariaDB point-in-time recovery", () => {
       "CREATE TRIGGER marks_payload BEFORE INSERT ON marks FOR EACH ROW SET NEW.payload = half(LENGTH(NEW.label)) + RAND();", "app");
     for (let i = 0; i < 5; i++) await insert("seed");
     expectOk(await host.run(["archive-binlogs"], { env: { DBTIER_BINLOG_FLUSH_AGE: "0" } }));
+    // retention after the base: binlogs before its position are of no use and went; the base's own file is shipped
     const shipped = binlogKeys();
-    expect(shipped.length).toBeGreaterThanOrEqual(2);
+    expect(shipped[0]).toBe(manifest.meta.binlogFile);
+    expect(shipped.every((f) => f >= manifest.meta.binlogFile)).toBe(true);
     // idempotent: a second run ships nothing new and changes nothing
     const again = await host.run(["archive-binlogs"]);
     expectOk(again);
@@ -245,6 +249,22 @@ describe("MariaDB point-in-time recovery", () => {
       expect(existsSync(target.datadir)).toBe(false);
     } finally {
       writeFileSync(obj, original);
+    }
+    // a flipped byte in the base: verify-base refuses it and records the failure (signed)
+    const baseKey = s3.keys("shop/base/").find((k) => k.endsWith("/base.xbstream.zst.age")) ?? "";
+    const baseOriginal = readFileSync(s3.objectFile(baseKey));
+    const baseFlipped = Buffer.from(baseOriginal);
+    baseFlipped[100] ^= 0x80;
+    writeFileSync(s3.objectFile(baseKey), baseFlipped);
+    try {
+      const v = await host.run(["verify-base", "latest"], identity());
+      expect(v.code).toBe(1);
+      expect(v.stderr).toMatch(/part 1 .* refused before it was passed on .*\(recorded\)/);
+      const rec = JSON.parse(readFileSync(s3.objectFile(baseKey.replace(/[^/]+$/, "verification.json")), "utf8"));
+      expect(rec.result).toBe("failed");
+      expect(rec.reason).toMatch(/sha256/);
+    } finally {
+      writeFileSync(s3.objectFile(baseKey), baseOriginal);
     }
     // a manifest changed after signing (a later end time, say)
     const mf = s3.objectFile(`${victim}/manifest.json`);

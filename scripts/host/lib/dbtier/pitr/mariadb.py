@@ -58,6 +58,8 @@ FLUSH_AGE = int(os.environ.get("DBTIER_BINLOG_FLUSH_AGE") or 20)
 # health: shipping is stale when the last good archive-binlogs run, or the oldest unshipped transaction,
 # is older than this
 STALE_AFTER = int(os.environ.get("DBTIER_BINLOG_STALE_AFTER") or 180)
+# archive-binlogs lists the whole archive (to find gaps) at most this often
+GAP_CHECK_EVERY = int(os.environ.get("DBTIER_BINLOG_GAP_CHECK_EVERY") or 600)
 LIB = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -342,33 +344,58 @@ def archive_binlogs(cfg: config.Config, args: List[str]) -> int:
             except DbError as e:
                 raise Failure(f"FLUSH BINARY LOGS on {adm.target()}: {e}") from None
             facts = server_facts(adm)
-        archived = set(arch.names("binlog"))
-        closed = facts.files[:-1]
+        # What this data directory has shipped is remembered locally, so a run lists the whole archive only
+        # every GAP_CHECK_EVERY seconds (for gaps) instead of every 30 s; a file not remembered is checked
+        # against its manifest by archive_once (already archived: nothing is sent).
+        state = _read_state(cfg)
+        if state.get("timeline") != timeline:
+            state = {}
+        known = set(state.get("shipped") or [])
+        now = time.time()
+        listing = None
+        if now - float(state.get("listedAt") or 0) >= GAP_CHECK_EVERY:
+            listing = set(arch.names("binlog"))
         shipped = 0
-        for file in closed:
+        for file in facts.files[:-1]:
             name = _log_name(facts.server_id, file)
-            if name in archived:
+            if name in known or (listing is not None and name in listing):
+                known.add(name)
                 continue
             path = os.path.join(directory, file)
             s = scan_binlog(path)
             meta = {"seq": seq_of(file), "file": file, "serverId": facts.server_id, "timeline": timeline,
                     "firstTransaction": s.first_transaction, "lastTime": s.last_time, "size": s.end}
-            outcome = arch.archive_once("binlog", name, path, BINLOG_OBJECT, meta)
-            if outcome == "stored":
+            if arch.archive_once("binlog", name, path, BINLOG_OBJECT, meta) == "stored":
                 shipped += 1
                 log(f"binlog {name} archived ({s.end} bytes, events until "
                     f"{common.fmt_time(s.last_time) if s.last_time else '-'})")
-            archived.add(name)
-        with open(_state_file(cfg) + ".tmp", "w") as f:
-            json.dump({"okAt": int(time.time()), "current": facts.current, "timeline": timeline}, f)
-        os.replace(_state_file(cfg) + ".tmp", _state_file(cfg))
-        missing = gaps(sorted(archived))
+            known.add(name)
+        local = {_log_name(facts.server_id, f) for f in facts.files}
+        missing = gaps(sorted(listing | known)) if listing is not None else list(state.get("gaps") or [])
+        _write_state(cfg, {"okAt": int(now), "current": facts.current, "timeline": timeline,
+                           "shipped": sorted(known & local), "gaps": missing,
+                           "listedAt": now if listing is not None else state.get("listedAt", 0)})
         if missing:
             raise Failure(f"the binlog archive has a gap: {', '.join(missing[:10])}"
                           f"{' ...' if len(missing) > 10 else ''} missing (removed from the server before "
                           "it was shipped?); take a basebackup to start an unbroken window")
         log(f"archive-binlogs: {shipped} file(s) shipped; {facts.current} is being written")
     return 0
+
+
+def _read_state(cfg: config.Config) -> Dict:
+    try:
+        with open(_state_file(cfg)) as f:
+            doc = json.load(f)
+        return doc if isinstance(doc, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_state(cfg: config.Config, doc: Dict) -> None:
+    with open(_state_file(cfg) + ".tmp", "w") as f:
+        json.dump(doc, f)
+    os.replace(_state_file(cfg) + ".tmp", _state_file(cfg))
 
 
 # ---- basebackup ----
@@ -745,26 +772,32 @@ def verify_base(cfg: config.Config, args: List[str]) -> int:
     try:
         _free_space(work, int(base.meta.get("sourceBytes") or 0) * 2 + sum(it.doc["plain"]["size"] for it in chain),
                     "verify-base")
-        data, paths = fetch(arch, t, target, identity, work)
-        # a private instance under the state directory (which the mysql account may not traverse): it runs
-        # as whoever runs verify-base; nothing else can reach it (no TCP, a socket in a 0700 directory)
-        scratch = Scratch(t, work, data, pwd.getpwuid(os.geteuid()).pw_name)
-        replay(t, scratch, target, paths)
-        fp = fingerprint(cfg, t, scratch, os.path.join(work, "fingerprint.json"))
-        scratch.stop()
-        scratch = None
-    except Failure as e:
+        try:
+            data, paths = fetch(arch, t, target, identity, work)
+            # a private instance under the state directory (which the mysql account may not traverse): it runs
+            # as whoever runs verify-base; nothing else can reach it (no TCP, a socket in a 0700 directory)
+            scratch = Scratch(t, work, data, pwd.getpwuid(os.geteuid()).pw_name)
+            replay(t, scratch, target, paths)
+            fp = fingerprint(cfg, t, scratch, os.path.join(work, "fingerprint.json"))
+            scratch.stop()
+            scratch = None
+        except Failure as e:
+            # A datastore that cannot be read says nothing about the backup: only what does is recorded.
+            about = (not isinstance(e, common.ArchiveError) or isinstance(e, common.Refused)
+                     or "sha256" in str(e))
+            if about:
+                try:
+                    arch.record("base", base.name, base, {"result": "failed", "reason": str(e)})
+                except common.ArchiveError as e2:
+                    warn(str(e2))
+            raise Failure(f"verify-base {base.name} failed: {e} "
+                          f"({'recorded' if about else 'nothing recorded: it says nothing about the backup'})") from None
+    finally:
         if scratch is not None:
             try:
                 scratch.stop()
             except Failure:
                 pass
-        try:
-            arch.record("base", base.name, base, {"result": "failed", "reason": str(e)})
-        except common.ArchiveError as e2:
-            warn(str(e2))
-        raise Failure(f"verify-base {base.name} failed: {e} (recorded)") from None
-    finally:
         shutil.rmtree(work, ignore_errors=True)
     last = chain[-1] if chain else None
     tables = fp.get("tables") or {}
@@ -931,9 +964,8 @@ def health_check(ctx) -> None:
         ctx.record("binlog-archive", True, f"{len(names)} binlog file(s) archived, no gap")
     now = time.time()
     try:
-        with open(_state_file(cfg)) as f:
-            ok_at = int(json.load(f).get("okAt") or 0)
-    except (OSError, ValueError):
+        ok_at = int(_read_state(cfg).get("okAt") or 0)
+    except (TypeError, ValueError):
         ok_at = 0
     problems = []
     if now - ok_at > STALE_AFTER:

@@ -207,13 +207,19 @@ describe("MariaDB point-in-time recovery", () => {
     expect(before.length).toBeGreaterThan(100);
     expect(before.filter((x) => !ids.has(x.id))).toEqual([]);
     expect(after.filter((x) => ids.has(x.id))).toEqual([]);
-    await run("bash", [target.control, "stop"]);
+    const timelineAtT = readFileSync(path.join(target.datadir, "dbtier-timeline"), "utf8");
 
-    // the recovery point: the newest archived point after the kill
-    const latest = await newTarget();
+    // the recovery point: the newest archived point after the kill, restored over the running server restored
+    // to T (its new history has no base: "latest" is still the crashed server's)
+    const latest = target;
+    const pidAtT = latest.pid();
     started = Date.now();
     expectOk(await latest.host.run(["restore", "--to-latest", "--yes"], { ...identity(), env: { DBTIER_DB_CONTROL: `bash ${latest.control}` } }));
     console.log(`restore --to-latest: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    expect(alive(pidAtT)).toBe(false);
+    expect(readFileSync(path.join(latest.datadir, "dbtier-timeline"), "utf8")).not.toEqual(timelineAtT);
+    // the old data directory went once the restored server answered; no work directory is left
+    expect(readdirSync(path.dirname(latest.datadir)).filter((n) => /dbtier-(old|restore)/.test(n))).toEqual([]);
     const got = new Set((await latest.sql("SELECT id FROM marks;")).split("\n").filter(Boolean).map(Number));
     const lost = rows.filter((x) => !got.has(x.id));
     const oldestLost = lost.length ? Math.min(...lost.map((x) => x.committedAt)) : killedAt;

@@ -230,6 +230,16 @@ describe("MariaDB point-in-time recovery", () => {
     await run("bash", [latest.control, "stop"]);
   });
 
+  test("restore --to-backup ID: the base alone, as it was when it was taken", async () => {
+    const baseId = s3.keys("shop/base/").find((k) => k.endsWith("/manifest.json"))?.split("/")[2] ?? "";
+    const target = await newTarget();
+    expectOk(await target.host.run(["restore", "--to-backup", baseId, "--yes"], { ...identity(), env: { DBTIER_DB_CONTROL: `bash ${target.control}` } }));
+    // the base was taken after the first 5 rows, before the column, function and trigger were added
+    expect((await target.sql("SELECT COUNT(*) FROM marks;")).trim()).toBe("5");
+    expect((await target.sql("SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = 'app' AND column_name = 'note';")).trim()).toBe("0");
+    await run("bash", [target.control, "stop"]);
+  });
+
   test("a time outside the window is refused, naming the window", async () => {
     const target = await newTarget();
     const r = await target.host.run(["restore", "--to-time", "2020-01-01 00:00:00Z", "--yes"], identity());
@@ -315,6 +325,9 @@ describe("MariaDB point-in-time recovery", () => {
       expect(w.stdout).toContain(`gap: 1/${victim} missing from the archive`);
       const h = await host.run(["health"]);
       expect(h.stdout).toMatch(new RegExp(`^binlog-archive\\s+fail\\s+gap in the binlog archive: 1/${victim.replace(/\./g, "\\.")} missing`, "m"));
+      // the server was killed: nothing can be shipped
+      expect(h.stdout).toMatch(/^binlog-shipping\s+fail\s+.*cannot read the server's binlog state/m);
+      expect(h.code).toBe(1);
     } finally {
       for (const f of readdirSync(aside)) renameSync(path.join(aside, f), path.join(dir, f));
       removeDir(aside);

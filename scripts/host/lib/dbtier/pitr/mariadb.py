@@ -38,6 +38,7 @@ import pwd
 import re
 import shlex
 import shutil
+import signal
 import struct
 import subprocess
 import time
@@ -903,21 +904,32 @@ def _restore(cfg: config.Config, run: RunDir, arch: common.Archive, cat: Catalog
         shutil.rmtree(os.path.join(work, name), ignore_errors=True)
     _write_timeline(data, config.new_backup_id())
     _chown_tree(data, uid, gid)
-    # the swap: stop, old directory aside, the restored one in, start
-    _control(cfg, "stop")
-    aside = ""
-    if os.path.isdir(datadir) and os.listdir(datadir):
-        aside = f"{datadir}.dbtier-old-{stamp}"
-        os.rename(datadir, aside)
-    elif os.path.isdir(datadir):
-        os.rmdir(datadir)
-    os.rename(data, datadir)
+    # The swap: stop, old directory aside, the restored one in, start. A signal now is held until the server
+    # runs again (stopping halfway would leave it down with its directory moved).
+    held: List[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, _f: held.append(signum)) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        _control(cfg, "start")
-        Admin(cfg, run).wait_ready()
-    except (Failure, config.ConfigError) as e:
-        raise Failure(f"the restored server does not answer: {e}; the restored data is in {datadir}"
-                      f"{', the old data directory kept at ' + aside if aside else ''}") from None
+        try:
+            _control(cfg, "stop")
+        except Failure as e:
+            shutil.rmtree(work, ignore_errors=True)
+            raise Failure(f"{e}; nothing was changed (the restored copy is removed)") from None
+        aside = ""
+        if os.path.isdir(datadir) and os.listdir(datadir):
+            aside = f"{datadir}.dbtier-old-{stamp}"
+            os.rename(datadir, aside)
+        elif os.path.isdir(datadir):
+            os.rmdir(datadir)
+        os.rename(data, datadir)
+        try:
+            _control(cfg, "start")
+            Admin(cfg, run).wait_ready()
+        except (Failure, config.ConfigError) as e:
+            raise Failure(f"the restored server does not answer: {e}; the restored data is in {datadir}"
+                          f"{', the old data directory kept at ' + aside if aside else ''}") from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if aside:
         shutil.rmtree(aside, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
@@ -925,6 +937,8 @@ def _restore(cfg: config.Config, run: RunDir, arch: common.Archive, cat: Catalog
     log(f"restore to {target.what} done in {time.time() - started:.1f}s: {len(tables)} table(s), "
         f"{sum(int(v.get('rows') or 0) for v in tables.values())} row(s) in {cfg.get('DB_NAME')}; the server "
         "writes a new timeline: run 'dbtier-db basebackup' now (the window restarts with it)")
+    if held:
+        signal.raise_signal(held[0])  # the swap is done: now the run may end as asked
 
 
 # ---- pitr-window ----

@@ -54,7 +54,7 @@ BASE_OBJECT = "base.xbstream.zst.age"
 BINLOG_OBJECT = "binlog.zst.age"
 TIMELINE_FILE = "dbtier-timeline"
 # Flush the current binlog once its oldest transaction is this old: with the 30 s timer a transaction is
-# then shipped within FLUSH_AGE + one interval + one run, inside the 60 s recovery point.
+# then shipped within FLUSH_AGE + one interval + two runs, inside the 60 s recovery point.
 FLUSH_AGE = int(os.environ.get("DBTIER_BINLOG_FLUSH_AGE") or 20)
 # health: shipping is stale when the last good archive-binlogs run, or the oldest unshipped transaction,
 # is older than this

@@ -604,6 +604,13 @@ def _free_space(path: str, need: int, what: str) -> None:
         raise Failure(f"{what} refused: {path} has {avail >> 20} MiB free, needs about {need >> 20} MiB")
 
 
+def _space_needed(base: common.Item, logs: List[common.Item]) -> int:
+    """The unpacked base (the source's data directory as it was streamed) with a tenth to spare (redo applied
+    by prepare, the replay's growth), the decrypted binlogs, and room for the scratch server's own files."""
+    plain = int(base.doc.get("plain", {}).get("size") or base.meta.get("sourceBytes") or 0)
+    return plain + plain // 10 + sum(it.doc["plain"]["size"] for it in logs) + (64 << 20)
+
+
 def fetch(arch: common.Archive, t: Tools, target: Target, identity: str, work: str) -> Tuple[str, List[str]]:
     """Every binlog first (each checked against its signed manifest, part by part before age sees it, and
     by its plain sha256 after), then the base unpacked and prepared. Nothing is replayed before all of it
@@ -771,8 +778,7 @@ def verify_base(cfg: config.Config, args: List[str]) -> int:
     started = time.time()
     scratch: Optional[Scratch] = None
     try:
-        _free_space(work, int(base.meta.get("sourceBytes") or 0) * 2 + sum(it.doc["plain"]["size"] for it in chain),
-                    "verify-base")
+        _free_space(work, _space_needed(base, chain), "verify-base")
         try:
             data, paths = fetch(arch, t, target, identity, work)
             # a private instance under the state directory (which the mysql account may not traverse): it runs
@@ -870,8 +876,7 @@ def _restore(cfg: config.Config, run: RunDir, arch: common.Archive, cat: Catalog
     scratch: Optional[Scratch] = None
     log(f"restore to {target.what}: base {target.base.name}, {len(target.logs)} binlog file(s)")
     try:
-        _free_space(parent, int(target.base.meta.get("sourceBytes") or 0) * 2
-                    + sum(it.doc["plain"]["size"] for it in target.logs), "restore")
+        _free_space(parent, _space_needed(target.base, target.logs), "restore")
         data, paths = fetch(arch, t, target, identity, work)
         _chown_tree(work, uid, gid)
         # The restored server writes a new timeline; its binlog numbers continue after the archive's highest.

@@ -176,18 +176,24 @@ test("init renders WAL archiving whose archive_command the toolkit recognizes, a
 
 describe("archive-wal and fetch-wal", () => {
   // A data directory of its own (PG_VERSION, pg_wal): the server's archiver never sees these names.
+  // Its own application prefix too: these objects are no part of the server's archive.
   let fake: string;
-  const NAME = "0000000A0000000000000001";
+  let fakeEnv: string;
+  const NAME = "000000010000000000000001";
+  const FAKE_APP = `${APP}-fake`;
+  const wal = (name: string, obj = ""): string => `${FAKE_APP}/wal/${name}/${obj}`;
   beforeAll(() => {
     fake = tempDir("dbtier-pitr-fakedata-");
     mkdirSync(path.join(fake, "pg_wal"));
     writeFileSync(path.join(fake, "PG_VERSION"), "15\n");
+    fakeEnv = path.join(fake, "fake.env");
+    writeFileSync(fakeEnv, readFileSync(host.envFile, "utf8").replace(/^APP_NAME=.*$/m, `APP_NAME=${FAKE_APP}`));
   });
   afterAll(() => removeDir(fake));
   // as the server runs its restore_command: in its data directory (fetch-wal as root writes nowhere else)
   const inFake = (args: string[]) => run("bash", [TOOL, ...args], {
     cwd: fake, timeoutMs: 120_000,
-    env: { PATH: process.env.PATH, DBTIER_ENV: host.envFile, DBTIER_SECRETS_DIR: host.secretsDir, DBTIER_AGE_IDENTITY_FILE: key.identityFile },
+    env: { PATH: process.env.PATH, DBTIER_ENV: fakeEnv, DBTIER_SECRETS_DIR: host.secretsDir, DBTIER_AGE_IDENTITY_FILE: key.identityFile },
   });
 
   test("an S3 outage fails the archive_command (PostgreSQL retries); the retry stores it; again is a no-op; other content is refused", async () => {
@@ -196,7 +202,7 @@ describe("archive-wal and fetch-wal", () => {
     // the same env with a datastore nobody listens on
     const down = path.join(fake, "down.env");
     const deadPort = await freePort();
-    writeFileSync(down, readFileSync(host.envFile, "utf8").replace(/^DATASTORE_ENDPOINT=.*$/m, `DATASTORE_ENDPOINT=http://127.0.0.1:${deadPort}`));
+    writeFileSync(down, readFileSync(fakeEnv, "utf8").replace(/^DATASTORE_ENDPOINT=.*$/m, `DATASTORE_ENDPOINT=http://127.0.0.1:${deadPort}`));
     const args = ["archive-wal", `pg_wal/${NAME}`, NAME];
     const failed = await run("bash", [TOOL, ...args], {
       cwd: fake, env: { PATH: process.env.PATH, DBTIER_ENV: down, DBTIER_SECRETS_DIR: host.secretsDir, DBTIER_S3_LOW_LEVEL_RETRIES: "1", S3_ATTEMPTS: "1" },
@@ -205,7 +211,7 @@ describe("archive-wal and fetch-wal", () => {
     expect(failed.code).not.toBe(0);
     expect(failed.stderr).toMatch(/archive-wal/);
     expect(existsSync(s3.objectFile(wal(NAME, "manifest.json")))).toBe(false);
-    const env = { PATH: process.env.PATH, DBTIER_ENV: host.envFile, DBTIER_SECRETS_DIR: host.secretsDir };
+    const env = { PATH: process.env.PATH, DBTIER_ENV: fakeEnv, DBTIER_SECRETS_DIR: host.secretsDir };
     const ok = await run("bash", [TOOL, ...args], { cwd: fake, env, timeoutMs: 120_000 });
     expect(ok.stderr).toMatch(/archived/);
     expect(ok.code).toBe(0);
@@ -227,7 +233,7 @@ describe("archive-wal and fetch-wal", () => {
     const fetched = await inFake(["fetch-wal", NAME, dest]);
     expect(fetched.code).toBe(0);
     expect(readFileSync(dest)).toEqual(seg);
-    const missing = await inFake(["fetch-wal", "0000000A0000000000000009", path.join(fake, "pg_wal", "X")]);
+    const missing = await inFake(["fetch-wal", "000000010000000000000009", path.join(fake, "pg_wal", "X")]);
     expect(missing.code).toBe(1);
     expect(existsSync(path.join(fake, "pg_wal", "X"))).toBe(false);
   });
@@ -255,7 +261,7 @@ describe("archive-wal and fetch-wal", () => {
     try {
       writeFileSync(path.join(kd, "k"), forgedKey.privateKey, { mode: 0o600 });
       chmodSync(path.join(kd, "k"), 0o600);
-      const forged = Buffer.from(m0.toString().replace(/"app": "[^"]*"/, `"app": "${APP}"`));
+      const forged = Buffer.from(m0.toString().replace(/"host": "[^"]*"/, `"host": "elsewhere"`));
       writeFileSync(mFile, forged);
       writeFileSync(sFile, execFileSync("ssh-keygen", ["-Y", "sign", "-q", "-f", path.join(kd, "k"), "-n", "dbtier-backup"], { input: forged }));
     } finally {
@@ -366,6 +372,7 @@ describe("base backup, restore to a second after kill -9, verify-base", () => {
         await sleep(250);
       }
     })();
+    writer.catch(() => undefined); // awaited below; a failure there fails the test
     const walManifests = (): Set<string> => new Set(s3.keys(`${APP}/wal/`).filter((k) => /\/[0-9A-F]{24}\/manifest\.json$/.test(k)));
     const known = walManifests();
     // a segment closed by the timer (not by a manual switch): its arrival marks the timer's phase
@@ -396,5 +403,84 @@ describe("base backup, restore to a second after kill -9, verify-base", () => {
     expect(lost).toBeGreaterThan(Number(ARCHIVE_TIMEOUT) - 15);
     expect(lost).toBeLessThanOrEqual(60);
     expect(Number(ARCHIVE_TIMEOUT) + archiving).toBeLessThan(60);
+  });
+
+  /** The base backup's manifest (there is one). */
+  const baseManifest = (): { key: string; doc: { name: string; meta: { startWal: string } } } => {
+    const k = s3.keys(`${APP}/base/`).find((x) => x.endsWith("/manifest.json"))!;
+    return { key: k, doc: JSON.parse(readFileSync(s3.objectFile(k), "utf8")) };
+  };
+  /** Every archived copy (any timeline) of the segment `ahead` positions after the base's first one. */
+  const copiesAfterBase = (ahead: number): string[] => {
+    const start = baseManifest().doc.meta.startWal.slice(8);
+    const pos = BigInt(`0x${start.slice(0, 8)}`) * 256n + BigInt(`0x${start.slice(8)}`) + BigInt(ahead);
+    const want = (pos / 256n).toString(16).toUpperCase().padStart(8, "0") + (pos % 256n).toString(16).toUpperCase().padStart(8, "0");
+    return s3.keys(`${APP}/wal/`).filter((k) => k.endsWith("/wal.zst.age") && k.split("/")[2].slice(8) === want);
+  };
+  const marks = async (): Promise<string> => (await pg.sql("SELECT phase, count(*) FROM marks GROUP BY phase ORDER BY phase;", "app")).trim();
+
+  test("restore --to-backup on the running server gives the base's state; --to-latest then follows that newest timeline, not the longer older one", async () => {
+    const id = baseManifest().doc.name;
+    expect(pg.pid()).toBeGreaterThan(0);
+    const r = await tool(["restore", "--to-backup", id, "--yes"]);
+    expect(r.stderr).toMatch(/restore to base backup .*: OK/);
+    expect(r.code).toBe(0);
+    // the base was taken before the first row
+    expect(await marks()).toBe("");
+    for (let i = 0; i < 3; i++) await pg.sql("INSERT INTO marks (phase) VALUES ('after-to-backup');", "app");
+    await switchAndArchive();
+    const latest = await tool(["restore", "--to-latest", "--yes"]);
+    expect(latest.stderr).toMatch(/restore to .*: OK/);
+    expect(latest.code).toBe(0);
+    expect(await marks()).toBe("after-to-backup\t3");
+  });
+
+  test("a tampered segment stops the recovery (fetch-wal refuses it): the restore fails and the old data directory is back", async () => {
+    // segments on the newest timeline after the base's first one, so the recovery must read them
+    for (let i = 0; i < 3; i++) {
+      await pg.sql("INSERT INTO marks (phase) VALUES ('more');", "app");
+      await switchAndArchive();
+    }
+    const copies = copiesAfterBase(1);
+    expect(copies.length).toBeGreaterThan(0);
+    const originals = copies.map((k) => readFileSync(s3.objectFile(k)));
+    for (const k of copies) {
+      const b = Buffer.from(readFileSync(s3.objectFile(k)));
+      b[Math.floor(b.length / 2)] ^= 0x01;
+      writeFileSync(s3.objectFile(k), b);
+    }
+    const marker = path.join(pg.data, "dbtier-test-marker");
+    writeFileSync(marker, "the live data directory\n");
+    const r = await tool(["restore", "--to-latest", "--yes"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/sha256/);
+    expect(r.stderr).toMatch(/the old data directory is back/);
+    expect(readFileSync(marker, "utf8")).toBe("the live data directory\n");
+    copies.forEach((k, i) => writeFileSync(s3.objectFile(k), originals[i]));
+    const again = await tool(["restore", "--to-latest", "--yes"]);
+    expect(again.code).toBe(0);
+    expect(await marks()).toBe("after-to-backup\t3\nmore\t3");
+  });
+
+  test("health: the archiver keeps up and the archive has no gap; a missing segment is a failing wal-gaps check", async () => {
+    await switchAndArchive();
+    const ok = await tool(["health"]);
+    expect(ok.stdout).toMatch(/^wal-archive\s+ok\s/m);
+    expect(ok.stdout).toMatch(/^wal-gaps\s+ok\s+no gap; window \d{4}-/m);
+    const kd = tempDir("dbtier-pitr-rm-");
+    try {
+      writeFileSync(path.join(kd, "id"), s3.accessKeyId, { mode: 0o600 });
+      writeFileSync(path.join(kd, "secret"), s3.secretAccessKey, { mode: 0o600 });
+      for (const k of copiesAfterBase(2)) {
+        await runOk("python3", [path.join(path.dirname(TOOL), "lib", "s3stream.py"), "rm", s3.bucket, k.replace(/wal\.zst\.age$/, ""), "--prefix"], {
+          env: { PATH: process.env.PATH, S3_ENDPOINT: s3.endpoint, S3_ACCESS_KEY_FILE: path.join(kd, "id"), S3_SECRET_KEY_FILE: path.join(kd, "secret") },
+        });
+      }
+    } finally {
+      removeDir(kd);
+    }
+    const gap = await tool(["health"]);
+    expect(gap.code).toBe(1);
+    expect(gap.stdout).toMatch(/^wal-gaps\s+fail\s+1 WAL segment\(s\) missing/m);
   });
 });

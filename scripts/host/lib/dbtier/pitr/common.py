@@ -24,7 +24,8 @@ API
   a = Archive(cfg, client=None, signer=None)        client: s3.from_config(cfg, small=True) by default
   a.key(kind, name, obj="") -> "<app>/<kind>/<name>/<obj>"
   a.put(kind, name, source, data_object, meta=None, read_back=False) -> Item
-        source: a file path, or a pipeline.Stage writing the plain bytes to its stdout (pg_basebackup ...);
+        source: a file path, or a pipeline.Stage writing the plain bytes to its stdout (pg_basebackup ...),
+        or a list of Stages (a producer and pass-through inspectors; their results reach meta);
         meta: a dict, or a function(pipeline.Result) -> dict called once the pipeline succeeded (facts only
         known after the source ran, e.g. the WAL position a base backup ended at);
         zstd -> age -> upload; then the stored object is checked (read_back: downloaded and hashed, for
@@ -270,8 +271,9 @@ class Archive:
             read_back: bool = False) -> Item:
         what = f"{kind} {name}"
         key = self.key(kind, name, data_object)
-        if isinstance(source, pipeline.Stage):
-            stages = [source, pipeline.Stage("measure", fn=_measure)]
+        if isinstance(source, (pipeline.Stage, list)):
+            stages = ([source] if isinstance(source, pipeline.Stage) else list(source)) + \
+                [pipeline.Stage("measure", fn=_measure)]
             plain_stage = "measure"
         else:
             stages = [pipeline.Stage("read", fn=_plain_reader(source))]

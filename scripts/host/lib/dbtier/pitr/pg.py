@@ -183,7 +183,9 @@ def archive_wal(cfg: config.Config, args: List[str]) -> int:
     started = time.monotonic()
     meta: Dict[str, object] = {"type": "segment"}
     if name.endswith(".history"):
-        meta["type"] = "history"
+        # what a restore needs to follow the timeline (no secret: positions and reasons), signed with it
+        with open(path, errors="replace") as f:
+            meta.update({"type": "history", "timeline": int(name[:8], 16), "history": parse_history(f.read())})
     elif name.endswith(".backup"):
         meta["type"] = "backup-label"
     elif name.endswith(".partial"):
@@ -234,8 +236,28 @@ def fetch_wal(cfg: config.Config, args: List[str]) -> int:
 
 # ---------------------------------------------------------------------------------------------- the window
 
+def parse_lsn(text: str) -> int:
+    hi, lo = text.split("/")
+    return (int(hi, 16) << 32) | int(lo, 16)
+
+
+HISTORY_LINE = re.compile(r"^\s*(\d+)\s+([0-9A-Fa-f]+/[0-9A-Fa-f]+)\s*(.*)$")
+
+
+def parse_history(text: str) -> List[Dict[str, object]]:
+    """A timeline history file: each ancestor timeline and the LSN where it was left."""
+    out: List[Dict[str, object]] = []
+    for line in text.splitlines():
+        m = HISTORY_LINE.match(line)
+        if m:
+            out.append({"tli": int(m.group(1)), "switchLsn": m.group(2).upper(), "reason": m.group(3).strip()})
+    return out
+
+
 class State:
-    """What the archive holds, checked: bases (signed manifests), segments by number, the window."""
+    """What the archive holds, checked, along the newest timeline (the one a restore follows: recovery_target_
+    timeline 'latest'): bases (signed manifests) on its path, the segment each position needs (the timeline
+    that owned it, from the signed history records), the window."""
 
     def __init__(self, archive: common.Archive) -> None:
         self.archive = archive
@@ -252,11 +274,25 @@ class State:
             self.bases.append((item, common.Base(name, float(m["consistentAt"]), int(m["startSegno"]), item.doc)))
         self.segment_size = int(self.bases[-1][1].doc["meta"]["segmentSize"]) if self.bases else DEFAULT_SEGMENT_SIZE
         self.wal_names = archive.names("wal")
+        self.present = set(self.wal_names)
         self.segments: Dict[int, List[str]] = {}
         for n in self.wal_names:
             s = segment_number(n, self.segment_size)
             if s is not None:
                 self.segments.setdefault(s, []).append(n)
+        # The newest timeline as the recovery finds it: history files probed upwards from 1 until one is
+        # missing (a segment of a timeline without its history is never read).
+        self.timeline = 1
+        while f"{self.timeline + 1:08X}.history" in self.present:
+            self.timeline += 1
+        # [(timeline, position it begins at)] along the newest timeline's history, oldest first. A child
+        # may begin before its parent's own start (a restore to a point before the previous restore's), so a
+        # timeline's positions end at the earliest begin of any later one.
+        self.path: List[Tuple[int, int]] = [(1, 0)]
+        if self.timeline > 1:
+            entries = archive.item("wal", f"{self.timeline:08X}.history").meta.get("history") or []
+            begins = [0] + [parse_lsn(str(e["switchLsn"])) for e in entries]
+            self.path = list(zip([int(e["tli"]) for e in entries] + [self.timeline], begins))
         self._last_commit: Dict[int, Optional[float]] = {}
         self.spans: Dict[str, Tuple[float, float, int]] = {}
         for item, b in self.bases:
@@ -271,33 +307,52 @@ class State:
                 merged.append((a, z))
         self.window = common.Window(merged)
 
+    def owner(self, segno: int) -> int:
+        """The timeline whose copy of a segment the recovery reads: the newest one begun at or before it (as
+        PostgreSQL's XLogFileReadAnyTLI picks; the segment holding a switch point is the new timeline's)."""
+        for tli, begin in reversed(self.path):
+            if begin // self.segment_size <= segno:
+                return tli
+        return self.path[0][0]
+
+    def name(self, segno: int) -> str:
+        return segment_name(self.owner(segno), segno, self.segment_size)
+
+    def on_path(self, tli: int, lsn: int) -> bool:
+        """Whether a position of timeline tli is part of the newest timeline's history."""
+        for i, (t, begin) in enumerate(self.path):
+            if t == tli:
+                later = [b for _, b in self.path[i + 1:]]
+                return begin <= lsn and (not later or lsn <= min(later))
+        return False
+
     def chain_end(self, start: int) -> Optional[int]:
-        if start not in self.segments:
+        if self.name(start) not in self.present:
             return None
         j = start
-        while j + 1 in self.segments:
+        while self.name(j + 1) in self.present:
             j += 1
         return j
 
     def last_commit(self, segno: int) -> Optional[float]:
         if segno not in self._last_commit:
-            times = []
-            for n in self.segments.get(segno, []):
-                try:
-                    t = self.archive.item("wal", n).meta.get("lastCommit")
-                except common.ArchiveError as e:
-                    warn(f"{e}")
-                    continue
-                if isinstance(t, (int, float)):
-                    times.append(float(t))
-            self._last_commit[segno] = max(times) if times else None
+            t = None
+            try:
+                t = self.archive.item("wal", self.name(segno)).meta.get("lastCommit")
+            except common.ArchiveError as e:
+                warn(f"{e}")
+            self._last_commit[segno] = float(t) if isinstance(t, (int, float)) else None
         return self._last_commit[segno]
 
     def _span(self, b: common.Base) -> Optional[Tuple[float, float, int]]:
-        """(from, to, last segment) for a base: its consistent point to the newest commit of the unbroken
-        run of segments from its first one (it must reach the segment the backup ended in)."""
+        """(from, to, last segment) for a base on the newest timeline's path: its consistent point to the
+        newest commit of the unbroken run of segments from its first one (it must reach the segment the
+        backup ended in)."""
+        m = b.doc["meta"]
+        if not self.on_path(int(m["timeline"]), parse_lsn(str(m["stopLsn"]))):
+            return None
         end = self.chain_end(int(b.first_log))  # type: ignore[arg-type]
-        if end is None or end < int(b.doc["meta"]["stopSegno"]):
+        if end is None or end < int(m["stopSegno"]):
             return None
         newest = None
         for s in range(end, int(b.first_log) - 1, -1):  # type: ignore[arg-type]
@@ -308,6 +363,13 @@ class State:
 
     def newest_end_segment(self) -> Optional[int]:
         return max((e for _, _, e in self.spans.values()), default=None)
+
+    def gaps(self) -> Tuple[List[int], int, int]:
+        """Positions missing on the newest timeline's path between the oldest base's first segment and the
+        newest archived one: (missing, first, last)."""
+        first = min(int(b.first_log) for _, b in self.bases)  # type: ignore[arg-type]
+        last = max((s for s in self.segments if self.name(s) in self.present), default=first)
+        return [s for s in range(first, last + 1) if self.name(s) not in self.present], first, last
 
 
 def pitr_window(cfg: config.Config, args: List[str]) -> int:
@@ -325,12 +387,58 @@ def pitr_window(cfg: config.Config, args: List[str]) -> int:
 # ---------------------------------------------------------------------------------------------- basebackup
 
 def _server_facts(cfg: config.Config) -> Dict[str, str]:
-    row = local_sql(cfg, "SELECT pg_walfile_name(pg_current_wal_lsn()), current_setting('archive_mode'), "
+    row = local_sql(cfg, "SELECT pg_walfile_name(pg_current_wal_lsn()), pg_current_wal_lsn(), current_setting('archive_mode'), "
                          "current_setting('archive_command'), current_setting('wal_segment_size'), "
                          "current_setting('server_version_num'), current_setting('server_version'), "
                          "pg_is_in_recovery(), current_setting('data_directory')")[0]
-    keys = ["wal", "archive_mode", "archive_command", "segment_size", "version_num", "version", "in_recovery", "data_directory"]
+    keys = ["wal", "lsn", "archive_mode", "archive_command", "segment_size", "version_num", "version", "in_recovery",
+            "data_directory"]
     return dict(zip(keys, row))
+
+
+def _tar_size(field: bytes) -> int:
+    if field[0] & 0x80:  # base-256 (GNU) for large members
+        return int.from_bytes(field[1:], "big")
+    return int(field.strip(b"\0 ") or b"0", 8)
+
+
+def inspect_tar(inp, out) -> Dict[str, str]:
+    """A pass-through stage over pg_basebackup's tar: keeps backup_label and the end of backup_manifest (its
+    WAL-Ranges say exactly where the backup starts and ends); every byte goes on unchanged."""
+    found: Dict[str, str] = {}
+    keep_bytes = 1 << 20
+    while True:
+        header = inp.read(512)
+        if not header:
+            break
+        out.write(header)
+        if len(header) < 512 or header == bytes(512):
+            for b in iter(lambda: inp.read(1 << 20), b""):
+                out.write(b)
+            break
+        name = header[0:100].split(b"\0", 1)[0].decode(errors="replace")
+        size = _tar_size(header[124:136])
+        padded = (size + 511) // 512 * 512
+        keep = name in ("backup_label", "backup_manifest")
+        tail = bytearray()
+        left = padded
+        while left:
+            b = inp.read(min(left, 1 << 20))
+            if not b:
+                raise ValueError(f"the tar stream ends inside {name}")
+            out.write(b)
+            left -= len(b)
+            if keep:
+                tail += b
+                if len(tail) > keep_bytes + 512:
+                    del tail[:len(tail) - keep_bytes - 512]
+        if keep:
+            found[name] = bytes(tail[:len(tail) - (padded - size)]).decode(errors="replace")
+    return found
+
+
+WAL_RANGE = re.compile(r'"Timeline":\s*(\d+),\s*"Start-LSN":\s*"([0-9A-Fa-f]+/[0-9A-Fa-f]+)",\s*"End-LSN":\s*"([0-9A-Fa-f]+/[0-9A-Fa-f]+)"')
+LABEL_START = re.compile(r"^START WAL LOCATION: ([0-9A-F]+/[0-9A-F]+) \(file ([0-9A-F]{24})\)", re.M)
 
 
 def _size_bytes(setting: str) -> int:
@@ -353,27 +461,32 @@ def basebackup(cfg: config.Config, args: List[str]) -> int:
                       "without the archive is not restorable")
     prefix = tool_prefix(before["archive_command"])
     seg_size = _size_bytes(before["segment_size"])
-    start_segno = segment_number(before["wal"], seg_size)
     backup_id = config.new_backup_id()
     started = time.time()
-    log(f"basebackup {backup_id} of PostgreSQL {before['version']} started (first WAL {before['wal']})")
+    log(f"basebackup {backup_id} of PostgreSQL {before['version']} started (current WAL {before['wal']})")
     argv = as_server(["pg_basebackup", "-h", socket_dir(cfg), "-p", port(cfg), "-D", "-", "-Ft", "-X", "none",
                       "-c", os.environ.get("DBTIER_PITR_CHECKPOINT") or "fast", "-l", f"dbtier {backup_id}", "-w"])
 
-    def meta(_result: pipeline.Result) -> Dict[str, object]:
+    def meta(result: pipeline.Result) -> Dict[str, object]:
         # pg_basebackup returned after the server archived the segment the backup ended in (it waits).
-        after = _server_facts(cfg)
         consistent = math.ceil(time.time())
-        stop_segno = (segment_number(after["wal"], seg_size) or 0) - 1
-        return {"startWal": before["wal"], "startSegno": start_segno, "stopSegno": max(stop_segno, start_segno or 0),
-                "timeline": int(before["wal"][:8], 16), "segmentSize": seg_size, "serverVersion": before["version"],
+        found = result.results.get("inspect") or {}
+        label = LABEL_START.search(found.get("backup_label", ""))
+        ranges = WAL_RANGE.findall(found.get("backup_manifest", ""))
+        if not label or not ranges:
+            raise Failure("the base backup's tar carries no backup_label or backup_manifest WAL range")
+        start_lsn, start_wal = label.group(1), label.group(2)
+        stop_lsn = ranges[-1][2]
+        start = segment_number(start_wal, seg_size) or 0
+        return {"startWal": start_wal, "startSegno": start, "stopSegno": (parse_lsn(stop_lsn) - 1) // seg_size,
+                "startLsn": start_lsn, "stopLsn": stop_lsn, "timeline": int(start_wal[:8], 16), "segmentSize": seg_size, "serverVersion": before["version"],
                 "serverVersionNum": int(before["version_num"]), "startedAt": int(started), "consistentAt": consistent,
                 "consistentAtText": common.fmt_time(consistent), "toolCommand": prefix,
                 "method": "pg_basebackup -Ft -X none"}
 
-    stage = pipeline.Stage("basebackup", argv, env=_clean_pg_env())
+    stages = [pipeline.Stage("basebackup", argv, env=_clean_pg_env()), pipeline.Stage("inspect", fn=inspect_tar)]
     try:
-        item = archive.put("base", backup_id, stage, BASE_OBJECT, meta)
+        item = archive.put("base", backup_id, stages, BASE_OBJECT, meta)
     except common.ArchiveError as e:
         raise Failure(f"basebackup {backup_id}: {e}") from None
     log(f"basebackup {backup_id} done: {item.doc['plain']['size']} bytes of data, stored {item.doc['object']['size']}, "
@@ -616,7 +729,7 @@ def restore(cfg: config.Config, args: List[str]) -> int:
         ident = _identity_copy(identity, work)
         # The restore_command works before anything is touched: the base's first segment, as the server runs it.
         probe = os.path.join(work, "probe")
-        first = segment_name(int(item.meta["timeline"]), int(item.meta["startSegno"]), int(item.meta["segmentSize"]))
+        first = st.name(int(item.meta["startSegno"]))
         cmd = restore_command(prefix, ident).replace("%f", first).replace("%p", probe)
         r = subprocess.run(as_server(["sh", "-c", cmd]), cwd=work, capture_output=True, text=True)
         if r.returncode != 0 or not os.path.isfile(probe):
@@ -662,8 +775,8 @@ def restore(cfg: config.Config, args: List[str]) -> int:
             need = st.spans[item.name][2]
             got = segment_number(reached, int(item.meta["segmentSize"])) or 0
             if got < need:
-                raise Failure(f"recovery ended at WAL {reached}, before the newest archived segment "
-                              f"{segment_name(1, need, int(item.meta['segmentSize']))[8:]}: {_tail(server.log_file)}")
+                raise Failure(f"recovery ended at WAL {reached}, before the newest archived segment {st.name(need)}: "
+                              f"{_tail(server.log_file)}")
         with RunDir() as run:
             adm = Admin(cfg, run)
             why = adm.ping()
@@ -862,12 +975,10 @@ def health_check(ctx) -> None:
     if not st.bases:
         ctx.record("wal-gaps", False, "no base backup in the archive (dbtier-db basebackup)")
         return
-    first = min(int(b.first_log) for _, b in st.bases)  # type: ignore[arg-type]
-    newest = max(st.segments, default=first)
-    missing = [s for s in range(first, newest + 1) if s not in st.segments]
+    missing, _, _ = st.gaps()
     if missing:
-        names = ", ".join(segment_name(1, s, st.segment_size)[8:] for s in missing[:5])
-        ctx.record("wal-gaps", False, f"{len(missing)} WAL segment(s) missing from the archive (segment numbers "
-                   f"{names}{' ...' if len(missing) > 5 else ''}); window {st.window.describe()}")
+        names = ", ".join(st.name(s) for s in missing[:5])
+        ctx.record("wal-gaps", False, f"{len(missing)} WAL segment(s) missing from the archive (timeline "
+                   f"{st.timeline}'s path: {names}{' ...' if len(missing) > 5 else ''}); window {st.window.describe()}")
     else:
         ctx.record("wal-gaps", True, f"no gap; window {st.window.describe()}")

@@ -207,7 +207,9 @@ describe("MariaDB point-in-time recovery", () => {
     expect(before.length).toBeGreaterThan(100);
     expect(before.filter((x) => !ids.has(x.id))).toEqual([]);
     expect(after.filter((x) => ids.has(x.id))).toEqual([]);
-    const timelineAtT = readFileSync(path.join(target.datadir, "dbtier-timeline"), "utf8");
+    const timelineAtT = readFileSync(path.join(target.datadir, "dbtier-timeline"), "utf8").trim();
+    // the server restored to T takes a write: its history after T must survive being replaced below
+    await target.sql("INSERT INTO marks (label) VALUES ('at-T-history');");
 
     // the recovery point: the newest archived point after the kill, restored over the running server restored
     // to T (its new history has no base: "latest" is still the crashed server's)
@@ -218,8 +220,13 @@ describe("MariaDB point-in-time recovery", () => {
     console.log(`restore --to-latest: ${((Date.now() - started) / 1000).toFixed(1)} s`);
     expect(alive(pidAtT)).toBe(false);
     expect(readFileSync(path.join(latest.datadir, "dbtier-timeline"), "utf8")).not.toEqual(timelineAtT);
-    // the old data directory went once the restored server answered; no work directory is left
+    // the old data directory went once the restored server answered, its binlogs archived first (the history
+    // that began at T stays recoverable); no work directory is left
     expect(readdirSync(path.dirname(latest.datadir)).filter((n) => /dbtier-(old|restore)/.test(n))).toEqual([]);
+    const atT = binlogKeys().map((f) => JSON.parse(readFileSync(s3.objectFile(`shop/binlog/1/${f}/manifest.json`), "utf8")).meta)
+      .filter((m) => m.timeline === timelineAtT);
+    expect(atT.length).toBeGreaterThanOrEqual(2);
+    expect(atT.some((m) => m.firstTransaction !== null)).toBe(true);
     const got = new Set((await latest.sql("SELECT id FROM marks;")).split("\n").filter(Boolean).map(Number));
     const lost = rows.filter((x) => !got.has(x.id));
     const oldestLost = lost.length ? Math.min(...lost.map((x) => x.committedAt)) : killedAt;
@@ -249,7 +256,10 @@ describe("MariaDB point-in-time recovery", () => {
   });
 
   test("a flipped byte in a binlog object, or a forged manifest, is refused before anything is replayed", async () => {
-    const names = binlogKeys();
+    // a file of the base's own chain (what --to-latest replays)
+    const meta = (f: string) => JSON.parse(readFileSync(s3.objectFile(f), "utf8")).meta;
+    const baseTimeline = meta(s3.keys("shop/base/").find((k) => k.endsWith("/manifest.json")) ?? "").timeline;
+    const names = binlogKeys().filter((f) => meta(`shop/binlog/1/${f}/manifest.json`).timeline === baseTimeline);
     const victim = `shop/binlog/1/${names[Math.floor(names.length / 2)]}`;
     const obj = s3.objectFile(`${victim}/binlog.zst.age`);
     const original = readFileSync(obj);

@@ -108,8 +108,13 @@ d = tempfile.mkdtemp()
 f = os.path.join(d, "mysql-bin.000007")
 open(f, "wb").write(body + ev(99, 162)[:25])
 whole, head = m.scan_binlog(f), m.scan_binlog(f, stop=4 + 80)
-print(json.dumps({"whole": [whole.first_transaction, whole.last_time, whole.end], "head": [head.first_transaction, head.last_time], "seq": m.seq_of("mysql-bin.000007")}))`);
-    expect(r.whole).toEqual([20, 30, 4 + 6 * 40]);
+open(f + ".closed", "wb").write(body)
+closed = m.scan_binlog(f + ".closed")
+print(json.dumps({"whole": [whole.first_transaction, whole.last_time, whole.end, whole.last_type, whole.torn],
+  "closed": [closed.last_type, closed.torn], "head": [head.first_transaction, head.last_time], "seq": m.seq_of("mysql-bin.000007")}))`);
+    // a crash cut the last event: the file is torn, its last complete event a rotate
+    expect(r.whole).toEqual([20, 30, 4 + 6 * 40, 4, true]);
+    expect(r.closed).toEqual([4, false]);
     expect(r.head).toEqual([null, 11]);
     expect(r.seq).toBe(7);
   });

@@ -94,6 +94,7 @@ BINLOG_MAGIC = b"\xfebin"
 # Events that every file starts (or ends) with and that are no transaction: format description, rotate,
 # stop, MariaDB's binlog checkpoint / GTID list / start encryption; MySQL 8: previous GTIDs.
 NON_TRANSACTION = {15, 4, 3, 161, 163, 164, 35}
+ROTATE_EVENT, STOP_EVENT = 4, 3
 
 
 @dataclasses.dataclass
@@ -101,6 +102,8 @@ class Scan:
     first_transaction: Optional[int]   # time of the first transaction event (None: no transaction)
     last_time: Optional[int]           # newest event time (a closed file's last event is its rotate)
     end: int                           # position after the last complete event read
+    last_type: Optional[int] = None    # type of the last complete event (a closed file ends in ROTATE or STOP)
+    torn: bool = False                 # the file ends inside an event (a crash while it was written)
 
 
 def scan_binlog(path: str, stop: Optional[int] = None) -> Scan:
@@ -108,6 +111,8 @@ def scan_binlog(path: str, stop: Optional[int] = None) -> Scan:
     UTC epoch seconds (the statement's start)."""
     first: Optional[int] = None
     last: Optional[int] = None
+    last_type: Optional[int] = None
+    torn = False
     with open(path, "rb") as f:
         if f.read(4) != BINLOG_MAGIC:
             raise Failure(f"{path} is not a binary log (no magic number)")
@@ -116,17 +121,20 @@ def scan_binlog(path: str, stop: Optional[int] = None) -> Scan:
             f.seek(pos)
             head = f.read(EVENT_HEADER.size)
             if len(head) < EVENT_HEADER.size:
+                torn = stop is None and len(head) > 0
                 break
             ts, etype, _sid, size, _next, _flags = EVENT_HEADER.unpack(head)
             if size < EVENT_HEADER.size:
                 raise Failure(f"{path}: corrupt event at position {pos} (size {size})")
             if stop is None and pos + size > os.fstat(f.fileno()).st_size:
-                break  # an event still being written
+                torn = True  # an event still being written, or cut by a crash
+                break
             if etype not in NON_TRANSACTION and first is None:
                 first = ts
             last = ts if last is None else max(last, ts)
+            last_type = etype
             pos += size
-    return Scan(first, last, pos)
+    return Scan(first, last, pos, last_type, torn)
 
 
 def seq_of(file: str) -> int:
@@ -883,7 +891,9 @@ def _restore(cfg: config.Config, run: RunDir, arch: common.Archive, cat: Catalog
         basename = target.base.meta.get("logBinBasename") or ""
         old_datadir = (target.base.meta.get("datadir") or "").rstrip("/")
         inside = bool(basename) and os.path.dirname(basename) == old_datadir
-        next_seq = max([seq_of(n.split("/", 1)[1]) for n in cat.logs] + [0]) + 1
+        # after the archive's and after the old directory's own files (which are archived at the swap)
+        leftovers = _local_binlogs(datadir, basename)
+        next_seq = max([seq_of(n.split("/", 1)[1]) for n in cat.logs] + [seq_of(f) for f in leftovers] + [0]) + 1
         scratch = Scratch(t, work, data, user, log_bin=os.path.basename(basename) if inside else None,
                           server_id=int(target.base.meta["serverId"]))
         if inside:
@@ -936,7 +946,11 @@ def _restore(cfg: config.Config, run: RunDir, arch: common.Archive, cat: Catalog
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if aside:
-        shutil.rmtree(aside, ignore_errors=True)
+        kept = _archive_leftovers(arch, aside, os.path.basename(basename), int(target.base.meta["serverId"]))
+        if kept:
+            warn(f"the old data directory is kept at {aside}: {kept}")
+        else:
+            shutil.rmtree(aside, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
     tables = fp.get("tables") or {}
     log(f"restore to {target.what} done in {time.time() - started:.1f}s: {len(tables)} table(s), "
@@ -944,6 +958,38 @@ def _restore(cfg: config.Config, run: RunDir, arch: common.Archive, cat: Catalog
         "writes a new timeline: run 'dbtier-db basebackup' now (the window restarts with it)")
     if held:
         signal.raise_signal(held[0])  # the swap is done: now the run may end as asked
+
+
+def _local_binlogs(datadir: str, basename: str) -> List[str]:
+    """The binlog files a data directory's index names (those of a server that wrote them under datadir)."""
+    try:
+        with open(os.path.join(datadir, os.path.basename(basename) + ".index")) as f:
+            return [os.path.basename(ln.strip()) for ln in f if ln.strip()]
+    except OSError:
+        return []
+
+
+def _archive_leftovers(arch: common.Archive, old: str, basename: str, server_id: int) -> str:
+    """Archives what the replaced server wrote and had not shipped yet (the history after the restore point
+    stays recoverable): every file it closed (a clean stop ends the last one too). "" when all of it is in the
+    archive, else why the old directory must be kept."""
+    try:
+        timeline = timeline_of(old, create=False)
+    except Failure:
+        return ""  # not a history of this archive (a fresh host's own server)
+    try:
+        for file in _local_binlogs(old, basename):
+            path = os.path.join(old, file)
+            scan = scan_binlog(path)
+            if scan.torn or scan.last_type not in (ROTATE_EVENT, STOP_EVENT):
+                return f"its binlog {file} was not closed (a crash) and is not archived"
+            meta = {"seq": seq_of(file), "file": file, "serverId": server_id, "timeline": timeline,
+                    "firstTransaction": scan.first_transaction, "lastTime": scan.last_time, "size": scan.end}
+            if arch.archive_once("binlog", _log_name(server_id, file), path, BINLOG_OBJECT, meta) == "stored":
+                log(f"binlog {server_id}/{file} of the replaced server archived")
+    except (Failure, OSError) as e:
+        return f"archiving its last binlogs failed: {e}"
+    return ""
 
 
 # ---- pitr-window ----

@@ -14,20 +14,26 @@ one history into another. Binlog numbers never restart: a restore continues afte
 Commands (dbtier/cli.py holds locks, keys and tools):
   archive_binlogs   FLUSH BINARY LOGS when the current file holds a transaction older than FLUSH_AGE, then
                     ship every closed file the archive lacks (idempotent; a file already archived with other
-                    content is a conflict, never overwritten); fails naming missing numbers (gaps)
-  basebackup        mariabackup stream -> zstd -> age -> S3; the position from mariabackup's own report
+                    content is a conflict, never overwritten); what was shipped is remembered in the state
+                    directory, the whole archive listed for gaps every GAP_CHECK_EVERY; fails naming missing
+                    numbers (gaps)
+  basebackup        mariabackup stream -> zstd -> age -> S3; the position from mariabackup's own report; then
+                    retention (common.retention over PITR_WINDOW_DAYS)
   verify_base       <id|latest>: the base and its binlogs into a scratch instance (own datadir and socket,
                     no TCP), prepared, started, replayed to the archive's end, fingerprinted; result signed
   restore           --to-time 'YYYY-MM-DD HH:MM:SSZ' | --to-backup ID | --to-latest, --yes: everything
                     downloaded and checked first, prepared and replayed in a scratch instance on the data
-                    filesystem, then swapped in (the old datadir kept aside until the restored server answers)
+                    filesystem, then swapped in (the old datadir kept aside until the restored server answers,
+                    and until the binlogs its server had not shipped are archived)
   pitr_window       the recoverable window
   health_check(ctx) archive gaps, shipping that stopped, a transaction left unshipped too long
 
 Server control for restore: DBTIER_DB_CONTROL (a command run as `CMD stop|start`; default `systemctl stop|start
 mariadb|mysql`). The data directory: DB_DATA_DIR, else the running server's @@datadir, else /var/lib/mysql.
 
-MySQL 8 differences are marked "MySQL 8:" where the code handles them.
+Manifests verified once are cached by ETag in the state directory (planning over thousands of binlogs);
+whatever is downloaded is verified again. MySQL 8 differences are marked "MySQL 8:" where the code handles
+them (not run here: no MySQL server or XtraBackup on this machine).
 """
 from __future__ import annotations
 
@@ -164,7 +170,7 @@ def server_facts(adm: Admin) -> ServerFacts:
         try:
             status = adm.sql("SHOW MASTER STATUS;")
         except DbError:
-            status = adm.sql("SHOW BINARY LOG STATUS;")  # MySQL 8.4 removed SHOW MASTER STATUS
+            status = adm.sql("SHOW BINARY LOG STATUS;")  # MySQL 8: 8.4 removed SHOW MASTER STATUS
         files = [r[0] for r in adm.sql("SHOW BINARY LOGS;")]
     except DbError as e:
         raise Failure(f"reading the binlog state of {adm.target()}: {e}") from None
@@ -898,9 +904,9 @@ def _restore(cfg: config.Config, run: RunDir, arch: common.Archive, cat: Catalog
                           server_id=int(target.base.meta["serverId"]))
         if inside:
             try:
-                scratch.sql(f"RESET MASTER TO {next_seq};")  # MariaDB; MySQL 8.0.19+
+                scratch.sql(f"RESET MASTER TO {next_seq};")  # MariaDB; MySQL 8: 8.0.19 to 8.3
             except Failure:
-                scratch.sql(f"RESET BINARY LOGS AND GTIDS TO {next_seq};")  # MySQL 8.4 removed RESET MASTER
+                scratch.sql(f"RESET BINARY LOGS AND GTIDS TO {next_seq};")  # MySQL 8: 8.4 removed RESET MASTER
         else:
             warn(f"the binlogs live outside the data directory ({basename}): their numbering continues there")
         replay(t, scratch, target, paths)

@@ -1,5 +1,5 @@
 // The stack's backup signing key: every manifest and verification record the stack's hosts write is signed
-// with it (scripts/host/lib/trust.sh, `ssh-keygen -Y sign`). The private part goes only to the hosts that
+// with it (scripts/host/lib/dbtier/trust.py, `ssh-keygen -Y sign`). The private part goes only to the hosts that
 // back up (the database VM, the proxy) as a 0600 secret file; the public part is pinned in the env file of
 // every host that loads, and is a stack output so a promotion target can pin the source stack's key.
 import * as pulumi from "@pulumi/pulumi";

@@ -101,7 +101,7 @@ const BUCKET_PATTERN = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const DO_TAG_PATTERN = /^[a-zA-Z0-9:_.-]{1,255}$/;
 const AWS_SG_PATTERN = /^sg-[0-9a-f]{8}([0-9a-f]{9})?$/;
 const SSH_PUBLIC_KEY_PATTERN = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/]+={0,3}( .*)?$/;
-/** What trust.sh on the hosts accepts as a pinned signing key (scripts/host/lib/trust.sh SSH_ED25519_PATTERN). */
+/** What the hosts accept as a pinned signing key (scripts/host/lib/dbtier/config.py SSH_ED25519, lib/common.sh SSH_ED25519_PATTERN). */
 const SIGNING_PUBLIC_KEY_PATTERN = /^ssh-ed25519 [A-Za-z0-9+/]{68}( [^\x00-\x1f\x7f]*)?$/;
 const GIT_URL_PATTERN = /^(ssh:\/\/[^\s]+|[a-zA-Z0-9._-]+@[a-zA-Z0-9.-]+:[^\s]+|https:\/\/[^\s]+|file:\/\/\/[^\s]+)$/;
 

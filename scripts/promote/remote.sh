@@ -96,13 +96,19 @@ cmd_load() {
   [[ "${loaded#*/}" == "${expected}" ]] || die "loaded ${loaded}, not the expected ${expected}"
 }
 
-# Read-only: sources the toolkit (its main() sits behind a guard) and counts the objects in DB_NAME with
-# the toolkit's own connection settings. No alert, no lock, nothing created.
+# Read-only: the toolkit counts the objects in DB_NAME with its own connection settings (the internal
+# command _object-count: no alert, no lock, nothing created). A host still on a toolkit from before that
+# command (issue 11) answers "unknown command" (exit 2): its bash functions count them, as they did.
 cmd_probe() {
-  local count
-  # shellcheck disable=SC2016 # expanded by the root shell below, not here
-  count="$(as_root bash -c 'source "$1"; COMMAND=probe; make_run_dir; trap cleanup_run EXIT; load_env; validate_config; db_setup; db_wait_ready; db_object_count "${CFG[DB_NAME]}"' dbtier-probe "${TOOL}")" ||
-    die "could not count the objects in the application database"
+  local count status=0
+  count="$(as_root "${TOOL}" _object-count)" || status=$?
+  if ((status == 2)); then
+    status=0
+    # shellcheck disable=SC2016 # expanded by the root shell below, not here
+    count="$(as_root bash -c 'source "$1"; COMMAND=probe; make_run_dir; trap cleanup_run EXIT; load_env; validate_config; db_setup; db_wait_ready; db_object_count "${CFG[DB_NAME]}"' dbtier-probe "${TOOL}")" ||
+      status=$?
+  fi
+  ((status == 0)) || die "could not count the objects in the application database"
   [[ "${count}" =~ ^[0-9]+$ ]] || die "unexpected object count '${count}'"
   printf 'DBTIER_OBJECTS=%s\n' "${count}"
 }

@@ -125,11 +125,25 @@ it("refuses a load without an identity on stdin", async () => {
   expect(result.stderr).toMatch(/no age identity/);
 });
 
-it("probes the application database through the toolkit's own functions", async () => {
+it("probes the application database through the toolkit (_object-count)", async () => {
   writeFileSync(file("objects"), "7\n");
+  const before = calls().length;
   const result = await remote().run(target(), ["probe"]);
   expect(result.code).toBe(0);
   expect(result.stdout).toBe("DBTIER_OBJECTS=7\n");
+  expect(calls().slice(before)).toEqual(["_object-count"]);
+});
+
+it("probes a host still on a toolkit without _object-count through its bash functions", async () => {
+  writeFileSync(file("objects"), "5\n");
+  writeFileSync(file("old-toolkit"), "");
+  try {
+    const result = await remote().run(target(), ["probe"]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe("DBTIER_OBJECTS=5\n");
+  } finally {
+    rmSync(file("old-toolkit"));
+  }
 });
 
 it("refuses a host that shows another host key, before anything runs", async () => {

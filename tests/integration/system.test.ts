@@ -324,7 +324,7 @@ describe("postgres: listen_addresses for all addresses", () => {
   });
 });
 
-// The toolkit's own clients (db.sh: psql/libpq, the mariadb client's option file) with DB_TLS_MODE=verify-full:
+// The toolkit's own clients (dbtier/db.py: psql/libpq, the mariadb client's option file) with DB_TLS_MODE=verify-full:
 // the chain and the name are checked, so another CA or a certificate for another name is refused.
 describe.each(["mariadb", "postgres"] as const)("%s: verify-full in the toolkit's clients", (engine) => {
   let rig: Rig;
@@ -334,11 +334,28 @@ describe.each(["mariadb", "postgres"] as const)("%s: verify-full in the toolkit'
   afterAll(async () => {
     await rig?.cleanup();
   });
+  // One connection through the toolkit's admin client (dbtier.db.Admin.ping: TLS as DB_TLS_MODE says);
+  // a configuration error exits 2, a refused connection 1 with the client's own reason.
   const ping = (env: Record<string, string | null>) => {
     rig.host.writeEnv({ DB_TLS_MODE: "verify-full", ...env });
-    const script = `source "${TOOL}"; load_env; validate_config; make_run_dir; trap cleanup_run EXIT; db_setup
-      if db_ping; then echo "connected to $(db_target)"; else cat "$RUN_DIR/ping.err" >&2; exit 1; fi`;
-    return run("bash", ["--norc", "-c", script], { env: { PATH: process.env.PATH, DBTIER_ENV: rig.host.envFile, DBTIER_SECRETS_DIR: rig.host.secretsDir } });
+    const script = [
+      "import sys",
+      `sys.path.insert(0, ${JSON.stringify(path.join(path.dirname(TOOL), "lib"))})`,
+      "from dbtier import config",
+      "from dbtier.db import Admin, RunDir",
+      "try:",
+      "    cfg = config.load()",
+      "    with RunDir() as run:",
+      "        adm = Admin(cfg, run)",
+      "        why = adm.ping()",
+      "        if why:",
+      "            sys.exit(why)",
+      "        print(f'connected to {adm.target()}')",
+      "except config.ConfigError as e:",
+      "    print(e, file=sys.stderr)",
+      "    sys.exit(2)",
+    ].join("\n");
+    return run("python3", ["-I", "-B", "-c", script], { env: { PATH: process.env.PATH, DBTIER_ENV: rig.host.envFile, DBTIER_SECRETS_DIR: rig.host.secretsDir } });
   };
   const reloadServerTls = () => rig.server.rootSql(engine === "mariadb" ? "FLUSH SSL;" : "SELECT pg_reload_conf();");
 

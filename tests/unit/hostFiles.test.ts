@@ -176,14 +176,19 @@ describe("hostToolFiles", () => {
     expect(entry?.permissions).toBe("0755");
     expect(entry?.content).toBe(readFileSync(TOOL, "utf8"));
     // Every file the launcher sources or runs, including the Python package, travels byte for byte.
-    for (const lib of ["common.sh", "db.sh", "store.sh", "system.sh", "dumpkit.py", "dbtier/cli.py", "dbtier/backup.py", "dbtier/s3.py"]) {
+    for (const lib of ["common.sh", "system.sh", "dumpkit.py", "fingerprint.py", "parallel-load.py", "swap.py", "s3stream.py", "dbtier/cli.py", "dbtier/s3.py"]) {
       const f = files.find((x) => x.path === `${TOOL_DIR}/lib/${lib}`);
       expect(f).toBeDefined();
       expect(f?.content).toBe(readFileSync(path.join(path.dirname(TOOL), "lib", lib), "utf8"));
     }
     const sourced = [...readFileSync(TOOL, "utf8").matchAll(/^source "\$DBTIER_LIB\/([\w.]+)"/gm)].map((m) => m[1]);
-    expect(sourced.length).toBeGreaterThan(3);
+    expect(sourced).toEqual(expect.arrayContaining(["common.sh", "system.sh"]));
     for (const lib of sourced) expect(files.some((x) => x.path === `${TOOL_DIR}/lib/${lib}`)).toBe(true);
+    // ... and every module the command table dispatches to (python:dbtier.<module>:<function>).
+    const table = readFileSync(path.join(path.dirname(TOOL), "lib", "dbtier", "cli.py"), "utf8");
+    const modules = [...new Set([...table.matchAll(/"python:dbtier\.(\w+):\w+"/g)].map((m) => m[1]))];
+    expect(modules).toEqual(expect.arrayContaining(["backup", "verify", "restore", "appdb", "listing", "health"]));
+    for (const m of modules) expect(files.some((x) => x.path === `${TOOL_DIR}/lib/dbtier/${m}.py`)).toBe(true);
     for (const f of files) expect(f.path.startsWith(`${TOOL_DIR}/`)).toBe(true);
     expect(files.some((f) => f.path.includes(".shellcheckrc"))).toBe(false);
   });

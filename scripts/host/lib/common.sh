@@ -1,13 +1,14 @@
 # shellcheck shell=bash
-# dbtier toolkit: logging, exit codes, env file parsing, secret files, run directory, locks, retries.
-# Sourced by dbtier-db; defines functions and the CFG map only.
+# dbtier toolkit, bash side (install, init, harden: lib/system.sh): logging, exit codes, env file parsing,
+# secret files, the run directory, SQL quoting. Sourced by dbtier-db; defines functions and the CFG map only.
+# The Python commands read the same env file and secrets through lib/dbtier/config.py.
 
 # Exit codes (docs/host-contract.md): 0 ok, 1 failure, 2 usage or configuration error.
 readonly EXIT_FAIL=1
 readonly EXIT_USAGE=2
 
 declare -gA CFG=()
-# The last error message, mailed by the alert hook when a command fails.
+# The last error message (the exit trap names the failed step when there is none).
 LAST_ERROR=""
 # Private per-run directory (tmpfs where possible) for credential files and fifos; removed on exit.
 RUN_DIR=""
@@ -22,8 +23,6 @@ die_with() {
   shift
   LAST_ERROR="$*"
   log "error: $*"
-  # Errors raised inside $(...) subshells reach the alert hook through this file.
-  if [[ -n "$RUN_DIR" && -d "$RUN_DIR" ]]; then printf '%s\n' "$*" >"$RUN_DIR/last-error"; fi
   exit "$code"
 }
 die() { die_with "$EXIT_FAIL" "$@"; }
@@ -38,6 +37,8 @@ readonly KNOWN_KEYS=" DB_ROLE DB_ENGINE DB_ENGINE_VERSION DB_PACKAGE_SOURCE DB_H
  PITR_WINDOW_DAYS "
 
 readonly PERIODS="hourly daily weekly monthly"
+# A pinned signing key (BACKUP_SIGNING_PUBLIC_KEY ...): dbtier/config.py SSH_ED25519, components/config.ts.
+readonly SSH_ED25519_PATTERN='^ssh-ed25519 [A-Za-z0-9+/]{68}( [^[:cntrl:]]*)?$'
 
 # Parses the env file (KEY=value, # comments, blank lines). Never sourced: values are data, not code.
 load_env() {
@@ -184,65 +185,12 @@ make_run_dir() {
   chmod 0700 "$RUN_DIR"
 }
 
-# Writes stdin to a new 0600 file in the run directory and prints its path.
-private_file() {
-  local path="$RUN_DIR/$1"
-  (umask 077 && cat >"$path")
-  printf '%s' "$path"
-}
-
 cleanup_run() {
   local pid
   # Stop and reap leftover readers first, so none writes into the run directory while it is removed.
   for pid in $(jobs -p); do kill "$pid" 2>/dev/null || true; done
   for pid in $(jobs -p); do wait "$pid" 2>/dev/null || true; done
   if [[ -n "$RUN_DIR" && -d "$RUN_DIR" ]]; then rm -rf -- "$RUN_DIR" 2>/dev/null || rm -rf -- "$RUN_DIR"; fi
-}
-
-state_dir() {
-  local dir="${CFG[DBTIER_STATE_DIR]}"
-  mkdir -p "$dir" || die "cannot create state directory $dir"
-  printf '%s' "$dir"
-}
-
-# One lock for every command that reads or changes the database or the datastore, so backups never
-# overlap each other or a restore. Waits DBTIER_LOCK_WAIT seconds (default 1800) then refuses.
-LOCK_FD=""
-acquire_lock() {
-  local what="$1" wait="${DBTIER_LOCK_WAIT:-1800}" file
-  [[ "$wait" =~ ^[0-9]+$ ]] || die_usage "DBTIER_LOCK_WAIT='$wait': must be seconds"
-  file="$(state_dir)/${CMD_LOCK:-dbtier}.lock"
-  exec {LOCK_FD}>>"$file"
-  if ! flock -n "$LOCK_FD"; then
-    log "another dbtier-db run holds $file; waiting up to ${wait}s"
-    flock -w "$wait" "$LOCK_FD" || die "$what refused: another dbtier-db run still holds $file after ${wait}s"
-  fi
-}
-
-# The lock the command table declares for this command (CMD_LOCK; none: no lock).
-command_lock() { [[ -z "${CMD_LOCK:-}" ]] || acquire_lock "$1"; }
-
-# retry ATTEMPTS DELAY cmd...: runs cmd until it succeeds, doubling the delay between attempts.
-retry() {
-  local attempts="$1" delay="$2" n=1
-  shift 2
-  while true; do
-    if "$@"; then return 0; fi
-    if ((n >= attempts)); then return 1; fi
-    log "attempt $n/$attempts of $1 failed; retrying in ${delay}s"
-    sleep "$delay"
-    n=$((n + 1))
-    delay=$((delay * 2))
-  done
-}
-
-# Validates a backup id: UTC timestamp plus random suffix, e.g. 20250101T020304Z-1a2b3c.
-is_backup_id() { [[ "$1" =~ ^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$ ]]; }
-
-new_backup_id() {
-  local suffix
-  suffix="$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
-  printf '%s-%s' "$(date -u +%Y%m%dT%H%M%SZ)" "$suffix"
 }
 
 # The system interpreter: Debian's python3-pymysql / python3-psycopg2 live there, and an operator's
@@ -258,14 +206,9 @@ need_commands() {
   ((${#missing[@]} == 0)) || die "missing command(s): ${missing[*]} (run 'dbtier-db install')"
 }
 
-# The age identity (private key) is never stored on a host: it comes with the run.
-identity_file() {
-  local file="${IDENTITY_FILE:-${DBTIER_AGE_IDENTITY_FILE:-}}"
-  if [[ -z "$file" ]]; then
-    file="$(secret_path age-identity)"
-    [[ -f "$file" ]] || die_usage "no age identity: pass --identity FILE or set DBTIER_AGE_IDENTITY_FILE (the private key is never kept on the host)"
-  fi
-  [[ -f "$file" && -r "$file" ]] || die_usage "age identity file $file is missing or unreadable"
-  grep -q '^AGE-SECRET-KEY-' "$file" || die_usage "age identity file $file holds no AGE-SECRET-KEY line"
-  printf '%s' "$file"
-}
+# SQL quoting for the statements init writes (identifiers and string literals, MariaDB/MySQL and PostgreSQL).
+# shellcheck disable=SC2016 # the backticks are literal SQL identifier quotes
+my_ident() { local v="${1//\`/\`\`}"; printf '`%s`' "$v"; }
+pg_ident() { local v="${1//\"/\"\"}"; printf '"%s"' "$v"; }
+sql_string() { local v="${1//\\/\\\\}"; v="${v//\'/\'\'}"; printf "'%s'" "$v"; }
+pg_string() { local v="${1//\'/\'\'}"; printf "E'%s'" "${v//\\/\\\\}"; }

@@ -10,8 +10,9 @@ was uploaded under the new id and names the stage with its own message (pipeline
   cmd_backup(cfg, args)            the command (the table holds its lock, keys and tools)
   take(cfg, run, adm, period) -> backup id     one backup, checked and signed (no lock taken here)
   prune(cfg, client, period)
-  cmd_safety_backup(cfg, args)     internal (`dbtier-db _safety-backup`, run by the bash restore/load while
-                                   it holds the lock): takes a safety backup, prints its id on stdout
+  cmd_safety_backup(cfg, args)     takes a safety backup, prints its id on stdout (no longer in the command
+                                   table: restore and load-app-db call take(..., "safety") in-process,
+                                   dbtier/sidedb.py, while they hold the lock)
 """
 from __future__ import annotations
 

@@ -1,13 +1,12 @@
 """dbtier-db's command table: every command's usage, help, lock, required env keys, tools and implementation,
-declared once, here. scripts/host/dbtier-db (bash) asks this table first (`--spec`): a command implemented
-in Python (list, health, the point-in-time commands) runs here; one still in bash (install, init, harden:
-lib/system.sh; backup, verify, restore <id|latest>, load-app-db: lib/*.sh) gets its lock, keys and tools
-from the spec and runs in bash.
+declared once, here. scripts/host/dbtier-db (bash) asks this table first (`--spec`): every command
+implemented in Python runs here (the launcher execs this file); install, init and harden (system
+configuration: lib/system.sh) get their keys and tools from the spec and run in bash.
 
   main(argv)            dbtier-db's Python side: help, unknown commands (exit 2), Python commands
   spec(argv) -> str     "bash\\t<lock>\\t<keys>\\t<tools>" for a bash command (the launcher's contract)
   COMMANDS              the table; Command.route(args) picks the implementation for the arguments
-                        (restore --to-time/--to-backup/--to-latest is point-in-time, restore ID is bash)
+                        (restore --to-time/--to-backup/--to-latest is point-in-time, restore ID dbtier.restore)
 
 Python implementations are "module:function" called as function(cfg, args) -> exit code or None (0):
 cfg a config.Config (loaded and validated, required keys checked), args the arguments after the command.
@@ -59,7 +58,7 @@ class Command:
     self_managed_only: bool = False
     # how many arguments name what the lock refusal says ("backup hourly refused: ...")
     lock_label_args: int = 0
-    # a failure is mailed (when SMTP is configured), as the bash commands' on_exit does
+    # a failure is mailed (when SMTP is configured): backup, verify, restore, load-app-db
     alert: bool = False
     hidden: bool = False
     # restore: the point-in-time form has its own entry
@@ -86,10 +85,6 @@ COMMANDS: Dict[str, Command] = {c.name: c for c in [
     Command("backup", "backup <period>", "hourly|daily|weekly|monthly: dump -> zstd -> age -> S3, checked, signed, pruned",
             "python:dbtier.backup:cmd_backup", MAIN_LOCK, BACKUP_KEYS, ("zstd", "age", "ssh-keygen", "nice"),
             lock_label_args=1, alert=True),
-    # restore and load-app-db (bash, holding the main lock) take their safety backup through this entry.
-    Command("_safety-backup", "_safety-backup", "internal: a safety backup, its id on stdout",
-            "python:dbtier.backup:cmd_safety_backup", "", BACKUP_KEYS, ("zstd", "age", "ssh-keygen", "nice"),
-            hidden=True),
     Command("verify", "verify <period|backup-id>",
             "signature, part checksums, decryption, restore into scratch, compare with the\n"
             "source's digests; the outcome (ok or failed) is recorded, signed", "python:dbtier.verify:cmd_verify",
@@ -264,6 +259,10 @@ def main(argv: Sequence[str]) -> None:
         _fail(c, argv, str(e), EXIT_USAGE)
     except Failure as e:
         _fail(c, argv, str(e), e.code)
+    except Exception as e:  # noqa: BLE001 - a bug still fails the run visibly, with its alert
+        import traceback
+        sys.stderr.write(traceback.format_exc())
+        _fail(c, argv, f"internal error: {e.__class__.__name__}: {e}", EXIT_FAIL)
 
 
 def _fail(c: Command, argv: List[str], message: str, code: int) -> None:

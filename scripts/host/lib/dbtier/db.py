@@ -1,5 +1,5 @@
 """The admin's connection to the database server through the engine's own client (mariadb/mysql, psql), the
-way lib/db.sh makes it: credentials only in 0600 files of a private run directory (MariaDB/MySQL
+way the bash toolkit made it: credentials only in 0600 files of a private run directory (MariaDB/MySQL
 --defaults-extra-file, PostgreSQL PGPASSFILE), never in argv or env values; TLS as DB_TLS_MODE says.
 
   with RunDir() as run:                 private 0700 directory on tmpfs (/dev/shm), removed on exit
@@ -238,7 +238,7 @@ class Admin:
         lines = (out.stdout or out.stderr).splitlines()
         return lines[0] if lines else ""
 
-    # ---- the side databases of verify, restore and load-app-db (lib/db.sh's SQL, declared here once) ----
+    # ---- the side databases of verify, restore and load-app-db (the engines' SQL, declared here once) ----
 
     def _password_hash(self, secret_name: str, kind: str) -> str:
         """The hash the server stores for a secret (dumpkit.py password-hash): the plaintext never reaches SQL

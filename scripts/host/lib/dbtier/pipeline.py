@@ -1,5 +1,5 @@
 """External tools (dump clients, zstd, age, the loader) and Python functions as the stages of one pipeline,
-with the failure named as lib/datapath.sh pipeline_failure names it: the stage that really failed, with its
+with the failure named as the bash toolkit's pipeline_failure named it: the stage that really failed, with its
 own last stderr lines; a stage that only lost its reader (SIGPIPE, exit 141, or "broken pipe" / "failed to
 write") while a later stage failed is a consequence and skipped; a stage killed by another signal (OOM
 killer, kill -9) is the cause.

@@ -1,4 +1,4 @@
-"""The datastore layout and what may be believed of it (the rules of lib/store.sh, in Python).
+"""The datastore layout and what may be believed of it (the rules the toolkit has kept since signing began).
 
   s3://$DATASTORE_BUCKET/<app>/<period>/<backup-id>/  dump.sql.zst.age, manifest.json(.sig), verification.json(.sig)
 

@@ -1,5 +1,5 @@
-"""Who may have written what the datastore holds: OpenSSH ed25519 signatures (`ssh-keygen -Y`), exactly as
-lib/trust.sh makes and checks them: namespace "dbtier-backup", the signer known by its application prefix
+"""Who may have written what the datastore holds: OpenSSH ed25519 signatures (`ssh-keygen -Y`), the way the
+toolkit has made and checked them since signing began: namespace "dbtier-backup", the signer known by its application prefix
 (the principal), the private key in the secret file backup-signing-key, the public keys pinned in the env
 file (BACKUP_SIGNING_PUBLIC_KEY for APP_NAME, APP_DB_SOURCE_SIGNING_PUBLIC_KEY for APP_DB_SOURCE_APP).
 

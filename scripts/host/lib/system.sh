@@ -311,38 +311,6 @@ mysql_identified() {
   fi
 }
 
-# On a DBaaS the provider may not create the application user (RDS and Linode make only the admin): create it
-# when it is missing, with rights on its database only. Its password is set to the stack's every time: a
-# database restored from a provider backup (dbtier:restoreFrom) keeps the source stack's user and password,
-# which the webservers of this stack do not have (for DigitalOcean's own DatabaseUser the value is the same).
-# The password travels on stdin (MariaDB: as its hash; PostgreSQL: a SCRAM verifier).
-readonly APP_PRIVILEGES="SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, REFERENCES, INDEX, ALTER, CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, EVENT, TRIGGER"
-
-db_ensure_app_user() {
-  local user="${CFG[DB_USER]}" db="${CFG[DB_NAME]}" exists
-  if [[ "$DB_FAMILY" == mysql ]]; then
-    # IF NOT EXISTS leaves an existing user (and its password) untouched.
-    my_sql <<<"CREATE USER IF NOT EXISTS $(sql_string "$user")@'%' $(mysql_identified db-app-password) REQUIRE SSL;" ||
-      die "creating the application user $user failed"
-    my_sql <<<"ALTER USER $(sql_string "$user")@'%' $(mysql_identified db-app-password);" ||
-      die "setting the password of the application user $user failed"
-    # What an application needs on its own schema, spelled out: a DBaaS admin cannot grant ALL (it lacks some
-    # of what ALL includes), and the app gets no GRANT OPTION.
-    my_sql <<<"GRANT $APP_PRIVILEGES ON $(my_ident "$db").* TO $(sql_string "$user")@'%';" ||
-      die "granting $user its rights on $db failed"
-  else
-    exists="$(pg_sql <<<"SELECT count(*) FROM pg_roles WHERE rolname = $(pg_string "$user");")"
-    if [[ "$exists" == 0 ]]; then
-      pg_sql <<<"CREATE ROLE $(pg_ident "$user") LOGIN PASSWORD '$(password_hash db-app-password postgres)';" >/dev/null ||
-        die "creating the application role $user failed"
-      log "created the application role $user"
-    else
-      pg_sql <<<"ALTER ROLE $(pg_ident "$user") LOGIN PASSWORD '$(password_hash db-app-password postgres)';" >/dev/null ||
-        die "setting the password of the application role $user failed"
-    fi
-  fi
-}
-
 local_mysql() {
   "$MY_CLIENT" --no-defaults --user=root --socket="${CFG[DB_SOCKET]:-/run/mysqld/mysqld.sock}" --batch --skip-column-names "$@"
 }

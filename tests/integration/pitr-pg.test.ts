@@ -454,8 +454,10 @@ describe("base backup, restore to a second after kill -9, verify-base", () => {
     const r = await tool(["restore", "--to-latest", "--yes"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/sha256/);
-    expect(r.stderr).toMatch(/the old data directory is back/);
+    expect(r.stderr).toMatch(/the old data directory is back at \S+ \(the server is started on it again;/);
     expect(readFileSync(marker, "utf8")).toBe("the live data directory\n");
+    // the server that ran before the attempt answers again, with its data
+    expect(await marks()).toBe("after-to-backup\t3\nmore\t3");
     copies.forEach((k, i) => writeFileSync(s3.objectFile(k), originals[i]));
     const again = await tool(["restore", "--to-latest", "--yes"]);
     expect(again.code).toBe(0);

@@ -105,6 +105,16 @@ def chown_server(path: str) -> None:
         shutil.chown(path, SERVER_USER, SERVER_USER)
 
 
+def data_dir(cfg: config.Config) -> str:
+    """DB_DATA_DIR, else Debian's cluster directory of DB_ENGINE_VERSION."""
+    if cfg.get("DB_DATA_DIR"):
+        return os.path.abspath(cfg.get("DB_DATA_DIR"))
+    major = cfg.get("DB_ENGINE_VERSION").split(".")[0]
+    if not major:
+        raise config.ConfigError("DB_DATA_DIR or DB_ENGINE_VERSION must say where the server's data directory is")
+    return f"/var/lib/postgresql/{major}/main"
+
+
 def socket_dir(cfg: config.Config) -> str:
     return cfg.get("DB_SOCKET") or "/var/run/postgresql"
 
@@ -708,23 +718,22 @@ def restore(cfg: config.Config, args: List[str]) -> int:
         raise config.ConfigError(usage)
     if not yes:
         raise config.ConfigError(f"restore {mode} {value} replaces this server's data directory: add --yes")
-    cfg.require("DB_DATA_DIR")
-    data_dir = os.path.abspath(cfg.get("DB_DATA_DIR"))
+    data = data_dir(cfg)
     archive = common.Archive(cfg)
     st = State(archive)
     item, target, what = _pick(st, mode, value)
     prefix = item.meta["toolCommand"]
-    parent = os.path.dirname(data_dir)
+    parent = os.path.dirname(data)
     _check_free(parent, int(item.doc["plain"]["size"] * 1.1) + (256 << 20), "restore")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     log_file = os.path.join(cfg.state_dir, f"pitr-restore-{stamp}.log")
     os.makedirs(cfg.state_dir, exist_ok=True)
     open(log_file, "a").close()
     chown_server(log_file)
-    server = Server(cfg, data_dir, log_file)
+    server = Server(cfg, data, log_file)
     work = _server_private_dir("/dev/shm" if os.access("/dev/shm", os.W_OK) else None, "dbtier-pitr.")
-    aside = f"{data_dir}.dbtier-aside-{stamp}"
-    moved = False
+    aside = f"{data}.dbtier-aside-{stamp}"
+    moved = was_running = False
     try:
         ident = _identity_copy(identity, work)
         # The restore_command works before anything is touched: the base's first segment, as the server runs it.
@@ -736,19 +745,20 @@ def restore(cfg: config.Config, args: List[str]) -> int:
             raise Failure(f"the restore_command does not work (exit {r.returncode}): {' '.join(r.stderr.split())[-400:]}")
         os.unlink(probe)
         log(f"restore to {what}: base backup {item.name}, restore_command checked")
+        was_running = server.pid() is not None
         server.stop()
-        if os.path.exists(data_dir):
-            os.rename(data_dir, aside)
+        if os.path.exists(data):
+            os.rename(data, aside)
             moved = True
             log(f"the old data directory is kept aside at {aside} until the restored server answers")
         started = time.monotonic()
-        _extract(archive, item, identity, data_dir)
+        _extract(archive, item, identity, data)
         for leftover in ("postmaster.pid", "standby.signal"):
             try:
-                os.unlink(os.path.join(data_dir, leftover))
+                os.unlink(os.path.join(data, leftover))
             except FileNotFoundError:
                 pass
-        auto = os.path.join(data_dir, "postgresql.auto.conf")
+        auto = os.path.join(data, "postgresql.auto.conf")
         try:
             with open(auto) as f:
                 original = f.read()
@@ -757,7 +767,7 @@ def restore(cfg: config.Config, args: List[str]) -> int:
         with open(auto, "w") as f:
             f.write(original + ("\n" if original and not original.endswith("\n") else "") +
                     _recovery_settings(prefix, ident, target))
-        signal_file = os.path.join(data_dir, "recovery.signal")
+        signal_file = os.path.join(data, "recovery.signal")
         open(signal_file, "w").close()
         for p in (auto, signal_file):
             chown_server(p)
@@ -790,17 +800,24 @@ def restore(cfg: config.Config, args: List[str]) -> int:
         return 0
     except BaseException:
         if moved and os.path.isdir(aside):
-            failed = f"{data_dir}.dbtier-failed-{stamp}"
+            failed = f"{data}.dbtier-failed-{stamp}"
             try:
                 server.stop()
             except Failure as e:
                 warn(f"{e}")
             if server.pid() is None:
-                if os.path.exists(data_dir):
-                    os.rename(data_dir, failed)
-                os.rename(aside, data_dir)
-                warn(f"restore failed: the old data directory is back at {data_dir} (the server is stopped; the "
-                     f"failed attempt is at {failed})")
+                if os.path.exists(data):
+                    os.rename(data, failed)
+                os.rename(aside, data)
+                state = "the server is stopped"
+                if was_running:
+                    try:
+                        server.start()
+                        state = "the server is started on it again"
+                    except Failure as e:
+                        state = f"starting the server on it failed: {e}"
+                warn(f"restore failed: the old data directory is back at {data} ({state}; the failed attempt is "
+                     f"at {failed})")
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)

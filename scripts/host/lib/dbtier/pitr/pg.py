@@ -737,13 +737,18 @@ def restore(cfg: config.Config, args: List[str]) -> int:
     try:
         ident = _identity_copy(identity, work)
         # The restore_command works before anything is touched: the base's first segment, as the server runs it.
-        probe = os.path.join(work, "probe")
+        # In a directory laid out like a data directory: fetch-wal run as root writes nowhere else.
+        probe_dir = os.path.join(work, "probe")
+        for d in (probe_dir, os.path.join(probe_dir, "pg_wal")):
+            os.mkdir(d, 0o700)
+            chown_server(d)
+        with open(os.path.join(probe_dir, "PG_VERSION"), "w") as f:
+            f.write(str(item.meta["serverVersionNum"] // 10000) + "\n")
         first = st.name(int(item.meta["startSegno"]))
-        cmd = restore_command(prefix, ident).replace("%f", first).replace("%p", probe)
-        r = subprocess.run(as_server(["sh", "-c", cmd]), cwd=work, capture_output=True, text=True)
-        if r.returncode != 0 or not os.path.isfile(probe):
+        cmd = restore_command(prefix, ident).replace("%f", first).replace("%p", "pg_wal/RECOVERYXLOG")
+        r = subprocess.run(as_server(["sh", "-c", cmd]), cwd=probe_dir, capture_output=True, text=True)
+        if r.returncode != 0 or not os.path.isfile(os.path.join(probe_dir, "pg_wal", "RECOVERYXLOG")):
             raise Failure(f"the restore_command does not work (exit {r.returncode}): {' '.join(r.stderr.split())[-400:]}")
-        os.unlink(probe)
         log(f"restore to {what}: base backup {item.name}, restore_command checked")
         was_running = server.pid() is not None
         server.stop()

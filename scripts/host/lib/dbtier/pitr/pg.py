@@ -539,6 +539,20 @@ def prune(cfg: config.Config, archive: common.Archive) -> None:
 
 # ---------------------------------------------------------------------------------------------- recovery
 
+def process_alive(pid: int) -> bool:
+    """A process that exists and is not a zombie (a killed postmaster whose parent has not reaped it is dead:
+    its data directory is free)."""
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -673,10 +687,9 @@ class Server:
         try:
             with open(os.path.join(self.data_dir, "postmaster.pid")) as f:
                 pid = int(f.readline().strip())
-            os.kill(pid, 0)
-            return pid
         except (OSError, ValueError):
             return None
+        return pid if process_alive(pid) else None
 
     def _run(self, argv: List[str], what: str, timeout: int = 600) -> None:
         r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=_clean_pg_env())
@@ -893,15 +906,7 @@ def verify_base(cfg: config.Config, args: List[str]) -> int:
             if r.returncode != 0:
                 raise Failure(f"starting the scratch server: {' '.join(r.stderr.split())[:300]}")
 
-            def alive() -> bool:
-                try:
-                    with open(os.path.join(data, "postmaster.pid")) as f:
-                        os.kill(int(f.readline()), 0)
-                    return True
-                except (OSError, ValueError):
-                    return False
-
-            _wait_promoted(cfg, sock, scratch_port, alive, lambda: _tail(log_file),
+            _wait_promoted(cfg, sock, scratch_port, lambda: alive_pid(data), lambda: _tail(log_file),
                            _env_int("DBTIER_PITR_RECOVERY_TIMEOUT", 3600))
             result["replayedTo"] = _replayed_to(log_file)
             result["walReached"] = local_sql(cfg, "SELECT pg_walfile_name(pg_current_wal_lsn())", host=sock, port_=scratch_port)[0][0]
@@ -933,8 +938,7 @@ def verify_base(cfg: config.Config, args: List[str]) -> int:
 def alive_pid(data: str) -> bool:
     try:
         with open(os.path.join(data, "postmaster.pid")) as f:
-            os.kill(int(f.readline()), 0)
-        return True
+            return process_alive(int(f.readline()))
     except (OSError, ValueError):
         return False
 

@@ -238,9 +238,12 @@ def _measure(inp, out) -> Tuple[str, int]:
     return h.hexdigest(), n
 
 
-def _zstd_level() -> str:
-    # the logical backups' level (dbtier/backup.py zstd_settings); its reasons are in scripts/bench/WHY.md
-    return os.environ.get("DBTIER_ZSTD_LEVEL") or "3"
+def _zstd() -> Tuple[str, str]:
+    """(level, --zstd=... args): the logical backups' settings (dbtier/backup.py zstd_settings; reasons in
+    scripts/bench/WHY.md): the 512 KiB window keeps zstd near 23 MiB instead of ~58."""
+    from ..backup import zstd_settings
+    z = zstd_settings()
+    return z["level"], f"--zstd=wlog={z['wlog']},mml={z['mml']}"
 
 
 class Archive:
@@ -278,9 +281,9 @@ class Archive:
         else:
             stages = [pipeline.Stage("read", fn=_plain_reader(source))]
             plain_stage = "read"
-        level = _zstd_level()
+        level, zargs = _zstd()
         recipient = self.cfg.get("BACKUP_RECIPIENT")
-        stages += [pipeline.Stage("compress", ["zstd", "-q", "-c", f"-{level}"]),
+        stages += [pipeline.Stage("compress", ["zstd", "-q", "-c", f"-{level}", zargs]),
                    pipeline.Stage("encrypt", ["age", "-r", recipient]),
                    pipeline.Stage("upload", fn=lambda inp, _out: self.client.put_stream(key, inp))]
         try:
@@ -307,7 +310,7 @@ class Archive:
             "object": {"key": data_object, "sha256": report.sha256, "size": report.size,
                        "partSize": report.part_size, "parts": report.parts},
             "plain": {"sha256": plain_sha, "size": plain_size},
-            "compression": {"codec": "zstd", "level": int(level)},
+            "compression": {"codec": "zstd", "level": int(level), "args": zargs},
             "encryption": {"codec": "age", "recipient": recipient},
             "tools": {"dbtier": VERSION, "python": f"Python {platform.python_version()}"},
             "meta": meta or {},

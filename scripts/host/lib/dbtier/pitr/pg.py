@@ -617,7 +617,7 @@ def _wait_promoted(cfg: config.Config, host: str, port_: str, alive, log_tail, t
                 return
         except Failure:
             pass
-        time.sleep(0.5)
+        time.sleep(0.2)
     raise Failure(f"recovery did not finish in {timeout}s: {log_tail()}")
 
 
@@ -789,10 +789,12 @@ def restore(cfg: config.Config, args: List[str]) -> int:
         open(signal_file, "w").close()
         for p in (auto, signal_file):
             chown_server(p)
-        log(f"base {item.name} extracted ({time.monotonic() - started:.1f}s); replaying the archive")
+        extracted = time.monotonic()
+        log(f"base {item.name} extracted ({extracted - started:.1f}s); replaying the archive")
         server.start()
         _wait_promoted(cfg, socket_dir(cfg), port(cfg), lambda: server.pid() is not None,
                        lambda: _tail(server.log_file), _env_int("DBTIER_PITR_RECOVERY_TIMEOUT", 3600))
+        log(f"server started, archive replayed, promoted ({time.monotonic() - extracted:.1f}s)")
         with open(auto, "w") as f:
             f.write(original)
         chown_server(auto)

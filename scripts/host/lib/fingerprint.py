@@ -108,16 +108,53 @@ def my_render(col: str, data_type: str, charset: str = "") -> str:
     return f"IFNULL({expr}, 'NULL')"
 
 
+BLOB_TYPES = ("tinyblob", "blob", "mediumblob", "longblob")
+
+
+def join_blob_rows(rows: bytes) -> bytes:
+    """Lines of row_sql's split form (segment TAB blob TAB segment ...) joined into rendered rows: each blob
+    quoted with its quotes doubled (the client has escaped its NUL, tab, newline and backslash, so a raw tab
+    only separates fields)."""
+    out = []
+    for line in rows.split(b"\n")[:-1]:
+        f = line.split(b"\t")
+        for i in range(1, len(f), 2):
+            v = f[i]
+            f[i] = b"NULL" if v == b"NULL" else b"'" + v[1:].replace(b"'", b"''") + b"'"
+        out.append(b"".join(f))
+    out.append(b"")
+    return b"\n".join(out)
+
+
 class MyTable:
     def __init__(self, name: str, engine: str):
         self.name, self.engine = name, engine
         self.columns: List[Tuple[str, str, str]] = []  # (name, data type, charset), generated columns left out
         self.ordered = False  # clustered order reproduced by a reload
 
+    @property
+    def split(self) -> bool:
+        return any(t.lower() in BLOB_TYPES for _, t, _ in self.columns)
+
     def row_sql(self, db: str) -> str:
-        parts = ", ',', ".join(my_render(c, t, cs) for c, t, cs in self.columns)
+        """One rendered line per row. A table with BLOB columns is selected as text segments and those columns
+        (tab-separated; join_blob_row puts them together): the server's REPLACE on binary strings is slow
+        (scripts/bench/WHY.md), doubling quotes in Python is not; the joined line is the same bytes."""
+        fields: List[str] = []
+        seg: List[str] = ["'('"]
+        for i, (c, t, cs) in enumerate(self.columns):
+            if i:
+                seg.append("','")
+            if t.lower() in BLOB_TYPES:
+                # NULL prints as NULL; any value as x<value> (a blob holding the bytes NULL is not NULL)
+                fields += [f"CONCAT({', '.join(seg)})", f"CONCAT(_binary'x', {my_ident(c)})"]
+                seg = []
+            else:
+                seg.append(my_render(c, t, cs))
+        seg.append("')'")
+        fields.append(f"CONCAT({', '.join(seg)})")
         # USE INDEX (): a full scan of the clustered index, never a covering secondary index's order.
-        return f"SELECT CONCAT('(', {parts}, ')') FROM {my_ident(db)}.{my_ident(self.name)} USE INDEX ()"
+        return f"SELECT {', '.join(fields)} FROM {my_ident(db)}.{my_ident(self.name)} USE INDEX ()"
 
     def insert_head(self) -> bytes:
         cols = ",".join(my_ident(c) for c, _, _ in self.columns)
@@ -354,11 +391,13 @@ def my_stream_rows(cl: MyClient, db: str, tables: List[MyTable], out=None) -> Di
 
     def on_begin(name: str) -> None:
         t = by_name[name]
-        state.update(name=name, digest=TableDigest(), buf=[], size=0, head=t.insert_head())
+        state.update(name=name, digest=TableDigest(), buf=[], size=0, head=t.insert_head(), split=t.split)
         if out is not None and not t.ordered:
             out.write(b"-- dbtier-serial " + my_ident(name).encode() + b"\n")
 
     def on_rows(rows: bytes) -> None:
+        if state["split"]:
+            rows = join_blob_rows(rows)
         state["digest"].add(rows)  # type: ignore[union-attr]
         if out is None:
             return

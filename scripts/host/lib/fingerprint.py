@@ -5,8 +5,9 @@ own command-line clients, so it needs no driver).
   fingerprint.py dump mysql DB DIGESTS --client C --dump-tool D --cnf F [--flavor mariadb|mysql]
   fingerprint.py dump postgres DB DIGESTS          (libpq environment: PGHOST, PGPASSFILE, ...)
       the dump on stdout; DIGESTS gets the source's digests (JSON below), taken from the same snapshot
-  fingerprint.py fingerprint mysql|postgres DB OUT [--client C --cnf F]
-      the same JSON computed from a live database
+  fingerprint.py fingerprint mysql|postgres DB OUT [--client C --cnf F] [--jobs N]
+      the same JSON computed from a live database; --jobs N: N connections, each its own snapshot (only for
+      a database nothing writes to: a side or scratch database)
   fingerprint.py compare EXPECTED ACTUAL
       exit 1 naming every table/object that differs (or a reason the expected side records)
   fingerprint.py database-sql mysql|postgres DB MANIFEST
@@ -488,10 +489,55 @@ def mysql_dump(db: str, digests_path: str, client: str, dump_tool: str, cnf: str
     return 0
 
 
-def mysql_fingerprint(db: str, out_path: str, client: str, cnf: str) -> int:
+def _in_groups(items: List[Tuple[str, int]], n: int) -> List[List[str]]:
+    """Names spread over n groups of about equal size (largest first, each to the lightest group)."""
+    groups: List[Tuple[int, List[str]]] = [(0, []) for _ in range(n)]
+    for name, size in sorted(items, key=lambda x: -x[1]):
+        i = min(range(n), key=lambda k: groups[k][0])
+        groups[i] = (groups[i][0] + size, groups[i][1] + [name])
+    return [g for _, g in groups if g]
+
+
+def _in_threads(fn, groups: List) -> List:
+    """fn(group) for every group, each in its own thread; the first exception is raised."""
+    results: List = [None] * len(groups)
+    errors: List[BaseException] = []
+
+    def body(i: int) -> None:
+        try:
+            results[i] = fn(groups[i])
+        except BaseException as e:  # noqa: BLE001 - raised below in the caller
+            errors.append(e)
+
+    threads = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(len(groups))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def my_table_rows(cl: MyClient, db: str, tables: List[MyTable], jobs: int) -> Dict[str, Dict[str, object]]:
+    """The tables' digests over jobs connections, each its own snapshot: only for a database nothing else
+    writes (a side or scratch database being checked)."""
+    if jobs <= 1 or len(tables) < 2:
+        return my_stream_rows(cl, db, tables)
+    sizes = {r[0]: int(r[1] or 0) for r in cl.query(
+        f"SELECT table_name, IFNULL(data_length, 0) FROM information_schema.tables WHERE table_schema = {my_str(db)};")}
+    by_name = {t.name: t for t in tables}
+    groups = _in_groups([(t.name, sizes.get(t.name, 0)) for t in tables], jobs)
+    out: Dict[str, Dict[str, object]] = {}
+    for part in _in_threads(lambda g: my_stream_rows(cl, db, [by_name[n] for n in g]), groups):
+        out.update(part)
+    return out
+
+
+def mysql_fingerprint(db: str, out_path: str, client: str, cnf: str, jobs: int = 1) -> int:
     cl = MyClient(client, cnf)
     tables, sequences = my_tables(cl, db)
-    doc = {"format": MYSQL_FORMAT, "tables": my_stream_rows(cl, db, tables), "objects": my_objects(cl, db),
+    doc = {"format": MYSQL_FORMAT, "tables": my_table_rows(cl, db, tables, jobs), "objects": my_objects(cl, db),
            "sequences": my_sequence_state(cl, db, sequences), "inexact": my_inexact(cl, db),
            "database": my_database(cl, db)}
     _write_json(out_path, doc)
@@ -677,14 +723,48 @@ class PsqlSession:
         self.p.wait()
 
 
-def pg_digests(s: PsqlSession) -> Tuple[Dict[str, Dict[str, object]], Dict[str, str]]:
+def pg_table_digests(s: PsqlSession, relations: List[List[str]]) -> Dict[str, Dict[str, object]]:
     tables: Dict[str, Dict[str, object]] = {}
-    for name, quoted in s.run(f"SELECT regexp_replace(k, '[\\n\\r\\t]', ' ', 'g'), q FROM ({PG_RELATIONS}) r(k, q)"):
+    for name, quoted in relations:
         # Order-independent: the sum (mod 2^64) of the first 64 bits of each row's md5. Record text under
         # PG_EXACT_SETTINGS is exact (every column's output function; shortest exact floats, -0, NaN).
         rows = s.run(f"SELECT count(*), coalesce(sum(('x' || left(md5(t::text), 16))::bit(64)::bigint::numeric), 0) "
                      f"% 18446744073709551616 FROM ONLY {quoted} t")
         tables[name] = {"rows": int(rows[0][0]), "digest": format(int(rows[0][1].split(".")[0]) % (1 << 64), "016x")}
+    return tables
+
+
+def pg_relations(s: PsqlSession) -> List[List[str]]:
+    return s.run(f"SELECT regexp_replace(k, '[\\n\\r\\t]', ' ', 'g'), q FROM ({PG_RELATIONS}) r(k, q)")
+
+
+def pg_digests(s: PsqlSession, db: str = "", jobs: int = 1) -> Tuple[Dict[str, Dict[str, object]], Dict[str, str]]:
+    """jobs > 1: the tables are digested over that many sessions, each its own snapshot (only for a database
+    nothing writes to: a side or scratch database)."""
+    relations = pg_relations(s)
+    if jobs <= 1 or len(relations) < 2:
+        tables = pg_table_digests(s, relations)
+    else:
+        sizes = dict(s.run(f"SELECT q, pg_table_size(q::regclass) FROM ({PG_RELATIONS}) r(k, q)"))
+        quoted = {q: k for k, q in relations}
+        groups = _in_groups([(q, int(sizes.get(q) or 0)) for q in quoted], jobs)
+
+        def digest_group(group: List[str]) -> Dict[str, Dict[str, object]]:
+            if group is groups[0]:
+                return pg_table_digests(s, [[quoted[q], q] for q in group])
+            other = PsqlSession(db)
+            try:
+                other.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                other.run(PG_EXACT_SETTINGS)
+                out = pg_table_digests(other, [[quoted[q], q] for q in group])
+                other.run("COMMIT")
+                return out
+            finally:
+                other.close()
+
+        tables = {}
+        for part in _in_threads(digest_group, groups):
+            tables.update(part)
     objects: Dict[str, str] = {}
     # Definitions span lines: the server hashes them, and keys are kept on one line.
     for key, digest in s.run(f"SELECT regexp_replace(k, '[\\n\\r\\t]', ' ', 'g'), encode(sha256(convert_to(coalesce(d, ''), 'UTF8')), 'hex') "
@@ -774,13 +854,13 @@ def pg_dump(db: str, digests_path: str) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def pg_fingerprint(db: str, out_path: str) -> int:
+def pg_fingerprint(db: str, out_path: str, jobs: int = 1) -> int:
     s = PsqlSession(db)
     try:
         s.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         s.run(PG_EXACT_SETTINGS)
         sequences = pg_sequences(s)
-        tables, objects = pg_digests(s)
+        tables, objects = pg_digests(s, db, jobs)
         inexact = pg_inexact(s)
         database = pg_database(s)
         s.run("COMMIT")
@@ -877,9 +957,9 @@ def main(argv: List[str]) -> int:
             return pg_dump(argv[2], argv[3])
         if len(argv) >= 4 and argv[0] == "fingerprint" and argv[1] == "mysql":
             o = _opts(argv[4:])
-            return mysql_fingerprint(argv[2], argv[3], o["client"], o["cnf"])
-        if len(argv) == 4 and argv[0] == "fingerprint" and argv[1] == "postgres":
-            return pg_fingerprint(argv[2], argv[3])
+            return mysql_fingerprint(argv[2], argv[3], o["client"], o["cnf"], int(o.get("jobs", "1")))
+        if len(argv) >= 4 and argv[0] == "fingerprint" and argv[1] == "postgres":
+            return pg_fingerprint(argv[2], argv[3], int(_opts(argv[4:]).get("jobs", "1")))
         if len(argv) == 3 and argv[0] == "compare":
             return compare(argv[1], argv[2])
         if len(argv) == 4 and argv[0] == "database-sql" and argv[1] in ("mysql", "postgres"):

@@ -1,7 +1,7 @@
 """dbtier-db backup <period> (and the safety backup restore/load-app-db take before a swap).
 
   dump (fingerprint.py dump: exact dump + the source's digests from its snapshot)
-    | nice zstd -T0 -<level> --zstd=wlog=,mml=  | age -r BACKUP_RECIPIENT  | s3stream.py put (multipart)
+    | nice zstd --single-thread -<level> --zstd=wlog=,mml=  | age -r BACKUP_RECIPIENT  | s3stream.py put (multipart)
 then the stored object is checked against what was streamed (part ETags = MD5s and the size, else a full
 read-back by sha256), the manifest (format 3: object and part checksums, codecs, the source's digests) is
 signed and written last (signature first), then older generations are pruned. Any failing stage purges what
@@ -116,8 +116,9 @@ def take(cfg: config.Config, run: RunDir, adm: Admin, client: s3.Client, signer:
     env.update(s3_env(cfg))
     stages = [
         _dump_stage(cfg, adm, run, digests),
-        # niced: the server and the single-threaded dump (the critical path) keep priority.
-        pipeline.Stage("compress", ["nice", "-n", "10", "zstd", "-T0", f"-{z['level']}",
+        # niced: the server and the single-threaded dump (the critical path) keep priority. One thread for
+        # I/O and compression: at -3 it outruns the dump, and it needs a quarter of -T0's memory (WHY.md).
+        pipeline.Stage("compress", ["nice", "-n", "10", "zstd", "--single-thread", f"-{z['level']}",
                                     f"--zstd=wlog={z['wlog']},mml={z['mml']}", "-q", "-c"]),
         pipeline.Stage("encrypt", ["age", "-r", cfg.get("BACKUP_RECIPIENT")]),
         pipeline.Stage("upload", [PYTHON, os.path.join(LIB, "s3stream.py"), "put", cfg.get("DATASTORE_BUCKET"),

@@ -198,7 +198,10 @@ class Side:
         if has_source_digests(sel.doc):
             expected = self.run.private_file("source-digests.json", json.dumps(source))
             actual = os.path.join(self.run.path, "restored-digests.json")
-            argv = [PYTHON, fp, "fingerprint", self.cfg.family, db, actual]
+            # db is a side or scratch database nothing else writes to: its tables are read over several
+            # connections (DBTIER_CHECK_JOBS [2]).
+            argv = [PYTHON, fp, "fingerprint", self.cfg.family, db, actual,
+                    "--jobs", os.environ.get("DBTIER_CHECK_JOBS") or "2"]
             if self.cfg.family == "mysql":
                 argv += ["--client", self.adm.client, "--cnf", self.adm.cnf]
             r = self._tool(argv)

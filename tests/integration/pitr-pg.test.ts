@@ -5,7 +5,7 @@
 // refused naming the window, verify-base recording a signed result whose fingerprint is the live one, and the
 // recovery point measured after kill -9 with the production archive_timeout.
 import { execFileSync } from "child_process";
-import { appendFileSync, chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "fs";
+import { appendFileSync, chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "fs";
 import * as path from "path";
 import { alive, freePort, removeDir, run, runOk, sleep, tempDir, waitFor } from "../support/proc";
 import { S3Server, startS3 } from "../support/s3";
@@ -275,6 +275,55 @@ describe("archive-wal and fetch-wal", () => {
     writeFileSync(sFile, s0);
     expect(signingKeyOf(APP).publicKey).toBe(host.envValues.BACKUP_SIGNING_PUBLIC_KEY);
   });
+
+  test("fetch-wal as root never follows a link the server's user planted (the temporary name or the destination): the target stays untouched, the file is owned like pg_wal", async () => {
+    expect(process.getuid?.()).toBe(0);
+    const dir = tempDir("dbtier-place-");
+    const wal = path.join(dir, "pg_wal");
+    mkdirSync(wal);
+    const victim = path.join(dir, "victim");
+    writeFileSync(victim, "root's file\n", { mode: 0o644 });
+    // pg_wal belongs to the server's user (here: nobody), as on a real server
+    chownSync(wal, 65534, 65534);
+    // The placing step as fetch-wal runs it, with the attacker's moves made between its steps: a link planted
+    // at the temporary name once it is known, and the destination itself a link to root's file.
+    const script = `
+import io, os, sys
+sys.path.insert(0, sys.argv[1])
+from dbtier.pitr.common import _Target
+wal, victim = sys.argv[2], sys.argv[3]
+t = _Target(os.path.join(wal, "RECOVERYXLOG"))
+os.symlink(victim, os.path.join(wal, t.tmp))
+try:
+    t.write(io.BytesIO(b"planted"))
+    print("followed")
+except FileExistsError:
+    print("refused")
+os.unlink(os.path.join(wal, t.tmp))
+t.close()
+os.symlink(victim, os.path.join(wal, "RECOVERYXLOG"))
+t = _Target(os.path.join(wal, "RECOVERYXLOG"))
+t.write(io.BytesIO(b"segment bytes"))
+t.place()
+t.close()
+print("placed")
+`;
+    try {
+      const r = await run("/usr/bin/python3", ["-I", "-c", script, path.join(path.dirname(TOOL), "lib"), wal, victim], { timeoutMs: 30_000 });
+      expect(r.stderr).toBe("");
+      expect(r.stdout.trim().split("\n")).toEqual(["refused", "placed"]);
+      expect(readFileSync(victim, "utf8")).toBe("root's file\n");
+      expect(statSync(victim).uid).toBe(0);
+      const placed = lstatSync(path.join(wal, "RECOVERYXLOG"));
+      expect(placed.isSymbolicLink()).toBe(false);
+      expect(placed.uid).toBe(65534);
+      expect(readFileSync(path.join(wal, "RECOVERYXLOG"), "utf8")).toBe("segment bytes");
+      expect(readdirSync(wal)).toEqual(["RECOVERYXLOG"]);
+    } finally {
+      removeDir(dir);
+    }
+  });
+});
 });
 
 describe("base backup, restore to a second after kill -9, verify-base", () => {

@@ -62,6 +62,7 @@ import json
 import os
 import platform
 import re
+import secrets
 import socket
 import time
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
@@ -405,11 +406,10 @@ class Archive:
         stages = [pipeline.Stage("download", fn=lambda _inp, out: self.client.get_stream(key, out, expect)),
                   pipeline.Stage("decrypt", ["age", "-d", "-i", identity]),
                   pipeline.Stage("decompress", ["zstd", "-d", "-q", "-c"])]
-        tmp = None
+        target: Optional[_Target] = None
         if dest is not None:
-            tmp = os.path.join(os.path.dirname(os.path.abspath(dest)) or ".",
-                               f".{os.path.basename(dest)}.dbtier-{os.getpid()}")
-            stages.append(pipeline.Stage("write", fn=lambda inp, _out: _write_file(inp, tmp)))
+            target = _Target(dest)
+            stages.append(pipeline.Stage("write", fn=lambda inp, _out: target.write(inp)))  # type: ignore[union-attr]
             plain_stage = "write"
         else:
             stages += [pipeline.Stage("measure", fn=_measure), sink]  # type: ignore[list-item]
@@ -423,15 +423,11 @@ class Archive:
             if sha != item.doc["plain"]["sha256"] or size != item.doc["plain"]["size"]:
                 raise ArchiveError(f"reading {what}: decrypted {size} bytes with sha256 {sha}, the signed manifest "
                                    f"says {item.doc['plain']['size']} bytes with sha256 {item.doc['plain']['sha256']}")
-            if tmp is not None and dest is not None:
-                _place(tmp, dest)
-                tmp = None
+            if target is not None:
+                target.place()
         finally:
-            if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+            if target is not None:
+                target.close()
         return item
 
     # ---- listing, deleting, records ----
@@ -493,29 +489,57 @@ class Archive:
         return doc
 
 
-def _write_file(inp, path: str) -> Tuple[str, int]:
-    h, n = hashlib.sha256(), 0
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        while True:
-            b = inp.read1(1 << 20) if hasattr(inp, "read1") else inp.read(1 << 20)
-            if not b:
-                break
-            h.update(b)
-            n += len(b)
-            f.write(b)
-        f.flush()
-        os.fsync(f.fileno())
-    return h.hexdigest(), n
+class _Target:
+    """A checked file placed in a directory another user may write: the restore_command runs as root (sudo)
+    in the server's pg_wal, which the server's user owns. The directory is opened once and every step goes
+    through that descriptor; the temporary file is created exclusively (a name planted there, a symlink
+    included, is never followed) and renamed over the destination's directory entry, never through a link.
+    The file is owned like its directory when run as root (the server must own what it reads)."""
 
+    def __init__(self, dest: str) -> None:
+        directory = os.path.dirname(os.path.abspath(dest)) or "."
+        self.base = os.path.basename(dest)
+        if self.base in ("", ".", ".."):
+            raise ArchiveError(f"{dest} names no file")
+        self.dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        # the directory opened is the one the caller checked (a component swapped for a link meanwhile is refused)
+        opened = os.readlink(f"/proc/self/fd/{self.dir_fd}")
+        if opened != os.path.realpath(directory):
+            os.close(self.dir_fd)
+            raise ArchiveError(f"{directory} changed while it was opened (now {opened})")
+        self.tmp: Optional[str] = f".{self.base}.dbtier-{os.getpid()}-{secrets.token_hex(6)}"
 
-def _place(tmp: str, dest: str) -> None:
-    """Renames a checked file into place, owned like its directory when run as root (the restore_command
-    runs as root through sudo; the server must own what it reads from its pg_wal)."""
-    if os.geteuid() == 0:
-        st = os.stat(os.path.dirname(os.path.abspath(dest)))
-        os.chown(tmp, st.st_uid, st.st_gid)
-    os.replace(tmp, dest)
+    def write(self, inp) -> Tuple[str, int]:
+        h, n = hashlib.sha256(), 0
+        fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                     dir_fd=self.dir_fd)
+        with os.fdopen(fd, "wb") as f:
+            while True:
+                b = inp.read1(1 << 20) if hasattr(inp, "read1") else inp.read(1 << 20)
+                if not b:
+                    break
+                h.update(b)
+                n += len(b)
+                f.write(b)
+            f.flush()
+            if os.geteuid() == 0:
+                st = os.fstat(self.dir_fd)
+                os.fchown(f.fileno(), st.st_uid, st.st_gid)
+            os.fsync(f.fileno())
+        return h.hexdigest(), n
+
+    def place(self) -> None:
+        os.rename(self.tmp, self.base, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
+        self.tmp = None
+
+    def close(self) -> None:
+        if self.tmp is not None:
+            try:
+                os.unlink(self.tmp, dir_fd=self.dir_fd)
+            except OSError:
+                pass
+            self.tmp = None
+        os.close(self.dir_fd)
 
 
 # ---- window and retention ----

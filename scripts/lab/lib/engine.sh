@@ -698,6 +698,7 @@ lab_engine() {
   lab_setup "plan dev with web3 added and web2 removed" step_change_plan
   lab_check "re-rendered dev: web3 gets in, web2 is shut out" check_config_change
 
+  lab_pitr_section
   lab_section end
 }
 

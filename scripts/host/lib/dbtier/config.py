@@ -241,6 +241,26 @@ def has_secret(name: str) -> bool:
         return False
 
 
+def age_identity(given: str = "") -> str:
+    """The age identity file that reads backups and archives: the one given (--identity), else
+    DBTIER_AGE_IDENTITY_FILE, else the age-identity secret; it comes with the run, never kept on the host.
+    ConfigError when there is none or it holds no AGE-SECRET-KEY line."""
+    path = given or os.environ.get("DBTIER_AGE_IDENTITY_FILE") or ""
+    if not path:
+        path = secret_path("age-identity")
+        if not os.path.isfile(path):
+            raise ConfigError("no age identity: pass --identity FILE or set DBTIER_AGE_IDENTITY_FILE "
+                              "(the private key is never kept on the host)")
+    try:
+        with open(path, errors="replace") as f:
+            holds_key = any(line.startswith("AGE-SECRET-KEY-") for line in f)
+    except OSError:
+        raise ConfigError(f"age identity file {path} is missing or unreadable") from None
+    if not holds_key:
+        raise ConfigError(f"age identity file {path} holds no AGE-SECRET-KEY line")
+    return path
+
+
 def secret(name: str) -> str:
     """A secret file's content without its trailing newlines; refuses a file others can read."""
     path = secret_path(name)

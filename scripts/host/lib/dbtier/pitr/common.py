@@ -165,19 +165,7 @@ def identity_file(args: Sequence[str]) -> Tuple[str, List[str]]:
         else:
             rest.append(a)
         i += 1
-    path = path or os.environ.get("DBTIER_AGE_IDENTITY_FILE", "")
-    if not path:
-        path = config.secret_path("age-identity")
-        if not os.path.isfile(path):
-            raise config.ConfigError("no age identity: pass --identity FILE or set DBTIER_AGE_IDENTITY_FILE "
-                                     "(the private key is never kept on the host)")
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError:
-        raise config.ConfigError(f"age identity file {path} is missing or unreadable") from None
-    if not re.search(r"^AGE-SECRET-KEY-", text, re.M):
-        raise config.ConfigError(f"age identity file {path} holds no AGE-SECRET-KEY line")
+    path = config.age_identity(path)
     return path, rest
 
 

@@ -952,7 +952,9 @@ def _restore(cfg: config.Config, run: RunDir, arch: common.Archive, cat: Catalog
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if aside:
-        kept = _archive_leftovers(arch, aside, os.path.basename(basename), int(target.base.meta["serverId"]))
+        server_id = int(target.base.meta["serverId"])
+        floor = min(seq_of(b.meta["binlogFile"]) for b in cat.bases if int(b.meta["serverId"]) == server_id)
+        kept = _archive_leftovers(arch, aside, os.path.basename(basename), server_id, floor)
         if kept:
             warn(f"the old data directory is kept at {aside}: {kept}")
         else:
@@ -975,16 +977,20 @@ def _local_binlogs(datadir: str, basename: str) -> List[str]:
         return []
 
 
-def _archive_leftovers(arch: common.Archive, old: str, basename: str, server_id: int) -> str:
+def _archive_leftovers(arch: common.Archive, old: str, basename: str, server_id: int, floor: int) -> str:
     """Archives what the replaced server wrote and had not shipped yet (the history after the restore point
-    stays recoverable): every file it closed (a clean stop ends the last one too). "" when all of it is in the
-    archive, else why the old directory must be kept."""
+    stays recoverable): every file it closed (a clean stop ends the last one too) from `floor` on, the first
+    binlog of the archive's oldest base (older files extend no base's chain: retention removed them, and
+    shipping them again would cost the restore their whole size). "" when all of it is in the archive, else
+    why the old directory must be kept."""
     try:
         timeline = timeline_of(old, create=False)
     except Failure:
         return ""  # not a history of this archive (a fresh host's own server)
     try:
         for file in _local_binlogs(old, basename):
+            if seq_of(file) < floor:
+                continue
             path = os.path.join(old, file)
             scan = scan_binlog(path)
             if scan.torn or scan.last_type not in (ROTATE_EVENT, STOP_EVENT):

@@ -198,9 +198,11 @@ class DbtierDb(Pipeline):
     """The real on-host tool: `dbtier-db backup daily` and `dbtier-db restore latest --yes`."""
 
     name = "dbtier"
-    label = ("scripts/host/dbtier-db as shipped: backup daily (dump | nice zstd -3 wlog 19 mml 6 | age | s3stream put, "
-             "part-ETag upload check); restore latest --yes into an empty database (s3stream get | age -d | zstd -d | "
-             "parallel-load: 2 driver connections, one pass)")
+    label = ("scripts/host/dbtier-db as shipped: backup daily (exact dump with the source's digests | nice zstd -3 "
+             "--single-thread wlog 19 mml 6 | age | s3stream put, part-ETag upload check, signed manifest); restore "
+             "latest --yes --unverified into an empty database (download checked part by part against the signed "
+             "manifest | age -d | zstd -d | parallel-load: 2 driver connections, into a side database; its digests "
+             "compared with the source's over 2 connections; swapped in)")
 
     def backup(self, ctx, prefix):
         ctx.write_host_env(prefix)

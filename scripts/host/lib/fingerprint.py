@@ -37,14 +37,12 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 from typing import Dict, List, Optional, Tuple
 
-BLOCK = 1 << 20
+BLOCK = 1 << 18  # reads of the client's output (larger blocks only held more memory: WHY.md)
 INSERT_BYTES = 1 << 20  # rows per INSERT statement: about 1 MiB (a single larger row goes alone)
 PG_HEADER = re.compile(rb"^-- dbtier pg-split 1 schema-bytes=(\d+)\n$")
 MYSQL_FORMAT, PG_FORMAT = "mysql-exact-1", "pg-split-1"
@@ -386,8 +384,11 @@ def my_stream_rows(cl: MyClient, db: str, tables: List[MyTable], out=None) -> Di
     def flush() -> None:
         buf: List[bytes] = state["buf"]  # type: ignore[assignment]
         if buf and out is not None:
-            body = b"".join(buf)
-            out.write(state["head"] + body[:-1].replace(b"\n", b",\n") + b";\n")  # type: ignore[operator]
+            # rows end with a newline: ",\n" between rows, ";\n" after the last (written in pieces: no copies)
+            body = b"".join(buf).replace(b"\n", b",\n")
+            out.write(state["head"])  # type: ignore[arg-type]
+            out.write(memoryview(body)[:-2])
+            out.write(b";\n")
         state["buf"], state["size"] = [], 0
 
     def on_begin(name: str) -> None:
@@ -430,6 +431,10 @@ def my_stream_rows(cl: MyClient, db: str, tables: List[MyTable], out=None) -> Di
     writer.start()
     try:
         RowStream(proc, on_rows, on_begin, on_end).run()
+    except BaseException:
+        # (the reader of out gone, say) the client would block on its full pipe and the wait below never end
+        proc.kill()
+        raise
     finally:
         code = proc.wait()
         reader.join()
@@ -694,8 +699,8 @@ def pg_escape_literal(s: str) -> str:
 class PsqlSession:
     """One psql process held open: statements in, tab-separated rows out, each batch ended by a marker."""
 
-    def __init__(self, db: str):
-        env = dict(os.environ)
+    def __init__(self, db: str, env: Optional[Dict[str, str]] = None):
+        env = dict(os.environ if env is None else env)
         env["PGOPTIONS"] = (env.get("PGOPTIONS", "") + " -c client_min_messages=warning").strip()
         self.p = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", db],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -808,10 +813,16 @@ def pg_inexact(s: PsqlSession) -> List[str]:
     return reasons
 
 
-def pg_dump(db: str, digests_path: str) -> int:
-    out = sys.stdout.buffer
-    s = PsqlSession(db)
-    work = tempfile.mkdtemp(prefix="dbtier-pgdump.", dir=os.environ.get("RUN_DIR") or None)
+def pg_dump(db: str, digests_path: str, out=None, env: Optional[Dict[str, str]] = None, work_dir: str = "",
+            quiet: bool = False) -> int:
+    """The dump on out (default stdout; a binary file with a descriptor), the clients run with env (default
+    this process's), the schema archive kept in work_dir (default RUN_DIR). quiet: the inexact reasons are not
+    printed (a caller in process records them: dbtier/backup.py)."""
+    import shutil  # noqa: E402 - only here (each module costs every dump process memory: WHY.md)
+    import tempfile  # noqa: E402
+    out = sys.stdout.buffer if out is None else out
+    s = PsqlSession(db, env)
+    work = tempfile.mkdtemp(prefix="dbtier-pgdump.", dir=work_dir or os.environ.get("RUN_DIR") or None)
     try:
         s.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         snapshot = s.run("SELECT pg_export_snapshot()")[0][0]
@@ -819,7 +830,7 @@ def pg_dump(db: str, digests_path: str) -> int:
         schema = os.path.join(work, "schema.dump")
         common = ["pg_dump", f"--snapshot={snapshot}", "--encoding=UTF8", "-d", db]
         p = subprocess.run(common + ["--format=custom", "--section=pre-data", "--section=post-data", "--blobs",
-                                     "-f", schema], stderr=subprocess.PIPE)
+                                     "-f", schema], stderr=subprocess.PIPE, env=env)
         if p.returncode != 0:
             raise Failure(f"pg_dump (schema): {p.stderr.decode('utf-8', 'replace').strip()}")
         size = os.path.getsize(schema)
@@ -830,7 +841,7 @@ def pg_dump(db: str, digests_path: str) -> int:
         sequences = pg_sequences(s)
         # The rows go straight from pg_dump to our stdout while this session digests the same snapshot.
         data = subprocess.Popen(common + ["--format=plain", "--section=data", "--blobs"], stdout=out.fileno(),
-                                stderr=subprocess.PIPE)
+                                stderr=subprocess.PIPE, env=env)
         err: List[bytes] = []
         t = threading.Thread(target=lambda: err.append(data.stderr.read()), daemon=True)  # type: ignore[union-attr]
         t.start()
@@ -844,7 +855,7 @@ def pg_dump(db: str, digests_path: str) -> int:
         if code != 0:
             raise Failure(f"pg_dump (data): {b''.join(err).decode('utf-8', 'replace').strip()}")
         s.run("COMMIT")
-        for reason in inexact:
+        for reason in inexact if not quiet else ():
             print(f"fingerprint: cannot be restored exactly: {reason}", file=sys.stderr)
         _write_json(digests_path, {"format": PG_FORMAT, "tables": tables, "objects": objects, "sequences": sequences,
                                    "inexact": inexact, "database": database})

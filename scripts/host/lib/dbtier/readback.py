@@ -269,7 +269,6 @@ class Reader:
         if stats_reader is not None and stats_reader.code != 0:
             raise StreamError(f"reading {sel.name}: the dump statistics reader failed")
 
-
     def _downloader(self, key: str, expect: "s3.Expected"):
         """The download stage, in this process (a thread): every part checked against the signed manifest before
         a byte of it is written on. A separate s3stream.py process held ~20 MiB more (scripts/bench/WHY.md)."""

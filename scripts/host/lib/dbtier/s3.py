@@ -324,13 +324,16 @@ class Client:
         return PutReport(sha, len(data), etag, self.part_size, [{"size": len(data), "sha256": sha}], etag == md5)
 
     def put_stream(self, key: str, reader) -> PutReport:
-        """Multipart upload of a binary stream: memory stays at (concurrency + 2) parts. Each part's sha256
-        is computed once, for the report and as the signed payload hash (the store refuses a damaged part)."""
+        """Multipart upload of a binary stream: memory stays at (concurrency + 1) parts (the next part is read
+        while the others go up; one more only waited in the queue: WHY.md). Each part's sha256 is computed
+        once, for the report and as the signed payload hash (the store refuses a damaged part)."""
         part_size = self.part_size
         throttle = Throttle(self.bwlimit)
         whole = hashlib.sha256()
         parts: List[Dict[str, object]] = []
         part_md5: Dict[int, str] = {}
+        slots = threading.Semaphore(self.concurrency + 1)  # a part's memory, from its read to its upload's end
+        slots.acquire()
         first = read_full(reader, part_size, throttle)
         if len(first) < part_size:  # small object: one PUT
             sha = hashlib.sha256(first).hexdigest()
@@ -363,6 +366,9 @@ class Client:
                 except BaseException as e:  # noqa: BLE001 - reported after the join
                     errors.append(e)
                     conn = _Conn(self)
+                finally:
+                    del data, item
+                    slots.release()
 
         threads = [threading.Thread(target=worker, daemon=True) for _ in range(self.concurrency)]
         for t in threads:
@@ -380,6 +386,7 @@ class Client:
                     work.put((n, data, sha))
                     data = None  # type: ignore[assignment]
                     n += 1
+                    slots.acquire()
                     data = read_full(reader, part_size, throttle)
             finally:
                 for _ in threads:

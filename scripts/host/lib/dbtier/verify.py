@@ -94,9 +94,11 @@ def cmd_verify(cfg: config.Config, argv: List[str]) -> int:
 
 def _refuse_or_record(cfg: config.Config, reader: Reader, adm: Admin, sel: Selected, reason: str) -> None:
     """Raises the failure of a scratch load, recording it against the backup only when it is the backup's."""
-    if "load failed" in reason and adm.ping():
-        raise Failure(f"verify {sel.name} could not finish: the server stopped answering during the load ({reason}); "
-                      "nothing recorded")
+    probe = adm.ping() if "load failed" in reason else ""
+    if probe:
+        # the probe's answer too: the loader may only have seen its session cut, the probe why (Too many connections)
+        raise Failure(f"verify {sel.name} could not finish: the server stopped answering during the load ({reason}; "
+                      f"a new connection: {' '.join(probe.split())}); nothing recorded")
     if ("download failed" in reason and "signed manifest says" not in reason) or \
             ("load failed" in reason and CONNECTION_TROUBLE.search(reason)):
         raise Failure(f"verify {sel.name} could not finish ({reason}); nothing recorded")

@@ -174,6 +174,18 @@ test("init renders WAL archiving whose archive_command the toolkit recognizes, a
   }
 });
 
+/** The first 40 bytes of a WAL segment (XLogLongPageHeaderData, PostgreSQL 15's magic) with this system identifier. */
+function walLongHeader(systemIdentifier: bigint): Buffer {
+  const h = Buffer.alloc(40);
+  h.writeUInt16LE(0xd110, 0); // xlp_magic
+  h.writeUInt16LE(0x0002, 2); // xlp_info: XLP_LONG_HEADER
+  h.writeUInt32LE(1, 4); // xlp_tli
+  h.writeBigUInt64LE(systemIdentifier, 24); // xlp_sysid
+  h.writeUInt32LE(16 << 20, 32); // xlp_seg_size
+  h.writeUInt32LE(8192, 36); // xlp_xlog_blcksz
+  return h;
+}
+
 describe("archive-wal and fetch-wal", () => {
   // A data directory of its own (PG_VERSION, pg_wal): the server's archiver never sees these names.
   // Its own application prefix too: these objects are no part of the server's archive.
@@ -197,7 +209,7 @@ describe("archive-wal and fetch-wal", () => {
   });
 
   test("an S3 outage fails the archive_command (PostgreSQL retries); the retry stores it; again is a no-op; other content is refused", async () => {
-    const seg = Buffer.concat([Buffer.from("dbtier wal test "), Buffer.alloc(1 << 20, 7)]);
+    const seg = Buffer.concat([walLongHeader(7n), Buffer.from("dbtier wal test "), Buffer.alloc(1 << 20, 7)]);
     writeFileSync(path.join(fake, "pg_wal", NAME), seg);
     // the same env with a datastore nobody listens on
     const down = path.join(fake, "down.env");
@@ -511,6 +523,27 @@ describe("base backup, restore to a second after kill -9, verify-base", () => {
     const again = await tool(["restore", "--to-latest", "--yes"]);
     expect(again.code).toBe(0);
     expect(await marks()).toBe("after-to-backup\t3\nmore\t3");
+  });
+
+  test("a segment of another database system (a fresh server not restored from the archive) is not archived: it would read as the history's next segment", async () => {
+    const dir = tempDir("dbtier-pitr-other-");
+    try {
+      mkdirSync(path.join(dir, "pg_wal"));
+      writeFileSync(path.join(dir, "PG_VERSION"), "15\n");
+      const name = "0000000100000000000000F0";
+      writeFileSync(path.join(dir, "pg_wal", name), Buffer.concat([walLongHeader(4242n), Buffer.alloc(1 << 16, 1)]));
+      const r = await run("bash", [TOOL, "archive-wal", `pg_wal/${name}`, name], {
+        cwd: dir, timeoutMs: 120_000,
+        env: { PATH: process.env.PATH, DBTIER_ENV: host.envFile, DBTIER_SECRETS_DIR: host.secretsDir },
+      });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/written by database system 4242, but the archive's newest base backup is of system \d+: another history/);
+      expect(s3.keys(`${APP}/wal/${name}/`)).toEqual([]);
+      // the server's own segments still go (the lineage check is cached per system, not poisoned by a refusal)
+      await switchAndArchive();
+    } finally {
+      removeDir(dir);
+    }
   });
 
   test("health: the archiver keeps up and the archive has no gap; a missing segment is a failing wal-gaps check", async () => {

@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -45,6 +46,8 @@ BASE_OBJECT = "base.tar.zst.age"
 SEGMENT = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$")
 WAL_NAME = re.compile(r"^[0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?$|^[0-9A-F]{8}\.history$")
 DEFAULT_SEGMENT_SIZE = 16 << 20
+LONG_HEADER_SIZE = 40  # XLogLongPageHeaderData: standard header (24) + xlp_sysid (8) + seg size + block size
+XLP_LONG_HEADER = 0x0002
 # restore_command: any failure other than "not archived" (1) must stop the recovery (exit > 125), also one
 # of the launcher itself (a configuration error exits 2, which PostgreSQL would take for the archive's end)
 FETCH_FAILED = 126
@@ -181,6 +184,58 @@ def _data_dir_of_cwd() -> str:
     return cwd
 
 
+def segment_system_identifier(path: str) -> str:
+    """The database system identifier a WAL segment's first page carries (XLogLongPageHeaderData: xlp_sysid
+    after the 24-byte standard header, little-endian on the hosts we run; xlp_info has XLP_LONG_HEADER)."""
+    with open(path, "rb") as f:
+        head = f.read(LONG_HEADER_SIZE)
+    if len(head) < LONG_HEADER_SIZE:
+        raise Failure(f"archive-wal: {path} is shorter than a WAL page header")
+    _magic, info = struct.unpack_from("<HH", head, 0)
+    if not info & XLP_LONG_HEADER:
+        raise Failure(f"archive-wal: {path} does not begin with a WAL segment's long page header")
+    return str(struct.unpack_from("<Q", head, 24)[0])
+
+
+def _lineage_file(cfg: config.Config) -> str:
+    return os.path.join(cfg.state_dir, "pg-archive-system")
+
+
+def _check_lineage(cfg: config.Config, archive: common.Archive, name: str, system: str) -> None:
+    """A segment is archived only when it belongs to the history the archive's newest base backup began: a
+    fresh server (another system identifier, e.g. a replacement VM before its restore) writes segments under the
+    same names, and one past the archive's end would be read by a restore as the old history's next segment.
+    The answer is cached in the state directory (this runs for every segment); no base with an identifier yet:
+    nothing to belong to, archived."""
+    path = _lineage_file(cfg)
+    try:
+        with open(path) as f:
+            if f.read().strip() == system:
+                return
+    except OSError:
+        pass
+    newest = None
+    for base in reversed(archive.names("base")):
+        try:
+            newest = archive.item("base", base).meta.get("systemIdentifier")
+        except common.NotArchived:
+            continue
+        except common.ArchiveError as e:
+            raise Failure(f"archive-wal {name}: cannot tell which database system the archive holds: {e}") from None
+        if newest:
+            break
+    if newest and str(newest) != system:
+        raise Failure(f"archive-wal {name}: written by database system {system}, but the archive's newest base backup "
+                      f"is of system {newest}: another history (a server not restored from this archive), not archived. "
+                      f"Restore this server from the archive (dbtier-db restore --to-latest), or move "
+                      f"{cfg.get('APP_NAME')}/wal and base aside to start a new archive")
+    if newest:
+        os.makedirs(cfg.state_dir, exist_ok=True)
+        with open(path + ".tmp", "w") as f:
+            f.write(system + "\n")
+        os.replace(path + ".tmp", path)
+
+
 def archive_wal(cfg: config.Config, args: List[str]) -> int:
     if len(args) != 2:
         raise config.ConfigError("usage: dbtier-db archive-wal <path> <name> (archive_command = '... archive-wal %p %f')")
@@ -200,13 +255,18 @@ def archive_wal(cfg: config.Config, args: List[str]) -> int:
         meta["type"] = "backup-label"
     elif name.endswith(".partial"):
         meta["type"] = "partial"
-    else:
+    archive = common.Archive(cfg)
+    if meta["type"] in ("segment", "partial"):
+        system = segment_system_identifier(path)
+        _check_lineage(cfg, archive, name, system)
+        meta["systemIdentifier"] = system
+    if meta["type"] == "segment":
         size = os.path.getsize(path)
         first, last = _commit_times(cfg, path)
         meta.update({"timeline": int(name[:8], 16), "segmentSize": size, "segno": segment_number(name, size),
                      "firstCommit": first, "lastCommit": last})
     try:
-        outcome = common.Archive(cfg).archive_once("wal", name, path, WAL_OBJECT, meta)
+        outcome = archive.archive_once("wal", name, path, WAL_OBJECT, meta)
     except s3.Interrupted:
         raise
     except common.ArchiveError as e:
@@ -400,9 +460,10 @@ def _server_facts(cfg: config.Config) -> Dict[str, str]:
     row = local_sql(cfg, "SELECT pg_walfile_name(pg_current_wal_lsn()), pg_current_wal_lsn(), current_setting('archive_mode'), "
                          "current_setting('archive_command'), current_setting('wal_segment_size'), "
                          "current_setting('server_version_num'), current_setting('server_version'), "
-                         "pg_is_in_recovery(), current_setting('data_directory')")[0]
+                         "pg_is_in_recovery(), current_setting('data_directory'), "
+                         "(SELECT system_identifier FROM pg_control_system())")[0]
     keys = ["wal", "lsn", "archive_mode", "archive_command", "segment_size", "version_num", "version", "in_recovery",
-            "data_directory"]
+            "data_directory", "system_identifier"]
     return dict(zip(keys, row))
 
 
@@ -492,7 +553,7 @@ def basebackup(cfg: config.Config, args: List[str]) -> int:
                 "startLsn": start_lsn, "stopLsn": stop_lsn, "timeline": int(start_wal[:8], 16), "segmentSize": seg_size, "serverVersion": before["version"],
                 "serverVersionNum": int(before["version_num"]), "startedAt": int(started), "consistentAt": consistent,
                 "consistentAtText": common.fmt_time(consistent), "toolCommand": prefix,
-                "method": "pg_basebackup -Ft -X none"}
+                "method": "pg_basebackup -Ft -X none", "systemIdentifier": str(before["system_identifier"])}
 
     stages = [pipeline.Stage("basebackup", argv, env=_clean_pg_env()), pipeline.Stage("inspect", fn=inspect_tar)]
     try:

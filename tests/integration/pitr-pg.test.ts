@@ -336,7 +336,6 @@ print("placed")
     }
   });
 });
-});
 
 describe("base backup, restore to a second after kill -9, verify-base", () => {
   let T = 0;

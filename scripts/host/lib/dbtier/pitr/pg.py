@@ -627,16 +627,18 @@ def _server_private_dir(base: Optional[str], prefix: str) -> str:
     return d
 
 
-def _identity_copy(identity: str, directory: str) -> str:
-    """The identity where the server's restore_command can read it (a 0600 file of the server's user in a
-    0700 directory; removed with that directory)."""
+def _identity_copy(identity: str, directory: str, tool_prefix_: str) -> str:
+    """The identity where the server's restore_command reads it (0600, in a 0700 directory; removed with that
+    directory). Through sudo, fetch-wal runs as root and the file stays root's: the key that decrypts every
+    backup of the stack is never readable by the server's user (a running server shares it)."""
     path = os.path.join(directory, "identity")
     with open(identity, "rb") as src:
         data = src.read()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
-    chown_server(path)
+    if tool_prefix_.split()[:1] != ["sudo"]:
+        chown_server(path)
     return path
 
 
@@ -809,7 +811,7 @@ def restore(cfg: config.Config, args: List[str]) -> int:
     aside = f"{data}.dbtier-aside-{stamp}"
     moved = was_running = False
     try:
-        ident = _identity_copy(identity, work)
+        ident = _identity_copy(identity, work, prefix)
         # The restore_command works before anything is touched: the base's first segment, as the server runs it.
         # In a directory laid out like a data directory: fetch-wal run as root writes nowhere else.
         probe_dir = os.path.join(work, "probe")
@@ -932,7 +934,7 @@ def verify_base(cfg: config.Config, args: List[str]) -> int:
     pg_ctl = ""
     try:
         try:
-            ident = _identity_copy(identity, scratch)
+            ident = _identity_copy(identity, scratch, item.meta["toolCommand"])
             _extract(archive, item, identity, data)
             bindir = pg_bin(cfg, data)
             pg_ctl = os.path.join(bindir, "pg_ctl")

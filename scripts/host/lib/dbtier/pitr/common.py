@@ -214,8 +214,8 @@ def _plain_reader(path: str) -> Callable:
     return fn
 
 
-def _measure(inp, out) -> Tuple[str, int]:
-    """A pass-through stage that hashes what passes."""
+def _copy_hashing(inp, out) -> Tuple[str, int]:
+    """Copies inp to out; (sha256, size) of what passed."""
     h, n = hashlib.sha256(), 0
     while True:
         b = inp.read1(1 << 20) if hasattr(inp, "read1") else inp.read(1 << 20)
@@ -225,6 +225,11 @@ def _measure(inp, out) -> Tuple[str, int]:
         n += len(b)
         out.write(b)
     return h.hexdigest(), n
+
+
+def _measure(inp, out) -> Tuple[str, int]:
+    """A pass-through stage that hashes what passes."""
+    return _copy_hashing(inp, out)
 
 
 def _zstd() -> Tuple[str, str]:
@@ -498,23 +503,16 @@ class _Target:
         self.tmp: Optional[str] = f".{self.base}.dbtier-{os.getpid()}-{secrets.token_hex(6)}"
 
     def write(self, inp) -> Tuple[str, int]:
-        h, n = hashlib.sha256(), 0
         fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                      dir_fd=self.dir_fd)
         with os.fdopen(fd, "wb") as f:
-            while True:
-                b = inp.read1(1 << 20) if hasattr(inp, "read1") else inp.read(1 << 20)
-                if not b:
-                    break
-                h.update(b)
-                n += len(b)
-                f.write(b)
+            digest = _copy_hashing(inp, f)
             f.flush()
             if os.geteuid() == 0:
                 st = os.fstat(self.dir_fd)
                 os.fchown(f.fileno(), st.st_uid, st.st_gid)
             os.fsync(f.fileno())
-        return h.hexdigest(), n
+        return digest
 
     def place(self) -> None:
         os.rename(self.tmp, self.base, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
@@ -551,6 +549,17 @@ class Log:
 @dataclasses.dataclass
 class Window:
     intervals: List[Tuple[float, float]]
+
+    @classmethod
+    def of_spans(cls, spans: Iterable[Tuple[float, float]]) -> "Window":
+        """The union of (from, to) spans: overlapping ones merged, a gap between them kept."""
+        merged: List[Tuple[float, float]] = []
+        for a, z in sorted(spans):
+            if merged and a <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], z))
+            else:
+                merged.append((a, z))
+        return cls(merged)
 
     @property
     def start(self) -> Optional[float]:
@@ -591,14 +600,7 @@ def window_of(bases: Iterable[Base], logs: Sequence[Log], follows: Callable[[Log
             else:
                 break
         spans.append((b.consistent_at, max(end, b.consistent_at)))
-    spans.sort()
-    merged: List[Tuple[float, float]] = []
-    for a, z in spans:
-        if merged and a <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], z))
-        else:
-            merged.append((a, z))
-    return Window(merged)
+    return Window.of_spans(spans)
 
 
 def retention(bases: Sequence[Base], logs: Sequence[Log], days: int, now: float) -> Tuple[List[Base], List[Log]]:

@@ -310,14 +310,7 @@ def gaps(names: Sequence[str]) -> List[str]:
 def window(cat: Catalog) -> common.Window:
     """For each base: from its consistent point to the end of its unbroken chain in its own timeline;
     overlapping spans merged (a gap or a new timeline splits the window)."""
-    spans = sorted((b.meta["consistentAt"], _chain_end(cat, b)) for b in cat.bases)
-    merged: List[Tuple[float, float]] = []
-    for a, z in spans:
-        if merged and a <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], z))
-        else:
-            merged.append((a, z))
-    return common.Window(merged)
+    return common.Window.of_spans((b.meta["consistentAt"], _chain_end(cat, b)) for b in cat.bases)
 
 
 def _chain(cat: Catalog, base: common.Item) -> List[common.Item]:

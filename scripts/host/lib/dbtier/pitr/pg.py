@@ -369,13 +369,7 @@ class State:
             span = self._span(b)
             if span:
                 self.spans[b.name] = span
-        merged: List[Tuple[float, float]] = []
-        for a, z in sorted((a, z) for a, z, _ in self.spans.values()):
-            if merged and a <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], z))
-            else:
-                merged.append((a, z))
-        self.window = common.Window(merged)
+        self.window = common.Window.of_spans((a, z) for a, z, _ in self.spans.values())
 
     def owner(self, segno: int) -> int:
         """The timeline whose copy of a segment the recovery reads: the newest one begun at or before it (as

@@ -461,15 +461,18 @@ def my_sequence_state(cl: MyClient, db: str, sequences: List[str]) -> Dict[str, 
     return out
 
 
-def mysql_dump(db: str, digests_path: str, client: str, dump_tool: str, cnf: str, flavor: str) -> int:
+def mysql_dump(db: str, digests_path: str, client: str, dump_tool: str, cnf: str, flavor: str, out=None,
+               quiet: bool = False) -> int:
+    """The dump on out (default stdout; a binary file with a descriptor). quiet: the inexact reasons are not
+    printed (a caller in process records them: dbtier/backup.py)."""
     cl = MyClient(client, cnf)
-    out = sys.stdout.buffer
+    out = sys.stdout.buffer if out is None else out
     base = [dump_tool, f"--defaults-extra-file={cnf}", "--skip-dump-date", "--max-allowed-packet=1G",
             "--default-character-set=utf8mb4", "--single-transaction"]
     if flavor == "mysql":
         base += ["--set-gtid-purged=OFF", "--column-statistics=0"]
     inexact = my_inexact(cl, db)
-    for reason in inexact:
+    for reason in inexact if not quiet else []:
         print(f"fingerprint: cannot be restored exactly: {reason}", file=sys.stderr)
     tables, sequences = my_tables(cl, db)
     objects = my_objects(cl, db)

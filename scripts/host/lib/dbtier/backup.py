@@ -91,21 +91,19 @@ def _new_id(cfg: config.Config) -> str:
 
 def _dump_stage(cfg: config.Config, adm: Admin, run: RunDir, digests: str) -> pipeline.Stage:
     db = cfg.get("DB_NAME")
-    if cfg.family == "mysql":
-        # Its own process: the fault tests find the dump by the dump tool named in its arguments (in this
-        # process it would save ~20 MiB too: scripts/bench/WHY.md).
-        return pipeline.Stage("dump", [PYTHON, os.path.join(LIB, "fingerprint.py"), "dump", "mysql", db, digests,
-                                       "--client", adm.client, "--dump-tool", adm.dump_tool, "--cnf", adm.cnf,
-                                       "--flavor", adm.flavor])
-    # PostgreSQL: fingerprint.py's dump in this process (a thread; pg_dump and psql are its children, pg_dump
-    # writes to the pipe itself): its own Python process held ~20 MiB more (WHY.md). Its failure is the stage's.
+    # fingerprint.py's dump in this process (a thread; the dump clients are its children and pg_dump writes to
+    # the pipe itself): its own Python process held ~20 MiB more (WHY.md). Its failure is the stage's.
     if LIB not in sys.path:
         sys.path.insert(0, LIB)
     import fingerprint  # noqa: E402 - lib/fingerprint.py; not needed by the other commands
 
     def dump(_inp, out) -> None:
         try:
-            fingerprint.pg_dump(db, digests, out=out, env=adm.env, work_dir=run.path, quiet=True)
+            if cfg.family == "mysql":
+                # the connection settings are all in the client's defaults file (adm.cnf)
+                fingerprint.mysql_dump(db, digests, adm.client, adm.dump_tool, adm.cnf, adm.flavor, out=out, quiet=True)
+            else:
+                fingerprint.pg_dump(db, digests, out=out, env=adm.env, work_dir=run.path, quiet=True)
         except fingerprint.Failure as e:
             raise RuntimeError(f"fingerprint: {e}") from None
     return pipeline.Stage("dump", fn=dump)

@@ -52,7 +52,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from .. import config, pipeline, s3
 from ..backup import PYTHON
-from ..db import Admin, DbError, RunDir
+from ..db import Admin, DbError, RunDir, my_ident, sql_string
 from ..log import Failure, log, warn
 from . import common
 
@@ -698,6 +698,25 @@ def fingerprint(cfg: config.Config, t: Tools, scratch: Scratch, out: str) -> Dic
         return json.load(f)
 
 
+def row_counts(cfg: config.Config, scratch: Scratch) -> Dict[str, int]:
+    """Every base table of the database counted on the restored copy: each one is opened and read through an
+    index. The restore's check; the whole fingerprint (a second full read of every row: scripts/bench/WHY.md)
+    is verify-base's."""
+    db = cfg.get("DB_NAME")
+    started = time.time()
+    hexed = scratch.sql(f"SET NAMES utf8mb4; SELECT HEX(table_name) FROM information_schema.tables WHERE "
+                        f"table_schema = {sql_string(db)} AND table_type = 'BASE TABLE' ORDER BY table_name;")
+    names = [bytes.fromhex(r[0]).decode("utf-8") for r in hexed if r and r[0]]
+    if not names:
+        return {}
+    rows = scratch.sql("SET NAMES utf8mb4;\n" + "\n".join(f"SELECT COUNT(*) FROM {my_ident(db)}.{my_ident(n)};" for n in names))
+    if len(rows) != len(names):
+        raise Failure(f"counting the rows of the restored copy: {len(rows)} answer(s) for {len(names)} table(s)")
+    counts = {n: int(r[0]) for n, r in zip(names, rows)}
+    log(f"counted the rows of {len(names)} table(s) in {time.time() - started:.1f}s")
+    return counts
+
+
 # ---- choosing what to restore ----
 
 def _choose(cat: Catalog, args: Dict[str, str]) -> Target:
@@ -902,10 +921,13 @@ def _restore(cfg: config.Config, run: RunDir, arch: common.Archive, cat: Catalog
                 scratch.sql(f"RESET BINARY LOGS AND GTIDS TO {next_seq};")  # MySQL 8: 8.4 removed RESET MASTER
         else:
             warn(f"the binlogs live outside the data directory ({basename}): their numbering continues there")
+        log(f"scratch server on the restored copy answered ({time.time() - started:.1f}s since the start)")
         replay(t, scratch, target, paths)
-        fp = fingerprint(cfg, t, scratch, os.path.join(work, "fingerprint.json"))
+        counts = row_counts(cfg, scratch)
+        stopping = time.time()
         scratch.stop()
         scratch = None
+        log(f"scratch server stopped in {time.time() - stopping:.1f}s")
     except BaseException:
         if scratch is not None:
             try:
@@ -936,8 +958,10 @@ def _restore(cfg: config.Config, run: RunDir, arch: common.Archive, cat: Catalog
             os.rmdir(datadir)
         os.rename(data, datadir)
         try:
+            swapped = time.time()
             _control(cfg, "start")
             Admin(cfg, run).wait_ready()
+            log(f"the restored server answered {time.time() - swapped:.1f}s after its start")
         except (Failure, config.ConfigError) as e:
             raise Failure(f"the restored server does not answer: {e}; the restored data is in {datadir}"
                           f"{', the old data directory kept at ' + aside if aside else ''}") from None
@@ -953,9 +977,8 @@ def _restore(cfg: config.Config, run: RunDir, arch: common.Archive, cat: Catalog
         else:
             shutil.rmtree(aside, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
-    tables = fp.get("tables") or {}
-    log(f"restore to {target.what} done in {time.time() - started:.1f}s: {len(tables)} table(s), "
-        f"{sum(int(v.get('rows') or 0) for v in tables.values())} row(s) in {cfg.get('DB_NAME')}; the server "
+    log(f"restore to {target.what} done in {time.time() - started:.1f}s: {len(counts)} table(s), "
+        f"{sum(counts.values())} row(s) in {cfg.get('DB_NAME')} (counted; verify-base fingerprints); the server "
         "writes a new timeline: run 'dbtier-db basebackup' now (the window restarts with it)")
     if held:
         signal.raise_signal(held[0])  # the swap is done: now the run may end as asked

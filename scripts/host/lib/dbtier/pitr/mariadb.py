@@ -67,6 +67,9 @@ FLUSH_AGE = int(os.environ.get("DBTIER_BINLOG_FLUSH_AGE") or 20)
 STALE_AFTER = int(os.environ.get("DBTIER_BINLOG_STALE_AFTER") or 180)
 # archive-binlogs lists the whole archive (to find gaps) at most this often
 GAP_CHECK_EVERY = int(os.environ.get("DBTIER_BINLOG_GAP_CHECK_EVERY") or 600)
+# mariabackup --prepare's buffer pool (its default is 100 MiB): the redo a base carries is what was written
+# during its own backup, and the restore runs beside a live server on a small VM (WHY.md)
+PREPARE_MEMORY = os.environ.get("DBTIER_PREPARE_MEMORY") or "32M"
 LIB = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -637,7 +640,7 @@ def fetch(arch: common.Archive, t: Tools, target: Target, identity: str, work: s
              sink=pipeline.Stage("unpack", [t.stream, "-x", "-C", data]))
     log(f"base {target.base.name}: unpacked in {time.time() - started:.1f}s; preparing")
     started = time.time()
-    r = subprocess.run([t.backup, "--prepare", f"--target-dir={data}"], stdin=subprocess.DEVNULL,
+    r = subprocess.run([t.backup, "--prepare", f"--use-memory={PREPARE_MEMORY}", f"--target-dir={data}"], stdin=subprocess.DEVNULL,
                        capture_output=True, text=True, errors="replace")
     if r.returncode != 0:
         raise Failure(f"prepare ({t.backup} --prepare) failed: {' '.join(r.stderr.strip().splitlines()[-3:])}")

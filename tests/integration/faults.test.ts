@@ -240,7 +240,7 @@ describe.each(ENGINES)("%s: faults and bad input", (engine) => {
     try {
       const run = start(rig, ["backup", "daily"]);
       // the dump's own clients (the dump runs inside the toolkit's process)
-      await waitForChild(await run.pid, engine === "mariadb" ? /^mariadb(-dump)? / : /^pg_dump /, "the dump to start");
+      await waitForChild(await run.pid, engine === "mariadb" ? /(^|\/)mariadb(-dump)? / : /(^|\/)pg_dump /, "the dump to start");
       await waitFor(
         async () =>
           engine === "mariadb"

@@ -84,6 +84,7 @@ describe("MariaDB point-in-time recovery", () => {
   const rows: Row[] = [];
   let T = 0; // ms, a whole second
   let killedAt = 0;
+  let restored: RestoreHost | undefined; // the server restored --to-latest, still running
   const identity = () => ({ identityFile: key.identityFile });
 
   const insert = async (label: string): Promise<void> => {
@@ -234,7 +235,7 @@ describe("MariaDB point-in-time recovery", () => {
     console.log(`recovery point after kill -9: newest recovered row committed ${((killedAt - newestKept) / 1000).toFixed(1)} s before the kill; ` +
       `oldest lost row ${((killedAt - oldestLost) / 1000).toFixed(1)} s before it; ${lost.length} of ${rows.length} rows lost`);
     expect(rows.filter((x) => x.committedAt < killedAt - 60_000 && !got.has(x.id))).toEqual([]);
-    await run("bash", [latest.control, "stop"]);
+    restored = latest; // the last test takes its first base (it would change what --to-latest restores here)
   });
 
   test("restore --to-backup ID: the base alone, as it was when it was taken", async () => {
@@ -342,5 +343,21 @@ describe("MariaDB point-in-time recovery", () => {
       for (const f of readdirSync(aside)) renameSync(path.join(aside, f), path.join(dir, f));
       removeDir(aside);
     }
+  });
+
+  test("a restored server's new history has no base backup until one is taken: health says so", async () => {
+    const latest = restored;
+    if (!latest) throw new Error("needs the server restored --to-latest by the kill -9 test");
+    // the restored server's new history has no base yet (a chain of binlogs never crosses histories): health
+    // says so until one is taken
+    const uncovered = await latest.host.run(["health"]);
+    expect(uncovered.code).toBe(1);
+    expect(uncovered.stdout).toMatch(/^base-backup\s+fail\s+no base backup of the server's current history \(\d{8}T\d{6}Z-[0-9a-f]+\): no point of it can be restored/m);
+    expectOk(await latest.host.run(["basebackup"]));
+    const covered = await latest.host.run(["health"]);
+    expect(covered.stdout).toMatch(/^base-backup\s+ok\s+newest base \S+ of the server's current history .*, 0 h \d+ min old$/m);
+    await sleep(2000); // the base is consistent at the second after it ended
+    expect((await latest.host.run(["health"], { env: { DBTIER_BASE_STALE_AFTER: "0" } })).stdout).toMatch(/^base-backup\s+fail\s+newest base .*\(limit 0 h\)$/m);
+    await run("bash", [latest.control, "stop"]);
   });
 });

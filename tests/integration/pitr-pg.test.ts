@@ -550,6 +550,10 @@ describe("base backup, restore to a second after kill -9, verify-base", () => {
     const ok = await tool(["health"]);
     expect(ok.stdout).toMatch(/^wal-archive\s+ok\s/m);
     expect(ok.stdout).toMatch(/^wal-gaps\s+ok\s+no gap; window \d{4}-/m);
+    expect(ok.stdout).toMatch(/^base-backup\s+ok\s+newest base \S+ of this server, consistent at \d{4}-.*, \d+ h \d+ min old$/m);
+    const stale = await tool(["health"], { DBTIER_BASE_STALE_AFTER: "0" });
+    expect(stale.code).toBe(1);
+    expect(stale.stdout).toMatch(/^base-backup\s+fail\s+newest base \S+ of this server, .*\(limit 0 h\)$/m);
     const kd = tempDir("dbtier-pitr-rm-");
     try {
       writeFileSync(path.join(kd, "id"), s3.accessKeyId, { mode: 0o600 });

@@ -75,6 +75,9 @@ MANIFEST_OBJECT = "manifest.json"
 VERIFICATION_OBJECT = "verification.json"
 FORMAT = 1
 DEFAULT_WINDOW_DAYS = 7
+# health: the newest base backup is stale after this long (the timer is daily with up to 30 min of random
+# delay: components/hostFiles.ts BASEBACKUP_SCHEDULE)
+BASE_STALE_AFTER = int(os.environ.get("DBTIER_BASE_STALE_AFTER") or 26 * 3600)
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 # a name is one or two path segments of safe characters (no "..", no empty segment)
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)?$")
@@ -145,6 +148,20 @@ def window_days(cfg: config.Config) -> int:
     if not re.fullmatch(r"[1-9][0-9]*", raw):
         raise config.ConfigError(f"PITR_WINDOW_DAYS='{raw}': must be a whole number of days >= 1")
     return int(raw)
+
+
+def record_base_age(ctx, bases: Sequence[Tuple[str, float]], of: str) -> None:
+    """health 'base-backup': the newest of `bases` ((name, consistent-at epoch), the bases a restore of the
+    server's present history can start from) is younger than BASE_STALE_AFTER."""
+    if not bases:
+        ctx.record("base-backup", False, f"no base backup of {of}: no point of it can be restored "
+                                         "(dbtier-db basebackup)")
+        return
+    name, at = max(bases, key=lambda b: b[1])
+    age = int(time.time() - at)
+    ok = age <= BASE_STALE_AFTER
+    ctx.record("base-backup", ok, f"newest base {name} of {of}, consistent at {fmt_time(at)}, {age // 3600} h "
+                                  f"{age % 3600 // 60} min old" + ("" if ok else f" (limit {BASE_STALE_AFTER // 3600} h)"))
 
 
 def identity_file(args: Sequence[str]) -> Tuple[str, List[str]]:

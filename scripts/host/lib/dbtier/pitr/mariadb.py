@@ -1077,3 +1077,20 @@ def health_check(ctx) -> None:
         ctx.record("binlog-shipping", False, "; ".join(problems) + f" (limit {STALE_AFTER} s)")
     else:
         ctx.record("binlog-shipping", True, f"last run {int(now - ok_at)} s ago")
+    # A chain of binlogs never crosses timelines: after a restore, only a base of the new history reaches it.
+    try:
+        datadir = server_facts(Admin(cfg, ctx.run)).datadir
+        cat = catalog(arch)
+    except (Failure, OSError, config.ConfigError) as e:
+        ctx.record("base-backup", False, f"cannot tell which base backups reach the server's history: {e}")
+        return
+    if not os.path.exists(os.path.join(datadir, TIMELINE_FILE)):
+        common.record_base_age(ctx, [], "this server (it has archived no history yet)")
+        return
+    try:
+        timeline = timeline_of(datadir, create=False)
+    except Failure as e:
+        ctx.record("base-backup", False, f"cannot tell which base backups reach the server's history: {e}")
+        return
+    common.record_base_age(ctx, [(b.name, float(b.meta["consistentAt"])) for b in cat.bases
+                                 if b.meta.get("timeline") == timeline], f"the server's current history ({timeline})")

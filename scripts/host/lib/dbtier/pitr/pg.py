@@ -1057,6 +1057,8 @@ def health_check(ctx) -> None:
     except (common.ArchiveError, config.ConfigError) as e:
         ctx.record("wal-gaps", False, f"could not read the archive: {e}")
         return
+    # A base of an earlier timeline still reaches the present one: recovery follows the timeline history.
+    common.record_base_age(ctx, [(b.name, b.consistent_at) for _, b in st.bases], "this server")
     if not st.bases:
         ctx.record("wal-gaps", False, "no base backup in the archive (dbtier-db basebackup)")
         return

@@ -6,6 +6,7 @@ says so. (restore --to-time ... is the point-in-time restore: dbtier.pitr.)
 """
 from __future__ import annotations
 
+import time
 from typing import List
 
 from . import config, trust
@@ -42,20 +43,26 @@ def cmd_restore(cfg: config.Config, argv: List[str]) -> int:
         log(f"restore {sel.name}: loading into side database {name} ({db} stays live meanwhile)")
         side.fresh(name)
         try:
+            started = time.monotonic()
             stats = side.stream_into(reader, sel, identity, name)
+            loaded = time.monotonic()
+            log(f"restore {sel.name}: loaded in {loaded - started:.1f}s; checking {name} against the source")
             checked = side.check(name, sel, stats)
+            log(f"restore {sel.name}: checked in {time.monotonic() - loaded:.1f}s")
         except (StreamError, CheckFailed) as e:
             adm.drop_quietly(name)
             raise Failure(f"restore of {sel.name} FAILED, {db} untouched: {e}") from None
         except BaseException:
             adm.drop_quietly(name)  # a signal: DB_NAME was never touched; no side copy left behind
             raise
+        swapping = time.monotonic()
         safety = side.safety_backup("restore", identity, name)
         kept = f" (safety backup: safety/{safety})" if safety else ""
         try:
             side.swap_in(db, name, sel.doc)
         except SwapFailed as e:
             raise Failure(f"restore of {sel.name} FAILED at the swap: {e}{kept}") from None
+        log(f"restore {sel.name}: safety backup and swap in {time.monotonic() - swapping:.1f}s")
     log(f"restore {sel.name} OK: signature, parts, decryption, {checked}; swapped in"
         f"{f' (the previous state is safety/{safety})' if safety else ''}")
     return 0

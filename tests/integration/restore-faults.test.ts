@@ -375,3 +375,44 @@ describe.each(ENGINES)("%s: fault matrix of restore, load-app-db and verify", (e
     expect(r.stderr).not.toMatch(/safety backup|swap/);
   });
 });
+
+describe("postgres: the swap and autovacuum", () => {
+  let rig: Rig;
+  beforeAll(async () => {
+    // the admin as on a DBaaS and on dbtier's own VMs (CREATEDB CREATEROLE): not a superuser, so the data is its own
+    rig = await makeRig("postgres", { server: { admin: { user: "doadmin", password: "D0admin-s3cret", dbaas: true } }, seed: false });
+    await rig.server.rootSql("CREATE DATABASE app OWNER doadmin;");
+    await rig.server.rootSql("SET ROLE doadmin; CREATE TABLE kept (id int PRIMARY KEY, v text); " +
+      "INSERT INTO kept SELECT g, md5(g::text) FROM generate_series(1, 500) g;", "app");
+  });
+  afterAll(async () => {
+    await rig?.cleanup();
+  });
+
+  test("an autovacuum worker on the live database (a superuser process the admin may not end) does not stop the swap", async () => {
+    expectOk(await rig.host.run(["backup", "hourly"]));
+    const [id] = completeIds(rig, "hourly");
+    const before = await tableChecksums(rig.server, "app");
+    // Autovacuum visits each database every second and works on av_slow at one cost unit per 100 ms, so a
+    // worker stays in app for minutes (after a large load, one sits in the side or the live database alike).
+    await rig.server.rootSql("ALTER SYSTEM SET autovacuum_naptime = '1s'; SELECT pg_reload_conf();");
+    try {
+      await rig.server.rootSql(
+        "SET ROLE doadmin; CREATE TABLE av_slow (id int, pad text) WITH (autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0, " +
+          "autovacuum_analyze_threshold = 0, autovacuum_analyze_scale_factor = 0, autovacuum_vacuum_cost_delay = 100, " +
+          "autovacuum_vacuum_cost_limit = 1);" +
+          "INSERT INTO av_slow SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g; DELETE FROM av_slow WHERE id % 2 = 0;",
+        "app",
+      );
+      const workers = async () =>
+        Number((await rig.server.rootSql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker' AND datname = 'app';")).trim());
+      await waitFor(async () => (await workers()) > 0, { timeoutMs: 60_000, intervalMs: 200, what: "an autovacuum worker in app" });
+      const r = await rig.host.run(["restore", id, "--yes", "--unverified"], { identityFile: rig.key.identityFile });
+      expectOk(r);
+      expect(r.stderr).toMatch(/swap: app_dbtier_restore renamed to app/);
+      expect(await tableChecksums(rig.server, "app")).toEqual(before);
+    } finally {
+      await rig.server.rootSql("ALTER SYSTEM RESET autovacuum_naptime; SELECT pg_reload_conf();");
+    }
+  });
+});

@@ -319,8 +319,11 @@ class PostgresSwap(Progress):
     def end_sessions(self, dbs: List[str], deadline: float) -> int:
         ended = 0
         while True:
+            # Autovacuum workers are left out: they run as the bootstrap superuser, so a non-superuser admin
+            # (every DBaaS admin, dbtier_admin) may not end them, and the server ends them itself when a
+            # database is renamed (it signals the autovacuum workers in it and waits for them).
             pids = [r[0] for r in self.rows("SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s) "
-                                            "AND pid <> pg_backend_pid()", dbs)]
+                                            "AND pid <> pg_backend_pid() AND backend_type <> 'autovacuum worker'", dbs)]
             if not pids:
                 return ended
             if time.monotonic() > deadline:

@@ -46,19 +46,52 @@ def log(msg: str) -> None:
     print(f"[bench physical {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-class PgServer:
+class BenchServer:
+    """What both servers share: the bench's database names, the server's PID from its pid file's first line
+    (self.pid_file), its CPU, and a kill -9 that waits until the server is gone (serving(pid) false, then
+    settle_s more)."""
+
+    dbname = "benchdb"
+    app_user = "benchapp"
+    settle_s = 0.0
+    pid_file: Path
+
+    @property
+    def pid(self) -> int:
+        try:
+            return int(self.pid_file.read_text().split("\n")[0])
+        except (OSError, ValueError):
+            return -1
+
+    def cpu_seconds(self) -> float:
+        return tree_cpu_seconds(self.pid) if self.pid > 0 else 0.0
+
+    def serving(self, pid: int) -> bool:
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        pid = self.pid
+        if pid > 0:
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and self.serving(pid):
+                time.sleep(0.1)
+            time.sleep(self.settle_s)
+
+
+class PgServer(BenchServer):
     """A PostgreSQL 15 configured as init configures a database VM (archive_command through the toolkit), its
     settings in postgresql.conf so a restored copy starts with them; gen.load/checksums talk to it."""
 
     engine = "postgres"
     version = "15"
     os_user = "postgres"
-    dbname = "benchdb"
-    app_user = "benchapp"
+    settle_s = 1.0  # the killed postmaster's backends leave after it
 
     def __init__(self, work: Path, port: int, archive_command: str) -> None:
         self.dir = work / "pg"
         self.data = self.dir / "data"
+        self.pid_file = self.data / "postmaster.pid"
         self.sock = self.dir / "sock"
         self.port = port
         self.sock.mkdir(parents=True)
@@ -85,26 +118,9 @@ class PgServer:
     def start(self) -> None:
         self._as_pg([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "server.log"), "-w", "start"])
 
-    @property
-    def pid(self) -> int:
-        try:
-            return int((self.data / "postmaster.pid").read_text().split("\n")[0])
-        except (OSError, ValueError):
-            return -1
-
-    def cpu_seconds(self) -> float:
-        return tree_cpu_seconds(self.pid) if self.pid > 0 else 0.0
-
-    def kill(self) -> None:
-        pid = self.pid
-        if pid > 0:
-            os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and subprocess.run(
-                    ["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_isready"), "-q", "-h", str(self.sock),
-                     "-p", str(self.port)]).returncode == 0:
-                time.sleep(0.1)
-            time.sleep(1)
+    def serving(self, pid: int) -> bool:
+        return subprocess.run(["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_isready"), "-q", "-h", str(self.sock),
+                               "-p", str(self.port)]).returncode == 0
 
     def stop(self) -> None:
         if self.pid > 0:
@@ -141,7 +157,7 @@ class PgServer:
         return {}  # the toolkit stops and starts PostgreSQL itself (pg_ctl on the data directory)
 
 
-class MariaServer:
+class MariaServer(BenchServer):
     """A MariaDB 10.11 with the binlog settings init renders (system.sh mysql_binlog_config), started and stopped
     by a control script as systemd would (DBTIER_DB_CONTROL: restore stops it, swaps the data directory, starts
     it); the toolkit reaches it over its socket as the admin user. archive-binlogs is its archiver."""
@@ -149,8 +165,6 @@ class MariaServer:
     engine = "mariadb"
     version = "10.11"
     os_user = "root"
-    dbname = "benchdb"
-    app_user = "benchapp"
     binlog = {"server-id": "1", "log-bin": "mysql-bin", "binlog-format": "ROW", "sync-binlog": "1",
               "innodb-flush-log-at-trx-commit": "1", "binlog-expire-logs-seconds": "259200",
               "log-bin-trust-function-creators": "1"}
@@ -211,23 +225,8 @@ esac
                 raise RuntimeError("mariadb start: the server does not answer")
             time.sleep(0.2)
 
-    @property
-    def pid(self) -> int:
-        try:
-            return int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return -1
-
-    def cpu_seconds(self) -> float:
-        return tree_cpu_seconds(self.pid) if self.pid > 0 else 0.0
-
-    def kill(self) -> None:
-        pid = self.pid
-        if pid > 0:
-            os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and _alive(pid):
-                time.sleep(0.1)
+    def serving(self, pid: int) -> bool:
+        return _alive(pid)
 
     def stop(self) -> None:
         self._control("stop")

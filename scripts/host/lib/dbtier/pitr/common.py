@@ -232,7 +232,7 @@ def _plain_reader(path: str) -> Callable:
 
 
 def _copy_hashing(inp, out) -> Tuple[str, int]:
-    """Copies inp to out; (sha256, size) of what passed."""
+    """Copies inp to out; (sha256, size) of what passed (also the pass-through "measure" stage)."""
     h, n = hashlib.sha256(), 0
     while True:
         b = inp.read1(1 << 20) if hasattr(inp, "read1") else inp.read(1 << 20)
@@ -242,11 +242,6 @@ def _copy_hashing(inp, out) -> Tuple[str, int]:
         n += len(b)
         out.write(b)
     return h.hexdigest(), n
-
-
-def _measure(inp, out) -> Tuple[str, int]:
-    """A pass-through stage that hashes what passes."""
-    return _copy_hashing(inp, out)
 
 
 def _zstd() -> Tuple[str, str]:
@@ -287,7 +282,7 @@ class Archive:
         key = self.key(kind, name, data_object)
         if isinstance(source, (pipeline.Stage, list)):
             stages = ([source] if isinstance(source, pipeline.Stage) else list(source)) + \
-                [pipeline.Stage("measure", fn=_measure)]
+                [pipeline.Stage("measure", fn=_copy_hashing)]
             plain_stage = "measure"
         else:
             stages = [pipeline.Stage("read", fn=_plain_reader(source))]
@@ -423,7 +418,7 @@ class Archive:
             stages.append(pipeline.Stage("write", fn=lambda inp, _out: target.write(inp)))  # type: ignore[union-attr]
             plain_stage = "write"
         else:
-            stages += [pipeline.Stage("measure", fn=_measure), sink]  # type: ignore[list-item]
+            stages += [pipeline.Stage("measure", fn=_copy_hashing), sink]  # type: ignore[list-item]
             plain_stage = "measure"
         try:
             result = pipeline.run(stages)

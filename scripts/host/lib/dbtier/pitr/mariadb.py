@@ -1066,6 +1066,8 @@ def health_check(ctx) -> None:
     problems = []
     if now - ok_at > STALE_AFTER:
         problems.append("no successful archive-binlogs run " + (f"for {int(now - ok_at)} s" if ok_at else "yet"))
+    facts: Optional[ServerFacts] = None
+    unreadable = ""
     try:
         facts = server_facts(Admin(cfg, ctx.run))
         scan = scan_binlog(os.path.join(os.path.dirname(facts.basename), facts.current), stop=facts.position)
@@ -1073,24 +1075,24 @@ def health_check(ctx) -> None:
             problems.append(f"{facts.current} holds a transaction unshipped for {int(now - scan.first_transaction)} s")
     except (Failure, OSError, config.ConfigError) as e:
         problems.append(f"cannot read the server's binlog state: {e}")
+        unreadable = str(e)
     if problems:
         ctx.record("binlog-shipping", False, "; ".join(problems) + f" (limit {STALE_AFTER} s)")
     else:
         ctx.record("binlog-shipping", True, f"last run {int(now - ok_at)} s ago")
     # A chain of binlogs never crosses timelines: after a restore, only a base of the new history reaches it.
+    timeline: Optional[str] = None
     try:
-        datadir = server_facts(Admin(cfg, ctx.run)).datadir
+        if facts is None:
+            raise Failure(unreadable)
         cat = catalog(arch)
+        if os.path.exists(os.path.join(facts.datadir, TIMELINE_FILE)):
+            timeline = timeline_of(facts.datadir, create=False)
     except (Failure, OSError, config.ConfigError) as e:
         ctx.record("base-backup", False, f"cannot tell which base backups reach the server's history: {e}")
         return
-    if not os.path.exists(os.path.join(datadir, TIMELINE_FILE)):
+    if timeline is None:
         common.record_base_age(ctx, [], "this server (it has archived no history yet)")
-        return
-    try:
-        timeline = timeline_of(datadir, create=False)
-    except Failure as e:
-        ctx.record("base-backup", False, f"cannot tell which base backups reach the server's history: {e}")
         return
     common.record_base_age(ctx, [(b.name, float(b.meta["consistentAt"])) for b in cat.bases
                                  if b.meta.get("timeline") == timeline], f"the server's current history ({timeline})")

@@ -621,7 +621,7 @@ def _server_private_dir(base: Optional[str], prefix: str) -> str:
     return d
 
 
-def _identity_copy(identity: str, directory: str, tool_prefix_: str) -> str:
+def _identity_copy(identity: str, directory: str, fetch_prefix: str) -> str:
     """The identity where the server's restore_command reads it (0600, in a 0700 directory; removed with that
     directory). Through sudo, fetch-wal runs as root and the file stays root's: the key that decrypts every
     backup of the stack is never readable by the server's user (a running server shares it)."""
@@ -631,7 +631,7 @@ def _identity_copy(identity: str, directory: str, tool_prefix_: str) -> str:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
-    if tool_prefix_.split()[:1] != ["sudo"]:
+    if fetch_prefix.split()[:1] != ["sudo"]:
         chown_server(path)
     return path
 

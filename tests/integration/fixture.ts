@@ -1,13 +1,14 @@
 // Shared setup for the integration suites: one real server, one s3rver, one age key pair, one host dir.
-import { readFileSync } from "fs";
+import { readFileSync, writeFileSync } from "fs";
 import * as path from "path";
 import { seedDataset } from "../support/dataset";
-import { removeDir, RunResult, tempDir } from "../support/proc";
+import { removeDir, RunResult, runOk, tempDir } from "../support/proc";
 import { S3Server, startS3 } from "../support/s3";
 import { DbServer, ServerEngine, ServerOptions, startServer } from "../support/servers";
 import { AgeKey, HostOptions, makeAgeKey, makeHost, TestHost, watchArgv } from "../support/toolkit";
 
 export const ENGINES: ServerEngine[] = ["mariadb", "postgres"];
+const S3STREAM = path.resolve(__dirname, "..", "..", "scripts", "host", "lib", "s3stream.py");
 
 export interface Rig {
   readonly server: DbServer;
@@ -91,3 +92,22 @@ export function manifest(rig: Rig, period: string, id: string, name = "manifest.
 export function dataObject(rig: Rig, period: string, id: string): string {
   return rig.s3.objectFile(path.posix.join(rig.host.envValues.APP_NAME, period, id, "dump.sql.zst.age"));
 }
+
+/** Writes bytes under KEY through the real S3 API (s3stream.py put); returns its upload report. Async: the
+ * S3 server runs in this process. */
+export async function s3Put(rig: Rig, key: string, data: Buffer): Promise<{ sha256: string; size: number; partSize: number; parts: { size: number; sha256: string }[] }> {
+  const dir = tempDir("dbtier-s3put-");
+  try {
+    writeFileSync(path.join(dir, "id"), rig.s3.accessKeyId, { mode: 0o600 });
+    writeFileSync(path.join(dir, "secret"), rig.s3.secretAccessKey, { mode: 0o600 });
+    await runOk("python3", [S3STREAM, "put", rig.s3.bucket, key, "--report", path.join(dir, "report.json")], {
+      input: data,
+      env: { PATH: process.env.PATH, S3_ENDPOINT: rig.s3.endpoint, S3_ACCESS_KEY_FILE: path.join(dir, "id"), S3_SECRET_KEY_FILE: path.join(dir, "secret") },
+    });
+    return JSON.parse(readFileSync(path.join(dir, "report.json"), "utf8"));
+  } finally {
+    removeDir(dir);
+  }
+}
+
+export const stored = (rig: Rig, key: string): Buffer => readFileSync(rig.s3.objectFile(key));

@@ -8,31 +8,11 @@ import * as path from "path";
 import { tableChecksums } from "../support/dataset";
 import { removeDir, runOk, tempDir } from "../support/proc";
 import { makeHost, makeSigningKey, signingKeyOf, TestHost } from "../support/toolkit";
-import { completeIds, ENGINES, expectOk, makeRig, Rig, runWatched } from "./fixture";
+import { completeIds, ENGINES, expectOk, makeRig, Rig, runWatched, s3Put, stored } from "./fixture";
 
 jest.setTimeout(180_000);
 
-const S3STREAM = path.resolve(__dirname, "..", "..", "scripts", "host", "lib", "s3stream.py");
 const MARKER = "dbtier_forged_marker";
-
-/** Writes bytes under KEY through the real S3 API (s3stream.py put); returns its upload report. Async: the
- * S3 server runs in this process. */
-async function s3Put(rig: Rig, key: string, data: Buffer): Promise<{ sha256: string; size: number; partSize: number; parts: { size: number; sha256: string }[] }> {
-  const dir = tempDir("dbtier-s3put-");
-  try {
-    writeFileSync(path.join(dir, "id"), rig.s3.accessKeyId, { mode: 0o600 });
-    writeFileSync(path.join(dir, "secret"), rig.s3.secretAccessKey, { mode: 0o600 });
-    await runOk("python3", [S3STREAM, "put", rig.s3.bucket, key, "--report", path.join(dir, "report.json")], {
-      input: data,
-      env: { PATH: process.env.PATH, S3_ENDPOINT: rig.s3.endpoint, S3_ACCESS_KEY_FILE: path.join(dir, "id"), S3_SECRET_KEY_FILE: path.join(dir, "secret") },
-    });
-    return JSON.parse(readFileSync(path.join(dir, "report.json"), "utf8"));
-  } finally {
-    removeDir(dir);
-  }
-}
-
-const stored = (rig: Rig, key: string): Buffer => readFileSync(rig.s3.objectFile(key));
 
 /** Copies every object of one backup directory to another key prefix (what an attacker with bucket write does). */
 async function copyBackup(rig: Rig, from: string, to: string): Promise<void> {

@@ -77,7 +77,7 @@ async function postgresFingerprint(server: DbServer, db: string): Promise<Record
     out[`table:${t}`] = r.trim();
   }
   const defs = lines(await server.rootSql(`${PG_SETTINGS}
-    SELECT 'column:' || c.oid::regclass || '.' || a.attname, md5(concat_ws('|', a.attnum, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+    SELECT 'column:' || c.oid::regclass || '.' || a.attname, md5(concat_ws('|', (SELECT count(*) FROM pg_attribute p WHERE p.attrelid = a.attrelid AND p.attnum BETWEEN 1 AND a.attnum AND NOT p.attisdropped), format_type(a.atttypid, a.atttypmod), a.attnotnull,
       pg_get_expr(d.adbin, d.adrelid), a.attgenerated, a.attidentity, col_description(c.oid, a.attnum)))
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
       LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum WHERE ${user} AND c.relkind IN ('r', 'p', 'v', 'm');

@@ -5,9 +5,10 @@ own command-line clients, so it needs no driver).
   fingerprint.py dump mysql DB DIGESTS --client C --dump-tool D --cnf F [--flavor mariadb|mysql]
   fingerprint.py dump postgres DB DIGESTS          (libpq environment: PGHOST, PGPASSFILE, ...)
       the dump on stdout; DIGESTS gets the source's digests (JSON below), taken from the same snapshot
-  fingerprint.py fingerprint mysql|postgres DB OUT [--client C --cnf F] [--jobs N]
+  fingerprint.py fingerprint mysql|postgres DB OUT [--client C --cnf F] [--jobs N] [--row-digest M]
       the same JSON computed from a live database; --jobs N: N connections, each its own snapshot (only for
-      a database nothing writes to: a side or scratch database)
+      a database nothing writes to: a side or scratch database); --row-digest: PostgreSQL's row hash
+      (PG_ROW_DIGESTS; default the newest), to compare with digests an older backup recorded
   fingerprint.py compare EXPECTED ACTUAL
       exit 1 naming every table/object that differs (or a reason the expected side records)
   fingerprint.py database-sql mysql|postgres DB MANIFEST
@@ -29,7 +30,8 @@ Dump formats:
   pg-split-1     a header line, pg_dump's custom-format archive of pre-data + post-data (restored by
                  pg_restore: the server's own grammar, no hand-written splitter), then pg_dump's plain data
                  section; both from one exported snapshot, in which this process digests every table
-                 (sum of the rows' md5 over record text with exact settings: order-independent).
+                 (sum of the rows' hashes over record text with exact settings: order-independent;
+                 PG_ROW_DIGESTS).
 """
 from __future__ import annotations
 
@@ -572,7 +574,7 @@ PG_EXACT_SETTINGS = ("SET extra_float_digits = 3; SET DateStyle = 'ISO, YMD'; SE
 # Tables holding rows (plain tables and partitions), not extension members. Materialized views are left
 # out: a restore refreshes them, so a stale one comes back fresh (their definitions are compared).
 PG_RELATIONS = """
-SELECT format('%I.%I', n.nspname, c.relname), quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+SELECT format('%I.%I', n.nspname, c.relname), quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.oid
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND c.relpersistence <> 't'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
@@ -581,8 +583,16 @@ WHERE c.relkind = 'r' AND c.relpersistence <> 't'
 ORDER BY 1
 """
 
+# A table's row as pg-record-sha256 digests it: the row itself, or, when a column is bytea (or a domain over
+# directly over it), ROW(...) of its columns in order with each such column's SHA-256 in its place (r.oid: PG_RELATIONS).
+PG_RECORD = """coalesce((SELECT 'ROW(' || string_agg(CASE WHEN coalesce(nullif(ty.typbasetype, 0), ty.oid) = 'bytea'::regtype
+    THEN 'sha256(t.' || quote_ident(a.attname) || ')' ELSE 't.' || quote_ident(a.attname) END, ', ' ORDER BY a.attnum) || ')'
+  FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+  HAVING bool_or(coalesce(nullif(ty.typbasetype, 0), ty.oid) = 'bytea'::regtype)), 't')"""
+
 # One row per object: key and definition text (ownership and privileges left out: a load makes the app
-# user the owner of everything).
+# user the owner of everything). A column's position is counted among the live columns: a dropped column
+# keeps its attnum in the source, and no dump recreates it.
 PG_OBJECTS = r"""
 WITH ext AS (SELECT objid, classid FROM pg_depend WHERE deptype = 'e'),
 ns AS (SELECT oid, nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema')
@@ -596,7 +606,8 @@ UNION ALL SELECT 'relation:' || qname, concat_ws('|', relkind, relpersistence, r
   CASE WHEN relkind IN ('v', 'm') THEN pg_get_viewdef(oid) END,
   (SELECT pg_get_partkeydef(oid) WHERE relkind = 'p'), coalesce(array_to_string(reloptions, ','), ''))
   FROM rel WHERE relkind IN ('r', 'p', 'v', 'm', 'f', 'c', 'S')
-UNION ALL SELECT 'column:' || r.qname || '.' || a.attname, concat_ws('|', a.attnum, format_type(a.atttypid, a.atttypmod),
+UNION ALL SELECT 'column:' || r.qname || '.' || a.attname, concat_ws('|', (SELECT count(*) FROM pg_attribute p
+    WHERE p.attrelid = a.attrelid AND p.attnum BETWEEN 1 AND a.attnum AND NOT p.attisdropped), format_type(a.atttypid, a.atttypmod),
   a.attnotnull, coalesce(pg_get_expr(d.adbin, d.adrelid), ''), a.attgenerated, a.attidentity,
   coalesce((SELECT collname FROM pg_collation WHERE oid = a.attcollation AND a.attcollation <> 0), ''),
   coalesce(col_description(r.oid, a.attnum), ''))
@@ -731,40 +742,60 @@ class PsqlSession:
         self.p.wait()
 
 
-def pg_table_digests(s: PsqlSession, relations: List[List[str]]) -> Dict[str, Dict[str, object]]:
+# How each row is digested (recorded as the digests' "rowDigest"; digests without it are the first method):
+#   pg-record-md5     md5 of the record text                                    (backups before 2026-12-07)
+#   pg-record-sha256  SHA-256 of the record text with every bytea column replaced by its own SHA-256: hex
+#                     output doubled each blob's bytes and md5 is slower than OpenSSL's SHA-256 (WHY.md)
+# Either way a table's digest is the sum (mod 2^64) of the first 64 bits of its rows' hashes: order-independent.
+PG_ROW_MD5, PG_ROW_SHA256 = "pg-record-md5", "pg-record-sha256"
+PG_ROW_DIGESTS = (PG_ROW_MD5, PG_ROW_SHA256)
+
+
+def pg_row_hash(method: str, record: str) -> str:
+    """The SQL of one row's first 64 bits as bigint, for a record expression."""
+    if method == PG_ROW_MD5:
+        return f"('x' || left(md5({record}::text), 16))::bit(64)::bigint"
+    return f"('x' || encode(substring(sha256(convert_to({record}::text, 'UTF8')) for 8), 'hex'))::bit(64)::bigint"
+
+
+def pg_table_digests(s: PsqlSession, relations: List[List[str]], method: str) -> Dict[str, Dict[str, object]]:
     tables: Dict[str, Dict[str, object]] = {}
-    for name, quoted in relations:
-        # Order-independent: the sum (mod 2^64) of the first 64 bits of each row's md5. Record text under
-        # PG_EXACT_SETTINGS is exact (every column's output function; shortest exact floats, -0, NaN).
-        rows = s.run(f"SELECT count(*), coalesce(sum(('x' || left(md5(t::text), 16))::bit(64)::bigint::numeric), 0) "
+    for name, quoted, record in relations:
+        # Record text under PG_EXACT_SETTINGS is exact (every column's output function; shortest exact
+        # floats, -0, NaN). sum(bigint) accumulates in 128 bits: the same total as numeric, cheaper.
+        rows = s.run(f"SELECT count(*), coalesce(sum({pg_row_hash(method, record if method == PG_ROW_SHA256 else 't')}), 0) "
                      f"% 18446744073709551616 FROM ONLY {quoted} t")
         tables[name] = {"rows": int(rows[0][0]), "digest": format(int(rows[0][1].split(".")[0]) % (1 << 64), "016x")}
     return tables
 
 
 def pg_relations(s: PsqlSession) -> List[List[str]]:
-    return s.run(f"SELECT regexp_replace(k, '[\\n\\r\\t]', ' ', 'g'), q FROM ({PG_RELATIONS}) r(k, q)")
+    """[name, quoted name, record expression for pg-record-sha256, size in bytes] per table."""
+    return s.run(f"SELECT regexp_replace(k, '[\\n\\r\\t]', ' ', 'g'), q, {PG_RECORD}, pg_table_size(q::regclass) "
+                 f"FROM ({PG_RELATIONS}) r(k, q, oid)")
 
 
-def pg_digests(s: PsqlSession, db: str = "", jobs: int = 1) -> Tuple[Dict[str, Dict[str, object]], Dict[str, str]]:
+def pg_digests(s: PsqlSession, db: str = "", jobs: int = 1, method: str = PG_ROW_SHA256
+               ) -> Tuple[Dict[str, Dict[str, object]], Dict[str, str]]:
     """jobs > 1: the tables are digested over that many sessions, each its own snapshot (only for a database
     nothing writes to: a side or scratch database)."""
+    if method not in PG_ROW_DIGESTS:
+        raise Failure(f"row digest '{method}' is unknown (known: {', '.join(PG_ROW_DIGESTS)})")
     relations = pg_relations(s)
     if jobs <= 1 or len(relations) < 2:
-        tables = pg_table_digests(s, relations)
+        tables = pg_table_digests(s, [r[:3] for r in relations], method)
     else:
-        sizes = dict(s.run(f"SELECT q, pg_table_size(q::regclass) FROM ({PG_RELATIONS}) r(k, q)"))
-        quoted = {q: k for k, q in relations}
-        groups = _in_groups([(q, int(sizes.get(q) or 0)) for q in quoted], jobs)
+        by_quoted = {r[1]: r[:3] for r in relations}
+        groups = _in_groups([(r[1], int(r[3] or 0)) for r in relations], jobs)
 
         def digest_group(group: List[str]) -> Dict[str, Dict[str, object]]:
             if group is groups[0]:
-                return pg_table_digests(s, [[quoted[q], q] for q in group])
+                return pg_table_digests(s, [by_quoted[q] for q in group], method)
             other = PsqlSession(db)
             try:
                 other.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 other.run(PG_EXACT_SETTINGS)
-                out = pg_table_digests(other, [[quoted[q], q] for q in group])
+                out = pg_table_digests(other, [by_quoted[q] for q in group], method)
                 other.run("COMMIT")
                 return out
             finally:
@@ -860,28 +891,28 @@ def pg_dump(db: str, digests_path: str, out=None, env: Optional[Dict[str, str]] 
         s.run("COMMIT")
         for reason in inexact if not quiet else ():
             print(f"fingerprint: cannot be restored exactly: {reason}", file=sys.stderr)
-        _write_json(digests_path, {"format": PG_FORMAT, "tables": tables, "objects": objects, "sequences": sequences,
-                                   "inexact": inexact, "database": database})
+        _write_json(digests_path, {"format": PG_FORMAT, "rowDigest": PG_ROW_SHA256, "tables": tables, "objects": objects,
+                                   "sequences": sequences, "inexact": inexact, "database": database})
         return 0
     finally:
         s.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
-def pg_fingerprint(db: str, out_path: str, jobs: int = 1) -> int:
+def pg_fingerprint(db: str, out_path: str, jobs: int = 1, method: str = PG_ROW_SHA256) -> int:
     s = PsqlSession(db)
     try:
         s.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         s.run(PG_EXACT_SETTINGS)
         sequences = pg_sequences(s)
-        tables, objects = pg_digests(s, db, jobs)
+        tables, objects = pg_digests(s, db, jobs, method)
         inexact = pg_inexact(s)
         database = pg_database(s)
         s.run("COMMIT")
     finally:
         s.close()
-    _write_json(out_path, {"format": PG_FORMAT, "tables": tables, "objects": objects, "sequences": sequences,
-                           "inexact": inexact, "database": database})
+    _write_json(out_path, {"format": PG_FORMAT, "rowDigest": method, "tables": tables, "objects": objects,
+                           "sequences": sequences, "inexact": inexact, "database": database})
     return 0
 
 
@@ -902,9 +933,16 @@ def _load(path: str) -> dict:
     return doc.get("source", doc) if isinstance(doc, dict) else {}
 
 
+def row_digest_of(doc: dict) -> Optional[str]:
+    """How the digests' rows were hashed (PostgreSQL; digests without the record are the first method)."""
+    return doc.get("rowDigest") or (PG_ROW_MD5 if doc.get("format") == PG_FORMAT else None)
+
+
 def compare(expected_path: str, actual_path: str) -> int:
     e, a = _load(expected_path), _load(actual_path)
     problems = [f"the source could not be dumped exactly: {r}" for r in e.get("inexact", [])]
+    if row_digest_of(e) != row_digest_of(a):
+        problems.append(f"the rows were digested by {row_digest_of(a)}, the source's by {row_digest_of(e)}: not comparable")
     et, at = e.get("tables", {}), a.get("tables", {})
     for name in sorted(set(et) | set(at)):
         x, y = et.get(name), at.get(name)
@@ -973,7 +1011,8 @@ def main(argv: List[str]) -> int:
             o = _opts(argv[4:])
             return mysql_fingerprint(argv[2], argv[3], o["client"], o["cnf"], int(o.get("jobs", "1")))
         if len(argv) >= 4 and argv[0] == "fingerprint" and argv[1] == "postgres":
-            return pg_fingerprint(argv[2], argv[3], int(_opts(argv[4:]).get("jobs", "1")))
+            o = _opts(argv[4:])
+            return pg_fingerprint(argv[2], argv[3], int(o.get("jobs", "1")), o.get("row-digest", PG_ROW_SHA256))
         if len(argv) == 3 and argv[0] == "compare":
             return compare(argv[1], argv[2])
         if len(argv) == 4 and argv[0] == "database-sql" and argv[1] in ("mysql", "postgres"):

@@ -46,6 +46,13 @@ CREATE TABLE parts_rest PARTITION OF parts DEFAULT;
 INSERT INTO parts VALUES (1, '2023-05-01', 'a'), (2, '2030-01-01', 'b');
 CREATE TABLE gen (id int GENERATED ALWAYS AS IDENTITY (START WITH 50) PRIMARY KEY, a int, doubled int GENERATED ALWAYS AS (a * 2) STORED);
 INSERT INTO gen (a) VALUES (1), (NULL), (3);
+-- Binary columns through a domain (of a domain), arrays of bytea, a dropped column in between
+CREATE DOMAIN blob_d AS bytea CHECK (octet_length(VALUE) < 100);
+CREATE DOMAIN blob_dd AS blob_d;
+CREATE TABLE blobs (id int PRIMARY KEY, gone int, b blob_d, bb blob_dd, arr bytea[], raw bytea);
+ALTER TABLE blobs DROP COLUMN gone;
+INSERT INTO blobs VALUES (1, '\x00', '\x', ARRAY['\x00'::bytea, NULL, '\x'], '\x5c783030'),
+ (2, NULL, NULL, NULL, NULL), (3, '\x', '\x00', '{}', '\x');
 -- Sequences with state
 CREATE SEQUENCE seq_called START 100 INCREMENT 5;
 SELECT nextval('seq_called'), nextval('seq_called');

@@ -21,6 +21,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 from typing import Dict, Optional
 
 from . import backup, config, pipeline, s3
@@ -58,6 +59,14 @@ def _signals_deferred():
         if caught:
             log(f"{signal.Signals(caught[0]).name} arrived during the swap; it was let finish")
             raise s3.Interrupted(signal.Signals(caught[0]).name)
+
+
+def fingerprint_row_digest(source: Dict) -> str:
+    """How the source's rows were hashed (fingerprint.row_digest_of): the side database is digested the same way."""
+    if LIB not in sys.path:
+        sys.path.insert(0, LIB)
+    import fingerprint  # noqa: E402 - lib/fingerprint.py
+    return fingerprint.row_digest_of(source) or ""
 
 
 def has_source_digests(doc: Dict) -> bool:
@@ -204,6 +213,8 @@ class Side:
                     "--jobs", os.environ.get("DBTIER_CHECK_JOBS") or "2"]
             if self.cfg.family == "mysql":
                 argv += ["--client", self.adm.client, "--cnf", self.adm.cnf]
+            else:
+                argv += ["--row-digest", fingerprint_row_digest(source)]
             r = self._tool(argv)
             if r.returncode != 0:
                 raise CheckFailed(f"taking the digests of {db} failed: {_lines(r.stderr.decode(errors='replace'), 2)}")

@@ -6,7 +6,7 @@ import { execFileSync } from "child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import * as path from "path";
 import { tableChecksums } from "../support/dataset";
-import { removeDir, runOk, tempDir } from "../support/proc";
+import { removeDir, tempDir } from "../support/proc";
 import { makeHost, makeSigningKey, signingKeyOf, TestHost } from "../support/toolkit";
 import { completeIds, ENGINES, expectOk, makeRig, Rig, runWatched, s3Put, stored } from "./fixture";
 

@@ -114,55 +114,65 @@ describe.each(ENGINES)("%s: the corpus round-trips exactly", (engine) => {
     });
   }
 
-  if (engine === "postgres") {
-    // Backups recorded their rows' digests as md5 of the record text before the rows were digested by
-    // SHA-256 with each bytea column hashed on its own (fingerprint.py PG_ROW_DIGESTS): such a backup's
-    // manifest has no rowDigest, and its side database must be digested the old way.
-    test("a backup whose source digests are the older row hash (unrecorded) verifies; the method named is the one used", async () => {
-      const fp = async (db: string, method: string): Promise<any> => {
-        const dir = tempDir("dbtier-fp-");
-        try {
+  // Each engine's first row digest (PostgreSQL: md5 of the record text; MariaDB/MySQL: SHA-256 of the dump's
+  // rendered rows) is what older backups recorded, without naming it (fingerprint.py PG_ROW_DIGESTS,
+  // MY_ROW_DIGESTS): their side database must be digested that way, and a newer backup's the newer way.
+  test("a backup whose source digests are the older row hash (unrecorded) verifies; the method named is the one used", async () => {
+    const [older, newer] = engine === "mariadb" ? ["mysql-stream-sha256", "mysql-row-sha256"] : ["pg-record-md5", "pg-record-sha256"];
+    const binaryTable = engine === "mariadb" ? "bytes" : "public.blobs";
+    const fp = async (db: string, method: string): Promise<any> => {
+      const dir = tempDir("dbtier-fp-");
+      try {
+        const out = path.join(dir, "fp.json");
+        if (engine === "mariadb") {
+          writeFileSync(path.join(dir, "root.cnf"), `[client]\nuser=root\nsocket=${rig.server.socket}\n`, { mode: 0o600 });
+          await runOk("/usr/bin/python3", [FINGERPRINT, "fingerprint", "mysql", db, out, "--client", "mariadb", "--cnf", path.join(dir, "root.cnf"), "--row-digest", method]);
+        } else {
           chmodSync(dir, 0o777); // written by the postgres user (peer authentication over the socket)
-          await runOk("runuser", ["-u", "postgres", "--", "/usr/bin/python3", FINGERPRINT, "fingerprint", "postgres", db,
-            path.join(dir, "fp.json"), "--row-digest", method], { env: { ...process.env, PGHOST: rig.server.socket, PGPORT: String(rig.server.port) } });
-          return JSON.parse(readFileSync(path.join(dir, "fp.json"), "utf8"));
-        } finally {
-          removeDir(dir);
+          await runOk("runuser", ["-u", "postgres", "--", "/usr/bin/python3", FINGERPRINT, "fingerprint", "postgres", db, out, "--row-digest", method],
+            { env: { ...process.env, PGHOST: rig.server.socket, PGPORT: String(rig.server.port) } });
         }
-      };
-      const newest = await fp("app", "pg-record-sha256");
-      const older = await fp("app", "pg-record-md5");
-      expect(newest.rowDigest).toBe("pg-record-sha256");
-      // The methods differ on every table, and on a table with binary columns in domains and arrays too.
-      for (const t of ["public.blobs", "\"Ünï schema\".\"text ☃\""]) expect(older.tables[t].digest).not.toBe(newest.tables[t].digest);
-      expectOk(await runWatched(rig, ["backup", "weekly"]));
-      const [id] = completeIds(rig, "weekly").slice(-1);
-      const genuine = manifest(rig, "weekly", id);
-      expect(genuine.source.rowDigest).toBe("pg-record-sha256");
-      expect(genuine.source.tables).toEqual(newest.tables);
-      const resign = async (source: object): Promise<void> => {
-        const dir = tempDir("dbtier-resign-");
-        try {
-          const text = JSON.stringify({ ...genuine, source });
-          writeFileSync(path.join(dir, "key"), signingKeyOf("shop").privateKey, { mode: 0o600 });
-          writeFileSync(path.join(dir, "manifest.json"), text);
-          await run("ssh-keygen", ["-Y", "sign", "-q", "-f", path.join(dir, "key"), "-n", "dbtier-backup", path.join(dir, "manifest.json")]);
-          await s3Put(rig, `shop/weekly/${id}/manifest.json.sig`, readFileSync(path.join(dir, "manifest.json.sig")));
-          await s3Put(rig, `shop/weekly/${id}/manifest.json`, Buffer.from(text));
-        } finally {
-          removeDir(dir);
-        }
-      };
-      const { rowDigest: _, ...withoutMethod } = genuine.source;
-      await resign({ ...withoutMethod, tables: older.tables });
-      expectOk(await runWatched(rig, ["verify", id], identity()));
-      // The older digests under the newer method's name: the side database is digested the newer way and differs.
-      await resign({ ...genuine.source, tables: older.tables });
-      const v = await runWatched(rig, ["verify", id], identity());
-      expect(v.code).toBe(1);
-      expect(v.stderr).toMatch(/table public\.blobs: same 3 rows count, different content/);
-    });
-  }
+        return JSON.parse(readFileSync(out, "utf8"));
+      } finally {
+        removeDir(dir);
+      }
+    };
+    const byNewer = await fp("app", newer);
+    const byOlder = await fp("app", older);
+    expect([byNewer.rowDigest, byOlder.rowDigest]).toEqual([newer, older]);
+    // (Large objects are digested apart from rows; an empty table is 0 by either method.)
+    for (const t of Object.keys(byNewer.tables).filter((k) => k !== "(large objects)" && byNewer.tables[k].rows > 0)) {
+      expect(byOlder.tables[t].rows).toBe(byNewer.tables[t].rows);
+      expect([t, byOlder.tables[t].digest]).not.toEqual([t, byNewer.tables[t].digest]);
+    }
+    expectOk(await runWatched(rig, ["backup", "monthly"]));
+    const [id] = completeIds(rig, "monthly").slice(-1);
+    const genuine = manifest(rig, "monthly", id);
+    expect(genuine.source.rowDigest).toBe(newer);
+    // The dump's digests (MariaDB: the hashes the server adds to each row line) equal the server's own.
+    expect(genuine.source.tables).toEqual(byNewer.tables);
+    const resign = async (source: object): Promise<void> => {
+      const dir = tempDir("dbtier-resign-");
+      try {
+        const text = JSON.stringify({ ...genuine, source });
+        writeFileSync(path.join(dir, "key"), signingKeyOf("shop").privateKey, { mode: 0o600 });
+        writeFileSync(path.join(dir, "manifest.json"), text);
+        await runOk("ssh-keygen", ["-Y", "sign", "-q", "-f", path.join(dir, "key"), "-n", "dbtier-backup", path.join(dir, "manifest.json")]);
+        await s3Put(rig, `shop/monthly/${id}/manifest.json.sig`, readFileSync(path.join(dir, "manifest.json.sig")));
+        await s3Put(rig, `shop/monthly/${id}/manifest.json`, Buffer.from(text));
+      } finally {
+        removeDir(dir);
+      }
+    };
+    const { rowDigest: _, ...withoutMethod } = genuine.source;
+    await resign({ ...withoutMethod, tables: byOlder.tables });
+    expectOk(await runWatched(rig, ["verify", id], identity()));
+    // The older digests under the newer method's name: the side database is digested the newer way and differs.
+    await resign({ ...genuine.source, tables: byOlder.tables });
+    const v = await runWatched(rig, ["verify", id], identity());
+    expect(v.code).toBe(1);
+    expect(v.stderr).toContain(`table ${binaryTable}: same 3 rows count, different content`);
+  });
 
   if (engine === "mariadb") {
     test("an ENUM label the server cannot print is named at backup time and fails verify", async () => {

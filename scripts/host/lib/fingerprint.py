@@ -7,14 +7,14 @@ own command-line clients, so it needs no driver).
       the dump on stdout; DIGESTS gets the source's digests (JSON below), taken from the same snapshot
   fingerprint.py fingerprint mysql|postgres DB OUT [--client C --cnf F] [--jobs N] [--row-digest M]
       the same JSON computed from a live database; --jobs N: N connections, each its own snapshot (only for
-      a database nothing writes to: a side or scratch database); --row-digest: PostgreSQL's row hash
-      (PG_ROW_DIGESTS; default the newest), to compare with digests an older backup recorded
+      a database nothing writes to: a side or scratch database); --row-digest: how rows are hashed
+      (MY_ROW_DIGESTS, PG_ROW_DIGESTS; default the newest), to compare with digests an older backup recorded
   fingerprint.py compare EXPECTED ACTUAL
       exit 1 naming every table/object that differs (or a reason the expected side records)
   fingerprint.py database-sql mysql|postgres DB MANIFEST
       the statements giving DB the database defaults/settings the backup recorded (source.database)
 
-Digests JSON: {"format": F, "tables": {name: {"rows": N, "digest": hex}}, "objects": {key: hex},
+Digests JSON: {"format": F, "rowDigest": M, "tables": {name: {"rows": N, "digest": hex}}, "objects": {key: hex},
 "sequences": {name: next value}, "inexact": [reason, ...], "database": MariaDB/MySQL {charset, collation},
 PostgreSQL {settings: ["name=value", ...], comment}}. Sequences are not transactional: a restored
 one must not hand out a value the source had already handed out (>=), rows and objects must be equal.
@@ -24,9 +24,11 @@ Dump formats:
                  rendered by the server with exact renderings (FLOAT through DOUBLE, which the text protocol
                  would round to 6 significant digits; strings and bytes quoted, escaped by the client; BIT as b'..'),
                  inside one START TRANSACTION WITH CONSISTENT SNAPSHOT session, then triggers and events (so
-                 neither fires while the rows load). Each table's digest is the SHA-256 of its rendered rows
-                 in clustered-index order; tables whose order a reload does not reproduce (no primary or
-                 NOT NULL unique key, non-InnoDB) are marked "-- dbtier-serial" and loaded by one connection.
+                 neither fires while the rows load). Each row line carries the row's hash, computed by the
+                 server from its exact values (MY_ROW_DIGESTS); a table's digest is their sum. Tables whose
+                 order a reload does not reproduce (no primary or NOT NULL unique key, non-InnoDB) are
+                 marked "-- dbtier-serial" and loaded by one connection (what older backups' digests, the
+                 SHA-256 of the rendered rows in clustered-index order, need).
   pg-split-1     a header line, pg_dump's custom-format archive of pre-data + post-data (restored by
                  pg_restore: the server's own grammar, no hand-written splitter), then pg_dump's plain data
                  section; both from one exported snapshot, in which this process digests every table
@@ -48,6 +50,14 @@ BLOCK = 1 << 18  # reads of the client's output (larger blocks only held more me
 INSERT_BYTES = 1 << 20  # rows per INSERT statement: about 1 MiB (a single larger row goes alone)
 PG_HEADER = re.compile(rb"^-- dbtier pg-split 1 schema-bytes=(\d+)\n$")
 MYSQL_FORMAT, PG_FORMAT = "mysql-exact-1", "pg-split-1"
+# How a MariaDB/MySQL table's rows are digested (recorded as the digests' "rowDigest"; digests without it
+# are the first method):
+#   mysql-stream-sha256  the SHA-256 of the dump's rendered rows in clustered-index order (the client's
+#                        escaped text: checking a copy meant rendering and escaping every row again)
+#   mysql-row-sha256     the sum (mod 2^64) of the first 64 bits of each row's SHA-256 (MyTable.row_hash),
+#                        which the server computes alone when a copy is checked (WHY.md)
+MY_ROW_STREAM, MY_ROW_SHA256 = "mysql-stream-sha256", "mysql-row-sha256"
+MY_ROW_DIGESTS = (MY_ROW_STREAM, MY_ROW_SHA256)
 BEGIN_MARK, END_MARK = b"--dbtier-begin ", b"--dbtier-end"
 
 
@@ -110,6 +120,7 @@ def my_render(col: str, data_type: str, charset: str = "") -> str:
 
 
 BLOB_TYPES = ("tinyblob", "blob", "mediumblob", "longblob")
+LONG_TYPES = BLOB_TYPES + ("tinytext", "text", "mediumtext", "longtext", "json")
 
 
 def join_blob_rows(rows: bytes) -> bytes:
@@ -137,7 +148,7 @@ class MyTable:
     def split(self) -> bool:
         return any(t.lower() in BLOB_TYPES for _, t, _ in self.columns)
 
-    def row_sql(self, db: str) -> str:
+    def row_sql(self, db: str, hashed: bool = False) -> str:
         """One rendered line per row. A table with BLOB columns is selected as text segments and those columns
         (tab-separated; join_blob_row puts them together): the server's REPLACE on binary strings is slow
         (scripts/bench/WHY.md), doubling quotes in Python is not; the joined line is the same bytes."""
@@ -154,8 +165,30 @@ class MyTable:
                 seg.append(my_render(c, t, cs))
         seg.append("')'")
         fields.append(f"CONCAT({', '.join(seg)})")
+        if hashed:  # the row's hash as the last field: 16 hex digits (NULL if the server could not hash it)
+            fields.append(f"LEFT({self.row_hash()}, 16)")
         # USE INDEX (): a full scan of the clustered index, never a covering secondary index's order.
         return f"SELECT {', '.join(fields)} FROM {my_ident(db)}.{my_ident(self.name)} USE INDEX ()"
+
+    def row_hash(self) -> str:
+        """SQL of the row's SHA-256 (hex) as mysql-row-sha256 digests it: every column's exact value as bytes
+        (FLOAT through DOUBLE, BIT as its binary digits, TIMESTAMP in the session's UTC, strings in their own
+        character set), each prefixed with its length, long values (BLOB/TEXT) by their own SHA-256 (64 hex
+        digits) so the row's text stays far below max_allowed_packet, past which CONCAT returns NULL; NULL: N."""
+        fields = []
+        for c, t, _ in self.columns:
+            t = t.lower()
+            v = my_ident(c)
+            if t == "float":
+                v = f"CAST({v} AS DOUBLE)"
+            elif t == "bit":
+                v = f"BIN({v})"
+            if t in LONG_TYPES:  # always 64 hex digits: no length needed (and SHA2 evaluated once)
+                fields.append(f"IFNULL(SHA2({v}, 256), 'N')")
+            else:
+                v = f"CAST({v} AS BINARY)"
+                fields.append(f"IFNULL(CONCAT(LENGTH({v}), ':', {v}), 'N')")
+        return f"SHA2(CONCAT({', '.join(fields)}), 256)"
 
     def insert_head(self) -> bytes:
         cols = ",".join(my_ident(c) for c, _, _ in self.columns)
@@ -353,32 +386,65 @@ class RowStream:
             raise Failure("client output ends inside a line (truncated?)")
 
 
-def my_data_script(db: str, tables: List[MyTable]) -> str:
+def my_data_script(db: str, tables: List[MyTable], hashed: bool = False) -> str:
     lines = ["SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ;", "SET time_zone = '+00:00';",
              "SET SESSION sql_mode = '';", "START TRANSACTION WITH CONSISTENT SNAPSHOT;"]
     for t in tables:
         lines.append(f"SELECT {my_str(BEGIN_MARK.decode() + t.name)};")
-        lines.append(t.row_sql(db) + ";")
+        lines.append(t.row_sql(db, hashed) + ";")
         lines.append(f"SELECT '{END_MARK.decode()}';")
     lines.append("COMMIT;")
     return "\n".join(lines) + "\n"
 
 
-class TableDigest:
+class StreamDigest:
+    """mysql-stream-sha256: the SHA-256 of the rendered rows as they come, in clustered-index order."""
+
     def __init__(self):
         self.h = hashlib.sha256()
         self.rows = 0
 
-    def add(self, rows: bytes) -> None:
+    def add(self, rows: bytes) -> bytes:
         self.h.update(rows)
         self.rows += rows.count(b"\n")
+        return rows
 
     def result(self) -> Dict[str, object]:
         return {"rows": self.rows, "digest": self.h.hexdigest()}
 
 
-def my_stream_rows(cl: MyClient, db: str, tables: List[MyTable], out=None) -> Dict[str, Dict[str, object]]:
-    """Runs the data script; digests every table; with OUT, writes the rows as INSERT statements too."""
+# The last field of a hashed row line: the client escapes tab and newline inside values, so a raw tab
+# before the line's end only ever separates the hash.
+ROW_HASH_FIELD = re.compile(rb"\t([0-9a-f]{16}|NULL)\n")
+
+
+class RowHashSum:
+    """mysql-row-sha256 from the dump's stream: each line's hash field summed, and the line given back
+    without it."""
+
+    def __init__(self, table: str):
+        self.table, self.rows, self.sum = table, 0, 0
+
+    def add(self, rows: bytes) -> bytes:
+        parts = ROW_HASH_FIELD.split(rows)
+        hashes = parts[1::2]
+        if parts[-1] != b"" or len(hashes) != rows.count(b"\n"):
+            raise Failure(f"table {self.table}: a row line without its hash field")
+        if b"NULL" in hashes:
+            raise Failure(f"table {self.table}: the server could not hash a row (SHA2 gave NULL)")
+        self.rows += len(hashes)
+        self.sum += sum(int(h, 16) for h in hashes)
+        return b"\n".join(parts[0::2])
+
+    def result(self) -> Dict[str, object]:
+        return {"rows": self.rows, "digest": format(self.sum % (1 << 64), "016x")}
+
+
+def my_stream_rows(cl: MyClient, db: str, tables: List[MyTable], out=None, method: str = "") -> Dict[str, Dict[str, object]]:
+    """Runs the data script; digests every table (by METHOD: MY_ROW_SHA256, the rows' hashes the server adds to
+    each line; MY_ROW_STREAM, the rendered lines themselves); with OUT, writes the rows as INSERT statements too."""
+    method = method or MY_ROW_SHA256
+    hashed = method == MY_ROW_SHA256
     by_name = {t.name: t for t in tables}
     digests: Dict[str, Dict[str, object]] = {}
     state: Dict[str, object] = {}
@@ -395,14 +461,18 @@ def my_stream_rows(cl: MyClient, db: str, tables: List[MyTable], out=None) -> Di
 
     def on_begin(name: str) -> None:
         t = by_name[name]
-        state.update(name=name, digest=TableDigest(), buf=[], size=0, head=t.insert_head(), split=t.split)
+        state.update(name=name, digest=RowHashSum(name) if hashed else StreamDigest(), buf=[], size=0,
+                     head=t.insert_head(), split=t.split)
         if out is not None and not t.ordered:
             out.write(b"-- dbtier-serial " + my_ident(name).encode() + b"\n")
 
     def on_rows(rows: bytes) -> None:
+        if hashed:
+            rows = state["digest"].add(rows)  # type: ignore[union-attr]
         if state["split"]:
             rows = join_blob_rows(rows)
-        state["digest"].add(rows)  # type: ignore[union-attr]
+        if not hashed:
+            state["digest"].add(rows)  # type: ignore[union-attr]
         if out is None:
             return
         # Cut at row boundaries into statements of about INSERT_BYTES.
@@ -429,7 +499,7 @@ def my_stream_rows(cl: MyClient, db: str, tables: List[MyTable], out=None) -> Di
     err: List[bytes] = []
     reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
     reader.start()
-    writer = threading.Thread(target=_feed, args=(proc, my_data_script(db, tables).encode()), daemon=True)
+    writer = threading.Thread(target=_feed, args=(proc, my_data_script(db, tables, hashed).encode()), daemon=True)
     writer.start()
     try:
         RowStream(proc, on_rows, on_begin, on_end).run()
@@ -494,8 +564,8 @@ def mysql_dump(db: str, digests_path: str, client: str, dump_tool: str, cnf: str
     out.flush()
     # 3. triggers and events, after the rows
     _run_to(out, base + ["--no-create-info", "--no-data", "--triggers", "--events", "--skip-routines", db])
-    _write_json(digests_path, {"format": MYSQL_FORMAT, "tables": tdigests, "objects": objects, "sequences": seqs,
-                               "inexact": inexact, "database": database})
+    _write_json(digests_path, {"format": MYSQL_FORMAT, "rowDigest": MY_ROW_SHA256, "tables": tdigests, "objects": objects,
+                               "sequences": seqs, "inexact": inexact, "database": database})
     return 0
 
 
@@ -529,27 +599,53 @@ def _in_threads(fn, groups: List) -> List:
     return results
 
 
-def my_table_rows(cl: MyClient, db: str, tables: List[MyTable], jobs: int) -> Dict[str, Dict[str, object]]:
-    """The tables' digests over jobs connections, each its own snapshot: only for a database nothing else
-    writes (a side or scratch database being checked)."""
+# A row the server could not hash adds this to its table's sum (the sum of real hashes stays below rows x 2^64).
+UNHASHED = 10 ** 40
+
+
+def my_table_sums(cl: MyClient, db: str, tables: List[MyTable]) -> Dict[str, Dict[str, object]]:
+    """mysql-row-sha256 computed by the server alone, one consistent snapshot: per table the row count and
+    the sum of its rows' hashes (order-independent, nothing passes through a client but the totals)."""
+    sql = ["SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ;", "SET time_zone = '+00:00';",
+           "SET SESSION sql_mode = '';", "START TRANSACTION WITH CONSISTENT SNAPSHOT;"]
+    for i, t in enumerate(tables):
+        sql.append(f"SELECT {i}, COUNT(*), IFNULL(SUM(IFNULL(CAST(CONV(LEFT({t.row_hash()}, 16), 16, 10) AS UNSIGNED), "
+                   f"{UNHASHED})), 0) FROM {my_ident(db)}.{my_ident(t.name)};")
+    sql.append("COMMIT;")
+    out: Dict[str, Dict[str, object]] = {}
+    for i, rows, total in cl.query("\n".join(sql)):
+        t, total_sum = tables[int(i)], int(total.split(".")[0])
+        if total_sum >= UNHASHED:
+            raise Failure(f"table {t.name}: {total_sum // UNHASHED} rows the server could not hash (SHA2 gave NULL)")
+        out[t.name] = {"rows": int(rows), "digest": format(total_sum % (1 << 64), "016x")}
+    return out
+
+
+def my_table_rows(cl: MyClient, db: str, tables: List[MyTable], jobs: int, method: str) -> Dict[str, Dict[str, object]]:
+    """The tables' digests; jobs > 1: over that many connections, each its own snapshot: only for a database
+    nothing else writes (a side or scratch database being checked)."""
+    digest = my_table_sums if method == MY_ROW_SHA256 else (lambda c, d, ts: my_stream_rows(c, d, ts, method=method))
     if jobs <= 1 or len(tables) < 2:
-        return my_stream_rows(cl, db, tables)
+        return digest(cl, db, tables)
     sizes = {r[0]: int(r[1] or 0) for r in cl.query(
         f"SELECT table_name, IFNULL(data_length, 0) FROM information_schema.tables WHERE table_schema = {my_str(db)};")}
     by_name = {t.name: t for t in tables}
     groups = _in_groups([(t.name, sizes.get(t.name, 0)) for t in tables], jobs)
     out: Dict[str, Dict[str, object]] = {}
-    for part in _in_threads(lambda g: my_stream_rows(cl, db, [by_name[n] for n in g]), groups):
+    for part in _in_threads(lambda g: digest(cl, db, [by_name[n] for n in g]), groups):
         out.update(part)
     return out
 
 
-def mysql_fingerprint(db: str, out_path: str, client: str, cnf: str, jobs: int = 1) -> int:
+def mysql_fingerprint(db: str, out_path: str, client: str, cnf: str, jobs: int = 1, method: str = "") -> int:
+    method = method or MY_ROW_SHA256
+    if method not in MY_ROW_DIGESTS:
+        raise Failure(f"row digest '{method}' is unknown (known: {', '.join(MY_ROW_DIGESTS)})")
     cl = MyClient(client, cnf)
     tables, sequences = my_tables(cl, db)
-    doc = {"format": MYSQL_FORMAT, "tables": my_table_rows(cl, db, tables, jobs), "objects": my_objects(cl, db),
-           "sequences": my_sequence_state(cl, db, sequences), "inexact": my_inexact(cl, db),
-           "database": my_database(cl, db)}
+    doc = {"format": MYSQL_FORMAT, "rowDigest": method, "tables": my_table_rows(cl, db, tables, jobs, method),
+           "objects": my_objects(cl, db), "sequences": my_sequence_state(cl, db, sequences),
+           "inexact": my_inexact(cl, db), "database": my_database(cl, db)}
     _write_json(out_path, doc)
     return 0
 
@@ -934,8 +1030,8 @@ def _load(path: str) -> dict:
 
 
 def row_digest_of(doc: dict) -> Optional[str]:
-    """How the digests' rows were hashed (PostgreSQL; digests without the record are the first method)."""
-    return doc.get("rowDigest") or (PG_ROW_MD5 if doc.get("format") == PG_FORMAT else None)
+    """How the digests' rows were hashed (digests without the record are their engine's first method)."""
+    return doc.get("rowDigest") or {PG_FORMAT: PG_ROW_MD5, MYSQL_FORMAT: MY_ROW_STREAM}.get(doc.get("format"))
 
 
 def compare(expected_path: str, actual_path: str) -> int:
@@ -1009,7 +1105,7 @@ def main(argv: List[str]) -> int:
             return pg_dump(argv[2], argv[3])
         if len(argv) >= 4 and argv[0] == "fingerprint" and argv[1] == "mysql":
             o = _opts(argv[4:])
-            return mysql_fingerprint(argv[2], argv[3], o["client"], o["cnf"], int(o.get("jobs", "1")))
+            return mysql_fingerprint(argv[2], argv[3], o["client"], o["cnf"], int(o.get("jobs", "1")), o.get("row-digest", ""))
         if len(argv) >= 4 and argv[0] == "fingerprint" and argv[1] == "postgres":
             o = _opts(argv[4:])
             return pg_fingerprint(argv[2], argv[3], int(o.get("jobs", "1")), o.get("row-digest", PG_ROW_SHA256))

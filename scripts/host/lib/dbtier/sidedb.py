@@ -211,10 +211,9 @@ class Side:
             # connections (DBTIER_CHECK_JOBS [2]).
             argv = [PYTHON, fp, "fingerprint", self.cfg.family, db, actual,
                     "--jobs", os.environ.get("DBTIER_CHECK_JOBS") or "2"]
+            argv += ["--row-digest", fingerprint_row_digest(source)]
             if self.cfg.family == "mysql":
                 argv += ["--client", self.adm.client, "--cnf", self.adm.cnf]
-            else:
-                argv += ["--row-digest", fingerprint_row_digest(source)]
             r = self._tool(argv)
             if r.returncode != 0:
                 raise CheckFailed(f"taking the digests of {db} failed: {_lines(r.stderr.decode(errors='replace'), 2)}")

@@ -88,8 +88,9 @@ describe.each(ENGINES)("%s: backup, verify and restore round trip", (engine) => 
     expect(record.tables[tableKey("customers")].rows).toBe(1506);
     expect(record.tables[tableKey("orders")].rows).toBe(3000);
     expect(record.tables[tableKey("blobs")].rows).toBe(4);
-    // The source's own digest of each table, taken in the dump's snapshot (exact renderings).
-    expect(record.tables[tableKey("orders")].digest).toMatch(engine === "mariadb" ? /^[0-9a-f]{64}$/ : /^[0-9a-f]{16}$/);
+    // The source's own digest of each table, taken in the dump's snapshot: the sum of its rows' hashes
+    // (mod 2^64), computed by the server from exact values.
+    expect(record.tables[tableKey("orders")].digest).toMatch(/^[0-9a-f]{16}$/);
     // The scratch database is gone again and the live one untouched.
     expect(await tableChecksums(rig.server, "app")).toEqual(before);
   });

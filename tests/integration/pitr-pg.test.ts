@@ -409,7 +409,7 @@ describe("base backup, restore to a second after kill -9, verify-base", () => {
       // the live database's fingerprint, computed by the server the same way
       const out = path.join(kd, "live.json");
       await runOk("chown", ["postgres", kd]);
-      await runOk("runuser", ["-u", "postgres", "--", "python3", path.resolve(__dirname, "..", "..", "scripts", "host", "lib", "fingerprint.py"),
+      await runOk("runuser", ["-u", "postgres", "--", "/usr/bin/python3", path.resolve(__dirname, "..", "..", "scripts", "host", "lib", "fingerprint.py"),
         "fingerprint", "postgres", "app", out], { env: { PATH: process.env.PATH, PGHOST: pg.sock, PGPORT: String(pg.port), PGUSER: "postgres" }, cwd: kd });
       const live = JSON.parse(readFileSync(out, "utf8"));
       expect(doc.fingerprint.tables).toEqual(live.tables);

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""dbtier exact dumps and source digests (python3 standard library; talks to the servers through their
-own command-line clients, so it needs no driver).
+"""dbtier exact dumps and source digests (python3 standard library; MariaDB/MySQL through their own
+command-line clients, PostgreSQL's queries through Debian's python3-psycopg2, its dumps by pg_dump).
 
   fingerprint.py dump mysql DB DIGESTS --client C --dump-tool D --cnf F [--flavor mariadb|mysql]
   fingerprint.py dump postgres DB DIGESTS          (libpq environment: PGHOST, PGPASSFILE, ...)
@@ -806,36 +806,58 @@ def pg_escape_literal(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-class PsqlSession:
-    """One psql process held open: statements in, tab-separated rows out, each batch ended by a marker."""
+# libpq's environment variables and the connection keywords they stand for (libpq "Environment Variables"):
+# an in-process connection given an environment (the orchestrator's Admin.env) reads it through these.
+LIBPQ_ENV = {"PGHOST": "host", "PGPORT": "port", "PGUSER": "user", "PGPASSFILE": "passfile",
+             "PGAPPNAME": "application_name", "PGCONNECT_TIMEOUT": "connect_timeout", "PGOPTIONS": "options",
+             "PGSSLMODE": "sslmode", "PGSSLROOTCERT": "sslrootcert", "PGSSLCERT": "sslcert", "PGSSLKEY": "sslkey",
+             "PGSSLCRL": "sslcrl"}
+
+
+class PgSession:
+    """One libpq connection in this process (Debian's python3-psycopg2, a host package): statements in, rows
+    of text out (NULL as ''), each value exactly as the server sent it. In process rather than a psql child:
+    the backup's tree held ~7 MiB less (WHY.md). Autocommit: the callers' BEGIN/COMMIT are the transaction."""
 
     def __init__(self, db: str, env: Optional[Dict[str, str]] = None):
-        env = dict(os.environ if env is None else env)
-        env["PGOPTIONS"] = (env.get("PGOPTIONS", "") + " -c client_min_messages=warning").strip()
-        self.p = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", db],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        self.n = 0
+        try:
+            import psycopg2  # noqa: E402 - only the PostgreSQL commands need it
+            import psycopg2.extensions as ext  # noqa: E402
+        except ImportError:
+            raise Failure("python3-psycopg2 is not installed (a host package: run 'dbtier-db install')") from None
+        self._error = psycopg2.Error
+        # With env (the orchestrator's Admin.env, built from this process's environment): its connection
+        # settings as keywords; libpq reads any other PG* variable from this process's environment, as a psql
+        # child given env would have. The password only ever from the passfile: "" keeps PGPASSWORD out.
+        params: Dict[str, str] = {"dbname": db}
+        if env is not None:
+            params.update({LIBPQ_ENV[k]: v for k, v in env.items() if k in LIBPQ_ENV and v})
+            params["password"] = ""
+        options = (env if env is not None else os.environ).get("PGOPTIONS", "")
+        params["options"] = (options + " -c client_min_messages=warning").strip()
+        try:
+            self.db = psycopg2.connect(**params)
+        except psycopg2.Error as e:
+            raise Failure(f"postgres: {str(e).strip()}") from None
+        self.db.autocommit = True
+        # every type psycopg2 would convert (numbers, booleans, dates, json, arrays) comes back as its text
+        ext.register_type(ext.new_type(tuple(ext.string_types), "DBTIER_TEXT", lambda value, _cur: value), self.db)
+        self.cur = self.db.cursor()
 
     def run(self, sql: str) -> List[List[str]]:
-        self.n += 1
-        mark = f"dbtier-done-{self.n}"
-        self.p.stdin.write((sql.rstrip().rstrip(";") + ";\n" + f"SELECT '{mark}';\n").encode())  # type: ignore[union-attr]
-        self.p.stdin.flush()  # type: ignore[union-attr]
-        rows = []
-        for raw in self.p.stdout:  # type: ignore[union-attr]
-            line = raw.decode("utf-8", "surrogateescape").rstrip("\n")
-            if line == mark:
-                return rows
-            rows.append(line.split("\t"))
-        err = self.p.stderr.read().decode("utf-8", "replace").strip()  # type: ignore[union-attr]
-        raise Failure(f"psql: {err or 'session ended'}")
+        try:
+            self.cur.execute(sql)
+            if self.cur.description is None:
+                return []
+            return [["" if v is None else v for v in row] for row in self.cur.fetchall()]
+        except self._error as e:
+            raise Failure(f"postgres: {str(e).strip()}") from None
 
     def close(self) -> None:
         try:
-            self.p.stdin.close()  # type: ignore[union-attr]
-        except OSError:
+            self.db.close()
+        except self._error:
             pass
-        self.p.wait()
 
 
 # How each row is digested (recorded as the digests' "rowDigest"; digests without it are the first method):
@@ -854,7 +876,7 @@ def pg_row_hash(method: str, record: str) -> str:
     return f"('x' || encode(substring(sha256(convert_to({record}::text, 'UTF8')) for 8), 'hex'))::bit(64)::bigint"
 
 
-def pg_table_digests(s: PsqlSession, relations: List[List[str]], method: str) -> Dict[str, Dict[str, object]]:
+def pg_table_digests(s: PgSession, relations: List[List[str]], method: str) -> Dict[str, Dict[str, object]]:
     tables: Dict[str, Dict[str, object]] = {}
     for name, quoted, record in relations:
         # Record text under PG_EXACT_SETTINGS is exact (every column's output function; shortest exact
@@ -865,13 +887,13 @@ def pg_table_digests(s: PsqlSession, relations: List[List[str]], method: str) ->
     return tables
 
 
-def pg_relations(s: PsqlSession) -> List[List[str]]:
+def pg_relations(s: PgSession) -> List[List[str]]:
     """[name, quoted name, record expression for pg-record-sha256, size in bytes] per table."""
     return s.run(f"SELECT regexp_replace(k, '[\\n\\r\\t]', ' ', 'g'), q, {PG_RECORD}, pg_table_size(q::regclass) "
                  f"FROM ({PG_RELATIONS}) r(k, q, oid)")
 
 
-def pg_digests(s: PsqlSession, db: str = "", jobs: int = 1, method: str = PG_ROW_SHA256
+def pg_digests(s: PgSession, db: str = "", jobs: int = 1, method: str = PG_ROW_SHA256
                ) -> Tuple[Dict[str, Dict[str, object]], Dict[str, str]]:
     """jobs > 1: the tables are digested over that many sessions, each its own snapshot (only for a database
     nothing writes to: a side or scratch database)."""
@@ -887,7 +909,7 @@ def pg_digests(s: PsqlSession, db: str = "", jobs: int = 1, method: str = PG_ROW
         def digest_group(group: List[str]) -> Dict[str, Dict[str, object]]:
             if group is groups[0]:
                 return pg_table_digests(s, [by_quoted[q] for q in group], method)
-            other = PsqlSession(db)
+            other = PgSession(db)
             try:
                 other.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 other.run(PG_EXACT_SETTINGS)
@@ -912,7 +934,7 @@ def pg_digests(s: PsqlSession, db: str = "", jobs: int = 1, method: str = PG_ROW
     return tables, objects
 
 
-def pg_database(s: PsqlSession) -> Dict[str, object]:
+def pg_database(s: PgSession) -> Dict[str, object]:
     """The database's own settings (ALTER DATABASE ... SET, for every role) and comment."""
     rows = s.run("SELECT coalesce((SELECT array_to_json(st.setconfig) FROM pg_db_role_setting st "
                  "WHERE st.setdatabase = d.oid AND st.setrole = 0), '[]'), "
@@ -923,7 +945,7 @@ def pg_database(s: PsqlSession) -> Dict[str, object]:
     return {"settings": sorted(json.loads(rows[0][0])), "comment": json.loads(rows[0][1])}
 
 
-def pg_sequences(s: PsqlSession) -> Dict[str, int]:
+def pg_sequences(s: PgSession) -> Dict[str, int]:
     """Each sequence's position: the next value it hands out. Sequences are not transactional (a snapshot
     does not hold them still), so this is read before pg_dump reads them: the dump's value is never lower."""
     out: Dict[str, int] = {}
@@ -935,7 +957,7 @@ def pg_sequences(s: PsqlSession) -> Dict[str, int]:
     return out
 
 
-def pg_inexact(s: PsqlSession) -> List[str]:
+def pg_inexact(s: PgSession) -> List[str]:
     reasons = []
     for (name,) in s.run("SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                          "WHERE c.relkind = 'f' ORDER BY 1"):
@@ -951,7 +973,7 @@ def pg_dump(db: str, digests_path: str, out=None, env: Optional[Dict[str, str]] 
     import shutil  # noqa: E402 - only here (each module costs every dump process memory: WHY.md)
     import tempfile  # noqa: E402
     out = sys.stdout.buffer if out is None else out
-    s = PsqlSession(db, env)
+    s = PgSession(db, env)
     work = tempfile.mkdtemp(prefix="dbtier-pgdump.", dir=work_dir or os.environ.get("RUN_DIR") or None)
     try:
         s.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -996,7 +1018,7 @@ def pg_dump(db: str, digests_path: str, out=None, env: Optional[Dict[str, str]] 
 
 
 def pg_fingerprint(db: str, out_path: str, jobs: int = 1, method: str = PG_ROW_SHA256) -> int:
-    s = PsqlSession(db)
+    s = PgSession(db)
     try:
         s.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         s.run(PG_EXACT_SETTINGS)

@@ -105,6 +105,7 @@ class Admin:
             pgpass = run.private_file("pgpass", f"*:*:*:{_pgpass_escape(cfg.get('DB_ADMIN_USER'))}:{_pgpass_escape(password)}\n")
             for k in ("PGDATABASE", "PGPASSWORD", "PGSERVICE"):
                 self.env.pop(k, None)
+                os.environ.pop(k, None)  # libpq in this process (fingerprint.PgSession) reads the environment too
             self.env.update({"PGPASSFILE": pgpass, "PGUSER": cfg.get("DB_ADMIN_USER"), "PGAPPNAME": "dbtier",
                              "PGCONNECT_TIMEOUT": "10", "PGOPTIONS": "-c client_min_messages=warning",
                              "PSQLRC": "/dev/null"})

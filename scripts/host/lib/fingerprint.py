@@ -679,12 +679,15 @@ WHERE c.relkind = 'r' AND c.relpersistence <> 't'
 ORDER BY 1
 """
 
-# A table's row as pg-record-sha256 digests it: the row itself, or, when a column is bytea (or a domain over
-# directly over it), ROW(...) of its columns in order with each such column's SHA-256 in its place (r.oid: PG_RELATIONS).
-PG_RECORD = """coalesce((SELECT 'ROW(' || string_agg(CASE WHEN coalesce(nullif(ty.typbasetype, 0), ty.oid) = 'bytea'::regtype
-    THEN 'sha256(t.' || quote_ident(a.attname) || ')' ELSE 't.' || quote_ident(a.attname) END, ', ' ORDER BY a.attnum) || ')'
+# A table's row as pg-record-sha256 digests it: the row itself, or, when a column is bytea or text (or a
+# domain directly over either), ROW(...) of its columns in order with each such value's SHA-256 in its place
+# (text: its bytes in the database's encoding, textsend). r.oid: PG_RELATIONS.
+PG_RECORD = """coalesce((SELECT 'ROW(' || string_agg(CASE coalesce(nullif(ty.typbasetype, 0), ty.oid)
+      WHEN 'bytea'::regtype THEN 'sha256(t.' || quote_ident(a.attname) || ')'
+      WHEN 'text'::regtype THEN 'sha256(textsend(t.' || quote_ident(a.attname) || '))'
+      ELSE 't.' || quote_ident(a.attname) END, ', ' ORDER BY a.attnum) || ')'
   FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
-  HAVING bool_or(coalesce(nullif(ty.typbasetype, 0), ty.oid) = 'bytea'::regtype)), 't')"""
+  HAVING bool_or(coalesce(nullif(ty.typbasetype, 0), ty.oid) IN ('bytea'::regtype, 'text'::regtype))), 't')"""
 
 # One row per object: key and definition text (ownership and privileges left out: a load makes the app
 # user the owner of everything). A column's position is counted among the live columns: a dropped column
@@ -862,8 +865,9 @@ class PgSession:
 
 # How each row is digested (recorded as the digests' "rowDigest"; digests without it are the first method):
 #   pg-record-md5     md5 of the record text                                    (backups before 2026-12-07)
-#   pg-record-sha256  SHA-256 of the record text with every bytea column replaced by its own SHA-256: hex
-#                     output doubled each blob's bytes and md5 is slower than OpenSSL's SHA-256 (WHY.md)
+#   pg-record-sha256  SHA-256 of the record text's bytes with every bytea and text value replaced by its
+#                     own SHA-256 (PG_RECORD): hex output doubled each blob's bytes, the record's quoting
+#                     scanned every character of long text, md5 is slower than OpenSSL's SHA-256 (WHY.md)
 # Either way a table's digest is the sum (mod 2^64) of the first 64 bits of its rows' hashes: order-independent.
 PG_ROW_MD5, PG_ROW_SHA256 = "pg-record-md5", "pg-record-sha256"
 PG_ROW_DIGESTS = (PG_ROW_MD5, PG_ROW_SHA256)
@@ -873,7 +877,7 @@ def pg_row_hash(method: str, record: str) -> str:
     """The SQL of one row's first 64 bits as bigint, for a record expression."""
     if method == PG_ROW_MD5:
         return f"('x' || left(md5({record}::text), 16))::bit(64)::bigint"
-    return f"('x' || encode(substring(sha256(convert_to({record}::text, 'UTF8')) for 8), 'hex'))::bit(64)::bigint"
+    return f"('x' || encode(substring(sha256(textsend({record}::text)) for 8), 'hex'))::bit(64)::bigint"
 
 
 def pg_table_digests(s: PgSession, relations: List[List[str]], method: str) -> Dict[str, Dict[str, object]]:

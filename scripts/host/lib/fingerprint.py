@@ -121,6 +121,9 @@ def my_render(col: str, data_type: str, charset: str = "") -> str:
 
 BLOB_TYPES = ("tinyblob", "blob", "mediumblob", "longblob")
 LONG_TYPES = BLOB_TYPES + ("tinytext", "text", "mediumtext", "longtext", "json")
+# types whose text never holds a comma (numbers, times, BIT's digits, UUID/INET): a row hash separates them by one
+COMMA_FREE_TYPES = ("tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "double", "float",
+                    "year", "date", "datetime", "timestamp", "time", "bit", "uuid", "inet4", "inet6")
 
 
 def join_blob_rows(rows: bytes) -> bytes:
@@ -173,22 +176,22 @@ class MyTable:
     def row_hash(self) -> str:
         """SQL of the row's SHA-256 (hex) as mysql-row-sha256 digests it: every column's exact value as bytes
         (FLOAT through DOUBLE, BIT as its binary digits, TIMESTAMP in the session's UTC, strings in their own
-        character set), each prefixed with its length, long values (BLOB/TEXT) by their own SHA-256 (64 hex
-        digits) so the row's text stays far below max_allowed_packet, past which CONCAT returns NULL; NULL: N."""
+        character set), comma-separated: numbers and times as their text (never a comma), strings prefixed
+        with their length, long values (BLOB/TEXT) by their own SHA-256 (64 hex digits) so the row's text stays
+        far below max_allowed_packet, past which CONCAT returns NULL; NULL: N."""
         fields = []
         for c, t, _ in self.columns:
             t = t.lower()
             v = my_ident(c)
-            if t == "float":
-                v = f"CAST({v} AS DOUBLE)"
-            elif t == "bit":
-                v = f"BIN({v})"
-            if t in LONG_TYPES:  # always 64 hex digits: no length needed (and SHA2 evaluated once)
+            if t in LONG_TYPES:
                 fields.append(f"IFNULL(SHA2({v}, 256), 'N')")
-            else:
-                v = f"CAST({v} AS BINARY)"
-                fields.append(f"IFNULL(CONCAT(LENGTH({v}), ':', {v}), 'N')")
-        return f"SHA2(CONCAT({', '.join(fields)}), 256)"
+            elif t in COMMA_FREE_TYPES:
+                v = f"CAST({v} AS DOUBLE)" if t == "float" else f"BIN({v})" if t == "bit" else v
+                fields.append(f"IFNULL(CAST({v} AS BINARY), 'N')")
+            else:  # LENGTH counts bytes: of a CHAR/VARCHAR/BINARY column directly, of anything else its bytes'
+                n = f"LENGTH({v})" if t in ("char", "varchar", "binary", "varbinary") else f"LENGTH(CAST({v} AS BINARY))"
+                fields.append(f"IFNULL(CONCAT({n}, ':', CAST({v} AS BINARY)), 'N')")
+        return f"SHA2(CONCAT_WS(',', {', '.join(fields)}), 256)"
 
     def insert_head(self) -> bytes:
         cols = ",".join(my_ident(c) for c, _, _ in self.columns)

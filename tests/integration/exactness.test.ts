@@ -117,7 +117,7 @@ describe.each(ENGINES)("%s: the corpus round-trips exactly", (engine) => {
   // Each engine's first row digest (PostgreSQL: md5 of the record text; MariaDB/MySQL: SHA-256 of the dump's
   // rendered rows) is what older backups recorded, without naming it (fingerprint.py PG_ROW_DIGESTS,
   // MY_ROW_DIGESTS): their side database must be digested that way, and a newer backup's the newer way.
-  test("a backup whose source digests are the older row hash (unrecorded) verifies; the method named is the one used", async () => {
+  test("row digests: one value changed by its least step changes its table's; an older backup's method is the one used", async () => {
     const [older, newer] = engine === "mariadb" ? ["mysql-stream-sha256", "mysql-row-sha256"] : ["pg-record-md5", "pg-record-sha256"];
     const binaryTable = engine === "mariadb" ? "bytes" : "public.blobs";
     const fp = async (db: string, method: string): Promise<any> => {
@@ -145,6 +145,26 @@ describe.each(ENGINES)("%s: the corpus round-trips exactly", (engine) => {
       expect(byOlder.tables[t].rows).toBe(byNewer.tables[t].rows);
       expect([t, byOlder.tables[t].digest]).not.toEqual([t, byNewer.tables[t].digest]);
     }
+    // One value changed by the least its type allows changes its table's digest (and only its table's).
+    const changes: [string, string, string][] = engine === "mariadb"
+      ? [["`num☃ \"edge\"`", "d = 0.3 WHERE id = 1", "d = 0.1e0 + 0.2e0 WHERE id = 1"],
+        ["`num☃ \"edge\"`", "f = 1234567 WHERE id = 1", "f = 1234567.125 WHERE id = 1"],
+        ["bytes", "lb = X'C0AF0A0D5C27225C305A1B' WHERE id = 1", "lb = X'C0AF0A0D5C27225C305A1A' WHERE id = 1"],
+        ["bytes", "bin = X'6100000000000001' WHERE id = 1", "bin = X'61' WHERE id = 1"],
+        ["temporal", "dt = '9999-12-31 23:59:59.999998' WHERE id = 2", "dt = '9999-12-31 23:59:59.999999' WHERE id = 2"]]
+      : [["public.nums", "f8 = '0' WHERE id = 1", "f8 = '-0' WHERE id = 1"],
+        ["public.nums", "f8 = 0.3 WHERE id = 4", "f8 = 0.1 + 0.2::float8 WHERE id = 4"],
+        ["public.blobs", "raw = '\\x5c783031' WHERE id = 1", "raw = '\\x5c783030' WHERE id = 1"],
+        ["\"Ünï schema\".\"text ☃\"", "t = t || ' ' WHERE id = 1", "t = left(t, -1) WHERE id = 1"]];
+    for (const [table, change, revert] of changes) {
+      const key = engine === "mariadb" ? table.replace(/`/g, "") : table;
+      await rig.server.rootSql(`UPDATE ${table} SET ${change};`, "app");
+      const changed = await fp("app", newer);
+      await rig.server.rootSql(`UPDATE ${table} SET ${revert};`, "app");
+      const differs = Object.keys(byNewer.tables).filter((t) => changed.tables[t].digest !== byNewer.tables[t].digest);
+      expect([change, differs]).toEqual([change, [key]]);
+    }
+    expect((await fp("app", newer)).tables).toEqual(byNewer.tables);
     expectOk(await runWatched(rig, ["backup", "monthly"]));
     const [id] = completeIds(rig, "monthly").slice(-1);
     const genuine = manifest(rig, "monthly", id);

@@ -443,10 +443,10 @@ class RowHashSum:
         return {"rows": self.rows, "digest": format(self.sum % (1 << 64), "016x")}
 
 
-def my_stream_rows(cl: MyClient, db: str, tables: List[MyTable], out=None, method: str = "") -> Dict[str, Dict[str, object]]:
+def my_stream_rows(cl: MyClient, db: str, tables: List[MyTable], out=None, method: str = MY_ROW_SHA256
+                   ) -> Dict[str, Dict[str, object]]:
     """Runs the data script; digests every table (by METHOD: MY_ROW_SHA256, the rows' hashes the server adds to
     each line; MY_ROW_STREAM, the rendered lines themselves); with OUT, writes the rows as INSERT statements too."""
-    method = method or MY_ROW_SHA256
     hashed = method == MY_ROW_SHA256
     by_name = {t.name: t for t in tables}
     digests: Dict[str, Dict[str, object]] = {}
@@ -640,8 +640,7 @@ def my_table_rows(cl: MyClient, db: str, tables: List[MyTable], jobs: int, metho
     return out
 
 
-def mysql_fingerprint(db: str, out_path: str, client: str, cnf: str, jobs: int = 1, method: str = "") -> int:
-    method = method or MY_ROW_SHA256
+def mysql_fingerprint(db: str, out_path: str, client: str, cnf: str, jobs: int = 1, method: str = MY_ROW_SHA256) -> int:
     if method not in MY_ROW_DIGESTS:
         raise Failure(f"row digest '{method}' is unknown (known: {', '.join(MY_ROW_DIGESTS)})")
     cl = MyClient(client, cnf)
@@ -877,9 +876,10 @@ PG_ROW_DIGESTS = (PG_ROW_MD5, PG_ROW_SHA256)
 
 
 def pg_row_hash(method: str, record: str) -> str:
-    """The SQL of one row's first 64 bits as bigint, for a record expression."""
+    """The SQL of one row's first 64 bits as bigint; record: the row as pg-record-sha256 takes it (PG_RECORD),
+    pg-record-md5 takes the whole row t."""
     if method == PG_ROW_MD5:
-        return f"('x' || left(md5({record}::text), 16))::bit(64)::bigint"
+        return "('x' || left(md5(t::text), 16))::bit(64)::bigint"
     return f"('x' || encode(substring(sha256(textsend({record}::text)) for 8), 'hex'))::bit(64)::bigint"
 
 
@@ -888,7 +888,7 @@ def pg_table_digests(s: PgSession, relations: List[List[str]], method: str) -> D
     for name, quoted, record in relations:
         # Record text under PG_EXACT_SETTINGS is exact (every column's output function; shortest exact
         # floats, -0, NaN). sum(bigint) accumulates in 128 bits: the same total as numeric, cheaper.
-        rows = s.run(f"SELECT count(*), coalesce(sum({pg_row_hash(method, record if method == PG_ROW_SHA256 else 't')}), 0) "
+        rows = s.run(f"SELECT count(*), coalesce(sum({pg_row_hash(method, record)}), 0) "
                      f"% 18446744073709551616 FROM ONLY {quoted} t")
         tables[name] = {"rows": int(rows[0][0]), "digest": format(int(rows[0][1].split(".")[0]) % (1 << 64), "016x")}
     return tables
@@ -1134,7 +1134,7 @@ def main(argv: List[str]) -> int:
             return pg_dump(argv[2], argv[3])
         if len(argv) >= 4 and argv[0] == "fingerprint" and argv[1] == "mysql":
             o = _opts(argv[4:])
-            return mysql_fingerprint(argv[2], argv[3], o["client"], o["cnf"], int(o.get("jobs", "1")), o.get("row-digest", ""))
+            return mysql_fingerprint(argv[2], argv[3], o["client"], o["cnf"], int(o.get("jobs", "1")), o.get("row-digest", MY_ROW_SHA256))
         if len(argv) >= 4 and argv[0] == "fingerprint" and argv[1] == "postgres":
             o = _opts(argv[4:])
             return pg_fingerprint(argv[2], argv[3], int(o.get("jobs", "1")), o.get("row-digest", PG_ROW_SHA256))

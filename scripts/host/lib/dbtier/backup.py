@@ -89,13 +89,19 @@ def _new_id(cfg: config.Config) -> str:
     return backup_id
 
 
+def fingerprint_module():
+    """lib/fingerprint.py, imported on first use (the commands that neither dump nor check do not need it)."""
+    if LIB not in sys.path:
+        sys.path.insert(0, LIB)
+    import fingerprint  # noqa: E402
+    return fingerprint
+
+
 def _dump_stage(cfg: config.Config, adm: Admin, run: RunDir, digests: str) -> pipeline.Stage:
     db = cfg.get("DB_NAME")
     # fingerprint.py's dump in this process (a thread; the dump clients are its children and pg_dump writes to
     # the pipe itself): its own Python process held ~20 MiB more (WHY.md). Its failure is the stage's.
-    if LIB not in sys.path:
-        sys.path.insert(0, LIB)
-    import fingerprint  # noqa: E402 - lib/fingerprint.py; not needed by the other commands
+    fingerprint = fingerprint_module()
 
     def dump(_inp, out) -> None:
         try:

@@ -21,7 +21,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from typing import Dict, Optional
 
 from . import backup, config, pipeline, s3
@@ -59,14 +58,6 @@ def _signals_deferred():
         if caught:
             log(f"{signal.Signals(caught[0]).name} arrived during the swap; it was let finish")
             raise s3.Interrupted(signal.Signals(caught[0]).name)
-
-
-def fingerprint_row_digest(source: Dict) -> str:
-    """How the source's rows were hashed (fingerprint.row_digest_of): the side database is digested the same way."""
-    if LIB not in sys.path:
-        sys.path.insert(0, LIB)
-    import fingerprint  # noqa: E402 - lib/fingerprint.py
-    return fingerprint.row_digest_of(source) or ""
 
 
 def has_source_digests(doc: Dict) -> bool:
@@ -211,7 +202,9 @@ class Side:
             # connections (DBTIER_CHECK_JOBS [2]).
             argv = [PYTHON, fp, "fingerprint", self.cfg.family, db, actual,
                     "--jobs", os.environ.get("DBTIER_CHECK_JOBS") or "2"]
-            argv += ["--row-digest", fingerprint_row_digest(source)]
+            # the side database is digested the way the source's rows were
+            method = backup.fingerprint_module().row_digest_of(source)
+            argv += ["--row-digest", method] if method else []
             if self.cfg.family == "mysql":
                 argv += ["--client", self.adm.client, "--cnf", self.adm.cnf]
             r = self._tool(argv)

@@ -17,6 +17,13 @@ const CORPUS = path.resolve(__dirname, "..", "corpus");
 const FINGERPRINT = path.resolve(__dirname, "..", "..", "scripts", "host", "lib", "fingerprint.py");
 const corpus = (file: string): string => readFileSync(path.join(CORPUS, file), "utf8");
 
+/** A client defaults file for MariaDB's root over its socket, in dir; returns its path. */
+function rootCnf(dir: string, socket: string): string {
+  const cnf = path.join(dir, "root.cnf");
+  writeFileSync(cnf, `[client]\nuser=root\nsocket=${socket}\n`, { mode: 0o600 });
+  return cnf;
+}
+
 // A few application rows in the Debian schema, with the awkward values applications store.
 const ROUNDCUBE_ROWS: Record<string, string> = {
   mariadb: `INSERT INTO users (user_id, username, mail_host, created, preferences) VALUES
@@ -125,8 +132,7 @@ describe.each(ENGINES)("%s: the corpus round-trips exactly", (engine) => {
       try {
         const out = path.join(dir, "fp.json");
         if (engine === "mariadb") {
-          writeFileSync(path.join(dir, "root.cnf"), `[client]\nuser=root\nsocket=${rig.server.socket}\n`, { mode: 0o600 });
-          await runOk("/usr/bin/python3", [FINGERPRINT, "fingerprint", "mysql", db, out, "--client", "mariadb", "--cnf", path.join(dir, "root.cnf"), "--row-digest", method]);
+          await runOk("/usr/bin/python3", [FINGERPRINT, "fingerprint", "mysql", db, out, "--client", "mariadb", "--cnf", rootCnf(dir, rig.server.socket), "--row-digest", method]);
         } else {
           chmodSync(dir, 0o777); // written by the postgres user (peer authentication over the socket)
           await runOk("runuser", ["-u", "postgres", "--", "/usr/bin/python3", FINGERPRINT, "fingerprint", "postgres", db, out, "--row-digest", method],
@@ -210,8 +216,7 @@ describe.each(ENGINES)("%s: the corpus round-trips exactly", (engine) => {
     test("a FLOAT the dump tool rounded (mariadb-dump, the old way) fails the digest comparison", async () => {
       const dir = tempDir("dbtier-exact-");
       try {
-        const cnf = path.join(dir, "root.cnf");
-        writeFileSync(cnf, `[client]\nuser=root\nsocket=${rig.server.socket}\n`, { mode: 0o600 });
+        const cnf = rootCnf(dir, rig.server.socket);
         await rig.server.rootSql("CREATE DATABASE legacy CHARACTER SET utf8mb4;");
         // Bytes straight from the dump tool into the client (a pipe: no text decoding on the way).
         const legacy = await run("bash", ["-o", "pipefail", "-c", 'mariadb-dump --defaults-extra-file="$1" --default-character-set=utf8mb4 --routines app | mariadb --defaults-extra-file="$1" --default-character-set=utf8mb4 legacy', "load", cnf]);

@@ -191,6 +191,36 @@ describe.each(ENGINES)("%s: fault matrix of restore, load-app-db and verify", (e
     expect(r.stderr).toMatch(/no manifest written|multipart upload aborted/);
   });
 
+  test("one SIGTERM to the uploader alone, a part in flight and the next queued behind it: it aborts the upload and exits", async () => {
+    // systemd signals each process once; the group SIGTERM above also gets a second one from the orchestrator,
+    // which can coalesce with the first on a busy machine. One must be enough.
+    // ~30 MiB that do not compress: the stream still flows when part 2 stalls, so parts are read and queued
+    await rig.server.rootSql(engine === "mariadb"
+      ? "CREATE TABLE bulk (id INT PRIMARY KEY, b BLOB) SELECT seq AS id, RANDOM_BYTES(1024) AS b FROM seq_1_to_30000;"
+      : "CREATE TABLE bulk AS SELECT g AS id, decode((SELECT string_agg(md5(g::text || ':' || i::text), '') FROM generate_series(1, 1024) i), 'hex') AS b " +
+        "FROM generate_series(1, 2000) g;", "app");
+    const keys = rig.s3.keys();
+    const abortedBefore = proxy.aborted.length;
+    proxy.rules([{ method: "PUT", key: /\/dump\.sql\.zst\.age$/, query: { name: "partNumber", value: "2" }, fault: "stall" }]);
+    const run = start(rig, ["backup", "hourly"], S3_RETRY, false);
+    const root = await run.pid;
+    await waitFor(() => proxy.seen.some((s) => s.fault === "stall"), { timeoutMs: 60_000, intervalMs: 20, what: "part 2 to be in flight" });
+    await new Promise((r) => setTimeout(r, 1000)); // the next part is read and queued behind the stalled one
+    const [uploader] = findDescendants(root, /s3stream\.py put/);
+    process.kill(uploader, "SIGTERM");
+    const stopped = Date.now();
+    const r = await Promise.race([run.done, new Promise<undefined>((res) => setTimeout(() => res(undefined), 20_000))]);
+    if (r === undefined) process.kill(-root, "SIGKILL"); // hung: end it, then fail below
+    expect(Date.now() - stopped).toBeLessThan(20_000);
+    expect(r?.code).toBe(1);
+    expect(r?.stderr).toMatch(/no manifest written/);
+    expect(proxy.aborted.length).toBe(abortedBefore + 1);
+    expect(inProgressUploads(rig.s3)).toEqual([]);
+    expect(rig.s3.keys()).toEqual(keys);
+    expect(completeIds(rig, "hourly")).toEqual([good]);
+    await rig.server.rootSql("DROP TABLE bulk;", "app");
+  });
+
   test("S3: a download answered 503 SlowDown, then cut off midway, is resumed: restore latest takes the previous backup and succeeds", async () => {
     proxy.rules([
       { method: "GET", key: objectKey(good), times: 1, fault: "slowdown" },

@@ -375,24 +375,25 @@ class Client:
             t.start()
         size = 0
         try:
-            try:
-                n, data = 1, first
-                while data and not errors:
-                    sha = hashlib.sha256(data).hexdigest()
-                    whole.update(data)
-                    size += len(data)
-                    part_md5[n] = hashlib.md5(data).hexdigest()
-                    parts.append({"size": len(data), "sha256": sha})
-                    work.put((n, data, sha))
-                    data = None  # type: ignore[assignment]
-                    n += 1
-                    slots.acquire()
-                    data = read_full(reader, part_size, throttle)
-            finally:
-                for _ in threads:
-                    work.put(None)
-                for t in threads:
-                    t.join()
+            n, data = 1, first
+            while data and not errors:
+                sha = hashlib.sha256(data).hexdigest()
+                whole.update(data)
+                size += len(data)
+                part_md5[n] = hashlib.md5(data).hexdigest()
+                parts.append({"size": len(data), "sha256": sha})
+                work.put((n, data, sha))
+                data = None  # type: ignore[assignment]
+                n += 1
+                slots.acquire()
+                data = read_full(reader, part_size, throttle)
+            # The stream ended (or a part failed): the workers finish what they hold. Only here: on a signal or
+            # a failed read the upload is aborted at once (below). Waiting here then would hang behind a part
+            # still in flight, with the queue full (the stop marks never got in): one SIGTERM never ended it.
+            for _ in threads:
+                work.put(None)
+            for t in threads:
+                t.join()
             if errors:
                 raise errors[0]
             body = "<CompleteMultipartUpload>" + "".join(

@@ -52,6 +52,8 @@ export async function startS3({ bucket = "dbtier-test", tls }: { bucket?: string
     objectFile: (key: string) => path.join(bucketDir, `${key}${suffix}`),
     keys: (prefix = "") => walk(bucketDir, "").filter((k) => k.startsWith(prefix)).sort(),
     stop: async () => {
+      // close() waits for every open connection; a client killed mid-request must not hold it forever.
+      server.httpServer?.closeAllConnections();
       await server.close();
       removeDir(dir);
     },

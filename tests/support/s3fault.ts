@@ -79,6 +79,7 @@ export async function startFaultProxy(s3: S3Server): Promise<FaultProxy> {
   const aborted: string[] = [];
   let rules: { rule: FaultRule; used: number }[] = [];
   const timers = new Set<NodeJS.Timeout>();
+  const upstreamRequests = new Set<http.ClientRequest>();
 
   const matches = (rule: FaultRule, r: SeenRequest): boolean =>
     rule.method === r.method && rule.key.test(r.key) &&
@@ -105,7 +106,14 @@ export async function startFaultProxy(s3: S3Server): Promise<FaultProxy> {
       });
       upRes.on("end", () => res.end());
     });
+    upstreamRequests.add(up);
+    up.on("close", () => upstreamRequests.delete(up));
     up.on("error", () => res.socket?.destroy());
+    // A client that goes away mid-body (a killed uploader) would leave s3rver waiting for the rest of the body
+    // on a connection its close() then waits for: end the upstream request with it.
+    res.on("close", () => {
+      if (!res.writableFinished) up.destroy();
+    });
     req.pipe(up);
   };
 
@@ -175,6 +183,7 @@ export async function startFaultProxy(s3: S3Server): Promise<FaultProxy> {
         (r.query.has(queryName) && (queryValue === undefined || r.query.get(queryName) === queryValue)))),
     stop: async () => {
       for (const t of timers) clearTimeout(t);
+      for (const up of upstreamRequests) up.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

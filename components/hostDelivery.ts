@@ -28,7 +28,7 @@ export const FIREWALL_RULES_FILE = "/etc/dbtier/firewall.nft";
 export const FIREWALL_UNIT = "dbtier-firewall.service";
 
 /** What user-data installs with apt before the toolkit runs (the engine itself comes from `dbtier-db install`). */
-export const BASE_PACKAGES = ["sudo", "ca-certificates", "curl", "gnupg", "jq", "nftables", "age", "rclone", "zstd", "pigz", "git", "openssh-client", "msmtp", "python3", "python3-pymysql", "python3-psycopg2"] as const;
+export const BASE_PACKAGES = ["sudo", "ca-certificates", "curl", "gnupg", "jq", "nftables", "age", "rclone", "zstd", "pigz", "git", "openssh-client", "msmtp", "python3", "python3-pymysql", "python3-psycopg2", "python3-mysqldb"] as const;
 
 // ---------------------------------------------------------------------------------------------------------
 // tar (ustar) writer: the secret and host files travel as one tar stream, base64-encoded on the command's

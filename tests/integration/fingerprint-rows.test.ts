@@ -6,15 +6,20 @@ import { run } from "../support/proc";
 
 const LIB = path.resolve(__dirname, "..", "..", "scripts", "host", "lib");
 
-/** Feeds the chunks (Python bytes literals) to one RowHashSum; prints its result and the lines given back. */
+/** Splits the chunks (Python bytes literals, the client's lines) and feeds them to one RowHashSum; prints its
+ * result and the lines given back. */
 async function rowHashSum(chunks: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const script = [
     "import json, sys",
     `sys.path.insert(0, ${JSON.stringify(LIB)})`,
     "import fingerprint",
     "d = fingerprint.RowHashSum('t')",
+    "lines = []",
     "try:",
-    `    lines = [d.add(c) for c in [${chunks.join(", ")}]]`,
+    `    for c in [${chunks.join(", ")}]:`,
+    "        rows, hashes = fingerprint.split_row_hashes('t', c)",
+    "        d.add(rows, hashes)",
+    "        lines.append(rows)",
     "except fingerprint.Failure as e:",
     "    print(e, file=sys.stderr); sys.exit(1)",
     "print(json.dumps({'result': d.result(), 'lines': [l.decode() for l in lines]}))",

@@ -6,7 +6,7 @@ import { chmodSync, copyFileSync, mkdirSync, readFileSync, statSync, writeFileSy
 import * as path from "path";
 import { run, runOk, tempDir, removeDir, RunResult } from "../support/proc";
 import { startServer } from "../support/servers";
-import { makeTls, TlsFiles } from "../support/tls";
+import { issueWithCa, makeTls } from "../support/tls";
 import { TOOL } from "../support/toolkit";
 import { expectOk, makeRig, Rig, runWatched } from "./fixture";
 
@@ -25,19 +25,6 @@ function deliverTls(rig: Rig, root: string, files: { serverCert: string; serverK
   const key = path.join(rig.host.secretsDir, "tls-server-key");
   writeFileSync(key, readFileSync(files.serverKey));
   chmodSync(key, 0o600);
-}
-
-/** A server certificate for `hosts` signed by the CA in `ca` (another certificate from the same CA). */
-async function issueWithCa(dir: string, ca: TlsFiles, hosts: string[]): Promise<{ serverCert: string; serverKey: string }> {
-  mkdirSync(dir, { recursive: true });
-  const f = (n: string) => path.join(dir, n);
-  await runOk("openssl", ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", f("server.key"),
-    "-out", f("server.csr"), "-subj", `/CN=${hosts[0]}`]);
-  const san = hosts.map((h) => (/^[0-9.:]+$/.test(h) ? `IP:${h}` : `DNS:${h}`)).join(",");
-  writeFileSync(f("server.ext"), `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
-  await runOk("openssl", ["x509", "-req", "-in", f("server.csr"), "-CA", ca.caCert, "-CAkey", ca.caKey, "-CAcreateserial",
-    "-out", f("server.crt"), "-days", "2", "-extfile", f("server.ext")]);
-  return { serverCert: f("server.crt"), serverKey: f("server.key") };
 }
 
 /** A long-running application session over TCP+TLS from 127.0.0.1; resolves when it ends. */

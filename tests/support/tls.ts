@@ -5,6 +5,7 @@
  *     a throwaway CA plus a server certificate for `hosts` (IP addresses or DNS names, default 127.0.0.1
  *     and localhost), valid `days` (default 30; pass 1 to exercise expiry warnings). Keys are 0600 and,
  *     when `owner` ("postgres", "mysql") is given, chowned to that user so the server can read them.
+ *   issueWithCa(dir, ca, hosts): another server certificate from the CA of `ca` (e.g. for a wrong name)
  */
 import { chmodSync, mkdirSync, writeFileSync } from "fs";
 import * as path from "path";
@@ -37,4 +38,17 @@ export async function makeTls(
   chmodSync(files.caKey, 0o600);
   if (owner) await runOk("chown", [owner, files.serverKey, files.serverCert]);
   return files;
+}
+
+/** A server certificate for `hosts` signed by the CA in `ca` (another certificate from the same CA). */
+export async function issueWithCa(dir: string, ca: TlsFiles, hosts: string[]): Promise<{ serverCert: string; serverKey: string }> {
+  mkdirSync(dir, { recursive: true });
+  const f = (n: string) => path.join(dir, n);
+  await runOk("openssl", ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", f("server.key"),
+    "-out", f("server.csr"), "-subj", `/CN=${hosts[0]}`]);
+  const san = hosts.map((h) => (/^[0-9.:]+$/.test(h) ? `IP:${h}` : `DNS:${h}`)).join(",");
+  writeFileSync(f("server.ext"), `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
+  await runOk("openssl", ["x509", "-req", "-in", f("server.csr"), "-CA", ca.caCert, "-CAkey", ca.caKey, "-CAcreateserial",
+    "-out", f("server.crt"), "-days", "2", "-extfile", f("server.ext")]);
+  return { serverCert: f("server.crt"), serverKey: f("server.key") };
 }

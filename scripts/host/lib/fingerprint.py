@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """dbtier exact dumps and source digests (python3 standard library; MariaDB/MySQL through their own
-command-line clients, PostgreSQL's queries through Debian's python3-psycopg2, its dumps by pg_dump).
+command-line clients, the backup's rows in process through Debian's python3-mysqldb where the caller gives a
+DriverTarget; PostgreSQL's queries through Debian's python3-psycopg2, its dumps by pg_dump).
 
   fingerprint.py dump mysql DB DIGESTS --client C --dump-tool D --cnf F [--flavor mariadb|mysql]
   fingerprint.py dump postgres DB DIGESTS          (libpq environment: PGHOST, PGPASSFILE, ...)
@@ -22,7 +23,8 @@ one must not hand out a value the source had already handed out (>=), rows and o
 Dump formats:
   mysql-exact-1  mariadb-dump/mysqldump for the schema (tables, views, routines), then the row data
                  rendered by the server with exact renderings (FLOAT through DOUBLE, which the text protocol
-                 would round to 6 significant digits; strings and bytes quoted, escaped by the client; BIT as b'..'),
+                 would round to 6 significant digits; strings and bytes quoted, escaped as the client's batch
+                 mode does (by the client, or here for rows read in process); BIT as b'..'),
                  inside one START TRANSACTION WITH CONSISTENT SNAPSHOT session, then triggers and events (so
                  neither fires while the rows load). Each row line carries the row's hash, computed by the
                  server from its exact values (MY_ROW_DIGESTS); a table's digest is their sum. Tables whose
@@ -95,9 +97,11 @@ class MyClient:
         return [ln.split("\t") for ln in p.stdout.decode("utf-8", "surrogateescape").split("\n") if ln]
 
 
-# Rendering of one column as SQL literal text, exact for its type. NULL becomes the word NULL.
+# Rendering of one column as SQL literal text, exact for its type. NULL becomes the word NULL; a string the
+# server cannot render (past max_allowed_packet, where REPLACE and CONCAT give NULL) makes the whole row NULL,
+# which the row sources refuse.
 def my_render(col: str, data_type: str, charset: str = "") -> str:
-    c = my_ident(col)
+    c = column = my_ident(col)
     t = data_type.lower()
     if t == "float":
         # The text protocol prints FLOAT with 6 significant digits (mariadb-dump's 1234567.125 -> 1234570);
@@ -115,7 +119,7 @@ def my_render(col: str, data_type: str, charset: str = "") -> str:
         # same CONCAT makes the row binary, which would pass latin1 bytes on unconverted.
         if charset and charset not in ("binary", "utf8mb4", "utf8mb3", "utf8", "ascii"):
             c = f"CONVERT({c} USING utf8mb4)"
-        expr = f"CONCAT('''', REPLACE({c}, '''', ''''''), '''')"
+        return f"IF({column} IS NULL, 'NULL', CONCAT('''', REPLACE({c}, '''', ''''''), ''''))"
     return f"IFNULL({expr}, 'NULL')"
 
 
@@ -126,16 +130,22 @@ COMMA_FREE_TYPES = ("tinyint", "smallint", "mediumint", "int", "integer", "bigin
                     "year", "date", "datetime", "timestamp", "time", "bit", "uuid", "inet4", "inet6")
 
 
+UNRENDERED = "the server could not render a row (longer than max_allowed_packet: CONCAT gave NULL)"
+
+
 def join_blob_rows(rows: bytes) -> bytes:
     """Lines of row_sql's split form (segment TAB blob TAB segment ...) joined into rendered rows: each blob
     quoted with its quotes doubled (the client has escaped its NUL, tab, newline and backslash, so a raw tab
-    only separates fields)."""
+    only separates fields). A segment always holds a parenthesis or a comma and a blob is N or x<value>: the
+    word NULL is a field the server could not render."""
     out = []
     for line in rows.split(b"\n")[:-1]:
         f = line.split(b"\t")
+        if b"NULL" in f:
+            raise Failure(UNRENDERED)
         for i in range(1, len(f), 2):
             v = f[i]
-            f[i] = b"NULL" if v == b"NULL" else b"'" + v[1:].replace(b"'", b"''") + b"'"
+            f[i] = b"NULL" if v == b"N" else b"'" + v[1:].replace(b"'", b"''") + b"'"
         out.append(b"".join(f))
     out.append(b"")
     return b"\n".join(out)
@@ -151,10 +161,12 @@ class MyTable:
     def split(self) -> bool:
         return any(t.lower() in BLOB_TYPES for _, t, _ in self.columns)
 
-    def row_sql(self, db: str, hashed: bool = False) -> str:
+    def row_sql(self, db: str, hashed: bool = False, raw_blobs: bool = False) -> str:
         """One rendered line per row. A table with BLOB columns is selected as text segments and those columns
         (tab-separated; join_blob_row puts them together): the server's REPLACE on binary strings is slow
-        (scripts/bench/WHY.md), doubling quotes in Python is not; the joined line is the same bytes."""
+        (scripts/bench/WHY.md), doubling quotes in Python is not; the joined line is the same bytes.
+        raw_blobs: the BLOB columns as they are (a driver tells NULL apart; no CONCAT, whose result
+        max_allowed_packet limits)."""
         fields: List[str] = []
         seg: List[str] = ["'('"]
         for i, (c, t, cs) in enumerate(self.columns):
@@ -162,7 +174,10 @@ class MyTable:
                 seg.append("','")
             if t.lower() in BLOB_TYPES:
                 # NULL prints as NULL; any value as x<value> (a blob holding the bytes NULL is not NULL)
-                fields += [f"CONCAT({', '.join(seg)})", f"CONCAT(_binary'x', {my_ident(c)})"]
+                # through the client: N for NULL, x<value> for a value, the word NULL where the server could not
+                # render it (CONCAT past max_allowed_packet)
+                v = my_ident(c)
+                fields += [f"CONCAT({', '.join(seg)})", v if raw_blobs else f"IF({v} IS NULL, 'N', CONCAT(_binary'x', {v}))"]
                 seg = []
             else:
                 seg.append(my_render(c, t, cs))
@@ -389,9 +404,12 @@ class RowStream:
             raise Failure("client output ends inside a line (truncated?)")
 
 
+SNAPSHOT_SESSION = ("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", "SET time_zone = '+00:00'",
+                    "SET SESSION sql_mode = ''", "START TRANSACTION WITH CONSISTENT SNAPSHOT")
+
+
 def my_data_script(db: str, tables: List[MyTable], hashed: bool = False) -> str:
-    lines = ["SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ;", "SET time_zone = '+00:00';",
-             "SET SESSION sql_mode = '';", "START TRANSACTION WITH CONSISTENT SNAPSHOT;"]
+    lines = [f"{s};" for s in SNAPSHOT_SESSION]
     for t in tables:
         lines.append(f"SELECT {my_str(BEGIN_MARK.decode() + t.name)};")
         lines.append(t.row_sql(db, hashed) + ";")
@@ -403,14 +421,13 @@ def my_data_script(db: str, tables: List[MyTable], hashed: bool = False) -> str:
 class StreamDigest:
     """mysql-stream-sha256: the SHA-256 of the rendered rows as they come, in clustered-index order."""
 
-    def __init__(self):
+    def __init__(self, _table: str):
         self.h = hashlib.sha256()
         self.rows = 0
 
-    def add(self, rows: bytes) -> bytes:
+    def add(self, rows: bytes, _hashes: Optional[List[bytes]]) -> None:
         self.h.update(rows)
         self.rows += rows.count(b"\n")
-        return rows
 
     def result(self) -> Dict[str, object]:
         return {"rows": self.rows, "digest": self.h.hexdigest()}
@@ -419,36 +436,208 @@ class StreamDigest:
 # The last field of a hashed row line: the client escapes tab and newline inside values, so a raw tab
 # before the line's end only ever separates the hash.
 ROW_HASH_FIELD = re.compile(rb"\t([0-9a-f]{16}|NULL)\n")
+ROW_HASH = re.compile(rb"[0-9a-f]{16}")
+
+
+def split_row_hashes(table: str, rows: bytes) -> Tuple[bytes, List[bytes]]:
+    """The client's hashed row lines: the lines without their hash field, and the hashes."""
+    parts = ROW_HASH_FIELD.split(rows)
+    hashes = parts[1::2]
+    if parts[-1] != b"" or len(hashes) != rows.count(b"\n"):
+        raise Failure(f"table {table}: a row line without its hash field")
+    return b"\n".join(parts[0::2]), hashes
 
 
 class RowHashSum:
-    """mysql-row-sha256 from the dump's stream: each line's hash field summed, and the line given back
-    without it."""
+    """mysql-row-sha256: the rows' hashes (the 16 hex digits the server adds to each row) summed."""
 
     def __init__(self, table: str):
         self.table, self.rows, self.sum = table, 0, 0
 
-    def add(self, rows: bytes) -> bytes:
-        parts = ROW_HASH_FIELD.split(rows)
-        hashes = parts[1::2]
-        if parts[-1] != b"" or len(hashes) != rows.count(b"\n"):
-            raise Failure(f"table {self.table}: a row line without its hash field")
-        if b"NULL" in hashes:
-            raise Failure(f"table {self.table}: the server could not hash a row (SHA2 gave NULL)")
-        self.rows += len(hashes)
-        self.sum += sum(int(h, 16) for h in hashes)
-        return b"\n".join(parts[0::2])
+    def add(self, _rows: bytes, hashes: Optional[List[bytes]]) -> None:
+        for h in hashes or ():
+            if h is None or h == b"NULL":
+                raise Failure(f"table {self.table}: the server could not hash a row (SHA2 gave NULL)")
+            if not ROW_HASH.fullmatch(h):
+                raise Failure(f"table {self.table}: a row hash is not 16 hex digits: {h[:40]!r}")
+        self.rows += len(hashes or ())
+        self.sum += sum(int(h, 16) for h in hashes or ())
 
     def result(self) -> Dict[str, object]:
         return {"rows": self.rows, "digest": format(self.sum % (1 << 64), "016x")}
 
 
-def my_stream_rows(cl: MyClient, db: str, tables: List[MyTable], out=None, method: str = MY_ROW_SHA256
-                   ) -> Dict[str, Dict[str, object]]:
-    """Runs the data script; digests every table (by METHOD: MY_ROW_SHA256, the rows' hashes the server adds to
-    each line; MY_ROW_STREAM, the rendered lines themselves); with OUT, writes the rows as INSERT statements too."""
+# A row source hands every table's rows on as batches of rendered lines (each ending in a newline, holding no
+# other: MySQL string-literal escapes \0 \t \n \\ as the `mariadb` client's batch mode writes them) with their
+# hashes (None when the rows are not hashed): on_begin(table name), on_batch(lines, hashes)..., on_end().
+def _client_rows(cl: MyClient, db: str, tables: List[MyTable], hashed: bool, on_begin, on_batch, on_end) -> None:
+    """The rows through the command-line client in batch mode, which escapes every field."""
+    current: Dict[str, object] = {}
+
+    def begin(name: str) -> None:
+        current["table"] = next(t for t in tables if t.name == name)
+        on_begin(name)
+
+    def rows_of(chunk: bytes) -> None:
+        t: MyTable = current["table"]  # type: ignore[assignment]
+        hashes = None
+        if hashed:
+            chunk, hashes = split_row_hashes(t.name, chunk)
+        if t.split:
+            try:
+                chunk = join_blob_rows(chunk)
+            except Failure as e:
+                raise Failure(f"table {t.name}: {e}") from None
+        elif (b"\n" + chunk).count(b"\n(") != chunk.count(b"\n"):  # every rendered row starts with "("
+            raise Failure(f"table {t.name}: {UNRENDERED}")
+        on_batch(chunk, hashes)
+
+    proc = subprocess.Popen(cl.argv(raw=False), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err: List[bytes] = []
+    reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    writer = threading.Thread(target=_feed, args=(proc, my_data_script(db, tables, hashed).encode()), daemon=True)
+    writer.start()
+    try:
+        RowStream(proc, rows_of, begin, on_end).run()
+    except BaseException:
+        # (the reader of out gone, say) the client would block on its full pipe and the wait below never end
+        proc.kill()
+        raise
+    finally:
+        code = proc.wait()
+        reader.join()
+    if code != 0:
+        raise Failure(f"{cl.client} (row data): {b''.join(err).decode('utf-8', 'replace').strip()}")
+
+
+def client_escape(v: bytes) -> bytes:
+    """The `mariadb` client's batch-mode escaping of a field: NUL, tab, newline, backslash."""
+    return v.replace(b"\\", b"\\\\").replace(b"\0", b"\\0").replace(b"\t", b"\\t").replace(b"\n", b"\\n")
+
+
+def _escaped_lines(values: List[bytes]) -> bytes:
+    """The values escaped as the client would, one per line. Most batches hold no newline inside a value:
+    those are joined first and escaped in three passes over the whole batch (no call per row)."""
+    joined = b"\n".join(values)
+    if joined.count(b"\n") == len(values) - 1:
+        return joined.replace(b"\\", b"\\\\").replace(b"\0", b"\\0").replace(b"\t", b"\\t") + b"\n"
+    return b"\n".join([client_escape(v) for v in values]) + b"\n"
+
+
+def _blob_literal(v: Optional[bytes]) -> bytes:
+    return b"NULL" if v is None else b"'" + client_escape(v).replace(b"'", b"''") + b"'"
+
+
+class DriverTarget:
+    """Where libmariadb in this process (Debian's python3-mysqldb) connects for the row data, and how.
+    Explicit settings, not the client's defaults file: libmariadb's own parser of such files reads the bare
+    flags `ssl` and `ssl-verify-server-cert` as off and ignores `protocol=TCP` (tried: a certificate for
+    another name was accepted, a TLS-less session opened), so only what it does honour goes in a file of
+    its own, with explicit values. A TCP connection must end up encrypted, or it is refused."""
+
+    def __init__(self, user: str, password: str, socket: str = "", host: str = "", port: int = 0,
+                 ca_file: str = "", verify_name: bool = False, work_dir: str = ""):
+        if not socket and (not host or host == "localhost"):
+            # libmariadb takes "localhost" over its default socket, and MySQLdb cannot ask for TCP
+            raise ValueError("DriverTarget: a socket, or a TCP host other than localhost")
+        self.user, self.password, self.socket, self.host, self.port = user, password, socket, host, port
+        self.ca_file, self.verify_name, self.work_dir = ca_file, verify_name, work_dir
+
+    def connect_kwargs(self) -> Dict[str, object]:
+        # conv={}: every value as the server's bytes (None for NULL)
+        kw: Dict[str, object] = {"user": self.user, "passwd": self.password, "charset": "utf8mb4",
+                                 "use_unicode": False, "conv": {}, "connect_timeout": 10}
+        if self.socket:
+            kw["unix_socket"] = self.socket
+            return kw
+        kw.update(host=self.host, port=self.port)
+        options = ["[client]", "ssl-enforce=1"] + (["ssl-verify-server-cert=1"] if self.verify_name else [])
+        path = os.path.join(self.work_dir, "libmariadb.cnf")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("\n".join(options) + "\n")
+        kw.update(read_default_file=path, read_default_group="client")
+        if self.ca_file:
+            kw["ssl"] = {"ca": self.ca_file}
+        return kw
+
+
+def driver_available() -> bool:
+    try:
+        import MySQLdb  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _driver_error(e: BaseException) -> str:
+    """MySQLdb's (errno, message) as the client prints it."""
+    args = getattr(e, "args", ())
+    return f"ERROR {args[0]}: {args[1]}" if len(args) == 2 else str(e) or type(e).__name__
+
+
+def _driver_rows(target: DriverTarget, db: str, tables: List[MyTable], hashed: bool, on_begin, on_batch,
+                 on_end) -> None:
+    """The rows through libmariadb in this process (python3-mysqldb, unbuffered): the same lines the client
+    would write, without a client process escaping every byte on the way (scripts/bench/WHY.md)."""
+    import MySQLdb
+    import MySQLdb.cursors
+    stage = "connecting"
+    try:
+        conn = MySQLdb.connect(**target.connect_kwargs())
+    except MySQLdb.Error as e:
+        raise Failure(f"MySQLdb (row data): {stage}: {_driver_error(e)}") from None
+    try:
+        cur = conn.cursor(MySQLdb.cursors.SSCursor)
+        if not target.socket:
+            cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+            if not (cur.fetchall() or [(b"", b"")])[0][1]:
+                raise Failure(f"MySQLdb (row data): the connection to {target.host}:{target.port} is not encrypted")
+        for statement in SNAPSHOT_SESSION:
+            cur.execute(statement)
+        for t in tables:
+            stage = f"table {t.name}"
+            on_begin(t.name)
+            cur.execute(t.row_sql(db, hashed, raw_blobs=True))
+            want = 64
+            while True:
+                rows = cur.fetchmany(want)
+                if not rows:
+                    break
+                hashes = [r[-1] for r in rows] if hashed else None
+                # a rendered field is NULL only past max_allowed_packet (CONCAT's limit; the client would have
+                # printed the word NULL): blobs, the odd fields of a split row, are NULL as themselves
+                if (any(v is None for r in rows for v in r[0:len(r) - hashed:2]) if t.split
+                        else None in [r[0] for r in rows]):
+                    raise Failure(f"table {t.name}: {UNRENDERED}")
+                if t.split:
+                    width = len(rows[0]) - hashed
+                    lines = b"\n".join([b"".join([client_escape(r[i]) if i % 2 == 0 else _blob_literal(r[i])
+                                                  for i in range(width)]) for r in rows]) + b"\n"
+                else:
+                    lines = _escaped_lines([r[0] for r in rows])
+                on_batch(lines, hashes)
+                # about BLOCK bytes per batch: the batch is all the rows this process holds
+                want = max(1, min(4096, BLOCK * len(rows) // len(lines)))
+            on_end()
+        stage = "commit"
+        cur.execute("COMMIT")
+    except MySQLdb.Error as e:
+        raise Failure(f"MySQLdb (row data): {stage}: {_driver_error(e)}") from None
+    finally:
+        try:
+            conn.close()
+        except MySQLdb.Error:
+            pass
+
+
+def my_stream_rows(cl: MyClient, db: str, tables: List[MyTable], out=None, method: str = MY_ROW_SHA256,
+                   driver: Optional[DriverTarget] = None) -> Dict[str, Dict[str, object]]:
+    """Reads every table's rows (driver: in process, else through the client) and digests them (by METHOD:
+    MY_ROW_SHA256, the rows' hashes the server adds to each row; MY_ROW_STREAM, the rendered lines
+    themselves); with OUT, writes the rows as INSERT statements too."""
     hashed = method == MY_ROW_SHA256
-    by_name = {t.name: t for t in tables}
     digests: Dict[str, Dict[str, object]] = {}
     state: Dict[str, object] = {}
 
@@ -463,19 +652,14 @@ def my_stream_rows(cl: MyClient, db: str, tables: List[MyTable], out=None, metho
         state["buf"], state["size"] = [], 0
 
     def on_begin(name: str) -> None:
-        t = by_name[name]
-        state.update(name=name, digest=RowHashSum(name) if hashed else StreamDigest(), buf=[], size=0,
-                     head=t.insert_head(), split=t.split)
+        t = next(t for t in tables if t.name == name)
+        state.update(name=name, digest=(RowHashSum if hashed else StreamDigest)(name), buf=[], size=0,
+                     head=t.insert_head())
         if out is not None and not t.ordered:
             out.write(b"-- dbtier-serial " + my_ident(name).encode() + b"\n")
 
-    def on_rows(rows: bytes) -> None:
-        if hashed:
-            rows = state["digest"].add(rows)  # type: ignore[union-attr]
-        if state["split"]:
-            rows = join_blob_rows(rows)
-        if not hashed:
-            state["digest"].add(rows)  # type: ignore[union-attr]
+    def on_batch(rows: bytes, hashes: Optional[List[bytes]]) -> None:
+        state["digest"].add(rows, hashes)  # type: ignore[union-attr]
         if out is None:
             return
         # Cut at row boundaries into statements of about INSERT_BYTES.
@@ -498,23 +682,10 @@ def my_stream_rows(cl: MyClient, db: str, tables: List[MyTable], out=None, metho
         flush()
         digests[state["name"]] = state["digest"].result()  # type: ignore[index,union-attr]
 
-    proc = subprocess.Popen(cl.argv(raw=False), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    err: List[bytes] = []
-    reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
-    reader.start()
-    writer = threading.Thread(target=_feed, args=(proc, my_data_script(db, tables, hashed).encode()), daemon=True)
-    writer.start()
-    try:
-        RowStream(proc, on_rows, on_begin, on_end).run()
-    except BaseException:
-        # (the reader of out gone, say) the client would block on its full pipe and the wait below never end
-        proc.kill()
-        raise
-    finally:
-        code = proc.wait()
-        reader.join()
-    if code != 0:
-        raise Failure(f"{cl.client} (row data): {b''.join(err).decode('utf-8', 'replace').strip()}")
+    if driver is not None:
+        _driver_rows(driver, db, tables, hashed, on_begin, on_batch, on_end)
+    else:
+        _client_rows(cl, db, tables, hashed, on_begin, on_batch, on_end)
     return digests
 
 
@@ -537,9 +708,10 @@ def my_sequence_state(cl: MyClient, db: str, sequences: List[str]) -> Dict[str, 
 
 
 def mysql_dump(db: str, digests_path: str, client: str, dump_tool: str, cnf: str, flavor: str, out=None,
-               quiet: bool = False) -> int:
+               quiet: bool = False, driver: Optional[DriverTarget] = None) -> int:
     """The dump on out (default stdout; a binary file with a descriptor). quiet: the inexact reasons are not
-    printed (a caller in process records them: dbtier/backup.py)."""
+    printed (a caller in process records them: dbtier/backup.py). driver: the rows through libmariadb in this
+    process, else through the client."""
     cl = MyClient(client, cnf)
     out = sys.stdout.buffer if out is None else out
     base = [dump_tool, f"--defaults-extra-file={cnf}", "--skip-dump-date", "--max-allowed-packet=1G",
@@ -559,7 +731,7 @@ def mysql_dump(db: str, digests_path: str, client: str, dump_tool: str, cnf: str
               b"/*!40101 SET NAMES utf8mb4 */;\nSET TIME_ZONE = '+00:00';\n"
               b"SET SQL_MODE = 'NO_AUTO_VALUE_ON_ZERO';\nSET FOREIGN_KEY_CHECKS = 0;\nSET UNIQUE_CHECKS = 0;\n")
     out.flush()
-    tdigests = my_stream_rows(cl, db, tables, out)
+    tdigests = my_stream_rows(cl, db, tables, out, driver=driver)
     seqs = my_sequence_state(cl, db, sequences)
     for s, value in seqs.items():
         out.write(f"DO SETVAL({my_ident(s)}, {value}, 0);\n".encode())

@@ -106,7 +106,7 @@ engine_packages() {
   esac
 }
 
-readonly TOOL_PACKAGES="ca-certificates curl gnupg zstd age jq python3 python3-pymysql python3-psycopg2 msmtp openssl util-linux git openssh-client"
+readonly TOOL_PACKAGES="ca-certificates curl gnupg zstd age jq python3 python3-pymysql python3-psycopg2 python3-mysqldb msmtp openssl util-linux git openssh-client"
 
 setup_vendor_repo() {
   local engine="${CFG[DB_ENGINE]}" version="${CFG[DB_ENGINE_VERSION]}" codename spec uri suite component key fpr

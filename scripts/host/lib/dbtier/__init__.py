@@ -1,5 +1,5 @@
 """dbtier: the on-host toolkit's data path (issue 11), one package, Python 3.11 standard library only
-(plus Debian's python3-pymysql / python3-psycopg2 where a module talks to a database).
+(plus Debian's python3-pymysql / python3-psycopg2 / python3-mysqldb where a module talks to a database).
 
   config    the env file (docs/host-contract.md) and the secret files: load() -> Config, secret(name)
   s3        THE S3 client: SigV4, retries, multipart upload, checked and resumable download, listings

@@ -107,7 +107,8 @@ def _dump_stage(cfg: config.Config, adm: Admin, run: RunDir, digests: str) -> pi
         try:
             if cfg.family == "mysql":
                 # the connection settings are all in the client's defaults file (adm.cnf)
-                fingerprint.mysql_dump(db, digests, adm.client, adm.dump_tool, adm.cnf, adm.flavor, out=out, quiet=True)
+                fingerprint.mysql_dump(db, digests, adm.client, adm.dump_tool, adm.cnf, adm.flavor, out=out, quiet=True,
+                                       driver=adm.row_driver(fingerprint))
             else:
                 fingerprint.pg_dump(db, digests, out=out, env=adm.env, work_dir=run.path, quiet=True)
         except fingerprint.Failure as e:

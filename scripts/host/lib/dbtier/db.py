@@ -97,6 +97,7 @@ class Admin:
             if missing:
                 raise Failure(f"missing command(s): {' '.join(missing)} (run 'dbtier-db install')")
             self.cnf = run.private_file("admin.cnf", self._cnf(cfg.get("DB_ADMIN_USER"), password))
+            self._password, self._run_dir = password, run.path
         else:
             self.client, self.flavor, self.dump_tool = "psql", "postgres", "pg_dump"
             missing = [t for t in ("psql", "pg_dump") if not shutil.which(t)]
@@ -139,6 +140,24 @@ class Admin:
                 lines.append("ssl-mode=REQUIRED")
         lines += ["default-character-set=utf8mb4", "[mysql]", "connect-timeout=10"]
         return "\n".join(lines) + "\n"
+
+    def row_driver(self, fingerprint) -> Optional[object]:
+        """fingerprint.DriverTarget for the dump's rows in this process (python3-mysqldb, which is libmariadb),
+        or None where they go through the client: a MySQL client's host (MySQL's TLS modes), no
+        python3-mysqldb, or a TCP connection to "localhost" (libmariadb would take the socket)."""
+        cfg = self.cfg
+        if cfg.family != "mysql" or self.flavor != "mariadb" or not fingerprint.driver_available():
+            return None
+        user = cfg.get("DB_ADMIN_USER")
+        if cfg.get("DB_SOCKET"):
+            return fingerprint.DriverTarget(user, self._password, socket=cfg.get("DB_SOCKET"))
+        if cfg.get("DB_HOST") == "localhost":
+            return None
+        verify = cfg.get("DB_TLS_MODE").startswith("verify-")
+        # as the client's file: MariaDB's client checks chain and name in both verify modes (_cnf)
+        return fingerprint.DriverTarget(user, self._password, host=cfg.get("DB_HOST"), port=int(cfg.get("DB_PORT")),
+                                        ca_file=cfg.get("DB_CA_FILE") if verify else "", verify_name=verify,
+                                        work_dir=self._run_dir)
 
     def target(self) -> str:
         if self.cfg.get("DB_SOCKET"):

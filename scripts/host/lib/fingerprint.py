@@ -43,10 +43,11 @@ import hashlib
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 import threading
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 BLOCK = 1 << 18  # reads of the client's output (larger blocks only held more memory: WHY.md)
 INSERT_BYTES = 1 << 20  # rows per INSERT statement: about 1 MiB (a single larger row goes alone)
@@ -124,10 +125,16 @@ def my_render(col: str, data_type: str, charset: str = "") -> str:
 
 
 BLOB_TYPES = ("tinyblob", "blob", "mediumblob", "longblob")
-LONG_TYPES = BLOB_TYPES + ("tinytext", "text", "mediumtext", "longtext", "json")
+TEXT_TYPES = ("tinytext", "text", "mediumtext", "longtext", "json")
+LONG_TYPES = BLOB_TYPES + TEXT_TYPES
 # types whose text never holds a comma (numbers, times, BIT's digits, UUID/INET): a row hash separates them by one
 COMMA_FREE_TYPES = ("tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "double", "float",
                     "year", "date", "datetime", "timestamp", "time", "bit", "uuid", "inet4", "inet6")
+
+
+def raw_types(in_process: bool) -> Tuple[str, ...]:
+    """The column types row_sql selects apart from the rendered text."""
+    return LONG_TYPES if in_process else BLOB_TYPES
 
 
 UNRENDERED = "the server could not render a row (longer than max_allowed_packet: CONCAT gave NULL)"
@@ -157,27 +164,29 @@ class MyTable:
         self.columns: List[Tuple[str, str, str]] = []  # (name, data type, charset), generated columns left out
         self.ordered = False  # clustered order reproduced by a reload
 
-    @property
-    def split(self) -> bool:
-        return any(t.lower() in BLOB_TYPES for _, t, _ in self.columns)
+    def split(self, in_process: bool = False) -> bool:
+        """Whether row_sql selects some columns apart from the rendered text (raw_types)."""
+        raw = raw_types(in_process)
+        return any(t.lower() in raw for _, t, _ in self.columns)
 
-    def row_sql(self, db: str, hashed: bool = False, raw_blobs: bool = False) -> str:
+    def row_sql(self, db: str, hashed: bool = False, in_process: bool = False) -> str:
         """One rendered line per row. A table with BLOB columns is selected as text segments and those columns
         (tab-separated; join_blob_row puts them together): the server's REPLACE on binary strings is slow
         (scripts/bench/WHY.md), doubling quotes in Python is not; the joined line is the same bytes.
-        raw_blobs: the BLOB columns as they are (a driver tells NULL apart; no CONCAT, whose result
-        max_allowed_packet limits)."""
+        in_process (a driver: values as they are, NULL told apart): BLOB and TEXT columns are selected as they
+        are and quoted by the reader (no REPLACE or CONCAT on the server, whose result max_allowed_packet
+        limits; the connection's utf8mb4 converts text in other character sets, as CONVERT does below)."""
+        raw = raw_types(in_process)
         fields: List[str] = []
         seg: List[str] = ["'('"]
         for i, (c, t, cs) in enumerate(self.columns):
             if i:
                 seg.append("','")
-            if t.lower() in BLOB_TYPES:
-                # NULL prints as NULL; any value as x<value> (a blob holding the bytes NULL is not NULL)
-                # through the client: N for NULL, x<value> for a value, the word NULL where the server could not
-                # render it (CONCAT past max_allowed_packet)
+            if t.lower() in raw:
+                # through the client: N for NULL, x<value> for a value (a blob holding the bytes NULL is not
+                # NULL), the word NULL where the server could not render it (CONCAT past max_allowed_packet)
                 v = my_ident(c)
-                fields += [f"CONCAT({', '.join(seg)})", v if raw_blobs else f"IF({v} IS NULL, 'N', CONCAT(_binary'x', {v}))"]
+                fields += [f"CONCAT({', '.join(seg)})", v if in_process else f"IF({v} IS NULL, 'N', CONCAT(_binary'x', {v}))"]
                 seg = []
             else:
                 seg.append(my_render(c, t, cs))
@@ -436,7 +445,7 @@ class StreamDigest:
 # The last field of a hashed row line: the client escapes tab and newline inside values, so a raw tab
 # before the line's end only ever separates the hash.
 ROW_HASH_FIELD = re.compile(rb"\t([0-9a-f]{16}|NULL)\n")
-ROW_HASH = re.compile(rb"[0-9a-f]{16}")
+ROW_HASHES = re.compile(rb"[0-9a-f]*")
 
 
 def split_row_hashes(table: str, rows: bytes) -> Tuple[bytes, List[bytes]]:
@@ -455,13 +464,14 @@ class RowHashSum:
         self.table, self.rows, self.sum = table, 0, 0
 
     def add(self, _rows: bytes, hashes: Optional[List[bytes]]) -> None:
-        for h in hashes or ():
-            if h is None or h == b"NULL":
-                raise Failure(f"table {self.table}: the server could not hash a row (SHA2 gave NULL)")
-            if not ROW_HASH.fullmatch(h):
-                raise Failure(f"table {self.table}: a row hash is not 16 hex digits: {h[:40]!r}")
-        self.rows += len(hashes or ())
-        self.sum += sum(int(h, 16) for h in hashes or ())
+        hashes = hashes or []
+        if None in hashes or b"NULL" in hashes:
+            raise Failure(f"table {self.table}: the server could not hash a row (SHA2 gave NULL)")
+        # checked as a whole (no Python loop per row): each 16 long, all hex digits
+        if not set(map(len, hashes)) <= {16} or not ROW_HASHES.fullmatch(b"".join(hashes)):
+            raise Failure(f"table {self.table}: a row hash is not 16 hex digits")
+        self.rows += len(hashes)
+        self.sum += sum(struct.unpack(f">{len(hashes)}Q", bytes.fromhex(b"".join(hashes).decode())))
 
     def result(self) -> Dict[str, object]:
         return {"rows": self.rows, "digest": format(self.sum % (1 << 64), "016x")}
@@ -483,7 +493,7 @@ def _client_rows(cl: MyClient, db: str, tables: List[MyTable], hashed: bool, on_
         hashes = None
         if hashed:
             chunk, hashes = split_row_hashes(t.name, chunk)
-        if t.split:
+        if t.split():
             try:
                 chunk = join_blob_rows(chunk)
             except Failure as e:
@@ -516,17 +526,32 @@ def client_escape(v: bytes) -> bytes:
     return v.replace(b"\\", b"\\\\").replace(b"\0", b"\\0").replace(b"\t", b"\\t").replace(b"\n", b"\\n")
 
 
-def _escaped_lines(values: List[bytes]) -> bytes:
-    """The values escaped as the client would, one per line. Most batches hold no newline inside a value:
-    those are joined first and escaped in three passes over the whole batch (no call per row)."""
-    joined = b"\n".join(values)
-    if joined.count(b"\n") == len(values) - 1:
-        return joined.replace(b"\\", b"\\\\").replace(b"\0", b"\\0").replace(b"\t", b"\\t") + b"\n"
-    return b"\n".join([client_escape(v) for v in values]) + b"\n"
+def _escaped_joined(values: Sequence[bytes]) -> bytes:
+    """The values escaped as the client would, joined by newlines (which no escaped value holds). Joined
+    first and escaped in passes over the whole batch (no call per row) when a newline, or else a NUL, occurs
+    in no value and can separate them; otherwise value by value."""
+    concatenated = b"".join(values)  # searched for a separator (memchr: counting in the joined bytes was slower)
+    for sep in (b"\n", b"\0"):
+        if sep not in concatenated:
+            escaped = sep.join(values).replace(b"\\", b"\\\\")
+            for byte, escape in ((b"\0", b"\\0"), (b"\t", b"\\t"), (b"\n", b"\\n")):
+                if byte != sep:
+                    escaped = escaped.replace(byte, escape)
+            return escaped if sep == b"\n" else escaped.replace(b"\0", b"\n")
+    return b"\n".join([client_escape(v) for v in values])
 
 
-def _blob_literal(v: Optional[bytes]) -> bytes:
-    return b"NULL" if v is None else b"'" + client_escape(v).replace(b"'", b"''") + b"'"
+def _literals(values: Sequence[Optional[bytes]]) -> List[bytes]:
+    """A column's values as quoted string literals (escaped as the client would, quotes doubled), NULL as
+    NULL: what the server's rendering gives, in passes over the whole column."""
+    present = [v for v in values if v is not None] if None in values else values
+    if not present:
+        return [b"NULL"] * len(values)
+    quoted = (b"'" + _escaped_joined(present).replace(b"'", b"''").replace(b"\n", b"'\n'") + b"'").split(b"\n")
+    if len(present) == len(values):
+        return quoted
+    it = iter(quoted)
+    return [b"NULL" if v is None else next(it) for v in values]
 
 
 class DriverTarget:
@@ -599,24 +624,26 @@ def _driver_rows(target: DriverTarget, db: str, tables: List[MyTable], hashed: b
         for t in tables:
             stage = f"table {t.name}"
             on_begin(t.name)
-            cur.execute(t.row_sql(db, hashed, raw_blobs=True))
+            cur.execute(t.row_sql(db, hashed, in_process=True))
+            split = t.split(in_process=True)
             want = 64
             while True:
                 rows = cur.fetchmany(want)
                 if not rows:
                     break
                 hashes = [r[-1] for r in rows] if hashed else None
+                # column by column: rendered segments (even fields), raw values between them (odd fields)
+                columns = list(zip(*rows))[:len(rows[0]) - hashed]
                 # a rendered field is NULL only past max_allowed_packet (CONCAT's limit; the client would have
-                # printed the word NULL): blobs, the odd fields of a split row, are NULL as themselves
-                if (any(v is None for r in rows for v in r[0:len(r) - hashed:2]) if t.split
-                        else None in [r[0] for r in rows]):
+                # printed the word NULL); raw values are NULL as themselves
+                if any(None in c for c in columns[0::2]):
                     raise Failure(f"table {t.name}: {UNRENDERED}")
-                if t.split:
-                    width = len(rows[0]) - hashed
-                    lines = b"\n".join([b"".join([client_escape(r[i]) if i % 2 == 0 else _blob_literal(r[i])
-                                                  for i in range(width)]) for r in rows]) + b"\n"
+                if split:
+                    pieces = [_escaped_joined(c).split(b"\n") if i % 2 == 0 else _literals(c)
+                              for i, c in enumerate(columns)]
+                    lines = b"\n".join(map(b"".join, zip(*pieces))) + b"\n"
                 else:
-                    lines = _escaped_lines([r[0] for r in rows])
+                    lines = _escaped_joined(columns[0]) + b"\n"
                 on_batch(lines, hashes)
                 # about BLOCK bytes per batch: the batch is all the rows this process holds
                 want = max(1, min(4096, BLOCK * len(rows) // len(lines)))

@@ -6,12 +6,10 @@ DriverTarget; PostgreSQL's queries through Debian's python3-psycopg2, its dumps 
   fingerprint.py dump mysql DB DIGESTS --client C --dump-tool D --cnf F [--flavor mariadb|mysql]
   fingerprint.py dump postgres DB DIGESTS          (libpq environment: PGHOST, PGPASSFILE, ...)
       the dump on stdout; DIGESTS gets the source's digests (JSON below), taken from the same snapshot
-  fingerprint.py fingerprint mysql|postgres DB OUT [--client C --cnf F] [--jobs N] [--row-digest M] [--known F]
+  fingerprint.py fingerprint mysql|postgres DB OUT [--client C --cnf F] [--jobs N] [--row-digest M]
       the same JSON computed from a live database; --jobs N: N connections, each its own snapshot (only for
       a database nothing writes to: a side or scratch database); --row-digest: how rows are hashed
-      (MY_ROW_DIGESTS, PG_ROW_DIGESTS; default the newest), to compare with digests an older backup recorded;
-      --known F: a JSON {table: {"rows", "digest"}} of tables already digested by the same method while a
-      side database loaded (early_digests), taken as they are for those tables that exist
+      (MY_ROW_DIGESTS, PG_ROW_DIGESTS; default the newest), to compare with digests an older backup recorded
   fingerprint.py compare EXPECTED ACTUAL
       exit 1 naming every table/object that differs (or a reason the expected side records)
   fingerprint.py database-sql mysql|postgres DB MANIFEST
@@ -751,9 +749,6 @@ def mysql_dump(db: str, digests_path: str, client: str, dump_tool: str, cnf: str
     for reason in inexact if not quiet else []:
         print(f"fingerprint: cannot be restored exactly: {reason}", file=sys.stderr)
     tables, sequences = my_tables(cl, db)
-    # largest first: a restore checks each table once its rows are in while the others load (EarlyDigests)
-    sizes = my_table_sizes(cl, db)
-    tables.sort(key=lambda t: -sizes.get(t.name, 0))
     objects = my_objects(cl, db)
     database = my_database(cl, db)
     # 1. tables, views and routines (no rows, no triggers or events yet)
@@ -828,21 +823,14 @@ def my_table_sums(cl: MyClient, db: str, tables: List[MyTable]) -> Dict[str, Dic
     return out
 
 
-def my_table_sizes(cl: MyClient, db: str) -> Dict[str, int]:
-    """Each table's data length as the server estimates it."""
-    return {r[0]: int(r[1] or 0) for r in cl.query(
-        f"SELECT table_name, IFNULL(data_length, 0) FROM information_schema.tables WHERE table_schema = {my_str(db)};")}
-
-
 def my_table_rows(cl: MyClient, db: str, tables: List[MyTable], jobs: int, method: str) -> Dict[str, Dict[str, object]]:
     """The tables' digests; jobs > 1: over that many connections, each its own snapshot: only for a database
     nothing else writes (a side or scratch database being checked)."""
     digest = my_table_sums if method == MY_ROW_SHA256 else (lambda c, d, ts: my_stream_rows(c, d, ts, method=method))
-    if not tables:
-        return {}
     if jobs <= 1 or len(tables) < 2:
         return digest(cl, db, tables)
-    sizes = my_table_sizes(cl, db)
+    sizes = {r[0]: int(r[1] or 0) for r in cl.query(
+        f"SELECT table_name, IFNULL(data_length, 0) FROM information_schema.tables WHERE table_schema = {my_str(db)};")}
     by_name = {t.name: t for t in tables}
     groups = _in_groups([(t.name, sizes.get(t.name, 0)) for t in tables], jobs)
     out: Dict[str, Dict[str, object]] = {}
@@ -851,15 +839,12 @@ def my_table_rows(cl: MyClient, db: str, tables: List[MyTable], jobs: int, metho
     return out
 
 
-def mysql_fingerprint(db: str, out_path: str, client: str, cnf: str, jobs: int = 1, method: str = MY_ROW_SHA256,
-                      known: Optional[Dict[str, Dict[str, object]]] = None) -> int:
+def mysql_fingerprint(db: str, out_path: str, client: str, cnf: str, jobs: int = 1, method: str = MY_ROW_SHA256) -> int:
     if method not in MY_ROW_DIGESTS:
         raise Failure(f"row digest '{method}' is unknown (known: {', '.join(MY_ROW_DIGESTS)})")
     cl = MyClient(client, cnf)
     tables, sequences = my_tables(cl, db)
-    known = {t.name: known[t.name] for t in tables if t.name in (known or {})}
-    digests = {**known, **my_table_rows(cl, db, [t for t in tables if t.name not in known], jobs, method)}
-    doc = {"format": MYSQL_FORMAT, "rowDigest": method, "tables": digests,
+    doc = {"format": MYSQL_FORMAT, "rowDigest": method, "tables": my_table_rows(cl, db, tables, jobs, method),
            "objects": my_objects(cl, db), "sequences": my_sequence_state(cl, db, sequences),
            "inexact": my_inexact(cl, db), "database": my_database(cl, db)}
     _write_json(out_path, doc)
@@ -1114,18 +1099,14 @@ def pg_relations(s: PgSession) -> List[List[str]]:
                  f"FROM ({PG_RELATIONS}) r(k, q, oid)")
 
 
-def pg_digests(s: PgSession, db: str = "", jobs: int = 1, method: str = PG_ROW_SHA256,
-               known: Optional[Dict[str, Dict[str, object]]] = None) -> Tuple[Dict[str, Dict[str, object]], Dict[str, str]]:
+def pg_digests(s: PgSession, db: str = "", jobs: int = 1, method: str = PG_ROW_SHA256
+               ) -> Tuple[Dict[str, Dict[str, object]], Dict[str, str]]:
     """jobs > 1: the tables are digested over that many sessions, each its own snapshot (only for a database
-    nothing writes to: a side or scratch database). known: digests taken already (fingerprint --known)."""
+    nothing writes to: a side or scratch database)."""
     if method not in PG_ROW_DIGESTS:
         raise Failure(f"row digest '{method}' is unknown (known: {', '.join(PG_ROW_DIGESTS)})")
     relations = pg_relations(s)
-    known = {r[0]: (known or {})[r[0]] for r in relations if r[0] in (known or {})}
-    relations = [r for r in relations if r[0] not in known]
-    if not relations:
-        tables: Dict[str, Dict[str, object]] = {}
-    elif jobs <= 1 or len(relations) < 2:
+    if jobs <= 1 or len(relations) < 2:
         tables = pg_table_digests(s, [r[:3] for r in relations], method)
     else:
         by_quoted = {r[1]: r[:3] for r in relations}
@@ -1147,7 +1128,6 @@ def pg_digests(s: PgSession, db: str = "", jobs: int = 1, method: str = PG_ROW_S
         tables = {}
         for part in _in_threads(digest_group, groups):
             tables.update(part)
-    tables.update(known)
     objects: Dict[str, str] = {}
     # Definitions span lines: the server hashes them, and keys are kept on one line.
     for key, digest in s.run(f"SELECT regexp_replace(k, '[\\n\\r\\t]', ' ', 'g'), encode(sha256(convert_to(coalesce(d, ''), 'UTF8')), 'hex') "
@@ -1243,14 +1223,13 @@ def pg_dump(db: str, digests_path: str, out=None, env: Optional[Dict[str, str]] 
         shutil.rmtree(work, ignore_errors=True)
 
 
-def pg_fingerprint(db: str, out_path: str, jobs: int = 1, method: str = PG_ROW_SHA256,
-                   known: Optional[Dict[str, Dict[str, object]]] = None) -> int:
+def pg_fingerprint(db: str, out_path: str, jobs: int = 1, method: str = PG_ROW_SHA256) -> int:
     s = PgSession(db)
     try:
         s.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         s.run(PG_EXACT_SETTINGS)
         sequences = pg_sequences(s)
-        tables, objects = pg_digests(s, db, jobs, method, known)
+        tables, objects = pg_digests(s, db, jobs, method)
         inexact = pg_inexact(s)
         database = pg_database(s)
         s.run("COMMIT")
@@ -1262,26 +1241,6 @@ def pg_fingerprint(db: str, out_path: str, jobs: int = 1, method: str = PG_ROW_S
 
 
 # ---------------------------------------------------------------------------------------------------
-
-def early_digests(engine: str, db: str, names: List[str], method: str, client: str = "", cnf: str = "",
-                  env: Optional[Dict[str, str]] = None) -> Dict[str, Dict[str, object]]:
-    """The row digests of the tables NAMES of db (MariaDB/MySQL: table names; PostgreSQL: qualified names as
-    pg_dump quotes them in COPY), each in its own snapshot, keyed as a fingerprint keys them: for a table
-    whose rows are all loaded while the rest of a side database still loads (parallel-load --tables-done).
-    Only server-side methods (mysql-row-sha256, pg-record-*): others give {}."""
-    if engine == "mysql":
-        if method != MY_ROW_SHA256:
-            return {}
-        cl = MyClient(client, cnf)
-        tables, _ = my_tables(cl, db)
-        return my_table_sums(cl, db, [t for t in tables if t.name in names])
-    s = PgSession(db, env)
-    try:
-        s.run(PG_EXACT_SETTINGS)
-        return pg_table_digests(s, [r[:3] for r in pg_relations(s) if r[1] in names], method)
-    finally:
-        s.close()
-
 
 def _write_json(path: str, doc: dict) -> None:
     with open(path, "w", encoding="utf-8") as f:
@@ -1374,12 +1333,10 @@ def main(argv: List[str]) -> int:
             return pg_dump(argv[2], argv[3])
         if len(argv) >= 4 and argv[0] == "fingerprint" and argv[1] == "mysql":
             o = _opts(argv[4:])
-            return mysql_fingerprint(argv[2], argv[3], o["client"], o["cnf"], int(o.get("jobs", "1")), o.get("row-digest", MY_ROW_SHA256),
-                                     _load(o["known"]).get("tables") if "known" in o else None)
+            return mysql_fingerprint(argv[2], argv[3], o["client"], o["cnf"], int(o.get("jobs", "1")), o.get("row-digest", MY_ROW_SHA256))
         if len(argv) >= 4 and argv[0] == "fingerprint" and argv[1] == "postgres":
             o = _opts(argv[4:])
-            return pg_fingerprint(argv[2], argv[3], int(o.get("jobs", "1")), o.get("row-digest", PG_ROW_SHA256),
-                                  _load(o["known"]).get("tables") if "known" in o else None)
+            return pg_fingerprint(argv[2], argv[3], int(o.get("jobs", "1")), o.get("row-digest", PG_ROW_SHA256))
         if len(argv) == 3 and argv[0] == "compare":
             return compare(argv[1], argv[2])
         if len(argv) == 4 and argv[0] == "database-sql" and argv[1] in ("mysql", "postgres"):

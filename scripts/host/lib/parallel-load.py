@@ -5,7 +5,6 @@
                    --password-file F [--jobs N] [--tls-mode disable|require|verify-ca|verify-full]
                    [--ca-file F] [--format sql|mysql-exact-1|pg-split-1]
                    [--socket PATH] [--client auto|driver|cli] [--chunk-bytes B] [--defer-indexes]
-                   [--tables-done FILE]
 
 Input (--format, what the backup's manifest recorded; fingerprint.py writes the new ones):
   sql            mariadb-dump/mysqldump output, or pg_dump plain output (without --create): old backups;
@@ -39,11 +38,6 @@ are installed) every connection is a driver connection inside this process, whic
 the scanner has already cut out as it is: no client process parses the SQL a second time, which was most
 of the client CPU of a load. --client cli drives mariadb/mysql/psql processes instead (always works).
 
---tables-done FILE: one JSON line {"table": name} is appended for each table once every row the dump holds
-for it is loaded (MariaDB/MySQL: the name as in its INSERTs; PostgreSQL: the qualified name as in its COPY),
-so a caller can check those tables while the rest loads; {"reopened": name} if rows for a table reported done
-come later after all (no dump does that; the caller must not trust its early look at that table).
-
 Credentials: the password is read from --password-file (mode 0600) and handed to the clients in a
 0600 option file (MariaDB) or pgpass file (PostgreSQL) in a private 0700 directory on tmpfs when
 available, removed on exit; never in argv or the environment.
@@ -53,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import queue
 import re
@@ -457,25 +450,6 @@ class Pool:
         debug("drain done")
         self.check()
 
-    def mark(self, then) -> threading.Thread:
-        """Calls then() on a thread of its own (returned) once every connection has executed everything queued
-        so far, without waiting here (drain waits). Not called if a connection failed."""
-        barriers = []
-        for c in self.all:
-            Connection._seq += 1
-            b = Barrier(f"dbtier-mark-{os.getpid()}-{Connection._seq}".encode())
-            c.put(b)
-            barriers.append(b)
-
-        def wait() -> None:
-            for b in barriers:
-                b.done.wait()
-            if not any(c.failure() for c in self.all):
-                then()
-        thread = threading.Thread(target=wait, daemon=True)
-        thread.start()
-        return thread
-
     def run_parallel(self, groups: List[List[Item]]) -> None:
         """Run each group's statements in order on one worker; groups in parallel."""
         n = len(self.workers)
@@ -861,49 +835,9 @@ def with_invisible_pk(create: bytes) -> bytes:
     return create[:head] + dumpkit.INVISIBLE_PK + create[head:]
 
 
-class TablesDone:
-    """--tables-done: which tables have all their rows loaded. A table is reported once the loader has moved past
-    its rows (another table's rows, or any other statement, follow) and every connection has executed them."""
-
-    def __init__(self, pool: Pool, path: Optional[str]):
-        self.pool, self.path = pool, path
-        self.current: Optional[str] = None
-        self.reported: set = set()
-        self.lock = threading.Lock()
-        self.threads: List[threading.Thread] = []
-
-    def _append(self, key: str, name: str) -> None:
-        with self.lock, open(self.path, "a", encoding="utf-8") as f:  # type: ignore[arg-type]
-            f.write(json.dumps({key: name}) + "\n")
-
-    def rows_of(self, name: str) -> None:
-        """The next rows queued are NAME's."""
-        if not self.path or name == self.current:
-            return
-        self.moved_on()
-        if name in self.reported:
-            self._append("reopened", name)
-        self.current = name
-
-    def moved_on(self) -> None:
-        """What follows is not the current table's rows."""
-        name, self.current = self.current, None
-        if self.path and name is not None and name not in self.reported:
-            self.reported.add(name)
-            self.threads.append(self.pool.mark(lambda: self._append("table", name)))
-
-    def finish(self) -> None:
-        """Every report written (after the loader's last drain)."""
-        self.moved_on()
-        for t in self.threads:
-            t.join()
-
-
 class MySQLLoader:
-    def __init__(self, pool: Pool, chunk: int, defer_indexes: bool, dbaas: bool = False, add_pk: bool = False,
-                 tables_done: Optional[str] = None):
+    def __init__(self, pool: Pool, chunk: int, defer_indexes: bool, dbaas: bool = False, add_pk: bool = False):
         self.pool = pool
-        self.done = TablesDone(pool, tables_done)
         self.chunk = chunk
         self.defer = defer_indexes
         self.dbaas, self.add_pk = dbaas, add_pk
@@ -961,7 +895,6 @@ class MySQLLoader:
         if MY_SESSION.match(stmt) and delim == b";":
             p.broadcast(sql(stmt))
             return
-        self.done.moved_on()
         if MY_SCHEMA.match(stmt):
             if stmt.upper().startswith(b"CREATE TABLE"):
                 if self.add_pk:
@@ -984,8 +917,6 @@ class MySQLLoader:
             self.pool.control.sync()
             self.need_sync = False
         m = MY_INSERT.match(stmt)
-        if m:
-            self.done.rows_of(m.group(1).replace(b"``", b"`").decode("utf-8", "surrogateescape"))
         if m and m.group(1) not in self.started:
             # The first INSERT into an empty InnoDB table may take a table lock (MariaDB's bulk insert
             # into an empty table): two connections starting on it at once deadlock. It runs alone.
@@ -1036,9 +967,7 @@ class MySQLLoader:
                     self.statement(stmt, delim)
         if sc.pending():
             raise LoadError("dump ends inside a statement (truncated input?)")
-        self.done.moved_on()
         self.pool.drain()
-        self.done.finish()
         if self.deferred:
             debug(f"deferred indexes: {list(self.deferred)}")
             self.pool.run_parallel([[sql(b"ALTER TABLE `" + t + b"` " + b", ".join(adds))]
@@ -1054,9 +983,8 @@ PG_INDEX_LIKE = re.compile(
 
 
 class PostgresLoader:
-    def __init__(self, pool: Pool, chunk: int, dbaas: bool = False, tables_done: Optional[str] = None):
+    def __init__(self, pool: Pool, chunk: int, dbaas: bool = False):
         self.pool = pool
-        self.done = TablesDone(pool, tables_done)
         self.chunk = chunk
         self.dbaas = dbaas
         self.need_sync = True
@@ -1105,9 +1033,7 @@ class PostgresLoader:
             for stmt, _ in sc.feed(line):
                 m = PG_COPY.match(stmt)
                 if m and self.post is None:
-                    self.done.rows_of(m.group(1).decode("utf-8", "surrogateescape"))
                     self._copy_block(stmt, it)
-                    self.done.moved_on()
                 elif m:
                     raise LoadError("COPY after the post-data section: not a pg_dump plain dump")
                 else:
@@ -1115,7 +1041,6 @@ class PostgresLoader:
         if sc.pending():
             raise LoadError("dump ends inside a statement (truncated input?)")
         self.pool.drain()
-        self.done.finish()
         if self.post:
             self._post_data(self.post)
 
@@ -1185,7 +1110,6 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
                          "SUPER-only statements; PostgreSQL ownership, extension comments, plpgsql")
     ap.add_argument("--add-pk", action="store_true",
                     help="MariaDB/MySQL: give tables without a primary key an invisible one (servers that require it)")
-    ap.add_argument("--tables-done", metavar="FILE", help="append a JSON line per table whose rows are all loaded")
     ap.add_argument("--defer-indexes", action="store_true",
                     help="MariaDB/MySQL: build secondary indexes after the data (for indexes larger than the buffer pool)")
     a = ap.parse_args(argv)
@@ -1258,7 +1182,7 @@ def main(argv: List[str]) -> int:
                 pg_restore_section(a, getattr(engine, "pgpass", None), archive, "pre-data", 1)
         pool = Pool(engine, a.jobs, depth=2)
         if a.engine == "postgres":
-            loader = PostgresLoader(pool, a.chunk_bytes, a.dbaas, a.tables_done)
+            loader = PostgresLoader(pool, a.chunk_bytes, a.dbaas)
             loader.run(stream)
             loader.finish()
             if archive:
@@ -1268,7 +1192,7 @@ def main(argv: List[str]) -> int:
                 pg_restore_section(a, getattr(engine, "pgpass", None), archive, "post-data", a.jobs)
                 return 0
         else:
-            MySQLLoader(pool, a.chunk_bytes, a.defer_indexes, a.dbaas, a.add_pk, a.tables_done).run(stream)
+            MySQLLoader(pool, a.chunk_bytes, a.defer_indexes, a.dbaas, a.add_pk).run(stream)
         pool.close()
         pool = None
         return 0

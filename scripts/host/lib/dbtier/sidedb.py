@@ -5,8 +5,7 @@ against the source, and (restore, load-app-db) swapped in for DB_NAME with the a
   s.check_free_space(what, manifest_doc)    refuses with the figures (a full disk stops MariaDB, panics PostgreSQL)
   s.fresh(name)                             drop + create (empty, owned by / granted to the app user)
   s.loader(db, fmt) -> pipeline.Stage       THE loader (parallel-load.py as the app user, never the admin)
-  s.stream_into(reader, sel, identity, db) -> stats file or None     raises StreamError naming the stage;
-                                            tables whose rows are all in are digested meanwhile (EarlyDigests)
+  s.stream_into(reader, sel, identity, db) -> stats file or None     raises StreamError naming the stage
   s.check(db, sel, stats) -> what was compared      raises CheckFailed with the differences
   s.safety_backup(what, identity, side) -> id or None   taken just before the swap, read back (signature,
                                             every part, decryption, decompression); on failure side is dropped
@@ -20,11 +19,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
 import subprocess
-import threading
-from typing import Dict, List, Optional, Set
+from typing import Dict, Optional
 
 from . import backup, config, pipeline, s3
 from .backup import LIB, PYTHON
@@ -67,63 +64,9 @@ def has_source_digests(doc: Dict) -> bool:
     return isinstance((doc.get("source") or {}).get("tables"), dict)
 
 
-class EarlyDigests:
-    """The source's row digests taken of a side database's tables while the rest of it loads: the loader
-    reports each table once all its rows are loaded (parallel-load.py --tables-done), and one connection
-    digests them as they come (those reported together in one go), so the check after the load has only the
-    tables still unseen left. The dump's statements after a table's rows (other tables, sequences, indexes,
-    constraints, triggers, events) write none of its rows. Anything that goes wrong here only leaves a table
-    to the check after the load."""
-
-    def __init__(self, side: "Side", db: str, method: Optional[str]) -> None:
-        self.side, self.db, self.method = side, db, method
-        self.path = side.run.private_file(f"tables-done-{db}.jsonl", "")
-        self.digests: Dict[str, Dict[str, object]] = {}
-        self.reopened: Set[str] = set()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="early-digests", daemon=True)
-        self.thread.start()
-
-    def _digest(self, names: List[str]) -> None:
-        adm = self.side.adm
-        kw = {"client": adm.client, "cnf": adm.cnf} if self.side.cfg.family == "mysql" else {"env": adm.env}
-        try:
-            self.digests.update(backup.fingerprint_module().early_digests(
-                self.side.cfg.family, self.db, names, self.method, **kw))
-        except Exception:  # noqa: BLE001 - such a table is digested after the load instead
-            pass
-
-    def _run(self) -> None:
-        seen = 0
-        while self.method:  # a source without a known method: everything is digested after the load
-            stopping = self.stop.is_set()
-            with open(self.path, "rb") as f:
-                f.seek(seen)
-                data = f.read()
-            complete = data[:data.rfind(b"\n") + 1]
-            seen += len(complete)
-            reports = [json.loads(line) for line in complete.decode("utf-8", "surrogateescape").splitlines()]
-            self.reopened.update(r["reopened"] for r in reports if "reopened" in r)
-            if stopping:
-                return
-            done = [r["table"] for r in reports if "table" in r]
-            if done:
-                self._digest(done)
-            self.stop.wait(0.1)
-
-    def finish(self) -> Dict[str, Dict[str, object]]:
-        """The digests taken, keyed as a fingerprint keys tables, once the load is over (or failed)."""
-        self.stop.set()
-        self.thread.join()
-        # a PostgreSQL key is the quoted name with line breaks as spaces (fingerprint.pg_relations)
-        gone = {n for r in self.reopened for n in (r, re.sub(r"[\n\r\t]", " ", r))}
-        return {k: v for k, v in self.digests.items() if k not in gone}
-
-
 class Side:
     def __init__(self, cfg: config.Config, run: RunDir, adm: Admin) -> None:
         self.cfg, self.run, self.adm = cfg, run, adm
-        self._early: Dict[str, EarlyDigests] = {}
 
     def name(self, purpose: str) -> str:
         try:
@@ -172,7 +115,7 @@ class Side:
 
     # ---- loading ----
 
-    def loader(self, db: str, fmt: str, tables_done: Optional[str] = None) -> pipeline.Stage:
+    def loader(self, db: str, fmt: str) -> pipeline.Stage:
         """The dump's SQL runs with the app user's rights only: the loader connects as the app user (a SET ROLE
         could be undone by the SQL itself with RESET ROLE); create() gave that user the empty database.
         DBTIER_LOAD_JOBS [2] connections (on two cores a third added nothing)."""
@@ -197,8 +140,7 @@ class Side:
                 extra = ["--add-pk"]
         return pipeline.Stage("load", [PYTHON, os.path.join(LIB, "parallel-load.py"), "--engine", self.adm.loader_engine,
                                        "--database", db, *conn, "--jobs", os.environ.get("DBTIER_LOAD_JOBS") or "2",
-                                       "--format", fmt, "--dbaas", *extra,
-                                       *(["--tables-done", tables_done] if tables_done else [])])
+                                       "--format", fmt, "--dbaas", *extra])
 
     def _database_properties(self, db: str, sel: Selected) -> None:
         """The database defaults/settings and comment the backup recorded (source.database), given to db."""
@@ -224,16 +166,7 @@ class Side:
         # from them), its settings last on PostgreSQL (default_transaction_read_only must not reach the load).
         if self.cfg.family == "mysql":
             self._database_properties(db, sel)
-        early = None
-        if has_source_digests(sel.doc):
-            early = self._early[db] = EarlyDigests(self, db, backup.fingerprint_module().row_digest_of(sel.doc["source"]))
-        try:
-            reader.stream(sel, identity, self.loader(db, (sel.doc.get("dump") or {}).get("format") or "sql",
-                                                     early.path if early else None), stats)
-        except BaseException:
-            if early is not None:
-                self._early.pop(db).finish()
-            raise
+        reader.stream(sel, identity, self.loader(db, (sel.doc.get("dump") or {}).get("format") or "sql"), stats)
         if self.cfg.family != "mysql":
             self._database_properties(db, sel)
         return stats
@@ -272,11 +205,6 @@ class Side:
             # the side database is digested the way the source's rows were
             method = backup.fingerprint_module().row_digest_of(source)
             argv += ["--row-digest", method] if method else []
-            early = self._early.pop(db, None)
-            known = early.finish() if early else {}
-            if known:
-                log(f"{db}: {len(known)} of {len(source['tables'])} tables digested while the others loaded")
-                argv += ["--known", self.run.private_file(f"early-digests-{db}.json", json.dumps({"tables": known}))]
             if self.cfg.family == "mysql":
                 argv += ["--client", self.adm.client, "--cnf", self.adm.cnf]
             r = self._tool(argv)

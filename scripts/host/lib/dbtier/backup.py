@@ -106,7 +106,8 @@ def _dump_stage(cfg: config.Config, adm: Admin, run: RunDir, digests: str) -> pi
     def dump(_inp, out) -> None:
         try:
             if cfg.family == "mysql":
-                # the connection settings are all in the client's defaults file (adm.cnf)
+                # the clients' connection settings are in their defaults file (adm.cnf); the rows are read in
+                # this process where adm.row_driver gives a target (python3-mysqldb)
                 fingerprint.mysql_dump(db, digests, adm.client, adm.dump_tool, adm.cnf, adm.flavor, out=out, quiet=True,
                                        driver=adm.row_driver(fingerprint))
             else:

@@ -43,6 +43,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import struct
 import subprocess
 import sys
@@ -1210,8 +1211,10 @@ def pg_dump(db: str, digests_path: str, out=None, env: Optional[Dict[str, str]] 
         finally:
             code = data.wait()
             t.join()
+        if code == -signal.SIGPIPE:  # the stream's reader (the uploader) went away: its failure is the cause
+            raise BrokenPipeError("pg_dump (data): its reader went away")
         if code != 0:
-            raise Failure(f"pg_dump (data): {b''.join(err).decode('utf-8', 'replace').strip()}")
+            raise Failure(f"pg_dump (data): {b''.join(err).decode('utf-8', 'replace').strip() or f'exit {code}'}")
         s.run("COMMIT")
         for reason in inexact if not quiet else ():
             print(f"fingerprint: cannot be restored exactly: {reason}", file=sys.stderr)

@@ -141,7 +141,7 @@ def raw_types(in_process: bool) -> Tuple[str, ...]:
 UNRENDERED = "the server could not render a row (longer than max_allowed_packet: CONCAT gave NULL)"
 
 
-def join_blob_rows(rows: bytes) -> bytes:
+def join_blob_rows(table: str, rows: bytes) -> bytes:
     """Lines of row_sql's split form (segment TAB blob TAB segment ...) joined into rendered rows: each blob
     quoted with its quotes doubled (the client has escaped its NUL, tab, newline and backslash, so a raw tab
     only separates fields). A segment always holds a parenthesis or a comma and a blob is N or x<value>: the
@@ -150,7 +150,7 @@ def join_blob_rows(rows: bytes) -> bytes:
     for line in rows.split(b"\n")[:-1]:
         f = line.split(b"\t")
         if b"NULL" in f:
-            raise Failure(UNRENDERED)
+            raise Failure(f"table {table}: {UNRENDERED}")
         for i in range(1, len(f), 2):
             v = f[i]
             f[i] = b"NULL" if v == b"N" else b"'" + v[1:].replace(b"'", b"''") + b"'"
@@ -480,27 +480,26 @@ class RowHashSum:
 
 # A row source hands every table's rows on as batches of rendered lines (each ending in a newline, holding no
 # other: MySQL string-literal escapes \0 \t \n \\ as the `mariadb` client's batch mode writes them) with their
-# hashes (None when the rows are not hashed): on_begin(table name), on_batch(lines, hashes)..., on_end().
+# hashes (None when the rows are not hashed): on_begin(MyTable), on_batch(lines, hashes)..., on_end().
 def _client_rows(cl: MyClient, db: str, tables: List[MyTable], hashed: bool, on_begin, on_batch, on_end) -> None:
     """The rows through the command-line client in batch mode, which escapes every field."""
+    by_name = {t.name: t for t in tables}
     current: Dict[str, object] = {}
 
     def begin(name: str) -> None:
-        current["table"] = next(t for t in tables if t.name == name)
-        on_begin(name)
+        t = by_name[name]
+        current.update(table=t, split=t.split())
+        on_begin(t)
 
     def rows_of(chunk: bytes) -> None:
-        t: MyTable = current["table"]  # type: ignore[assignment]
+        name = current["table"].name  # type: ignore[union-attr]
         hashes = None
         if hashed:
-            chunk, hashes = split_row_hashes(t.name, chunk)
-        if t.split():
-            try:
-                chunk = join_blob_rows(chunk)
-            except Failure as e:
-                raise Failure(f"table {t.name}: {e}") from None
+            chunk, hashes = split_row_hashes(name, chunk)
+        if current["split"]:
+            chunk = join_blob_rows(name, chunk)
         elif (b"\n" + chunk).count(b"\n(") != chunk.count(b"\n"):  # every rendered row starts with "("
-            raise Failure(f"table {t.name}: {UNRENDERED}")
+            raise Failure(f"table {name}: {UNRENDERED}")
         on_batch(chunk, hashes)
 
     proc = subprocess.Popen(cl.argv(raw=False), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -624,7 +623,7 @@ def _driver_rows(target: DriverTarget, db: str, tables: List[MyTable], hashed: b
             cur.execute(statement)
         for t in tables:
             stage = f"table {t.name}"
-            on_begin(t.name)
+            on_begin(t)
             cur.execute(t.row_sql(db, hashed, in_process=True))
             split = t.split(in_process=True)
             want = 64
@@ -679,12 +678,11 @@ def my_stream_rows(cl: MyClient, db: str, tables: List[MyTable], out=None, metho
             out.write(b";\n")
         state["buf"], state["size"] = [], 0
 
-    def on_begin(name: str) -> None:
-        t = next(t for t in tables if t.name == name)
-        state.update(name=name, digest=(RowHashSum if hashed else StreamDigest)(name), buf=[], size=0,
+    def on_begin(t: MyTable) -> None:
+        state.update(name=t.name, digest=(RowHashSum if hashed else StreamDigest)(t.name), buf=[], size=0,
                      head=t.insert_head())
         if out is not None and not t.ordered:
-            out.write(b"-- dbtier-serial " + my_ident(name).encode() + b"\n")
+            out.write(b"-- dbtier-serial " + my_ident(t.name).encode() + b"\n")
 
     def on_batch(rows: bytes, hashes: Optional[List[bytes]]) -> None:
         state["digest"].add(rows, hashes)  # type: ignore[union-attr]

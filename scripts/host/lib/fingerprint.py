@@ -6,10 +6,12 @@ DriverTarget; PostgreSQL's queries through Debian's python3-psycopg2, its dumps 
   fingerprint.py dump mysql DB DIGESTS --client C --dump-tool D --cnf F [--flavor mariadb|mysql]
   fingerprint.py dump postgres DB DIGESTS          (libpq environment: PGHOST, PGPASSFILE, ...)
       the dump on stdout; DIGESTS gets the source's digests (JSON below), taken from the same snapshot
-  fingerprint.py fingerprint mysql|postgres DB OUT [--client C --cnf F] [--jobs N] [--row-digest M]
+  fingerprint.py fingerprint mysql|postgres DB OUT [--client C --cnf F [--driver FILE]] [--jobs N] [--row-digest M]
       the same JSON computed from a live database; --jobs N: N connections, each its own snapshot (only for
-      a database nothing writes to: a side or scratch database); --row-digest: how rows are hashed
-      (MY_ROW_DIGESTS, PG_ROW_DIGESTS; default the newest), to compare with digests an older backup recorded
+      a database nothing writes to: a side or scratch database), large tables in ranges; --driver: those
+      connections through libmariadb in this process (FILE: a 0600 DriverTarget.to_json); --row-digest: how
+      rows are hashed (MY_ROW_DIGESTS, PG_ROW_DIGESTS; default the newest), to compare with digests an older
+      backup recorded
   fingerprint.py compare EXPECTED ACTUAL
       exit 1 naming every table/object that differs (or a reason the expected side records)
   fingerprint.py database-sql mysql|postgres DB MANIFEST
@@ -48,7 +50,7 @@ import struct
 import subprocess
 import sys
 import threading
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, TypeVar
 
 BLOCK = 1 << 18  # reads of the client's output (larger blocks only held more memory: WHY.md)
 INSERT_BYTES = 1 << 20  # rows per INSERT statement: about 1 MiB (a single larger row goes alone)
@@ -569,6 +571,17 @@ class DriverTarget:
         self.user, self.password, self.socket, self.host, self.port = user, password, socket, host, port
         self.ca_file, self.verify_name, self.work_dir = ca_file, verify_name, work_dir
 
+    _FIELDS = ("user", "password", "socket", "host", "port", "ca_file", "verify_name", "work_dir")
+
+    def to_json(self) -> str:
+        """For a private (0600) file a child fingerprint.py reads with --driver: it holds the password."""
+        return json.dumps({f: getattr(self, f) for f in self._FIELDS})
+
+    @classmethod
+    def from_file(cls, path: str) -> "DriverTarget":
+        with open(path) as f:
+            return cls(**{k: v for k, v in json.load(f).items() if k in cls._FIELDS})
+
     def connect_kwargs(self) -> Dict[str, object]:
         # conv={}: every value as the server's bytes (None for NULL)
         kw: Dict[str, object] = {"user": self.user, "passwd": self.password, "charset": "utf8mb4",
@@ -770,9 +783,12 @@ def mysql_dump(db: str, digests_path: str, client: str, dump_tool: str, cnf: str
     return 0
 
 
-def _in_groups(items: List[Tuple[str, int]], n: int) -> List[List[str]]:
+K = TypeVar("K")
+
+
+def _in_groups(items: List[Tuple[K, int]], n: int) -> List[List[K]]:
     """Names spread over n groups of about equal size (largest first, each to the lightest group)."""
-    groups: List[Tuple[int, List[str]]] = [(0, []) for _ in range(n)]
+    groups: List[Tuple[int, List[K]]] = [(0, []) for _ in range(n)]
     for name, size in sorted(items, key=lambda x: -x[1]):
         i = min(range(n), key=lambda k: groups[k][0])
         groups[i] = (groups[i][0] + size, groups[i][1] + [name])
@@ -804,46 +820,157 @@ def _in_threads(fn, groups: List) -> List:
 UNHASHED = 10 ** 40
 
 
-def my_table_sums(cl: MyClient, db: str, tables: List[MyTable]) -> Dict[str, Dict[str, object]]:
-    """mysql-row-sha256 computed by the server alone, one consistent snapshot: per table the row count and
-    the sum of its rows' hashes (order-independent, nothing passes through a client but the totals)."""
-    sql = ["SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ;", "SET time_zone = '+00:00';",
-           "SET SESSION sql_mode = '';", "START TRANSACTION WITH CONSISTENT SNAPSHOT;"]
-    for i, t in enumerate(tables):
-        sql.append(f"SELECT {i}, COUNT(*), IFNULL(SUM(IFNULL(CAST(CONV(LEFT({t.row_hash()}, 16), 16, 10) AS UNSIGNED), "
-                   f"{UNHASHED})), 0) FROM {my_ident(db)}.{my_ident(t.name)};")
+def _my_unit_sums(cl: MyClient, db: str, units: List[Tuple[MyTable, str]]) -> List[Tuple[int, int]]:
+    """mysql-row-sha256 computed by the server alone, one consistent snapshot: per unit (a table and a WHERE
+    clause, '' for all of it) the row count and the sum of its rows' hashes (nothing passes through a client
+    but the totals)."""
+    sql = [f"{s};" for s in SNAPSHOT_SESSION]
+    sql += [f"SELECT {i}, {_my_unit_sql(db, t, where)};" for i, (t, where) in enumerate(units)]
     sql.append("COMMIT;")
-    out: Dict[str, Dict[str, object]] = {}
+    out: List[Tuple[int, int]] = [(0, 0)] * len(units)
     for i, rows, total in cl.query("\n".join(sql)):
-        t, total_sum = tables[int(i)], int(total.split(".")[0])
-        if total_sum >= UNHASHED:
-            raise Failure(f"table {t.name}: {total_sum // UNHASHED} rows the server could not hash (SHA2 gave NULL)")
-        out[t.name] = {"rows": int(rows), "digest": format(total_sum % (1 << 64), "016x")}
+        out[int(i)] = (int(rows), int(total.split(".")[0]))
     return out
 
 
-def my_table_rows(cl: MyClient, db: str, tables: List[MyTable], jobs: int, method: str) -> Dict[str, Dict[str, object]]:
+def _my_unit_sql(db: str, t: MyTable, where: str) -> str:
+    return (f"COUNT(*), IFNULL(SUM(IFNULL(CAST(CONV(LEFT({t.row_hash()}, 16), 16, 10) AS UNSIGNED), {UNHASHED})), 0) "
+            f"FROM {my_ident(db)}.{my_ident(t.name)}{where}")
+
+
+def _my_unit_sums_driver(connect_kwargs: Dict[str, object], db: str, units: List[Tuple[MyTable, str]]
+                         ) -> List[Tuple[int, int]]:
+    """_my_unit_sums over a libmariadb connection in this process: the check's connections cost no client
+    process each, so there can be more of them (DBTIER_CHECK_JOBS)."""
+    import MySQLdb
+    try:
+        conn = MySQLdb.connect(**connect_kwargs)
+    except MySQLdb.Error as e:
+        raise Failure(f"MySQLdb (check): connecting: {_driver_error(e)}") from None
+    try:
+        cur = conn.cursor()
+        for statement in SNAPSHOT_SESSION:
+            cur.execute(statement)
+        out: List[Tuple[int, int]] = []
+        for t, where in units:
+            cur.execute(f"SELECT {_my_unit_sql(db, t, where)}")
+            rows, total = cur.fetchone()
+            out.append((int(rows), int(bytes(total).split(b".")[0])))
+        cur.execute("COMMIT")
+        return out
+    except MySQLdb.Error as e:
+        raise Failure(f"MySQLdb (check): {_driver_error(e)}") from None
+    finally:
+        conn.close()
+
+
+def _my_table_digests(units: List[Tuple[MyTable, str]], sums: List[Tuple[int, int]]) -> Dict[str, Dict[str, object]]:
+    """The units' counts and sums added up per table."""
+    totals: Dict[str, List[int]] = {}
+    for (t, _), (rows, total) in zip(units, sums):
+        acc = totals.setdefault(t.name, [0, 0])
+        acc[0] += rows
+        acc[1] += total
+    out: Dict[str, Dict[str, object]] = {}
+    for name, (rows, total) in totals.items():
+        if total >= UNHASHED:
+            raise Failure(f"table {name}: {total // UNHASHED} rows the server could not hash (SHA2 gave NULL)")
+        out[name] = {"rows": rows, "digest": format(total % (1 << 64), "016x")}
+    return out
+
+
+def my_table_sums(cl: MyClient, db: str, tables: List[MyTable]) -> Dict[str, Dict[str, object]]:
+    units = [(t, "") for t in tables]
+    return _my_table_digests(units, _my_unit_sums(cl, db, units))
+
+
+# A table larger than this is digested in ranges of its primary key's leading integer column, so several
+# connections share it: the scan of a table bigger than the buffer pool waits on page reads (WHY.md).
+MY_RANGE_BYTES = 64 << 20
+MY_INT_TYPES = ("tinyint", "smallint", "mediumint", "int", "bigint")
+
+
+def my_ranged_units(cl: MyClient, db: str, tables: List[MyTable], sizes: Dict[str, int], jobs: int,
+                    range_bytes: int = MY_RANGE_BYTES) -> List[Tuple[MyTable, str, int]]:
+    """(table, WHERE clause, estimated bytes) covering every row of every table exactly once: a large table whose
+    PRIMARY KEY starts with an integer column as ranges of that column (a row's range is fixed by its own key
+    value, so the ranges partition the table), any other table whole."""
+    big = [t for t in tables if sizes.get(t.name, 0) > range_bytes]
+    keys: Dict[str, str] = {}
+    if big:
+        names = ", ".join(my_str(t.name) for t in big)
+        keys = {r[0]: r[1] for r in cl.query(
+            f"SELECT s.table_name, s.column_name FROM information_schema.statistics s JOIN information_schema.columns c "
+            f"ON c.table_schema = s.table_schema AND c.table_name = s.table_name AND c.column_name = s.column_name "
+            f"WHERE s.table_schema = {my_str(db)} AND s.table_name IN ({names}) AND s.index_name = 'PRIMARY' "
+            f"AND s.seq_in_index = 1 AND c.data_type IN ({', '.join(my_str(x) for x in MY_INT_TYPES)});")}
+    bounds: Dict[str, Tuple[int, int]] = {}
+    ranged = [t for t in big if t.name in keys]
+    if ranged:
+        for name, lo, hi in cl.query("\n".join(
+                f"SELECT {my_str(t.name)}, MIN({my_ident(keys[t.name])}), MAX({my_ident(keys[t.name])}) "
+                f"FROM {my_ident(db)}.{my_ident(t.name)};" for t in ranged)):
+            if lo != "NULL" and hi != "NULL":
+                bounds[name] = (int(lo), int(hi))
+    units: List[Tuple[MyTable, str, int]] = []
+    for t in tables:
+        size = sizes.get(t.name, 0)
+        if t.name not in bounds:
+            units.append((t, "", size))
+            continue
+        lo, hi = bounds[t.name]
+        k = min(size // range_bytes + 1, 8 * jobs)
+        cuts = sorted({lo + (hi - lo) * j // k for j in range(1, k)} - {lo})
+        col = my_ident(keys[t.name])
+        edges: List[Optional[int]] = [None, *cuts, None]
+        for a, b in zip(edges, edges[1:]):
+            cond = [f"{col} >= {a}"] * (a is not None) + [f"{col} < {b}"] * (b is not None)
+            where = f" FORCE INDEX (PRIMARY) WHERE {' AND '.join(cond)}" if cond else ""
+            units.append((t, where, size // len(edges[1:])))
+    return units
+
+
+def my_table_rows(cl: MyClient, db: str, tables: List[MyTable], jobs: int, method: str,
+                  range_bytes: int = MY_RANGE_BYTES, driver: Optional[DriverTarget] = None
+                  ) -> Dict[str, Dict[str, object]]:
     """The tables' digests; jobs > 1: over that many connections, each its own snapshot: only for a database
-    nothing else writes (a side or scratch database being checked)."""
-    digest = my_table_sums if method == MY_ROW_SHA256 else (lambda c, d, ts: my_stream_rows(c, d, ts, method=method))
-    if jobs <= 1 or len(tables) < 2:
-        return digest(cl, db, tables)
+    nothing else writes (a side or scratch database being checked). mysql-row-sha256 sums rows in any order,
+    so large tables are split in key ranges (over driver connections where a target is given);
+    mysql-stream-sha256 digests each table as one ordered stream."""
+    if jobs <= 1 or not tables:
+        return my_table_sums(cl, db, tables) if method == MY_ROW_SHA256 else my_stream_rows(cl, db, tables, method=method)
     sizes = {r[0]: int(r[1] or 0) for r in cl.query(
         f"SELECT table_name, IFNULL(data_length, 0) FROM information_schema.tables WHERE table_schema = {my_str(db)};")}
-    by_name = {t.name: t for t in tables}
-    groups = _in_groups([(t.name, sizes.get(t.name, 0)) for t in tables], jobs)
-    out: Dict[str, Dict[str, object]] = {}
-    for part in _in_threads(lambda g: digest(cl, db, [by_name[n] for n in g]), groups):
-        out.update(part)
-    return out
+    if method != MY_ROW_SHA256:
+        by_name = {t.name: t for t in tables}
+        groups = _in_groups([(t.name, sizes.get(t.name, 0)) for t in tables], jobs)
+        out: Dict[str, Dict[str, object]] = {}
+        for part in _in_threads(lambda g: my_stream_rows(cl, db, [by_name[n] for n in g], method=method), groups):
+            out.update(part)
+        return out
+    ranged = my_ranged_units(cl, db, tables, sizes, jobs, range_bytes)
+    units = [(t, where) for t, where, _ in ranged]
+    groups = _in_groups([(i, size) for i, (_, _, size) in enumerate(ranged)], jobs)
+    kwargs = driver.connect_kwargs() if driver else None  # once: it writes the option file the threads share
+
+    def group_sums(group: List[int]) -> List[Tuple[int, int]]:
+        mine = [units[i] for i in group]
+        return _my_unit_sums_driver(kwargs, db, mine) if kwargs else _my_unit_sums(cl, db, mine)
+
+    sums: List[Tuple[int, int]] = [(0, 0)] * len(units)
+    for group, part in zip(groups, _in_threads(group_sums, groups)):
+        for i, result in zip(group, part):
+            sums[i] = result
+    return _my_table_digests(units, sums)
 
 
-def mysql_fingerprint(db: str, out_path: str, client: str, cnf: str, jobs: int = 1, method: str = MY_ROW_SHA256) -> int:
+def mysql_fingerprint(db: str, out_path: str, client: str, cnf: str, jobs: int = 1, method: str = MY_ROW_SHA256,
+                      driver: Optional[DriverTarget] = None) -> int:
     if method not in MY_ROW_DIGESTS:
         raise Failure(f"row digest '{method}' is unknown (known: {', '.join(MY_ROW_DIGESTS)})")
     cl = MyClient(client, cnf)
     tables, sequences = my_tables(cl, db)
-    doc = {"format": MYSQL_FORMAT, "rowDigest": method, "tables": my_table_rows(cl, db, tables, jobs, method),
+    doc = {"format": MYSQL_FORMAT, "rowDigest": method, "tables": my_table_rows(cl, db, tables, jobs, method, driver=driver),
            "objects": my_objects(cl, db), "sequences": my_sequence_state(cl, db, sequences),
            "inexact": my_inexact(cl, db), "database": my_database(cl, db)}
     _write_json(out_path, doc)
@@ -1081,52 +1208,92 @@ def pg_row_hash(method: str, record: str) -> str:
     return f"('x' || encode(substring(sha256(textsend({record}::text)) for 8), 'hex'))::bit(64)::bigint"
 
 
-def pg_table_digests(s: PgSession, relations: List[List[str]], method: str) -> Dict[str, Dict[str, object]]:
-    tables: Dict[str, Dict[str, object]] = {}
-    for name, quoted, record in relations:
+def _pg_unit_sums(s: PgSession, units: List[Sequence[str]], method: str) -> List[Tuple[int, int]]:
+    """Per unit (name, quoted name, record, WHERE clause or ''): its row count and the sum of its rows' hashes
+    mod 2^64."""
+    out: List[Tuple[int, int]] = []
+    for _name, quoted, record, where in units:
         # Record text under PG_EXACT_SETTINGS is exact (every column's output function; shortest exact
         # floats, -0, NaN). sum(bigint) accumulates in 128 bits: the same total as numeric, cheaper.
         rows = s.run(f"SELECT count(*), coalesce(sum({pg_row_hash(method, record)}), 0) "
-                     f"% 18446744073709551616 FROM ONLY {quoted} t")
-        tables[name] = {"rows": int(rows[0][0]), "digest": format(int(rows[0][1].split(".")[0]) % (1 << 64), "016x")}
-    return tables
+                     f"% 18446744073709551616 FROM ONLY {quoted} t{where}")
+        out.append((int(rows[0][0]), int(rows[0][1].split(".")[0])))
+    return out
+
+
+def _pg_table_digests(units: List[Sequence[str]], sums: List[Tuple[int, int]]) -> Dict[str, Dict[str, object]]:
+    totals: Dict[str, List[int]] = {}
+    for unit, (rows, total) in zip(units, sums):
+        acc = totals.setdefault(unit[0], [0, 0])
+        acc[0] += rows
+        acc[1] += total
+    return {name: {"rows": rows, "digest": format(total % (1 << 64), "016x")} for name, (rows, total) in totals.items()}
 
 
 def pg_relations(s: PgSession) -> List[List[str]]:
-    """[name, quoted name, record expression for pg-record-sha256, size in bytes] per table."""
-    return s.run(f"SELECT regexp_replace(k, '[\\n\\r\\t]', ' ', 'g'), q, {PG_RECORD}, pg_table_size(q::regclass) "
-                 f"FROM ({PG_RELATIONS}) r(k, q, oid)")
+    """[name, quoted name, record expression for pg-record-sha256, size in bytes, heap blocks] per table."""
+    return s.run(f"SELECT regexp_replace(k, '[\\n\\r\\t]', ' ', 'g'), q, {PG_RECORD}, pg_table_size(q::regclass), "
+                 f"pg_relation_size(q::regclass) / current_setting('block_size')::int FROM ({PG_RELATIONS}) r(k, q, oid)")
 
 
-def pg_digests(s: PgSession, db: str = "", jobs: int = 1, method: str = PG_ROW_SHA256
-               ) -> Tuple[Dict[str, Dict[str, object]], Dict[str, str]]:
+# A table larger than this is digested in ranges of its heap blocks (TID range scans, PostgreSQL 14 and later),
+# so several sessions share it instead of one reading it all while the others wait (WHY.md).
+PG_RANGE_BYTES = 64 << 20
+PG_TID_RANGE_SCAN = 140000
+
+
+def pg_ranged_units(relations: List[List[str]], jobs: int, server_version: int,
+                    range_bytes: int = PG_RANGE_BYTES) -> List[Tuple[List[str], int]]:
+    """([name, quoted, record, WHERE clause], estimated bytes) covering every row exactly once: a large table as
+    ranges of block numbers (a row's range is fixed by the block it is in; the last range is open), any other
+    table whole."""
+    units: List[Tuple[List[str], int]] = []
+    for name, quoted, record, size_text, blocks_text in relations:
+        size, blocks = int(size_text or 0), int(blocks_text or 0)
+        k = min(size // range_bytes + 1, 8 * jobs, blocks)
+        if server_version < PG_TID_RANGE_SCAN or k < 2:
+            units.append(([name, quoted, record, ""], size))
+            continue
+        edges: List[Optional[int]] = [None, *sorted({blocks * j // k for j in range(1, k)} - {0}), None]
+        for lo, hi in zip(edges, edges[1:]):
+            cond = [f"t.ctid >= '({lo},0)'::tid"] * (lo is not None) + [f"t.ctid < '({hi},0)'::tid"] * (hi is not None)
+            units.append(([name, quoted, record, f" WHERE {' AND '.join(cond)}"], size // (len(edges) - 1)))
+    return units
+
+
+def pg_digests(s: PgSession, db: str = "", jobs: int = 1, method: str = PG_ROW_SHA256,
+               range_bytes: int = PG_RANGE_BYTES) -> Tuple[Dict[str, Dict[str, object]], Dict[str, str]]:
     """jobs > 1: the tables are digested over that many sessions, each its own snapshot (only for a database
-    nothing writes to: a side or scratch database)."""
+    nothing writes to: a side or scratch database), large tables in ranges of blocks."""
     if method not in PG_ROW_DIGESTS:
         raise Failure(f"row digest '{method}' is unknown (known: {', '.join(PG_ROW_DIGESTS)})")
     relations = pg_relations(s)
-    if jobs <= 1 or len(relations) < 2:
-        tables = pg_table_digests(s, [r[:3] for r in relations], method)
+    if jobs <= 1 or not relations:
+        units = [[r[0], r[1], r[2], ""] for r in relations]
+        tables = _pg_table_digests(units, _pg_unit_sums(s, units, method))
     else:
-        by_quoted = {r[1]: r[:3] for r in relations}
-        groups = _in_groups([(r[1], int(r[3] or 0)) for r in relations], jobs)
+        ranged = pg_ranged_units(relations, jobs, int(s.run("SHOW server_version_num")[0][0]), range_bytes)
+        units = [u for u, _ in ranged]
+        groups = _in_groups([(i, size) for i, (_, size) in enumerate(ranged)], jobs)
 
-        def digest_group(group: List[str]) -> Dict[str, Dict[str, object]]:
+        def digest_group(group: List[int]) -> List[Tuple[int, int]]:
             if group is groups[0]:
-                return pg_table_digests(s, [by_quoted[q] for q in group], method)
+                return _pg_unit_sums(s, [units[i] for i in group], method)
             other = PgSession(db)
             try:
                 other.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 other.run(PG_EXACT_SETTINGS)
-                out = pg_table_digests(other, [by_quoted[q] for q in group], method)
+                out = _pg_unit_sums(other, [units[i] for i in group], method)
                 other.run("COMMIT")
                 return out
             finally:
                 other.close()
 
-        tables = {}
-        for part in _in_threads(digest_group, groups):
-            tables.update(part)
+        sums: List[Tuple[int, int]] = [(0, 0)] * len(units)
+        for group, part in zip(groups, _in_threads(digest_group, groups)):
+            for i, result in zip(group, part):
+                sums[i] = result
+        tables = _pg_table_digests(units, sums)
     objects: Dict[str, str] = {}
     # Definitions span lines: the server hashes them, and keys are kept on one line.
     for key, digest in s.run(f"SELECT regexp_replace(k, '[\\n\\r\\t]', ' ', 'g'), encode(sha256(convert_to(coalesce(d, ''), 'UTF8')), 'hex') "
@@ -1334,7 +1501,9 @@ def main(argv: List[str]) -> int:
             return pg_dump(argv[2], argv[3])
         if len(argv) >= 4 and argv[0] == "fingerprint" and argv[1] == "mysql":
             o = _opts(argv[4:])
-            return mysql_fingerprint(argv[2], argv[3], o["client"], o["cnf"], int(o.get("jobs", "1")), o.get("row-digest", MY_ROW_SHA256))
+            driver = DriverTarget.from_file(o["driver"]) if "driver" in o else None
+            return mysql_fingerprint(argv[2], argv[3], o["client"], o["cnf"], int(o.get("jobs", "1")),
+                                     o.get("row-digest", MY_ROW_SHA256), driver)
         if len(argv) >= 4 and argv[0] == "fingerprint" and argv[1] == "postgres":
             o = _opts(argv[4:])
             return pg_fingerprint(argv[2], argv[3], int(o.get("jobs", "1")), o.get("row-digest", PG_ROW_SHA256))

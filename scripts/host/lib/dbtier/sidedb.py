@@ -30,6 +30,9 @@ from .log import Failure, log
 from .readback import Reader, Selected, StatsTee, StreamError, discard
 
 DUMP_FORMATS = ("sql", "mysql-exact-1", "pg-split-1")
+# Connections reading a side or scratch database when it is checked: its scans wait on page reads as much as
+# on the CPU, so more of them than cores still shorten the check (scripts/bench/WHY.md).
+CHECK_JOBS = 4
 
 
 class CheckFailed(Exception):
@@ -199,14 +202,18 @@ class Side:
             expected = self.run.private_file("source-digests.json", json.dumps(source))
             actual = os.path.join(self.run.path, "restored-digests.json")
             # db is a side or scratch database nothing else writes to: its tables are read over several
-            # connections (DBTIER_CHECK_JOBS [2]).
+            # connections (DBTIER_CHECK_JOBS [CHECK_JOBS]), large ones in ranges.
             argv = [PYTHON, fp, "fingerprint", self.cfg.family, db, actual,
-                    "--jobs", os.environ.get("DBTIER_CHECK_JOBS") or "2"]
+                    "--jobs", os.environ.get("DBTIER_CHECK_JOBS") or str(CHECK_JOBS)]
             # the side database is digested the way the source's rows were
-            method = backup.fingerprint_module().row_digest_of(source)
+            fingerprint = backup.fingerprint_module()
+            method = fingerprint.row_digest_of(source)
             argv += ["--row-digest", method] if method else []
             if self.cfg.family == "mysql":
                 argv += ["--client", self.adm.client, "--cnf", self.adm.cnf]
+                target = self.adm.row_driver(fingerprint)
+                if target is not None:  # the connections in the checker's process, not a client each
+                    argv += ["--driver", self.run.private_file("check-driver.json", target.to_json())]
             r = self._tool(argv)
             if r.returncode != 0:
                 raise CheckFailed(f"taking the digests of {db} failed: {_lines(r.stderr.decode(errors='replace'), 2)}")

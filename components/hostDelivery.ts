@@ -13,7 +13,7 @@
 import { createHash } from "crypto";
 import * as path from "path";
 import { CloudInitInput, deliveredKeysFile } from "./cloudInit";
-import { ENV_FILE, HostFile, SECRET_FILES, TOOL_DIR, TOOL_ENTRY, TOOL_LINK, hostToolFiles, renderSystemdUnits, secretInstallScript, timerUnitNames } from "./hostFiles";
+import { ENV_FILE, HostFile, SECRET_FILES, TOOL_DIR, TOOL_ENTRY, TOOL_LINK, hostToolFiles, renderSystemdUnits, secretInstallScript, timerUnitNames, toolPackages } from "./hostFiles";
 import { VmRole, renderNftables } from "./trustedSources";
 import { DbTierConfig, SecretConfig } from "./types";
 
@@ -28,7 +28,9 @@ export const FIREWALL_RULES_FILE = "/etc/dbtier/firewall.nft";
 export const FIREWALL_UNIT = "dbtier-firewall.service";
 
 /** What user-data installs with apt before the toolkit runs (the engine itself comes from `dbtier-db install`). */
-export const BASE_PACKAGES = ["sudo", "ca-certificates", "curl", "gnupg", "jq", "nftables", "age", "rclone", "zstd", "pigz", "git", "openssh-client", "msmtp", "python3", "python3-pymysql", "python3-psycopg2", "python3-mysqldb"] as const;
+/** What a VM needs at first boot beside the toolkit's own packages (toolPackages): sudo (the logins, PostgreSQL's
+ * archive_command) and nftables (the host firewall unit). */
+export const VM_PACKAGES = ["sudo", "nftables"] as const;
 
 // ---------------------------------------------------------------------------------------------------------
 // tar (ustar) writer: the secret and host files travel as one tar stream, base64-encoded on the command's
@@ -354,7 +356,7 @@ export function planCloudInit(_config: DbTierConfig, hostname: string, keys: Use
     hostKey: { privateKey: keys.hostPrivateKey, publicKey: keys.hostPublicKey },
     users,
     files: [],
-    packages: [...BASE_PACKAGES],
+    packages: [...VM_PACKAGES, ...toolPackages()],
     runcmd: [],
   };
 }

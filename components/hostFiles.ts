@@ -161,6 +161,14 @@ function walk(dir: string): string[] {
   return out;
 }
 
+/** The toolkit's own Debian packages: scripts/host/lib/tool-packages.txt, which `dbtier-db install` reads too. */
+export function toolPackages(dir: string = TOOL_SOURCE_DIR): string[] {
+  const list = readFileSync(path.join(dir, "lib", "tool-packages.txt"), "utf8")
+    .split("\n").map((line) => line.trim()).filter((line) => line !== "" && !line.startsWith("#"));
+  if (list.length === 0) throw new Error(`${dir}/lib/tool-packages.txt lists no package`);
+  return list;
+}
+
 /** Every file of scripts/host/ (or `dir`), byte for byte, placed under /usr/local/lib/dbtier/. Executables keep 0755. */
 export function hostToolFiles(dir: string = TOOL_SOURCE_DIR): HostFile[] {
   return walk(dir).map((file) => {

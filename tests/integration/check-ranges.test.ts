@@ -1,11 +1,9 @@
-// The check of a side or scratch database reads large tables in ranges over several connections: MariaDB in
-// ranges of the primary key's leading integer column (fingerprint.my_ranged_units), PostgreSQL in ranges of
-// heap blocks (pg_ranged_units, TID range scans). The ranges must hold every row exactly once, whatever the
-// keys (extremes of signed and unsigned BIGINT, one leading value shared by many rows, fewer distinct keys than
-// ranges, none at all) or the heap (TOASTed values, rows moved by updates, partitions), and a table they cannot
-// split is read whole. Proven by the digests: split over 2 and 4 connections they equal the single-connection
-// digests of the same database, a changed row changes them, and the ranges' own row counts add up to each
-// table's.
+// The check of a side or scratch MariaDB database reads large tables in ranges of their primary key's leading
+// integer column over several connections (fingerprint.my_ranged_units). The ranges must hold every row exactly
+// once, whatever the keys (extremes of signed and unsigned BIGINT, one leading value shared by many rows, fewer
+// distinct keys than ranges, none at all), and a table they cannot split is read whole. Proven by the digests:
+// split over 2 and 4 connections they equal the single-connection digests of the same database, a changed row
+// changes them, and the ranges' own row counts add up to each table's.
 import { readFileSync, writeFileSync } from "fs";
 import * as path from "path";
 import { removeDir, run, tempDir } from "../support/proc";
@@ -40,8 +38,8 @@ interface Check {
   readonly units: Record<string, Record<string, number[]>>;
 }
 
-async function python(lines: string[], env?: NodeJS.ProcessEnv): Promise<Check> {
-  const r = await run("/usr/bin/python3", ["-c", lines.join("\n")], env ? { env } : {});
+async function python(lines: string[]): Promise<Check> {
+  const r = await run("/usr/bin/python3", ["-c", lines.join("\n")]);
   if (r.code !== 0) throw new Error(`check script failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as Check;
 }
@@ -67,29 +65,6 @@ function myDigests(cnf: string, db: string): Promise<Check> {
     "    out['units'][jobs] = per",
     "print(json.dumps(out))",
   ]);
-}
-
-/** The same for PostgreSQL (pg_digests, pg_ranged_units), in one REPEATABLE READ snapshot as pg_fingerprint
- * takes it, connected by the PG* variables of env. */
-function pgDigests(env: NodeJS.ProcessEnv): Promise<Check> {
-  return python([
-    "import json, sys",
-    `sys.path.insert(0, ${JSON.stringify(LIB)})`,
-    "import fingerprint as fp",
-    "s = fp.PgSession('app')",
-    "s.run('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY')",
-    "s.run(fp.PG_EXACT_SETTINGS)",
-    "out = {'whole': fp.pg_digests(s, 'app', 1)[0], 'split': {}, 'units': {}}",
-    "version = int(s.run('SHOW server_version_num')[0][0])",
-    "for jobs in (2, 4):",
-    "    out['split'][jobs] = fp.pg_digests(s, 'app', jobs, range_bytes=1)[0]",
-    "    units = fp.pg_ranged_units(fp.pg_relations(s), jobs, version, range_bytes=1)",
-    "    per = {}",
-    "    for (u, _), (rows, _) in zip(units, fp._pg_unit_sums(s, [u for u, _ in units], fp.PG_ROW_SHA256)):",
-    "        per.setdefault(u[0], []).append(rows)",
-    "    out['units'][jobs] = per",
-    "print(json.dumps(out))",
-  ], env);
 }
 
 describe("MariaDB check in key ranges", () => {
@@ -169,67 +144,3 @@ describe("MariaDB check in key ranges", () => {
   });
 });
 
-const PG_TABLES = `
-CREATE TABLE big_heap (id int PRIMARY KEY, v text, f float8);
-INSERT INTO big_heap SELECT g, 'row ' || g || repeat('x', g % 90), CASE g % 3 WHEN 0 THEN -0.0 WHEN 1 THEN 'NaN' ELSE g / 7.0 END
-  FROM generate_series(1, 20000) g;
-CREATE TABLE toasted (id int, t text, b bytea);
-INSERT INTO toasted SELECT g, (SELECT string_agg(md5(g::text || i::text), '') FROM generate_series(1, 4000) i),
-  decode(repeat(lpad(to_hex(g), 2, '0'), 3000), 'hex') FROM generate_series(1, 40) g;
-CREATE TABLE moved (id int, n int);
-INSERT INTO moved SELECT g, 0 FROM generate_series(1, 6000) g;
-UPDATE moved SET n = 1 WHERE id % 4 = 0;
-DELETE FROM moved WHERE id % 10 = 3;
-CREATE TABLE measurements (at date NOT NULL, v numeric) PARTITION BY RANGE (at);
-CREATE TABLE measurements_2025 PARTITION OF measurements FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
-CREATE TABLE measurements_2026 PARTITION OF measurements FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
-INSERT INTO measurements SELECT date '2025-01-01' + (g % 700), g / 3.0 FROM generate_series(1, 9000) g;
-CREATE TABLE one_row (k text PRIMARY KEY);
-INSERT INTO one_row VALUES ('only');
-CREATE TABLE empty_table (id int);
-`;
-
-describe("PostgreSQL check in block ranges", () => {
-  let server: DbServer;
-  let env: NodeJS.ProcessEnv;
-
-  beforeAll(async () => {
-    server = await startServer("postgres", { admin: { user: "dbtier_admin", password: "ranges-admin" } });
-    await server.rootSql("CREATE DATABASE app;");
-    await server.rootSql(readFileSync(path.join(CORPUS, "edge", "postgres.sql"), "utf8") + PG_TABLES, "app");
-    env = {
-      ...process.env, PGHOST: "127.0.0.1", PGPORT: String(server.port), PGUSER: server.admin.user,
-      PGPASSWORD: server.admin.password, PGSSLMODE: "require",
-    };
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
-
-  test("split over 2 and 4 sessions, every table's digest equals the single session's", async () => {
-    const r = await pgDigests(env);
-    expect(r.whole["public.big_heap"].rows).toBe(20000);
-    expect(r.whole["public.moved"].rows).toBe(5400);
-    expect(r.whole["public.measurements_2025"].rows + r.whole["public.measurements_2026"].rows).toBe(9000);
-    for (const jobs of ["2", "4"]) {
-      expect(r.split[jobs]).toEqual(r.whole);
-      const units = r.units[jobs];
-      for (const table of ["public.big_heap", "public.moved", "public.measurements_2025"]) {
-        expect(units[table].length).toBeGreaterThan(1);
-        expect(units[table].reduce((a, b) => a + b, 0)).toBe(r.whole[table].rows);
-      }
-      // one block, or none: read whole
-      for (const table of ["public.one_row", "public.empty_table"]) expect(units[table]).toHaveLength(1);
-    }
-  });
-
-  test("a changed row in the last block changes the split digest", async () => {
-    const before = await pgDigests(env);
-    await server.rootSql("UPDATE big_heap SET v = 'changed' WHERE id = 20000;", "app");
-    const after = await pgDigests(env);
-    for (const jobs of ["2", "4"]) {
-      expect(after.split[jobs]["public.big_heap"].digest).not.toBe(before.split[jobs]["public.big_heap"].digest);
-      expect(after.split[jobs]).toEqual(after.whole);
-    }
-  });
-});

@@ -7,7 +7,8 @@ import * as yaml from "js-yaml";
 import * as path from "path";
 import { CLOUD_INIT_TOP_LEVEL_KEYS, renderCloudInit } from "../../components/cloudInit";
 import { parseConfig } from "../../components/config";
-import { hostFileEntries, planCloudInit, remoteSteps, secretEntries, shellQuote, staticHostFiles, tarArchive, tarBase64 } from "../../components/hostDelivery";
+import { VM_PACKAGES, hostFileEntries, planCloudInit, remoteSteps, secretEntries, shellQuote, staticHostFiles, tarArchive, tarBase64 } from "../../components/hostDelivery";
+import { TOOL_SOURCE_DIR, toolPackages } from "../../components/hostFiles";
 import { ed25519KeyPairFromSeed } from "../../components/sshKeys";
 import { DbTierConfig } from "../../components/types";
 import { validRaw } from "./fixtures";
@@ -132,6 +133,17 @@ describe("user-data", () => {
     // Toolkit, units, firewall rules and env travel over SSH (size, and no VM replacement on change).
     expect(doc.write_files.map((f) => f.path)).toEqual(["/etc/ssh/sshd_config.d/10-dbtier.conf"]);
     expect(Buffer.byteLength(text)).toBeLessThan(16 * 1024); // AWS EC2's limit, the smallest of the three
+  });
+
+  it("installs at first boot the toolkit's one package list, the list `dbtier-db install` reads", () => {
+    const text = renderCloudInit(planCloudInit(config(), "shop-test-db", keys));
+    const doc = yaml.load(text.replace(/^#cloud-config\n/, "")) as { packages: string[] };
+    expect(doc.packages).toEqual([...VM_PACKAGES, ...toolPackages()]);
+    // what the data path needs on every host: the database drivers, the codec, the encryption
+    expect(toolPackages()).toEqual(expect.arrayContaining(["python3-mysqldb", "python3-pymysql", "python3-psycopg2", "zstd", "age"]));
+    const install = spawnSync("bash", ["-c", `die() { echo "$*" >&2; exit 1; }; source "$1/lib/system.sh"; tool_packages`, "bash", TOOL_SOURCE_DIR], { encoding: "utf8" });
+    expect(install.stderr).toBe("");
+    expect(install.stdout.trim().split("\n")).toEqual(toolPackages());
   });
 
   it("must refuse to write into the secrets directory", () => {

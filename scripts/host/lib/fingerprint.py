@@ -8,7 +8,7 @@ DriverTarget; PostgreSQL's queries through Debian's python3-psycopg2, its dumps 
       the dump on stdout; DIGESTS gets the source's digests (JSON below), taken from the same snapshot
   fingerprint.py fingerprint mysql|postgres DB OUT [--client C --cnf F [--driver FILE]] [--jobs N] [--row-digest M]
       the same JSON computed from a live database; --jobs N: N connections, each its own snapshot (only for
-      a database nothing writes to: a side or scratch database), large tables in ranges; --driver: those
+      a database nothing writes to: a side or scratch database), large MariaDB/MySQL tables in ranges; --driver: those
       connections through libmariadb in this process (FILE: a 0600 DriverTarget.to_json); --row-digest: how
       rows are hashed (MY_ROW_DIGESTS, PG_ROW_DIGESTS; default the newest), to compare with digests an older
       backup recorded
@@ -1208,92 +1208,52 @@ def pg_row_hash(method: str, record: str) -> str:
     return f"('x' || encode(substring(sha256(textsend({record}::text)) for 8), 'hex'))::bit(64)::bigint"
 
 
-def _pg_unit_sums(s: PgSession, units: List[Sequence[str]], method: str) -> List[Tuple[int, int]]:
-    """Per unit (name, quoted name, record, WHERE clause or ''): its row count and the sum of its rows' hashes
-    mod 2^64."""
-    out: List[Tuple[int, int]] = []
-    for _name, quoted, record, where in units:
+def pg_table_digests(s: PgSession, relations: List[List[str]], method: str) -> Dict[str, Dict[str, object]]:
+    tables: Dict[str, Dict[str, object]] = {}
+    for name, quoted, record in relations:
         # Record text under PG_EXACT_SETTINGS is exact (every column's output function; shortest exact
         # floats, -0, NaN). sum(bigint) accumulates in 128 bits: the same total as numeric, cheaper.
         rows = s.run(f"SELECT count(*), coalesce(sum({pg_row_hash(method, record)}), 0) "
-                     f"% 18446744073709551616 FROM ONLY {quoted} t{where}")
-        out.append((int(rows[0][0]), int(rows[0][1].split(".")[0])))
-    return out
-
-
-def _pg_table_digests(units: List[Sequence[str]], sums: List[Tuple[int, int]]) -> Dict[str, Dict[str, object]]:
-    totals: Dict[str, List[int]] = {}
-    for unit, (rows, total) in zip(units, sums):
-        acc = totals.setdefault(unit[0], [0, 0])
-        acc[0] += rows
-        acc[1] += total
-    return {name: {"rows": rows, "digest": format(total % (1 << 64), "016x")} for name, (rows, total) in totals.items()}
+                     f"% 18446744073709551616 FROM ONLY {quoted} t")
+        tables[name] = {"rows": int(rows[0][0]), "digest": format(int(rows[0][1].split(".")[0]) % (1 << 64), "016x")}
+    return tables
 
 
 def pg_relations(s: PgSession) -> List[List[str]]:
-    """[name, quoted name, record expression for pg-record-sha256, size in bytes, heap blocks] per table."""
-    return s.run(f"SELECT regexp_replace(k, '[\\n\\r\\t]', ' ', 'g'), q, {PG_RECORD}, pg_table_size(q::regclass), "
-                 f"pg_relation_size(q::regclass) / current_setting('block_size')::int FROM ({PG_RELATIONS}) r(k, q, oid)")
+    """[name, quoted name, record expression for pg-record-sha256, size in bytes] per table."""
+    return s.run(f"SELECT regexp_replace(k, '[\\n\\r\\t]', ' ', 'g'), q, {PG_RECORD}, pg_table_size(q::regclass) "
+                 f"FROM ({PG_RELATIONS}) r(k, q, oid)")
 
 
-# A table larger than this is digested in ranges of its heap blocks (TID range scans, PostgreSQL 14 and later),
-# so several sessions share it instead of one reading it all while the others wait (WHY.md).
-PG_RANGE_BYTES = 64 << 20
-PG_TID_RANGE_SCAN = 140000
-
-
-def pg_ranged_units(relations: List[List[str]], jobs: int, server_version: int,
-                    range_bytes: int = PG_RANGE_BYTES) -> List[Tuple[List[str], int]]:
-    """([name, quoted, record, WHERE clause], estimated bytes) covering every row exactly once: a large table as
-    ranges of block numbers (a row's range is fixed by the block it is in; the last range is open), any other
-    table whole."""
-    units: List[Tuple[List[str], int]] = []
-    for name, quoted, record, size_text, blocks_text in relations:
-        size, blocks = int(size_text or 0), int(blocks_text or 0)
-        k = min(size // range_bytes + 1, 8 * jobs, blocks)
-        if server_version < PG_TID_RANGE_SCAN or k < 2:
-            units.append(([name, quoted, record, ""], size))
-            continue
-        edges: List[Optional[int]] = [None, *sorted({blocks * j // k for j in range(1, k)} - {0}), None]
-        for lo, hi in zip(edges, edges[1:]):
-            cond = [f"t.ctid >= '({lo},0)'::tid"] * (lo is not None) + [f"t.ctid < '({hi},0)'::tid"] * (hi is not None)
-            units.append(([name, quoted, record, f" WHERE {' AND '.join(cond)}"], size // (len(edges) - 1)))
-    return units
-
-
-def pg_digests(s: PgSession, db: str = "", jobs: int = 1, method: str = PG_ROW_SHA256,
-               range_bytes: int = PG_RANGE_BYTES) -> Tuple[Dict[str, Dict[str, object]], Dict[str, str]]:
+def pg_digests(s: PgSession, db: str = "", jobs: int = 1, method: str = PG_ROW_SHA256
+               ) -> Tuple[Dict[str, Dict[str, object]], Dict[str, str]]:
     """jobs > 1: the tables are digested over that many sessions, each its own snapshot (only for a database
-    nothing writes to: a side or scratch database), large tables in ranges of blocks."""
+    nothing writes to: a side or scratch database)."""
     if method not in PG_ROW_DIGESTS:
         raise Failure(f"row digest '{method}' is unknown (known: {', '.join(PG_ROW_DIGESTS)})")
     relations = pg_relations(s)
-    if jobs <= 1 or not relations:
-        units = [[r[0], r[1], r[2], ""] for r in relations]
-        tables = _pg_table_digests(units, _pg_unit_sums(s, units, method))
+    if jobs <= 1 or len(relations) < 2:
+        tables = pg_table_digests(s, [r[:3] for r in relations], method)
     else:
-        ranged = pg_ranged_units(relations, jobs, int(s.run("SHOW server_version_num")[0][0]), range_bytes)
-        units = [u for u, _ in ranged]
-        groups = _in_groups([(i, size) for i, (_, size) in enumerate(ranged)], jobs)
+        by_quoted = {r[1]: r[:3] for r in relations}
+        groups = _in_groups([(r[1], int(r[3] or 0)) for r in relations], jobs)
 
-        def digest_group(group: List[int]) -> List[Tuple[int, int]]:
+        def digest_group(group: List[str]) -> Dict[str, Dict[str, object]]:
             if group is groups[0]:
-                return _pg_unit_sums(s, [units[i] for i in group], method)
+                return pg_table_digests(s, [by_quoted[q] for q in group], method)
             other = PgSession(db)
             try:
                 other.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 other.run(PG_EXACT_SETTINGS)
-                out = _pg_unit_sums(other, [units[i] for i in group], method)
+                out = pg_table_digests(other, [by_quoted[q] for q in group], method)
                 other.run("COMMIT")
                 return out
             finally:
                 other.close()
 
-        sums: List[Tuple[int, int]] = [(0, 0)] * len(units)
-        for group, part in zip(groups, _in_threads(digest_group, groups)):
-            for i, result in zip(group, part):
-                sums[i] = result
-        tables = _pg_table_digests(units, sums)
+        tables = {}
+        for part in _in_threads(digest_group, groups):
+            tables.update(part)
     objects: Dict[str, str] = {}
     # Definitions span lines: the server hashes them, and keys are kept on one line.
     for key, digest in s.run(f"SELECT regexp_replace(k, '[\\n\\r\\t]', ' ', 'g'), encode(sha256(convert_to(coalesce(d, ''), 'UTF8')), 'hex') "

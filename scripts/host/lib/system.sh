@@ -106,7 +106,15 @@ engine_packages() {
   esac
 }
 
-readonly TOOL_PACKAGES="ca-certificates curl gnupg zstd age jq python3 python3-pymysql python3-psycopg2 python3-mysqldb msmtp openssl util-linux git openssh-client"
+TOOL_PACKAGES_FILE="$(dirname "${BASH_SOURCE[0]}")/tool-packages.txt"
+
+# The toolkit's own packages (tool-packages.txt, also read for the hosts' user-data), one per line.
+tool_packages() {
+  local list
+  list="$(grep -Ev '^[[:space:]]*(#|$)' "$TOOL_PACKAGES_FILE" 2>/dev/null)" ||
+    die "install: no package list in $TOOL_PACKAGES_FILE (the toolkit is incomplete)"
+  printf '%s\n' "$list"
+}
 
 setup_vendor_repo() {
   local engine="${CFG[DB_ENGINE]}" version="${CFG[DB_ENGINE_VERSION]}" codename spec uri suite component key fpr
@@ -158,7 +166,7 @@ cmd_install() {
   (($# == 0)) || die_usage "usage: dbtier-db install"
   require_keys DB_ENGINE DB_ENGINE_VERSION DB_ROLE
   need_root install
-  local role="${CFG[DB_ROLE]}" source="${CFG[DB_PACKAGE_SOURCE]}" packages
+  local role="${CFG[DB_ROLE]}" source="${CFG[DB_PACKAGE_SOURCE]}" packages tools
   packages="$(engine_packages "${CFG[DB_ENGINE]}" "${CFG[DB_ENGINE_VERSION]}" "$role" "$source")"
   if [[ "$source" == vendor ]]; then
     FILE_CHANGED=0
@@ -167,8 +175,9 @@ cmd_install() {
     setup_vendor_repo
   fi
   apt_get update
+  tools="$(tool_packages)"
   # shellcheck disable=SC2086 # word splitting of the package lists is intended
-  apt_get install --no-install-recommends $TOOL_PACKAGES $packages
+  apt_get install --no-install-recommends $tools $packages
   if services_enabled; then
     local version
     version="$(installed_major_version)"

@@ -46,4 +46,21 @@ describe("npm run bench (small)", () => {
     expect(md).toContain("## Ratios against the reference");
     expect(md).toContain("## What was tried and why the winner won");
   }, 180_000);
+
+  test("the peak counts an address space once: kcmp tells a process's own pages from a forked child's", () => {
+    // A vfork()ed child before its exec (how Python's subprocess starts children) reports its parent's whole
+    // RSS; the sampler leaves such a child out. kcmp is what tells them apart: the same process compares
+    // equal, a fork()ed child (its own copy-on-write address space) does not.
+    const script = [
+      "import os, sys, time",
+      `sys.path.insert(0, ${JSON.stringify(path.join(ROOT, "scripts/bench"))})`,
+      "from lib.measure import same_address_space",
+      "child = os.fork()",
+      "if child == 0:",
+      "    time.sleep(2); os._exit(0)",
+      "print(same_address_space(os.getpid(), os.getpid()), same_address_space(os.getpid(), child))",
+      "os.kill(child, 9); os.waitpid(child, 0)",
+    ].join("\n");
+    expect(execFileSync("/usr/bin/python3", ["-c", script], { encoding: "utf8" }).trim()).toBe("True False");
+  });
 });

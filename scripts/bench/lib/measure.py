@@ -9,6 +9,7 @@ CPU: getrusage(RUSAGE_CHILDREN) delta, i.e. user+system seconds of every process
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import resource
 import subprocess
@@ -70,6 +71,26 @@ def _session_of(pid: int) -> Optional[int]:
     return int(rest[3])  # field 6: session id
 
 
+def _ppid(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return 0
+    return int(raw[raw.rindex(b")") + 2:].split()[1])  # field 4
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_SYS_KCMP = {"x86_64": 312, "aarch64": 272}.get(os.uname().machine)
+_KCMP_VM = 1
+
+
+def same_address_space(a: int, b: int) -> bool:
+    """Whether two processes share one address space: a vfork()ed child before its exec (Python's subprocess
+    and posix_spawn start children so) reports its parent's whole RSS, which is one set of pages, not two."""
+    return _SYS_KCMP is not None and _LIBC.syscall(_SYS_KCMP, a, b, _KCMP_VM, 0, 0) == 0
+
+
 def _comm(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/comm") as f:
@@ -98,6 +119,7 @@ class TreeSampler(threading.Thread):
     def sample(self) -> None:
         total = 0
         breakdown: Dict[str, int] = {}
+        seen: Dict[int, int] = {}  # pid -> RSS, this sample
         for name in os.listdir("/proc"):
             if not name.isdigit():
                 continue
@@ -117,6 +139,12 @@ class TreeSampler(threading.Thread):
                 continue
             comm = _comm(pid) if self.members[pid] in ("bash", "sh", "python3") else self.members[pid]
             self.members[pid] = comm
+            seen[pid] = rss
+        for pid, rss in seen.items():
+            parent = _ppid(pid)
+            if seen.get(parent) == rss and same_address_space(pid, parent):
+                continue  # a child between vfork and exec: its parent's pages, counted with the parent
+            comm = self.members.get(pid, "?")
             total += rss
             breakdown[comm] = breakdown.get(comm, 0) + rss
         self.samples += 1

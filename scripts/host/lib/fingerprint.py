@@ -892,10 +892,11 @@ MY_INT_TYPES = ("tinyint", "smallint", "mediumint", "int", "bigint")
 
 def my_ranged_units(cl: MyClient, db: str, tables: List[MyTable], sizes: Dict[str, int], jobs: int,
                     range_bytes: int = MY_RANGE_BYTES) -> List[Tuple[MyTable, str, int]]:
-    """(table, WHERE clause, estimated bytes) covering every row of every table exactly once: a large table whose
-    PRIMARY KEY starts with an integer column as ranges of that column (a row's range is fixed by its own key
-    value, so the ranges partition the table), any other table whole."""
-    big = [t for t in tables if sizes.get(t.name, 0) > range_bytes]
+    """(table, WHERE clause, estimated bytes) covering every row of every table exactly once: a large InnoDB table
+    whose PRIMARY KEY starts with an integer column as ranges of that column (a row's range is fixed by its own
+    key value, so the ranges partition the table; InnoDB clusters rows on that key, so a range is one
+    contiguous read), any other table whole."""
+    big = [t for t in tables if t.engine.lower() == "innodb" and sizes.get(t.name, 0) > range_bytes]
     keys: Dict[str, str] = {}
     if big:
         names = ", ".join(my_str(t.name) for t in big)

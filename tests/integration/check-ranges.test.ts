@@ -128,6 +128,31 @@ describe("MariaDB check in key ranges", () => {
     expect(refused.stderr).toMatch(/fingerprint: MySQLdb \(check\): connecting: ERROR 1045: Access denied for user 'nobody'/);
   });
 
+  test("sizes are sampled again before they decide the ranges: a table its statistics still describe as empty is split", async () => {
+    // InnoDB's statistics lag a load (recalculated in the background, or never with STATS_AUTO_RECALC=0):
+    // information_schema reads them, and they decide which tables are split.
+    await server.rootSql("CREATE TABLE lagging (id INT PRIMARY KEY, v VARCHAR(200)) ENGINE=InnoDB STATS_AUTO_RECALC=0; " +
+      "ANALYZE TABLE lagging; INSERT INTO lagging SELECT seq, REPEAT('v', 200) FROM seq_1_to_20000;", "app");
+    try {
+      const stale = Number((await server.rootSql("SELECT data_length FROM information_schema.tables WHERE table_schema = 'app' AND table_name = 'lagging';")).trim());
+      expect(stale).toBeLessThanOrEqual(16384);
+      const r = await python([
+        "import json, sys",
+        `sys.path.insert(0, ${JSON.stringify(LIB)})`,
+        "import fingerprint as fp",
+        `cl = fp.MyClient("mariadb", ${JSON.stringify(cnf)})`,
+        "tables = [t for t in fp.my_tables(cl, 'app')[0] if t.name == 'lagging']",
+        "sizes = fp.my_table_sizes(cl, 'app', tables)",
+        "units = fp.my_ranged_units(cl, 'app', tables, sizes, 4, range_bytes=1 << 20)",
+        "print(json.dumps({'size': sizes['lagging'], 'ranges': len(units)}))",
+      ]) as unknown as { size: number; ranges: number };
+      expect(r.size).toBeGreaterThan(2 << 20);
+      expect(r.ranges).toBeGreaterThan(1);
+    } finally {
+      await server.rootSql("DROP TABLE lagging;", "app");
+    }
+  });
+
   test("a changed row at a range's edge changes the split digest", async () => {
     const before = await myDigests(cnf, "app");
     await server.rootSql("UPDATE signed_keys SET v = 'MAX' WHERE id = 9223372036854775807; " +

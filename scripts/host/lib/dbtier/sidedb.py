@@ -33,7 +33,7 @@ DUMP_FORMATS = ("sql", "mysql-exact-1", "pg-split-1")
 # Connections reading a side or scratch database when it is checked (DBTIER_CHECK_JOBS overrides): MariaDB's
 # scans wait on page reads as much as on the CPU, so more of them than cores still shorten its check;
 # PostgreSQL already spreads each table's scan over its parallel workers (scripts/bench/WHY.md).
-CHECK_JOBS = {"mysql": 4, "postgres": 2}
+CHECK_JOBS = {"mysql": 8, "postgres": 2}
 
 
 class CheckFailed(Exception):

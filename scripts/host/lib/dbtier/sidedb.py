@@ -31,9 +31,11 @@ from .readback import Reader, Selected, StatsTee, StreamError, discard
 
 DUMP_FORMATS = ("sql", "mysql-exact-1", "pg-split-1")
 # Connections reading a side or scratch database when it is checked (DBTIER_CHECK_JOBS overrides): MariaDB's
-# scans wait on page reads as much as on the CPU, so more of them than cores still shorten its check;
-# PostgreSQL already spreads each table's scan over its parallel workers (scripts/bench/WHY.md).
-CHECK_JOBS = {"mysql": 8, "postgres": 2}
+# scans wait on page reads as much as on the CPU, so more of them than cores still shorten its check, as
+# connections in the checker's process (libmariadb); as `mariadb` client processes (no python3-mysqldb, the
+# MySQL flavour) each costs ~10 MiB of the client's memory. PostgreSQL already spreads each table's scan over
+# its parallel workers (scripts/bench/WHY.md).
+CHECK_JOBS = {"mysql": 8, "mysql-client": 2, "postgres": 2}
 
 
 class CheckFailed(Exception):
@@ -204,17 +206,20 @@ class Side:
             actual = os.path.join(self.run.path, "restored-digests.json")
             # db is a side or scratch database nothing else writes to: its tables are read over several
             # connections (CHECK_JOBS), large MariaDB/MySQL tables in key ranges.
-            argv = [PYTHON, fp, "fingerprint", self.cfg.family, db, actual,
-                    "--jobs", os.environ.get("DBTIER_CHECK_JOBS") or str(CHECK_JOBS[self.cfg.family])]
+            argv = [PYTHON, fp, "fingerprint", self.cfg.family, db, actual]
             # the side database is digested the way the source's rows were
             fingerprint = backup.fingerprint_module()
             method = fingerprint.row_digest_of(source)
             argv += ["--row-digest", method] if method else []
+            jobs = CHECK_JOBS[self.cfg.family]
             if self.cfg.family == "mysql":
                 argv += ["--client", self.adm.client, "--cnf", self.adm.cnf]
                 target = self.adm.row_driver(fingerprint)
                 if target is not None:  # the connections in the checker's process, not a client each
                     argv += ["--driver", self.run.private_file("check-driver.json", target.to_json())]
+                else:
+                    jobs = CHECK_JOBS["mysql-client"]
+            argv += ["--jobs", os.environ.get("DBTIER_CHECK_JOBS") or str(jobs)]
             r = self._tool(argv)
             if r.returncode != 0:
                 raise CheckFailed(f"taking the digests of {db} failed: {_lines(r.stderr.decode(errors='replace'), 2)}")

@@ -202,7 +202,8 @@ class DbtierDb(Pipeline):
              "--single-thread wlog 19 mml 6 | age | s3stream put, part-ETag upload check, signed manifest); restore "
              "latest --yes --unverified into an empty database (download checked part by part against the signed "
              "manifest | age -d | zstd -d | parallel-load: 2 driver connections, into a side database; its digests "
-             "compared with the source's over 2 connections; swapped in)")
+             "compared with the source's, MariaDB's large tables in key ranges over 8 connections, PostgreSQL over 2; "
+             "swapped in)")
 
     def backup(self, ctx, prefix):
         ctx.write_host_env(prefix)

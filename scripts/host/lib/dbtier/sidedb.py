@@ -214,8 +214,10 @@ class Side:
             jobs = CHECK_JOBS[self.cfg.family]
             if self.cfg.family == "mysql":
                 argv += ["--client", self.adm.client, "--cnf", self.adm.cnf]
-                target = self.adm.row_driver(fingerprint)
-                if target is not None:  # the connections in the checker's process, not a client each
+                # the row sums (mysql-row-sha256) over connections in the checker's process, not a client each;
+                # older backups' ordered stream digests go through clients
+                target = self.adm.row_driver(fingerprint) if method == fingerprint.MY_ROW_SHA256 else None
+                if target is not None:
                     argv += ["--driver", self.run.private_file("check-driver.json", target.to_json())]
                 else:
                     jobs = CHECK_JOBS["mysql-client"]

@@ -40,16 +40,16 @@ interface Check {
   readonly units: Record<string, Record<string, number[]>>;
 }
 
-async function python(lines: string[]): Promise<Check> {
+async function python<T>(lines: string[]): Promise<T> {
   const r = await run("/usr/bin/python3", ["-c", lines.join("\n")]);
   if (r.code !== 0) throw new Error(`check script failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as Check;
+  return JSON.parse(r.stdout) as T;
 }
 
 /** Digests of db over 1 connection, and over 2 and 4 with every table of more than one byte split (the real
  * threshold is MY_RANGE_BYTES); per split, each table's ranges' own row counts. */
 function myDigests(cnf: string, db: string): Promise<Check> {
-  return python([
+  return python<Check>([
     "import json, sys",
     `sys.path.insert(0, ${JSON.stringify(LIB)})`,
     "import fingerprint as fp",
@@ -136,7 +136,7 @@ describe("MariaDB check in key ranges", () => {
     try {
       const stale = Number((await server.rootSql("SELECT data_length FROM information_schema.tables WHERE table_schema = 'app' AND table_name = 'lagging';")).trim());
       expect(stale).toBeLessThanOrEqual(16384);
-      const r = await python([
+      const r = await python<{ size: number; ranges: number }>([
         "import json, sys",
         `sys.path.insert(0, ${JSON.stringify(LIB)})`,
         "import fingerprint as fp",
@@ -145,7 +145,7 @@ describe("MariaDB check in key ranges", () => {
         "sizes = fp.my_table_sizes(cl, 'app', tables)",
         "units = fp.my_ranged_units(cl, 'app', tables, sizes, 4, range_bytes=1 << 20)",
         "print(json.dumps({'size': sizes['lagging'], 'ranges': len(units)}))",
-      ]) as unknown as { size: number; ranges: number };
+      ]);
       expect(r.size).toBeGreaterThan(2 << 20);
       expect(r.ranges).toBeGreaterThan(1);
     } finally {

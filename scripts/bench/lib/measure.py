@@ -61,23 +61,24 @@ class Measurement:
         return self.cpu_user_s + self.cpu_sys_s
 
 
-def _session_of(pid: int) -> Optional[int]:
+def _stat_after_comm(pid: int) -> Optional[List[bytes]]:
+    """/proc/PID/stat's fields after the command name (field 3 on), or None once the process is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             raw = f.read()
     except OSError:
         return None
-    rest = raw[raw.rindex(b")") + 2:].split()
-    return int(rest[3])  # field 6: session id
+    return raw[raw.rindex(b")") + 2:].split()
+
+
+def _session_of(pid: int) -> Optional[int]:
+    rest = _stat_after_comm(pid)
+    return int(rest[3]) if rest else None  # field 6: session id
 
 
 def _ppid(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return 0
-    return int(raw[raw.rindex(b")") + 2:].split()[1])  # field 4
+    rest = _stat_after_comm(pid)
+    return int(rest[1]) if rest else 0  # field 4
 
 
 _LIBC = ctypes.CDLL(None, use_errno=True)

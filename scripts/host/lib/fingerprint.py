@@ -615,25 +615,39 @@ def _driver_error(e: BaseException) -> str:
     return f"ERROR {args[0]}: {args[1]}" if len(args) == 2 else str(e) or type(e).__name__
 
 
+def _driver_snapshot(target: DriverTarget, connect_kwargs: Dict[str, object], what: str, cursor_class=None):
+    """(connection, cursor) through libmariadb inside one consistent snapshot (SNAPSHOT_SESSION); a TCP session
+    that is not encrypted is refused. Errors name WHAT the connection is for; the caller closes it."""
+    import MySQLdb
+    try:
+        conn = MySQLdb.connect(**connect_kwargs)
+    except MySQLdb.Error as e:
+        raise Failure(f"MySQLdb ({what}): connecting: {_driver_error(e)}") from None
+    try:
+        cur = conn.cursor(cursor_class) if cursor_class else conn.cursor()
+        if not target.socket:
+            cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+            if not (cur.fetchall() or [(b"", b"")])[0][1]:
+                raise Failure(f"MySQLdb ({what}): the connection to {target.host}:{target.port} is not encrypted")
+        for statement in SNAPSHOT_SESSION:
+            cur.execute(statement)
+        return conn, cur
+    except MySQLdb.Error as e:
+        conn.close()
+        raise Failure(f"MySQLdb ({what}): connecting: {_driver_error(e)}") from None
+    except Failure:
+        conn.close()
+        raise
+
+
 def _driver_rows(target: DriverTarget, db: str, tables: List[MyTable], hashed: bool, on_begin, on_batch,
                  on_end) -> None:
     """The rows through libmariadb in this process (python3-mysqldb, unbuffered): the same lines the client
     would write, without a client process escaping every byte on the way (scripts/bench/WHY.md)."""
     import MySQLdb
     import MySQLdb.cursors
-    stage = "connecting"
+    conn, cur = _driver_snapshot(target, target.connect_kwargs(), "row data", MySQLdb.cursors.SSCursor)
     try:
-        conn = MySQLdb.connect(**target.connect_kwargs())
-    except MySQLdb.Error as e:
-        raise Failure(f"MySQLdb (row data): {stage}: {_driver_error(e)}") from None
-    try:
-        cur = conn.cursor(MySQLdb.cursors.SSCursor)
-        if not target.socket:
-            cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
-            if not (cur.fetchall() or [(b"", b"")])[0][1]:
-                raise Failure(f"MySQLdb (row data): the connection to {target.host}:{target.port} is not encrypted")
-        for statement in SNAPSHOT_SESSION:
-            cur.execute(statement)
         for t in tables:
             stage = f"table {t.name}"
             on_begin(t)
@@ -838,19 +852,13 @@ def _my_unit_sql(db: str, t: MyTable, where: str) -> str:
             f"FROM {my_ident(db)}.{my_ident(t.name)}{where}")
 
 
-def _my_unit_sums_driver(connect_kwargs: Dict[str, object], db: str, units: List[Tuple[MyTable, str]]
-                         ) -> List[Tuple[int, int]]:
+def _my_unit_sums_driver(target: DriverTarget, connect_kwargs: Dict[str, object], db: str,
+                         units: List[Tuple[MyTable, str]]) -> List[Tuple[int, int]]:
     """_my_unit_sums over a libmariadb connection in this process: the check's connections cost no client
     process each, so there can be more of them (DBTIER_CHECK_JOBS)."""
     import MySQLdb
+    conn, cur = _driver_snapshot(target, connect_kwargs, "check")
     try:
-        conn = MySQLdb.connect(**connect_kwargs)
-    except MySQLdb.Error as e:
-        raise Failure(f"MySQLdb (check): connecting: {_driver_error(e)}") from None
-    try:
-        cur = conn.cursor()
-        for statement in SNAPSHOT_SESSION:
-            cur.execute(statement)
         out: List[Tuple[int, int]] = []
         for t, where in units:
             cur.execute(f"SELECT {_my_unit_sql(db, t, where)}")
@@ -969,7 +977,7 @@ def my_table_rows(cl: MyClient, db: str, tables: List[MyTable], jobs: int, metho
 
     def group_sums(group: List[int]) -> List[Tuple[int, int]]:
         mine = [units[i] for i in group]
-        return _my_unit_sums_driver(kwargs, db, mine) if kwargs else _my_unit_sums(cl, db, mine)
+        return _my_unit_sums_driver(driver, kwargs, db, mine) if driver and kwargs else _my_unit_sums(cl, db, mine)
 
     sums: List[Tuple[int, int]] = [(0, 0)] * len(units)
     for group, part in zip(groups, _in_threads(group_sums, groups)):

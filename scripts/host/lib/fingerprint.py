@@ -615,9 +615,10 @@ def _driver_error(e: BaseException) -> str:
     return f"ERROR {args[0]}: {args[1]}" if len(args) == 2 else str(e) or type(e).__name__
 
 
-def _driver_snapshot(target: DriverTarget, connect_kwargs: Dict[str, object], what: str, cursor_class=None):
-    """(connection, cursor) through libmariadb inside one consistent snapshot (SNAPSHOT_SESSION); a TCP session
-    that is not encrypted is refused. Errors name WHAT the connection is for; the caller closes it."""
+def _driver_connect(target: DriverTarget, connect_kwargs: Dict[str, object], what: str, cursor_class=None,
+                    session: Sequence[str] = ()):
+    """(connection, cursor) through libmariadb, SESSION's statements run; a TCP session that is not encrypted is
+    refused. Errors name WHAT the connection is for; the caller closes it."""
     import MySQLdb
     try:
         conn = MySQLdb.connect(**connect_kwargs)
@@ -629,7 +630,7 @@ def _driver_snapshot(target: DriverTarget, connect_kwargs: Dict[str, object], wh
             cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
             if not (cur.fetchall() or [(b"", b"")])[0][1]:
                 raise Failure(f"MySQLdb ({what}): the connection to {target.host}:{target.port} is not encrypted")
-        for statement in SNAPSHOT_SESSION:
+        for statement in session:
             cur.execute(statement)
         return conn, cur
     except MySQLdb.Error as e:
@@ -638,6 +639,47 @@ def _driver_snapshot(target: DriverTarget, connect_kwargs: Dict[str, object], wh
     except Failure:
         conn.close()
         raise
+
+
+def _driver_snapshot(target: DriverTarget, connect_kwargs: Dict[str, object], what: str, cursor_class=None):
+    """_driver_connect inside one consistent snapshot (SNAPSHOT_SESSION)."""
+    return _driver_connect(target, connect_kwargs, what, cursor_class, SNAPSHOT_SESSION)
+
+
+class DriverClient:
+    """MyClient.query over one libmariadb connection in this process, for a caller that must not start client
+    processes (the check that runs beside a load: each `mariadb` would cost ~10 MiB). Rows as the client's
+    --batch --raw prints them: text, NULL as the word NULL; a script of several statements gives all their rows."""
+
+    def __init__(self, target: DriverTarget, what: str = "check"):
+        self.target, self.what = target, what
+        self.conn = self.cur = None
+
+    def query(self, sql: str) -> List[List[str]]:
+        import MySQLdb
+        from MySQLdb.constants import CLIENT
+        if self.conn is None:
+            kwargs = dict(self.target.connect_kwargs(), client_flag=CLIENT.MULTI_STATEMENTS)
+            self.conn, self.cur = _driver_connect(self.target, kwargs, self.what)
+        out: List[List[str]] = []
+        try:
+            self.cur.execute(sql)
+            while True:
+                for row in self.cur.fetchall() or ():
+                    out.append(["NULL" if v is None else bytes(v).decode("utf-8", "surrogateescape") for v in row])
+                if not self.cur.nextset():
+                    return out
+        except MySQLdb.Error as e:
+            self.close()  # the statements after the failed one were not run: a new session for the next query
+            raise Failure(f"MySQLdb ({self.what}): {_driver_error(e)}") from None
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except Exception:  # noqa: BLE001 - a failed goodbye changes nothing
+                pass
+        self.conn = self.cur = None
 
 
 def _driver_rows(target: DriverTarget, db: str, tables: List[MyTable], hashed: bool, on_begin, on_batch,
@@ -775,6 +817,10 @@ def mysql_dump(db: str, digests_path: str, client: str, dump_tool: str, cnf: str
     for reason in inexact if not quiet else []:
         print(f"fingerprint: cannot be restored exactly: {reason}", file=sys.stderr)
     tables, sequences = my_tables(cl, db)
+    # the rows of the largest tables first: a restore checks each table as soon as it is loaded (sidedb), beside
+    # the rest of the load
+    sizes = my_data_lengths(cl, db)
+    tables = sorted(tables, key=lambda t: -sizes.get(t.name, 0))
     objects = my_objects(cl, db)
     database = my_database(cl, db)
     # 1. tables, views and routines (no rows, no triggers or events yet)
@@ -949,8 +995,22 @@ def my_table_sizes(cl: MyClient, db: str, tables: List[MyTable]) -> Dict[str, in
             cl.query(f"ANALYZE TABLE {', '.join(f'{my_ident(db)}.{my_ident(t.name)}' for t in innodb)};")
         except Failure:
             pass  # refused (privileges): the sizes as they are only choose ranges, never change a digest
+    return my_data_lengths(cl, db)
+
+
+def my_data_lengths(cl: MyClient, db: str) -> Dict[str, int]:
+    """Bytes per table as the server's statistics tell now (no sampling)."""
     return {r[0]: int(r[1] or 0) for r in cl.query(
         f"SELECT table_name, IFNULL(data_length, 0) FROM information_schema.tables WHERE table_schema = {my_str(db)};")}
+
+
+def my_loaded_table_digests(cl, db: str, names: Sequence[str], jobs: int, driver: DriverTarget
+                            ) -> Dict[str, Dict[str, object]]:
+    """mysql-row-sha256 digests of the tables NAMES of a side or scratch database, as my_table_rows takes them for
+    the whole database (sizes, key ranges, JOBS driver connections); cl: a DriverClient."""
+    tables, _ = my_tables(cl, db)
+    wanted = set(names)
+    return my_table_rows(cl, db, [t for t in tables if t.name in wanted], jobs, MY_ROW_SHA256, driver=driver)
 
 
 def my_table_rows(cl: MyClient, db: str, tables: List[MyTable], jobs: int, method: str,
@@ -987,12 +1047,17 @@ def my_table_rows(cl: MyClient, db: str, tables: List[MyTable], jobs: int, metho
 
 
 def mysql_fingerprint(db: str, out_path: str, client: str, cnf: str, jobs: int = 1, method: str = MY_ROW_SHA256,
-                      driver: Optional[DriverTarget] = None) -> int:
+                      driver: Optional[DriverTarget] = None, known: Optional[Dict[str, Dict[str, object]]] = None) -> int:
+    """known: row digests of some tables already taken (by METHOD) once nothing could change them any more (the
+    check that ran beside the load); those tables are not read again."""
     if method not in MY_ROW_DIGESTS:
         raise Failure(f"row digest '{method}' is unknown (known: {', '.join(MY_ROW_DIGESTS)})")
     cl = MyClient(client, cnf)
     tables, sequences = my_tables(cl, db)
-    doc = {"format": MYSQL_FORMAT, "rowDigest": method, "tables": my_table_rows(cl, db, tables, jobs, method, driver=driver),
+    known = known or {}
+    rows = my_table_rows(cl, db, [t for t in tables if t.name not in known], jobs, method, driver=driver)
+    rows.update({t.name: known[t.name] for t in tables if t.name in known})
+    doc = {"format": MYSQL_FORMAT, "rowDigest": method, "tables": rows,
            "objects": my_objects(cl, db), "sequences": my_sequence_state(cl, db, sequences),
            "inexact": my_inexact(cl, db), "database": my_database(cl, db)}
     _write_json(out_path, doc)
@@ -1407,6 +1472,14 @@ def _load(path: str) -> dict:
     return doc.get("source", doc) if isinstance(doc, dict) else {}
 
 
+def _known_tables(path: str, method: str) -> Dict[str, Dict[str, object]]:
+    """--known FILE: {"rowDigest": M, "tables": {name: {"rows": N, "digest": hex}}}, taken by the same method."""
+    doc = _load(path)
+    if doc.get("rowDigest") != method or not isinstance(doc.get("tables"), dict):
+        raise Failure(f"{path}: not row digests by {method}")
+    return doc["tables"]
+
+
 def row_digest_of(doc: dict) -> Optional[str]:
     """How the digests' rows were hashed (digests without the record are their engine's first method)."""
     return doc.get("rowDigest") or {PG_FORMAT: PG_ROW_MD5, MYSQL_FORMAT: MY_ROW_STREAM}.get(doc.get("format"))
@@ -1484,8 +1557,9 @@ def main(argv: List[str]) -> int:
         if len(argv) >= 4 and argv[0] == "fingerprint" and argv[1] == "mysql":
             o = _opts(argv[4:])
             driver = DriverTarget.from_file(o["driver"]) if "driver" in o else None
-            return mysql_fingerprint(argv[2], argv[3], o["client"], o["cnf"], int(o.get("jobs", "1")),
-                                     o.get("row-digest", MY_ROW_SHA256), driver)
+            method = o.get("row-digest", MY_ROW_SHA256)
+            return mysql_fingerprint(argv[2], argv[3], o["client"], o["cnf"], int(o.get("jobs", "1")), method, driver,
+                                     _known_tables(o["known"], method) if "known" in o else None)
         if len(argv) >= 4 and argv[0] == "fingerprint" and argv[1] == "postgres":
             o = _opts(argv[4:])
             return pg_fingerprint(argv[2], argv[3], int(o.get("jobs", "1")), o.get("row-digest", PG_ROW_SHA256))

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import queue
 import re
@@ -93,6 +94,23 @@ class Barrier:
     def __init__(self, token: bytes):
         self.token = token
         self.done = threading.Event()
+
+
+class Marker:
+    """Queued on every driver connection: calls fn once each of them has executed, without an error, everything
+    queued before it (no connection waits for the others)."""
+
+    def __init__(self, count: int, fn):
+        self.left, self.ok, self.fn = count, True, fn
+        self.lock = threading.Lock()
+
+    def arrive(self, ok: bool) -> None:
+        with self.lock:
+            self.left -= 1
+            self.ok = self.ok and ok
+            last = self.left == 0 and self.ok
+        if last:
+            self.fn()
 
 
 # Work items the loaders queue on a connection: ("sql", statement, delimiter), ("copy", "COPY ... FROM
@@ -284,6 +302,9 @@ class DriverConnection:
             if isinstance(item, Barrier):
                 item.done.set()
                 continue
+            if isinstance(item, Marker):
+                item.arrive(self.error is None)
+                continue
             if self.error:
                 continue
             try:
@@ -449,6 +470,12 @@ class Pool:
             b.done.wait()
         debug("drain done")
         self.check()
+
+    def after_all(self, fn) -> None:
+        """fn() once every connection has executed what is queued now (driver connections only)."""
+        marker = Marker(len(self.all), fn)
+        for c in self.all:
+            c.put(marker)
 
     def run_parallel(self, groups: List[List[Item]]) -> None:
         """Run each group's statements in order on one worker; groups in parallel."""
@@ -819,6 +846,39 @@ MY_INDEX_LINE = re.compile(rb"^  (?:UNIQUE )?KEY `(?:[^`]|``)+` \(.*\)(?: USING 
 MY_OBJECT_HEAD = re.compile(rb"\b(?:VIEW|TRIGGER|PROCEDURE|FUNCTION|EVENT)\s+[`\w]", re.I)
 
 
+# What mysql-exact-1 runs after its rows that cannot change a row: session settings, a sequence's next value,
+# ALTER DATABASE (mariadb-dump's character-set switches around triggers) and CREATE TRIGGER (it fires on later
+# writes only, and none follow). Anything else once a table was announced voids the announcements (an event
+# may run at once).
+# (mariadb-dump's sandbox line and comments may come first: a statement carries what preceded it)
+SAFE_AFTER_ROWS = re.compile(rb"^(?:\s+|--[^\n]*\n|/\*M!999999\\- enable the sandbox mode \*/)*"
+                             rb"(?:(?:/\*!\d*\s*)?(?:SET\s|DO SETVAL\(|ALTER DATABASE\s)"
+                             rb"|/\*!\d+ CREATE\*/ (?:/\*!\d+ DEFINER=.*?\*/ )?/\*!\d+ TRIGGER )", re.I | re.S)
+
+
+class Announcer:
+    """--announce FILE (mysql-exact-1, driver connections): a JSON line with a table's name once every row of it
+    is committed, so a checker can digest the table while the rest loads (dbtier's sidedb); a line "!" when a
+    statement after them could change rows already announced: the checker then keeps nothing it took early."""
+
+    def __init__(self, path: str):
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self.lock = threading.Lock()
+        self.announced: set = set()  # quoted names as in INSERT, from the loader's thread
+        self.void = False
+
+    def table(self, name: str) -> None:
+        with self.lock:
+            if not self.void:
+                os.write(self.fd, json.dumps(name).encode() + b"\n")
+
+    def invalidate(self) -> None:
+        with self.lock:
+            if not self.void:
+                self.void = True
+                os.write(self.fd, b"!\n")
+
+
 def strip_definer(stmt: bytes) -> bytes:
     m = MY_OBJECT_HEAD.search(stmt)
     head = m.start() if m else 0
@@ -836,7 +896,8 @@ def with_invisible_pk(create: bytes) -> bytes:
 
 
 class MySQLLoader:
-    def __init__(self, pool: Pool, chunk: int, defer_indexes: bool, dbaas: bool = False, add_pk: bool = False):
+    def __init__(self, pool: Pool, chunk: int, defer_indexes: bool, dbaas: bool = False, add_pk: bool = False,
+                 announce: Optional[Announcer] = None):
         self.pool = pool
         self.chunk = chunk
         self.defer = defer_indexes
@@ -852,6 +913,9 @@ class MySQLLoader:
         self.data_pending = False
         self.started: set = set()  # tables that already received their first INSERT
         self.serial_ordered: set = set()  # tables the dump marked "-- dbtier-serial" (quoted names as in INSERT)
+        # markers ride on driver connections' queues only; client processes announce nothing
+        self.announce = announce if self.retries_deadlocks else None
+        self.loading: Optional[bytes] = None  # the table whose INSERTs are being handed out (quoted name)
 
     @staticmethod
     def serial_key(line: bytes) -> bytes:
@@ -880,8 +944,22 @@ class MySQLLoader:
         self.deferred[name] = [b"ADD " + ln.strip().rstrip(b",") for ln in idx]
         return b"CREATE TABLE `" + name + b"` (\n" + b",\n".join(keep) + b"\n)" + tail
 
+    def _table_loaded(self) -> None:
+        """The rows of the table being loaded are all handed out: announce it once they are executed."""
+        if self.announce is None or self.loading is None:
+            return
+        name, announce = dumpkit.unquote_mysql(self.loading), self.announce
+        announce.announced.add(self.loading)
+        self.loading = None
+        self.pool.after_all(lambda: announce.table(name))
+
     def statement(self, stmt: bytes, delim: bytes) -> None:
         p = self.pool
+        if self.announce is not None:
+            self._table_loaded()
+            if self.announce.announced and not SAFE_AFTER_ROWS.match(stmt):
+                debug(f"announcements voided by: {describe_item(sql(stmt))}")
+                self.announce.invalidate()
         if MY_DROP_STMT.match(stmt):
             return
         # --dbaas (dbtier-db always loads so, as the app user): statements only SUPER may run are left
@@ -917,6 +995,11 @@ class MySQLLoader:
             self.pool.control.sync()
             self.need_sync = False
         m = MY_INSERT.match(stmt)
+        if self.announce is not None and m and m.group(1) != self.loading:
+            self._table_loaded()
+            self.loading = m.group(1)
+            if self.loading in self.announce.announced:  # rows of a table announced as complete
+                self.announce.invalidate()
         if m and m.group(1) not in self.started:
             # The first INSERT into an empty InnoDB table may take a table lock (MariaDB's bulk insert
             # into an empty table): two connections starting on it at once deadlock. It runs alone.
@@ -968,6 +1051,7 @@ class MySQLLoader:
         if sc.pending():
             raise LoadError("dump ends inside a statement (truncated input?)")
         self.pool.drain()
+        self._table_loaded()
         if self.deferred:
             debug(f"deferred indexes: {list(self.deferred)}")
             self.pool.run_parallel([[sql(b"ALTER TABLE `" + t + b"` " + b", ".join(adds))]
@@ -1110,6 +1194,9 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
                          "SUPER-only statements; PostgreSQL ownership, extension comments, plpgsql")
     ap.add_argument("--add-pk", action="store_true",
                     help="MariaDB/MySQL: give tables without a primary key an invisible one (servers that require it)")
+    ap.add_argument("--announce", metavar="FILE",
+                    help="MariaDB/MySQL mysql-exact-1: append each table's name (a JSON line) once all its rows are "
+                         "committed; a line ! if a later statement could change them")
     ap.add_argument("--defer-indexes", action="store_true",
                     help="MariaDB/MySQL: build secondary indexes after the data (for indexes larger than the buffer pool)")
     a = ap.parse_args(argv)
@@ -1121,6 +1208,8 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
         die(2, f"--chunk-bytes {a.chunk_bytes}: at least 4096")
     if a.socket and a.host:
         die(2, "--socket and --host exclude each other")
+    if a.announce and (a.engine == "postgres" or a.format != "mysql-exact-1"):
+        die(2, "--announce: only MariaDB/MySQL dumps in --format mysql-exact-1")
     direct = [a.host, a.port, a.user, a.password_file]
     if not a.socket and any(direct) and not all(direct):
         die(2, "--host, --port, --user and --password-file go together")
@@ -1192,7 +1281,8 @@ def main(argv: List[str]) -> int:
                 pg_restore_section(a, getattr(engine, "pgpass", None), archive, "post-data", a.jobs)
                 return 0
         else:
-            MySQLLoader(pool, a.chunk_bytes, a.defer_indexes, a.dbaas, a.add_pk).run(stream)
+            MySQLLoader(pool, a.chunk_bytes, a.defer_indexes, a.dbaas, a.add_pk,
+                        Announcer(a.announce) if a.announce else None).run(stream)
         pool.close()
         pool = None
         return 0

@@ -25,6 +25,7 @@ from typing import Dict, Optional
 
 from . import backup, config, pipeline, s3
 from .backup import LIB, PYTHON
+from .earlycheck import EarlyDigests
 from .db import Admin, RunDir
 from .log import Failure, log
 from .readback import Reader, Selected, StatsTee, StreamError, discard
@@ -36,6 +37,13 @@ DUMP_FORMATS = ("sql", "mysql-exact-1", "pg-split-1")
 # MySQL flavour) each costs ~10 MiB of the client's memory. PostgreSQL already spreads each table's scan over
 # its parallel workers (scripts/bench/WHY.md).
 CHECK_JOBS = {"mysql": 8, "mysql-client": 2, "postgres": 2}
+
+
+def check_jobs(kind: str) -> int:
+    value = os.environ.get("DBTIER_CHECK_JOBS") or str(CHECK_JOBS[kind])
+    if not value.isdigit() or not 1 <= int(value) <= 64:
+        raise Failure(f"DBTIER_CHECK_JOBS={value!r}: allowed a whole number from 1 to 64")
+    return int(value)
 
 
 class CheckFailed(Exception):
@@ -73,6 +81,7 @@ def has_source_digests(doc: Dict) -> bool:
 class Side:
     def __init__(self, cfg: config.Config, run: RunDir, adm: Admin) -> None:
         self.cfg, self.run, self.adm = cfg, run, adm
+        self.early: Dict[str, Dict[str, Dict[str, object]]] = {}  # db -> row digests taken beside its load
 
     def name(self, purpose: str) -> str:
         try:
@@ -121,7 +130,7 @@ class Side:
 
     # ---- loading ----
 
-    def loader(self, db: str, fmt: str) -> pipeline.Stage:
+    def loader(self, db: str, fmt: str, announce: str = "") -> pipeline.Stage:
         """The dump's SQL runs with the app user's rights only: the loader connects as the app user (a SET ROLE
         could be undone by the SQL itself with RESET ROLE); create() gave that user the empty database.
         DBTIER_LOAD_JOBS [2] connections (on two cores a third added nothing)."""
@@ -144,6 +153,8 @@ class Side:
                 extra = ["--session-sql", "SET SESSION sql_require_primary_key = 0"]
             elif policy == "rewrite":
                 extra = ["--add-pk"]
+        if announce:
+            extra += ["--announce", announce]
         return pipeline.Stage("load", [PYTHON, os.path.join(LIB, "parallel-load.py"), "--engine", self.adm.loader_engine,
                                        "--database", db, *conn, "--jobs", os.environ.get("DBTIER_LOAD_JOBS") or "2",
                                        "--format", fmt, "--dbaas", *extra])
@@ -172,10 +183,37 @@ class Side:
         # from them), its settings last on PostgreSQL (default_transaction_read_only must not reach the load).
         if self.cfg.family == "mysql":
             self._database_properties(db, sel)
-        reader.stream(sel, identity, self.loader(db, (sel.doc.get("dump") or {}).get("format") or "sql"), stats)
+        self.early.pop(db, None)
+        early = self._early_digests(db, sel)
+        fmt = (sel.doc.get("dump") or {}).get("format") or "sql"
+        try:
+            reader.stream(sel, identity, self.loader(db, fmt, early.path if early else ""), stats)
+        except BaseException:
+            if early:
+                early.stop()
+            raise
+        if early:
+            self.early[db] = early.finish()
         if self.cfg.family != "mysql":
             self._database_properties(db, sel)
         return stats
+
+    def _early_digests(self, db: str, sel: Selected) -> Optional[EarlyDigests]:
+        """Started for a load whose tables can be checked while it goes on (earlycheck.py): MariaDB, an
+        mysql-exact-1 dump with the source's row sums (mysql-row-sha256), libmariadb here. DBTIER_EARLY_CHECK=0:
+        every table is read after the load."""
+        if self.cfg.family != "mysql" or os.environ.get("DBTIER_EARLY_CHECK") == "0" or not has_source_digests(sel.doc):
+            return None
+        fingerprint = backup.fingerprint_module()
+        if ((sel.doc.get("dump") or {}).get("format") != "mysql-exact-1"
+                or fingerprint.row_digest_of(sel.doc["source"]) != fingerprint.MY_ROW_SHA256):
+            return None
+        target = self.adm.row_driver(fingerprint)
+        if target is None:
+            return None
+        early = EarlyDigests(self.run.private_file("loaded-tables.jsonl", ""), db, target, check_jobs("mysql"), fingerprint)
+        early.start()
+        return early
 
     def load_file(self, path: str, db: str, stats: str) -> None:
         """A baseline dump file (.sql, .sql.zst, .sql.gz) into db; the dump's own rows and digests to stats."""
@@ -211,7 +249,11 @@ class Side:
             fingerprint = backup.fingerprint_module()
             method = fingerprint.row_digest_of(source)
             argv += ["--row-digest", method] if method else []
-            jobs = CHECK_JOBS[self.cfg.family]
+            jobs = check_jobs(self.cfg.family)
+            known = self.early.pop(db, None)
+            if known:
+                argv += ["--known", self.run.private_file("known-digests.json",
+                                                          json.dumps({"rowDigest": method, "tables": known}))]
             if self.cfg.family == "mysql":
                 argv += ["--client", self.adm.client, "--cnf", self.adm.cnf]
                 # the row sums (mysql-row-sha256) over connections in the checker's process, not a client each;
@@ -220,8 +262,8 @@ class Side:
                 if target is not None:
                     argv += ["--driver", self.run.private_file("check-driver.json", target.to_json())]
                 else:
-                    jobs = CHECK_JOBS["mysql-client"]
-            argv += ["--jobs", os.environ.get("DBTIER_CHECK_JOBS") or str(jobs)]
+                    jobs = check_jobs("mysql-client")
+            argv += ["--jobs", str(jobs)]
             r = self._tool(argv)
             if r.returncode != 0:
                 raise CheckFailed(f"taking the digests of {db} failed: {_lines(r.stderr.decode(errors='replace'), 2)}")

@@ -367,8 +367,25 @@ class MySQLDriverConnection(DriverConnection):
                 raise LoadError(f"{name}: the server did not encrypt the connection (TLS required)")
         super().__init__(name, depth, preamble)
 
+    # Rows of a table whose text columns are all UTF-8 (mysql-exact-1, MySQLLoader.binary_tables) are sent with the
+    # client character set binary: the server's lexer then scans their string literals as bytes, not as UTF-8
+    # characters (most of the server's CPU in a load of text: scripts/bench/WHY.md), and storing them into a UTF-8
+    # column checks them once (a well-formed copy, the same bytes). The session's own settings come back after.
+    BINARY_ON = (b"SET @dbtier_csc = @@character_set_client, @dbtier_ccn = @@collation_connection, "
+                 b"character_set_client = binary, collation_connection = binary")
+    BINARY_OFF = b"SET character_set_client = @dbtier_csc, collation_connection = @dbtier_ccn"
+    binary = False
+
     def execute(self, item: Item) -> None:
-        if item[0] == b"sql":
+        if item[0] == b"query":  # (b"query", statement, list the rows are added to)
+            with self.db.cursor() as cur:
+                cur.execute(item[1])
+                item[2].extend(cur.fetchall())  # type: ignore[attr-defined]
+            return
+        if (item[0] == b"rows") != self.binary:
+            self.db.query(self.BINARY_OFF if self.binary else self.BINARY_ON)
+            self.binary = not self.binary
+        if item[0] in (b"sql", b"rows"):
             for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
                 try:
                     self.db.query(item[1])
@@ -897,7 +914,7 @@ def with_invisible_pk(create: bytes) -> bytes:
 
 class MySQLLoader:
     def __init__(self, pool: Pool, chunk: int, defer_indexes: bool, dbaas: bool = False, add_pk: bool = False,
-                 announce: Optional[Announcer] = None):
+                 announce: Optional[Announcer] = None, exact: bool = False):
         self.pool = pool
         self.chunk = chunk
         self.defer = defer_indexes
@@ -916,6 +933,9 @@ class MySQLLoader:
         # markers ride on driver connections' queues only; client processes announce nothing
         self.announce = announce if self.retries_deadlocks else None
         self.loading: Optional[bytes] = None  # the table whose INSERTs are being handed out (quoted name)
+        # mysql-exact-1 over driver connections: tables whose rows go with the client character set binary
+        self.exact = exact and self.retries_deadlocks
+        self.binary_tables: set = set()
 
     @staticmethod
     def serial_key(line: bytes) -> bytes:
@@ -994,23 +1014,38 @@ class MySQLLoader:
         if self.need_sync:
             self.pool.control.sync()
             self.need_sync = False
+            if self.exact:
+                self.binary_tables = self._utf8_tables()
         m = MY_INSERT.match(stmt)
         if self.announce is not None and m and m.group(1) != self.loading:
             self._table_loaded()
             self.loading = m.group(1)
             if self.loading in self.announce.announced:  # rows of a table announced as complete
                 self.announce.invalidate()
+        item = (b"rows", stmt, b";") if m and m.group(1) in self.binary_tables else sql(stmt)
         if m and m.group(1) not in self.started:
             # The first INSERT into an empty InnoDB table may take a table lock (MariaDB's bulk insert
             # into an empty table): two connections starting on it at once deadlock. It runs alone.
             self.started.add(m.group(1))
-            self.pool.control_exec(sql(stmt))
+            self.pool.control_exec(item)
             self.pool.control.sync()
         elif m and (m.group(1) in self.serial_ordered or (m.group(1) in self.serial and not self.retries_deadlocks)):
-            self.pool.dispatch_to(m.group(1), sql(stmt))
+            self.pool.dispatch_to(m.group(1), item)
         else:
-            self.pool.dispatch(sql(stmt))
+            self.pool.dispatch(item)
         self.data_pending = True
+
+    def _utf8_tables(self) -> set:
+        """Tables of the database (quoted as in INSERT) without a character column in anything but utf8mb4 or
+        utf8mb3: the exact dump's text is UTF-8 (its connection's), so for these the bytes it sends are the
+        bytes stored, and its rows can go as binary literals."""
+        rows: List = []
+        self.pool.control_exec((b"query", b"SELECT t.table_name FROM information_schema.tables t WHERE t.table_schema = "
+                                b"DATABASE() AND NOT EXISTS (SELECT 1 FROM information_schema.columns c WHERE "
+                                b"c.table_schema = t.table_schema AND c.table_name = t.table_name AND "
+                                b"c.character_set_name NOT IN ('utf8mb4', 'utf8mb3', 'utf8'))", rows))
+        self.pool.control.sync()
+        return {(r[0] if isinstance(r[0], str) else r[0].decode()).encode().replace(b"`", b"``") for r in rows}
 
     def run(self, stream) -> None:
         sc = Scanner("mysql")
@@ -1282,7 +1317,7 @@ def main(argv: List[str]) -> int:
                 return 0
         else:
             MySQLLoader(pool, a.chunk_bytes, a.defer_indexes, a.dbaas, a.add_pk,
-                        Announcer(a.announce) if a.announce else None).run(stream)
+                        Announcer(a.announce) if a.announce else None, a.format == "mysql-exact-1").run(stream)
         pool.close()
         pool = None
         return 0

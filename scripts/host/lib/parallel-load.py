@@ -5,6 +5,7 @@
                    --password-file F [--jobs N] [--tls-mode disable|require|verify-ca|verify-full]
                    [--ca-file F] [--format sql|mysql-exact-1|pg-split-1]
                    [--socket PATH] [--client auto|driver|cli] [--chunk-bytes B] [--defer-indexes]
+                   [--announce FILE]
 
 Input (--format, what the backup's manifest recorded; fingerprint.py writes the new ones):
   sql            mariadb-dump/mysqldump output, or pg_dump plain output (without --create): old backups;
@@ -31,7 +32,10 @@ How the work is split:
     wide-row tables (text, blobs) the ALTER's full scan costs more than inserting into small indexes
     (the 1 GB bench database: 16.4-17.5 s deferred, 15.2-16.4 s inline; scripts/bench/WHY.md);
   * PostgreSQL: post-data PRIMARY KEY/UNIQUE constraints and CREATE INDEX run per table in
-    parallel, then the remaining post-data statements (foreign keys, triggers, ...) in dump order.
+    parallel, then the remaining post-data statements (foreign keys, triggers, ...) in dump order;
+  * mysql-exact-1 over driver connections: the rows of tables whose character columns are all UTF-8 are
+    sent with the client character set binary (MySQLDriverConnection.BINARY_ON), and with --announce each
+    table's name is appended to FILE once its rows are all committed (Announcer).
 
 Clients: with --client driver (the default when the Debian packages python3-pymysql / python3-psycopg2
 are installed) every connection is a driver connection inside this process, which sends each statement

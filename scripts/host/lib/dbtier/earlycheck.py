@@ -52,8 +52,8 @@ class EarlyDigests:
                         return
                     else:
                         time.sleep(POLL_SECONDS)
-        except (self.fp.Failure, OSError, ValueError) as e:
-            self.error = str(e)
+        except Exception as e:  # noqa: BLE001 - whatever fails here, the check after the load reads the table
+            self.error = str(e) or type(e).__name__
         finally:
             client.close()
 

@@ -55,7 +55,7 @@ describe("the check beside the load (MariaDB)", () => {
 
   /** Loads a dump into a fresh database `dst` with the loader announcing to a file that the real checker
    * (EarlyDigests, as sidedb runs it) follows. */
-  async function load(file: string): Promise<Loaded> {
+  async function load(file: string, env: Record<string, string> = {}): Promise<Loaded> {
     await server.rootSql("DROP DATABASE IF EXISTS dst; CREATE DATABASE dst CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;");
     const announce = path.join(dir, "announce.jsonl");
     writeFileSync(announce, "", { mode: 0o600 });
@@ -75,7 +75,7 @@ describe("the check beside the load (MariaDB)", () => {
       "digests = early.finish() if p.returncode == 0 else (early.stop() or {})",
       `print(json.dumps({"lines": open(${JSON.stringify(announce)}).read().splitlines(), "early": digests,`,
       `                  "loader": p.returncode, "stderr": p.stderr.decode()}))`,
-    ].join("\n")]);
+    ].join("\n")], { env: { ...process.env, ...env } });
     if (r.code !== 0) throw new Error(`load script failed: ${r.stderr}`);
     return JSON.parse(r.stdout) as Loaded;
   }
@@ -106,6 +106,22 @@ describe("the check beside the load (MariaDB)", () => {
     // the trigger came after the rows: it fired on none of them
     expect((await server.rootSql("SELECT SUM(comment_count) FROM big_posts;", "dst")).trim()).toBe(
       (await server.rootSql("SELECT SUM(comment_count) FROM big_posts;", "src")).trim());
+  });
+
+  test("rows go as binary literals only for tables whose character columns are all UTF-8, and come back exact", async () => {
+    const src = await dump("src_cs", "DROP EVENT nightly; " +
+      "CREATE TABLE cs_latin (id INT PRIMARY KEY, v VARCHAR(20) CHARACTER SET latin1, u TEXT) ENGINE=InnoDB; " +
+      "INSERT INTO cs_latin VALUES (1, 'caf\u00e9 \u00fc', '\u2603 \ud834\udd1e'), (2, NULL, 'a''b\\\\c');" +
+      "CREATE TABLE cs_utf8 (id INT PRIMARY KEY, v VARCHAR(20) CHARACTER SET utf8mb3, u TEXT, e ENUM('\u00e9', '\u00fc \u2603')) ENGINE=InnoDB; " +
+      "INSERT INTO cs_utf8 VALUES (1, 'caf\u00e9', '\u2603 \ud834\udd1e', '\u00fc \u2603'), (2, '\u00fc', 'a''b', '\u00e9');");
+    const r = await load(src.file, { PARALLEL_LOAD_DEBUG: "1" });
+    expect(r.loader).toBe(0);
+    const chosen = /rows as binary literals: (.*)/.exec(r.stderr)?.[1] ?? "";
+    expect(chosen).toMatch(/b'cs_utf8'/);
+    expect(chosen).toMatch(/b'big_posts'/);
+    expect(chosen).not.toMatch(/cs_latin/);
+    expect(chosen).not.toMatch(/text \\xc3\\xbcn/); // the corpus's table with a latin1 column
+    for (const name of ["cs_latin", "cs_utf8", "text \u00fcn\u00ef"]) expect([name, r.early[name]]).toEqual([name, src.digests.tables[name]]);
   });
 
   test("an announcement waits for the slowest connection: nothing is announced while one still executes the table's rows", async () => {

@@ -1020,6 +1020,7 @@ class MySQLLoader:
             self.need_sync = False
             if self.exact:
                 self.binary_tables = self._utf8_tables()
+                debug(f"rows as binary literals: {sorted(self.binary_tables)}")
         m = MY_INSERT.match(stmt)
         if self.announce is not None and m and m.group(1) != self.loading:
             self._table_loaded()

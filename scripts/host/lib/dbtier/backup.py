@@ -23,7 +23,7 @@ import re
 import socket
 import sys
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from . import VERSION, config, pipeline, s3, trust
 from .db import Admin, RunDir
@@ -97,13 +97,32 @@ def fingerprint_module():
     return fingerprint
 
 
-def _dump_stage(cfg: config.Config, adm: Admin, run: RunDir, digests: str) -> pipeline.Stage:
+class _Counted:
+    """The dump stage's output, counting the bytes written through it (a tool given its descriptor, such as the
+    schema's mariadb-dump, writes past the count: a lower bound)."""
+
+    def __init__(self, out) -> None:
+        self.out, self.bytes = out, 0
+
+    def write(self, data) -> int:
+        self.bytes += len(data)
+        return self.out.write(data)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def fileno(self) -> int:
+        return self.out.fileno()
+
+
+def _dump_stage(cfg: config.Config, adm: Admin, run: RunDir, digests: str, counted: Dict[str, int]) -> pipeline.Stage:
     db = cfg.get("DB_NAME")
     # fingerprint.py's dump in this process (a thread; the dump clients are its children and pg_dump writes to
     # the pipe itself): its own Python process held ~20 MiB more (WHY.md). Its failure is the stage's.
     fingerprint = fingerprint_module()
 
-    def dump(_inp, out) -> None:
+    def dump(_inp, raw_out) -> None:
+        out = _Counted(raw_out)
         try:
             if cfg.family == "mysql":
                 # the clients' connection settings are in their defaults file (adm.cnf); the rows are read in
@@ -114,6 +133,8 @@ def _dump_stage(cfg: config.Config, adm: Admin, run: RunDir, digests: str) -> pi
                 fingerprint.pg_dump(db, digests, out=out, env=adm.env, work_dir=run.path, quiet=True)
         except fingerprint.Failure as e:
             raise RuntimeError(f"fingerprint: {e}") from None
+        finally:
+            counted["bytes"] = out.bytes
     return pipeline.Stage("dump", fn=dump)
 
 
@@ -132,8 +153,9 @@ def take(cfg: config.Config, run: RunDir, adm: Admin, client: s3.Client, signer:
     z = zstd_settings()
     env = dict(adm.env)
     env.update(s3_env(cfg))
+    counted = {"bytes": 0}
     stages = [
-        _dump_stage(cfg, adm, run, digests),
+        _dump_stage(cfg, adm, run, digests, counted),
         # niced: the server and the single-threaded dump (the critical path) keep priority. One thread for
         # I/O and compression: at -3 it outruns the dump, and it needs a quarter of -T0's memory (WHY.md).
         pipeline.Stage("compress", ["nice", "-n", "10", "zstd", "--single-thread", f"-{z['level']}",
@@ -159,12 +181,20 @@ def take(cfg: config.Config, run: RunDir, adm: Admin, client: s3.Client, signer:
             raise ValueError
     except ValueError:
         raise Failure(f"backup {period}/{backup_id}: the dump's source digests are not JSON") from None
-    _finish(cfg, adm, client, signer, period, backup_id, started, version, source, put_report)
+    _finish(cfg, adm, client, signer, period, backup_id, started, version, source, put_report, counted["bytes"])
     return backup_id
 
 
+def _source_bytes(adm: Admin, db: str, dumped: int) -> Optional[int]:
+    """What a copy of db takes, for restore's and verify's free-space check: the server's figure, and at least the
+    rows the dump wrote. MariaDB's figure comes from InnoDB's statistics, which lag a load (a table just filled
+    can still read as one empty page), so a fresh database's copy would be taken for a few KiB."""
+    size = adm.size_bytes(db)
+    return None if size is None else max(size, dumped)
+
+
 def _finish(cfg, adm: Admin, client: s3.Client, signer: trust.Signer, period: str, backup_id: str, started: str,
-            version: str, source: Dict, put_report: str) -> None:
+            version: str, source: Dict, put_report: str, dumped: int = 0) -> None:
     try:
         with open(put_report) as f:
             put = json.load(f)
@@ -198,7 +228,7 @@ def _finish(cfg, adm: Admin, client: s3.Client, signer: trust.Signer, period: st
     manifest = {
         "format": MANIFEST_FORMAT, "backupId": backup_id, "period": period, "app": cfg.app, "startedAt": started,
         "completedAt": completed, "host": socket.gethostname(), "engine": cfg.engine, "serverVersion": version,
-        "database": cfg.get("DB_NAME"), "sourceBytes": adm.size_bytes(cfg.get("DB_NAME")),
+        "database": cfg.get("DB_NAME"), "sourceBytes": _source_bytes(adm, cfg.get("DB_NAME"), dumped),
         "object": {"key": DATA_OBJECT, "sha256": sha, "size": size, "partSize": put.get("partSize"),
                    "parts": put.get("parts")},
         "compression": {"codec": "zstd", "level": int(z["level"]), "args": f"--zstd=wlog={z['wlog']},mml={z['mml']}"},

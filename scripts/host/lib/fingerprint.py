@@ -162,8 +162,9 @@ def join_blob_rows(table: str, rows: bytes) -> bytes:
 
 
 class MyTable:
-    def __init__(self, name: str, engine: str):
+    def __init__(self, name: str, engine: str, size: int = 0):
         self.name, self.engine = name, engine
+        self.size = size  # bytes, as the server's statistics told when the table was listed
         self.columns: List[Tuple[str, str, str]] = []  # (name, data type, charset), generated columns left out
         self.ordered = False  # clustered order reproduced by a reload
 
@@ -226,9 +227,9 @@ class MyTable:
 
 
 def my_tables(cl: MyClient, db: str) -> Tuple[List[MyTable], List[str]]:
-    rows = cl.query(f"SELECT table_name, table_type, IFNULL(engine, '') FROM information_schema.tables "
-                    f"WHERE table_schema = {my_str(db)} ORDER BY table_name;")
-    tables = {r[0]: MyTable(r[0], r[2]) for r in rows if r[1] == "BASE TABLE"}
+    rows = cl.query(f"SELECT table_name, table_type, IFNULL(engine, ''), IFNULL(data_length, 0) FROM "
+                    f"information_schema.tables WHERE table_schema = {my_str(db)} ORDER BY table_name;")
+    tables = {r[0]: MyTable(r[0], r[2], int(r[3])) for r in rows if r[1] == "BASE TABLE"}
     sequences = [r[0] for r in rows if r[1] == "SEQUENCE"]
     gen = "IS_GENERATED" if _has_column(cl, "COLUMNS", "IS_GENERATED") else None
     where_gen = f" AND {gen} = 'NEVER'" if gen else " AND extra NOT LIKE '%GENERATED%'"
@@ -819,8 +820,7 @@ def mysql_dump(db: str, digests_path: str, client: str, dump_tool: str, cnf: str
     tables, sequences = my_tables(cl, db)
     # the rows of the largest tables first: a restore checks each table as soon as it is loaded (sidedb), beside
     # the rest of the load
-    sizes = my_data_lengths(cl, db)
-    tables = sorted(tables, key=lambda t: -sizes.get(t.name, 0))
+    tables = sorted(tables, key=lambda t: -t.size)
     objects = my_objects(cl, db)
     database = my_database(cl, db)
     # 1. tables, views and routines (no rows, no triggers or events yet)
@@ -995,11 +995,6 @@ def my_table_sizes(cl: MyClient, db: str, tables: List[MyTable]) -> Dict[str, in
             cl.query(f"ANALYZE TABLE {', '.join(f'{my_ident(db)}.{my_ident(t.name)}' for t in innodb)};")
         except Failure:
             pass  # refused (privileges): the sizes as they are only choose ranges, never change a digest
-    return my_data_lengths(cl, db)
-
-
-def my_data_lengths(cl: MyClient, db: str) -> Dict[str, int]:
-    """Bytes per table as the server's statistics tell now (no sampling)."""
     return {r[0]: int(r[1] or 0) for r in cl.query(
         f"SELECT table_name, IFNULL(data_length, 0) FROM information_schema.tables WHERE table_schema = {my_str(db)};")}
 

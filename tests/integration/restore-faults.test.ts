@@ -65,6 +65,10 @@ describe.each(ENGINES)("%s: fault matrix of restore, load-app-db and verify", (e
   const identity = () => ({ identityFile: rig.key.identityFile });
   const objectKey = (id: string) => new RegExp(`^shop/hourly/${id}/${OBJECT.replace(/\./g, "\\.")}$`);
   const record = (id: string) => readIfExists(rig.s3.objectFile(`shop/hourly/${id}/verification.json`));
+  // A stalled part of this test's backup: proxy.seen also holds the stalls of the tests before it.
+  const waitForStall = (seenBefore: number) =>
+    waitFor(() => proxy.seen.slice(seenBefore).some((s) => s.fault === "stall"),
+      { timeoutMs: 60_000, intervalMs: 20, what: "part 2 to be in flight" });
   // Every host file rewrite keeps the datastore behind the proxy and loads from the hourly backups.
   const env = (overrides: Record<string, string | null> = {}) =>
     rig.host.writeEnv({ DATASTORE_ENDPOINT: proxy.endpoint, APP_DB_SOURCE: "hourly", ...overrides });
@@ -171,10 +175,11 @@ describe.each(ENGINES)("%s: fault matrix of restore, load-app-db and verify", (e
     const keys = rig.s3.keys();
     const abortedBefore = proxy.aborted.length;
     // Part 2 is held unanswered at the store: the stop lands while a part is in flight.
+    const seenBefore = proxy.seen.length;
     proxy.rules([{ method: "PUT", key: /\/dump\.sql\.zst\.age$/, query: { name: "partNumber", value: "2" }, fault: "stall" }]);
     const run = start(rig, ["backup", "hourly"], S3_RETRY, false);
     const pid = await run.pid;
-    await waitFor(() => proxy.seen.some((s) => s.fault === "stall"), { timeoutMs: 60_000, intervalMs: 20, what: "part 2 to be in flight" });
+    await waitForStall(seenBefore);
     // systemd's stop: SIGTERM to the unit's processes (the host runs dbtier-db detached: -pid is its group).
     const stopped = Date.now();
     process.kill(-pid, "SIGTERM");
@@ -201,10 +206,11 @@ describe.each(ENGINES)("%s: fault matrix of restore, load-app-db and verify", (e
         "FROM generate_series(1, 2000) g;", "app");
     const keys = rig.s3.keys();
     const abortedBefore = proxy.aborted.length;
+    const seenBefore = proxy.seen.length;
     proxy.rules([{ method: "PUT", key: /\/dump\.sql\.zst\.age$/, query: { name: "partNumber", value: "2" }, fault: "stall" }]);
     const run = start(rig, ["backup", "hourly"], S3_RETRY, false);
     const root = await run.pid;
-    await waitFor(() => proxy.seen.some((s) => s.fault === "stall"), { timeoutMs: 60_000, intervalMs: 20, what: "part 2 to be in flight" });
+    await waitForStall(seenBefore);
     await new Promise((r) => setTimeout(r, 1000)); // the next part is read and queued behind the stalled one
     const [uploader] = findDescendants(root, /s3stream\.py put/);
     process.kill(uploader, "SIGTERM");

@@ -1307,6 +1307,13 @@ def pg_relations(s: PgSession) -> List[List[str]]:
                  f"FROM ({PG_RELATIONS}) r(k, q, oid)")
 
 
+# The sessions of a check over several sessions (jobs > 1): each one server process, no parallel workers (two
+# sessions with two workers each were slower on two cores: every query started its workers anew), so the check
+# takes DBTIER_CHECK_JOBS of the server's cores; and, as the load's sessions, they ask the kernel to write back
+# the pages they dirty (the first read of a loaded row sets its hint bits) before the swap's checkpoint would.
+PG_CHECK_SESSION = "SET max_parallel_workers_per_gather = 0; SET backend_flush_after = '2MB'"
+
+
 def pg_digests(s: PgSession, db: str = "", jobs: int = 1, method: str = PG_ROW_SHA256
                ) -> Tuple[Dict[str, Dict[str, object]], Dict[str, str]]:
     """jobs > 1: the tables are digested over that many sessions, each its own snapshot (only for a database
@@ -1317,6 +1324,7 @@ def pg_digests(s: PgSession, db: str = "", jobs: int = 1, method: str = PG_ROW_S
     if jobs <= 1 or len(relations) < 2:
         tables = pg_table_digests(s, [r[:3] for r in relations], method)
     else:
+        s.run(PG_CHECK_SESSION)
         by_quoted = {r[1]: r[:3] for r in relations}
         groups = _in_groups([(r[1], int(r[3] or 0)) for r in relations], jobs)
 
@@ -1327,6 +1335,7 @@ def pg_digests(s: PgSession, db: str = "", jobs: int = 1, method: str = PG_ROW_S
             try:
                 other.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 other.run(PG_EXACT_SETTINGS)
+                other.run(PG_CHECK_SESSION)
                 out = pg_table_digests(other, [by_quoted[q] for q in group], method)
                 other.run("COMMIT")
                 return out

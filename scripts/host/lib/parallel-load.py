@@ -637,6 +637,13 @@ PG_TOAST_LZ4 = (b"DO $dbtier$ BEGIN PERFORM pg_catalog.set_config('default_toast
                 b"EXCEPTION WHEN OTHERS THEN NULL; END $dbtier$")
 
 
+# The load's sessions (COPY, and pg_restore's index builds, whose heap scans set every row's hint bits) ask
+# the kernel to write their pages back as they go: left dirty in the page cache, the whole load was written
+# out at the checkpoint that DROP DATABASE forces when the side database is swapped in, while the restore
+# waited (scripts/bench/WHY.md). A user-settable parameter, also on managed servers.
+PG_WRITEBACK = ("backend_flush_after", "2MB")
+
+
 def libpq_env(a: argparse.Namespace, pgpass: Optional[str], app: str) -> Dict[str, str]:
     """Environment for a libpq client (psql, pg_restore) connecting as --user, or the caller's libpq environment."""
     if not (a.host or a.socket):
@@ -649,6 +656,7 @@ def libpq_env(a: argparse.Namespace, pgpass: Optional[str], app: str) -> Dict[st
             if a.tls_mode.startswith("verify-"):
                 env["PGSSLROOTCERT"] = a.ca_file
     env["PGAPPNAME"] = app
+    env["PGOPTIONS"] = (env.get("PGOPTIONS", "") + f" -c {PG_WRITEBACK[0]}={PG_WRITEBACK[1]}").strip()
     return env
 
 
@@ -682,7 +690,8 @@ class Postgres(Engine):
         a = self.args
         # Commits during the load need not wait for the WAL flush: the last, synchronous commit
         # (txid_current() at the end of the load) flushes the WAL past all of them.
-        preamble = [sql(b"SET synchronous_commit = off"), sql(PG_TOAST_LZ4)] + self.session_sql()
+        preamble = [sql(b"SET synchronous_commit = off"), sql(f"SET {PG_WRITEBACK[0]} = '{PG_WRITEBACK[1]}'".encode()),
+                    sql(PG_TOAST_LZ4)] + self.session_sql()
         if self.use_driver("psycopg2", "python3-psycopg2"):
             kw: Dict[str, object] = {"dbname": a.database, "application_name": f"dbtier-parallel-load-{name}",
                                      "connect_timeout": 10}

@@ -22,6 +22,7 @@ import platform
 import re
 import socket
 import sys
+import threading
 import time
 from typing import Dict, List, Optional
 
@@ -150,6 +151,12 @@ def take(cfg: config.Config, run: RunDir, adm: Admin, client: s3.Client, signer:
     with open(digests, "w") as f:
         f.write("{}")
     log(f"backup {period}/{backup_id} of {cfg.engine} {version} database {cfg.get('DB_NAME')} started")
+    # The tools' versions for the manifest, read while the dump runs: three processes after the upload were
+    # time the backup waited for.
+    tools: Dict[str, str] = {}
+    versions = threading.Thread(target=lambda: tools.update(
+        dump=adm.tool_version(adm.dump_tool), zstd=adm.tool_version("zstd"), age=adm.tool_version("age")), daemon=True)
+    versions.start()
     z = zstd_settings()
     env = dict(adm.env)
     env.update(s3_env(cfg))
@@ -181,7 +188,8 @@ def take(cfg: config.Config, run: RunDir, adm: Admin, client: s3.Client, signer:
             raise ValueError
     except ValueError:
         raise Failure(f"backup {period}/{backup_id}: the dump's source digests are not JSON") from None
-    _finish(cfg, adm, client, signer, period, backup_id, started, version, source, put_report, counted["bytes"])
+    versions.join()
+    _finish(cfg, adm, client, signer, period, backup_id, started, version, source, put_report, counted["bytes"], tools)
     return backup_id
 
 
@@ -194,7 +202,7 @@ def _source_bytes(adm: Admin, db: str, dumped: int) -> Optional[int]:
 
 
 def _finish(cfg, adm: Admin, client: s3.Client, signer: trust.Signer, period: str, backup_id: str, started: str,
-            version: str, source: Dict, put_report: str, dumped: int = 0) -> None:
+            version: str, source: Dict, put_report: str, dumped: int, tools: Dict[str, str]) -> None:
     try:
         with open(put_report) as f:
             put = json.load(f)
@@ -237,8 +245,8 @@ def _finish(cfg, adm: Admin, client: s3.Client, signer: trust.Signer, period: st
         "source": source,
         "uploadCheck": {"method": check, "checkedAt": completed},
         "signedBy": cfg.app,
-        "tools": {"dbtier": VERSION, "dump": adm.tool_version(adm.dump_tool), "zstd": adm.tool_version("zstd"),
-                  "age": adm.tool_version("age"), "python": f"Python {platform.python_version()}"},
+        "tools": {"dbtier": VERSION, "dump": tools.get("dump", ""), "zstd": tools.get("zstd", ""),
+                  "age": tools.get("age", ""), "python": f"Python {platform.python_version()}"},
     }
     raw = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
     sig = signer.sign(raw)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import fcntl
 import os
 import re
 import signal
@@ -128,6 +129,19 @@ def _fd_of(x) -> Optional[int]:
     return x.fileno()
 
 
+# The pipes between stages hold 1 MiB instead of Linux's 64 KiB: a stage writing a large block then wakes its
+# reader once instead of sixteen times (scripts/bench/WHY.md). Kernel memory, not a process's; best effort
+# (fs.pipe-max-size may be lower).
+PIPE_BYTES = 1 << 20
+
+
+def _widen(fd: int) -> None:
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except OSError:
+        pass
+
+
 def run(stages: Sequence[Stage], stdin=None, stdout=None, env: Optional[Dict[str, str]] = None) -> Result:
     if not stages:
         raise ValueError("a pipeline needs a stage")
@@ -143,6 +157,7 @@ def run(stages: Sequence[Stage], stdin=None, stdout=None, env: Optional[Dict[str
     last_out = _fd_of(stdout)
     for i in range(n - 1):
         r, w = os.pipe()
+        _widen(w)
         in_fds[i + 1], out_fds[i] = r, w
         owned += [r, w]
     in_fds[0] = first_in

@@ -34,8 +34,8 @@ DUMP_FORMATS = ("sql", "mysql-exact-1", "pg-split-1")
 # Connections reading a side or scratch database when it is checked (DBTIER_CHECK_JOBS overrides): MariaDB's
 # scans wait on page reads as much as on the CPU, so more of them than cores still shorten its check, as
 # connections in the checker's process (libmariadb); as `mariadb` client processes (no python3-mysqldb, the
-# MySQL flavour) each costs ~10 MiB of the client's memory. PostgreSQL already spreads each table's scan over
-# its parallel workers (scripts/bench/WHY.md).
+# MySQL flavour) each costs ~10 MiB of the client's memory. PostgreSQL: sessions of one server process each
+# (no parallel workers: fingerprint.PG_CHECK_SESSION), one per core of the server (scripts/bench/WHY.md).
 CHECK_JOBS = {"mysql": 8, "mysql-client": 2, "postgres": 2}
 
 

@@ -175,6 +175,13 @@ class DbServer:
         self.proc = subprocess.Popen([str(PG_BIN / "postgres"), "-D", str(data)],
                                      stdout=log, stderr=log, preexec_fn=demote, start_new_session=True)
         wait_port(self.port, self.proc, "postgres")
+        # The port opens before the server accepts sessions ("the database system is starting up").
+        deadline = time.monotonic() + 60
+        while subprocess.run([str(PG_BIN / "pg_isready"), "-q", "-h", str(self.socket_dir), "-p", str(self.port)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("postgres did not start accepting sessions within 60 s")
+            time.sleep(0.1)
         self.root_sql(
             f"CREATE ROLE {self.admin_user} LOGIN CREATEDB CREATEROLE PASSWORD '{self.admin_password}';"
             f"CREATE ROLE {self.app_user} LOGIN PASSWORD '{self.app_password}';"

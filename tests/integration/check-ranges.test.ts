@@ -171,3 +171,99 @@ describe("MariaDB check in key ranges", () => {
   });
 });
 
+
+// PostgreSQL's check cuts tables into ranges of heap pages (fingerprint.pg_units: a TID Range Scan each) that its
+// sessions take from one queue. The ranges must hold every row exactly once, whatever the table: TOASTed values,
+// rows moved by updates, dead rows, a dropped column, partitions, no rows at all.
+const PG_TABLES = `
+CREATE TABLE wide (id int PRIMARY KEY, t text, b bytea, f float8, gone int);
+INSERT INTO wide SELECT g, (SELECT string_agg(md5((g * 1000 + i)::text), '') FROM generate_series(0, g % 150) i), decode(repeat(md5((g * 7)::text), 1 + g % 90), 'hex'),
+  CASE WHEN g % 3 = 0 THEN 'NaN'::float8 WHEN g % 3 = 1 THEN -0.0 ELSE g / 7.0 END, g FROM generate_series(1, 6000) g;
+ALTER TABLE wide DROP COLUMN gone;
+UPDATE wide SET t = t || 'moved' WHERE id % 11 = 0;
+DELETE FROM wide WHERE id % 13 = 0;
+CREATE TABLE narrow (n bigint, s text);
+INSERT INTO narrow SELECT g, CASE WHEN g % 2 = 0 THEN NULL ELSE 'x' END FROM generate_series(1, 30000) g;
+INSERT INTO narrow SELECT 7, 'dup' FROM generate_series(1, 50);
+CREATE TABLE parted (k int, v text) PARTITION BY RANGE (k);
+CREATE TABLE parted_low PARTITION OF parted FOR VALUES FROM (0) TO (5000);
+CREATE TABLE parted_high PARTITION OF parted FOR VALUES FROM (5000) TO (10000);
+INSERT INTO parted SELECT g, repeat('p', g % 300) FROM generate_series(0, 9999) g;
+CREATE TABLE empty_one (id int);
+CREATE TABLE single (id int, v text); INSERT INTO single VALUES (1, 'only');
+`;
+
+interface PgCheck {
+  readonly whole: Record<string, { rows: number; digest: string }>;
+  readonly split: Record<string, Record<string, { rows: number; digest: string }>>;
+  readonly units: Record<string, number[]>;
+  readonly unsplit: number;
+}
+
+describe("PostgreSQL check in TID ranges from one queue", () => {
+  let server: DbServer;
+
+  beforeAll(async () => {
+    server = await startServer("postgres", { admin: { user: "dbtier_admin", password: "ranges-admin" } });
+    await server.rootSql("CREATE DATABASE ranges ENCODING 'UTF8' TEMPLATE template0;");
+    await server.rootSql(PG_TABLES, "ranges");
+  });
+  afterAll(async () => server?.stop());
+
+  /** Digests of the database over 1 session, and over 2 and 3 with units of 64 KiB (the real size is
+   * PG_UNIT_BYTES); each table's units' own row counts; the units without TID ranges (PostgreSQL before 14). */
+  const pgDigests = async (): Promise<PgCheck> => {
+    const r = await run("runuser", ["-u", "postgres", "--", "/usr/bin/python3", "-c", [
+      "import json, sys",
+      `sys.path.insert(0, ${JSON.stringify(LIB)})`,
+      "import fingerprint as fp",
+      "def session():",
+      "    s = fp.PgSession('ranges')",
+      "    s.run('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY'); s.run(fp.PG_EXACT_SETTINGS)",
+      "    return s",
+      "s = session()",
+      "rel = fp.pg_relations(s)",
+      "out = {'whole': fp.pg_table_digests(s, [r[:3] for r in rel], fp.PG_ROW_SHA256), 'split': {}, 'units': {}}",
+      "fp.PG_UNIT_BYTES = 1 << 16",
+      "for jobs in (2, 3):",
+      "    out['split'][jobs] = fp.pg_digests(session(), 'ranges', jobs, fp.PG_ROW_SHA256)[0]",
+      "for name, quoted, record, where, _ in fp.pg_units(rel, True):",
+      "    out['units'].setdefault(name, []).append(fp.pg_unit_digest(s, quoted, record, fp.PG_ROW_SHA256, where)[0])",
+      "out['unsplit'] = len(fp.pg_units(rel, False))",
+      "print(json.dumps(out))",
+    ].join("\n")], { env: { ...process.env, PGHOST: server.socket, PGPORT: String(server.port) } });
+    if (r.code !== 0) throw new Error(`check script failed: ${r.stderr}`);
+    return JSON.parse(r.stdout) as PgCheck;
+  };
+
+  test("split over 2 and 3 sessions, every table's digest equals the single session's; the ranges hold each row once", async () => {
+    const r = await pgDigests();
+    expect(r.whole["public.wide"].rows).toBe(6000 - Math.floor(6000 / 13));
+    expect(r.whole["public.narrow"].rows).toBe(30050);
+    expect(r.whole["public.parted_low"].rows + r.whole["public.parted_high"].rows).toBe(10000);
+    expect(r.whole["public.empty_one"].rows).toBe(0);
+    for (const jobs of ["2", "3"]) expect(r.split[jobs]).toEqual(r.whole);
+    for (const table of ["public.wide", "public.narrow", "public.parted_low", "public.parted_high"]) {
+      expect([table, r.units[table].length > 1]).toEqual([table, true]);
+      expect(r.units[table].reduce((a, b) => a + b, 0)).toBe(r.whole[table].rows);
+    }
+    for (const table of ["public.empty_one", "public.single"]) expect(r.units[table]).toHaveLength(1);
+    // without TID Range Scans every table is one unit (a range would be a filtered scan of all of it)
+    expect(r.unsplit).toBe(Object.keys(r.whole).length);
+  });
+
+  test("a changed value in the last range changes the split digest of its table only", async () => {
+    const before = await pgDigests();
+    await server.rootSql("UPDATE wide SET f = 'Infinity' WHERE id = 6000;", "ranges");
+    try {
+      const after = await pgDigests();
+      for (const jobs of ["2", "3"]) {
+        const differs = Object.keys(before.whole).filter((t) => after.split[jobs][t].digest !== before.split[jobs][t].digest);
+        expect([jobs, differs]).toEqual([jobs, ["public.wide"]]);
+        expect(after.split[jobs]).toEqual(after.whole);
+      }
+    } finally {
+      await server.rootSql("UPDATE wide SET f = 'NaN' WHERE id = 6000;", "ranges");
+    }
+  });
+});

@@ -213,6 +213,30 @@ describe.each(ENGINES)("%s: the corpus round-trips exactly", (engine) => {
       await rig.server.rootSql("DROP TABLE moods;", "app");
     });
 
+    test("metadata read in process (a libmariadb session per query) gives the client's digests, every object, the ENUM probe and all", async () => {
+      const dir = tempDir("dbtier-meta-");
+      try {
+        const cnf = rootCnf(dir, rig.server.socket);
+        const driver = path.join(dir, "driver.json");
+        writeFileSync(driver, JSON.stringify({ user: "root", password: "", socket: rig.server.socket }), { mode: 0o600 });
+        await rig.server.rootSql("CREATE DATABASE probe CHARACTER SET utf8mb4;");
+        await rig.server.rootSql(corpus("roundcube/mysql.sql") + corpus("edge/mariadb-inexact.sql"), "probe");
+        for (const db of ["app", "probe"]) {
+          const viaClient = path.join(dir, `${db}-client.json`);
+          const inProcess = path.join(dir, `${db}-driver.json`);
+          expect((await run("/usr/bin/python3", [FINGERPRINT, "fingerprint", "mysql", db, viaClient, "--client", "mariadb", "--cnf", cnf])).stderr).toBe("");
+          expect((await run("/usr/bin/python3", [FINGERPRINT, "fingerprint", "mysql", db, inProcess, "--client", "mariadb", "--cnf", cnf, "--driver", driver, "--jobs", "2"])).stderr).toBe("");
+          const [a, b] = [viaClient, inProcess].map((f) => JSON.parse(readFileSync(f, "utf8")));
+          expect(Object.keys(a.objects).length).toBeGreaterThan(db === "app" ? 100 : 20);
+          expect(b).toEqual(a);
+          if (db === "probe") expect(b.inexact.join("\n")).toMatch(/column moods\.m: its ENUM definition/);
+        }
+      } finally {
+        await rig.server.rootSql("DROP DATABASE IF EXISTS probe;");
+        removeDir(dir);
+      }
+    });
+
     test("a FLOAT the dump tool rounded (mariadb-dump, the old way) fails the digest comparison", async () => {
       const dir = tempDir("dbtier-exact-");
       try {

@@ -223,25 +223,34 @@ PG_PRIVILEGED = re.compile(
 
 # --- password hashes -----------------------------------------------------------------------------
 
-def password_hash(kind: str) -> int:
-    """Reads a password on stdin, prints the hash the server stores, so the plaintext never reaches SQL."""
+PASSWORD_HASH_KINDS = ("mysql", "postgres")
+
+
+def stored_hash(kind: str, password: bytes) -> str:
+    """The hash the server stores for PASSWORD: MariaDB's mysql_native_password, PostgreSQL's SCRAM-SHA-256
+    verifier (kind: PASSWORD_HASH_KINDS)."""
     import base64
     import hmac
     import os
 
-    password = sys.stdin.buffer.read()
     if kind == "mysql":
-        print("*" + hashlib.sha1(hashlib.sha1(password).digest()).hexdigest().upper())
-    elif kind == "postgres":
-        salt, iterations = os.urandom(16), 4096
-        salted = hashlib.pbkdf2_hmac("sha256", password, salt, iterations)
-        client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
-        stored_key = hashlib.sha256(client_key).digest()
-        server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
-        b64 = lambda b: base64.b64encode(b).decode()
-        print(f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}")
-    else:
+        return "*" + hashlib.sha1(hashlib.sha1(password).digest()).hexdigest().upper()
+    if kind != "postgres":
+        raise ValueError(f"password hash kind {kind!r} (allowed: {', '.join(PASSWORD_HASH_KINDS)})")
+    salt, iterations = os.urandom(16), 4096
+    salted = hashlib.pbkdf2_hmac("sha256", password, salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    b64 = lambda b: base64.b64encode(b).decode()
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def password_hash(kind: str) -> int:
+    """Reads a password on stdin, prints the hash the server stores, so the plaintext never reaches SQL."""
+    if kind not in PASSWORD_HASH_KINDS:
         return 2
+    print(stored_hash(kind, sys.stdin.buffer.read()))
     return 0
 
 

@@ -652,15 +652,15 @@ class DriverClient:
     processes (the check that runs beside a load: each `mariadb` would cost ~10 MiB). Rows as the client's
     --batch --raw prints them: text, NULL as the word NULL; a script of several statements gives all their rows."""
 
-    def __init__(self, target: DriverTarget, what: str = "check"):
-        self.target, self.what = target, what
+    def __init__(self, target: DriverTarget, what: str = "check", connect_kwargs: Optional[Dict[str, object]] = None):
+        self.target, self.what, self.connect_kwargs = target, what, connect_kwargs
         self.conn = self.cur = None
 
     def query(self, sql: str) -> List[List[str]]:
         import MySQLdb
         from MySQLdb.constants import CLIENT
         if self.conn is None:
-            kwargs = dict(self.target.connect_kwargs(), client_flag=CLIENT.MULTI_STATEMENTS)
+            kwargs = dict(self.connect_kwargs or self.target.connect_kwargs(), client_flag=CLIENT.MULTI_STATEMENTS)
             self.conn, self.cur = _driver_connect(self.target, kwargs, self.what)
         out: List[List[str]] = []
         try:
@@ -681,6 +681,30 @@ class DriverClient:
             except Exception:  # noqa: BLE001 - a failed goodbye changes nothing
                 pass
         self.conn = self.cur = None
+
+
+class DriverSessions:
+    """MyClient.query through libmariadb in this process: each query in a session of its own, as each `mariadb`
+    process was (its session settings and temporary tables end with it), and its rows as MyClient reads the
+    client's --batch --raw output (fields split at tabs, rows at newlines, NULL as the word NULL), so digests
+    taken either way compare equal. A client process per query cost ~0.1 s on a host whose process starts are
+    dear, ~10 of them before a dump's first row (scripts/bench/WHY.md)."""
+
+    def __init__(self, target: DriverTarget, what: str):
+        self.target, self.client = target, f"MySQLdb ({what})"
+        self._kwargs: Optional[Dict[str, object]] = None
+        self._what = what
+
+    def query(self, sql: str) -> List[List[str]]:
+        if self._kwargs is None:
+            self._kwargs = self.target.connect_kwargs()  # once: it writes libmariadb's option file
+        session = DriverClient(self.target, self._what, self._kwargs)
+        try:
+            rows = session.query(sql)
+        finally:
+            session.close()
+        text = "\n".join("\t".join(row) for row in rows)
+        return [ln.split("\t") for ln in text.split("\n") if ln]
 
 
 def _driver_rows(target: DriverTarget, db: str, tables: List[MyTable], hashed: bool, on_begin, on_batch,
@@ -808,7 +832,7 @@ def mysql_dump(db: str, digests_path: str, client: str, dump_tool: str, cnf: str
     """The dump on out (default stdout; a binary file with a descriptor). quiet: the inexact reasons are not
     printed (a caller in process records them: dbtier/backup.py). driver: the rows through libmariadb in this
     process, else through the client."""
-    cl = MyClient(client, cnf)
+    cl = DriverSessions(driver, "dump") if driver is not None else MyClient(client, cnf)
     out = sys.stdout.buffer if out is None else out
     base = [dump_tool, f"--defaults-extra-file={cnf}", "--skip-dump-date", "--max-allowed-packet=1G",
             "--default-character-set=utf8mb4", "--single-transaction"]
@@ -853,6 +877,43 @@ def _in_groups(items: List[Tuple[K, int]], n: int) -> List[List[K]]:
         i = min(range(n), key=lambda k: groups[k][0])
         groups[i] = (groups[i][0] + size, groups[i][1] + [name])
     return [g for _, g in groups if g]
+
+
+def _from_queue(items: List, jobs: int, session) -> List:
+    """Each of JOBS threads opens a session (session(n) -> (do, close)) and takes the items from one queue in
+    their order, do(item) each, until none is left: a slow item holds up only its own thread. The results in
+    the items' order; the first exception is raised (the other threads take no further items)."""
+    results: List = [None] * len(items)
+    errors: List[BaseException] = []
+    queue = iter(range(len(items)))
+    lock = threading.Lock()
+
+    def body(n: int) -> None:
+        try:
+            do, close = session(n)
+        except BaseException as e:  # noqa: BLE001 - raised below in the caller
+            errors.append(e)
+            return
+        try:
+            while not errors:
+                with lock:
+                    i = next(queue, None)
+                if i is None:
+                    return
+                results[i] = do(items[i])
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+        finally:
+            close()
+
+    threads = [threading.Thread(target=body, args=(n,), daemon=True) for n in range(max(1, min(jobs, len(items))))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
 
 
 def _in_threads(fn, groups: List) -> List:
@@ -1047,7 +1108,7 @@ def mysql_fingerprint(db: str, out_path: str, client: str, cnf: str, jobs: int =
     check that ran beside the load); those tables are not read again."""
     if method not in MY_ROW_DIGESTS:
         raise Failure(f"row digest '{method}' is unknown (known: {', '.join(MY_ROW_DIGESTS)})")
-    cl = MyClient(client, cnf)
+    cl = DriverSessions(driver, "check") if driver is not None else MyClient(client, cnf)
     tables, sequences = my_tables(cl, db)
     known = known or {}
     rows = my_table_rows(cl, db, [t for t in tables if t.name not in known], jobs, method, driver=driver)
@@ -1290,20 +1351,27 @@ def pg_row_hash(method: str, record: str) -> str:
     return f"('x' || encode(substring(sha256(textsend({record}::text)) for 8), 'hex'))::bit(64)::bigint"
 
 
+def pg_unit_digest(s: PgSession, quoted: str, record: str, method: str, where: str = "") -> Tuple[int, int]:
+    """(rows, sum of their hashes mod 2^64) of table QUOTED, or of the rows WHERE selects."""
+    # Record text under PG_EXACT_SETTINGS is exact (every column's output function; shortest exact
+    # floats, -0, NaN). sum(bigint) accumulates in 128 bits: the same total as numeric, cheaper.
+    rows = s.run(f"SELECT count(*), coalesce(sum({pg_row_hash(method, record)}), 0) "
+                 f"% 18446744073709551616 FROM ONLY {quoted} t{where}")
+    return int(rows[0][0]), int(rows[0][1].split(".")[0]) % (1 << 64)
+
+
+def _pg_table_digest(rows: int, total: int) -> Dict[str, object]:
+    return {"rows": rows, "digest": format(total % (1 << 64), "016x")}
+
+
 def pg_table_digests(s: PgSession, relations: List[List[str]], method: str) -> Dict[str, Dict[str, object]]:
-    tables: Dict[str, Dict[str, object]] = {}
-    for name, quoted, record in relations:
-        # Record text under PG_EXACT_SETTINGS is exact (every column's output function; shortest exact
-        # floats, -0, NaN). sum(bigint) accumulates in 128 bits: the same total as numeric, cheaper.
-        rows = s.run(f"SELECT count(*), coalesce(sum({pg_row_hash(method, record)}), 0) "
-                     f"% 18446744073709551616 FROM ONLY {quoted} t")
-        tables[name] = {"rows": int(rows[0][0]), "digest": format(int(rows[0][1].split(".")[0]) % (1 << 64), "016x")}
-    return tables
+    return {name: _pg_table_digest(*pg_unit_digest(s, quoted, record, method)) for name, quoted, record in relations}
 
 
 def pg_relations(s: PgSession) -> List[List[str]]:
-    """[name, quoted name, record expression for pg-record-sha256, size in bytes] per table."""
-    return s.run(f"SELECT regexp_replace(k, '[\\n\\r\\t]', ' ', 'g'), q, {PG_RECORD}, pg_table_size(q::regclass) "
+    """[name, quoted name, record expression for pg-record-sha256, size in bytes with TOAST, heap pages] per table."""
+    return s.run(f"SELECT regexp_replace(k, '[\\n\\r\\t]', ' ', 'g'), q, {PG_RECORD}, pg_table_size(q::regclass), "
+                 f"pg_relation_size(q::regclass) / current_setting('block_size')::int "
                  f"FROM ({PG_RELATIONS}) r(k, q, oid)")
 
 
@@ -1312,39 +1380,65 @@ def pg_relations(s: PgSession) -> List[List[str]]:
 # takes DBTIER_CHECK_JOBS of the server's cores; and, as the load's sessions, they ask the kernel to write back
 # the pages they dirty (the first read of a loaded row sets its hint bits) before the swap's checkpoint would.
 PG_CHECK_SESSION = "SET max_parallel_workers_per_gather = 0; SET backend_flush_after = '2MB'"
+# ... and the work is cut in units of about this many bytes (a table with its TOAST): ranges of its heap pages
+# (a TID Range Scan, PostgreSQL >= 14, reads only those pages and the values they point to), which the
+# sessions take from one queue, largest first. A table's cost per byte varies several times over with its
+# rows' width and TOAST, so whole tables spread by size left one session working alone (scripts/bench/WHY.md).
+PG_UNIT_BYTES = 48 << 20
+PG_TID_RANGES = 140000  # server_version_num from which ctid ranges are a TID Range Scan, not a filtered full scan
 
 
-def pg_digests(s: PgSession, db: str = "", jobs: int = 1, method: str = PG_ROW_SHA256
-               ) -> Tuple[Dict[str, Dict[str, object]], Dict[str, str]]:
-    """jobs > 1: the tables are digested over that many sessions, each its own snapshot (only for a database
-    nothing writes to: a side or scratch database)."""
+def pg_units(relations: List[List[str]], tid_ranges: bool, unit_bytes: int = 0) -> List[Tuple[str, str, str, str, int]]:
+    """(name, quoted, record, WHERE clause, estimated bytes) covering every row of every table exactly once,
+    largest first. relations: pg_relations' rows (the last two: bytes with TOAST, heap pages)."""
+    unit_bytes = unit_bytes or PG_UNIT_BYTES
+    units = []
+    for name, quoted, record, size, pages in relations:
+        size, pages = int(size or 0), int(pages or 0)
+        k = min(max(1, -(-size // unit_bytes)), pages) if tid_ranges else 1
+        if k <= 1:
+            units.append((name, quoted, record, "", size))
+            continue
+        cuts = [pages * j // k for j in range(1, k)]
+        edges: List[Optional[int]] = [None, *cuts, None]
+        for a, b in zip(edges, edges[1:]):
+            cond = [f"ctid >= '({a},0)'::tid"] * (a is not None) + [f"ctid < '({b},0)'::tid"] * (b is not None)
+            units.append((name, quoted, record, f" WHERE {' AND '.join(cond)}", size // k))
+    return sorted(units, key=lambda u: -u[4])
+
+
+def pg_digests(s: PgSession, db: str = "", jobs: int = 1, method: str = PG_ROW_SHA256,
+               env: Optional[Dict[str, str]] = None) -> Tuple[Dict[str, Dict[str, object]], Dict[str, str]]:
+    """jobs > 1: the tables are digested over that many sessions (connected with env, as PgSession), each its
+    own snapshot (only for a database nothing writes to: a side or scratch database)."""
     if method not in PG_ROW_DIGESTS:
         raise Failure(f"row digest '{method}' is unknown (known: {', '.join(PG_ROW_DIGESTS)})")
     relations = pg_relations(s)
-    if jobs <= 1 or len(relations) < 2:
+    if jobs <= 1 or len(relations) < 1:
         tables = pg_table_digests(s, [r[:3] for r in relations], method)
     else:
         s.run(PG_CHECK_SESSION)
-        by_quoted = {r[1]: r[:3] for r in relations}
-        groups = _in_groups([(r[1], int(r[3] or 0)) for r in relations], jobs)
+        tid_ranges = int(s.run("SHOW server_version_num")[0][0]) >= PG_TID_RANGES
+        units = pg_units(relations, tid_ranges)
 
-        def digest_group(group: List[str]) -> Dict[str, Dict[str, object]]:
-            if group is groups[0]:
-                return pg_table_digests(s, [by_quoted[q] for q in group], method)
-            other = PgSession(db)
+        def session(n: int):
+            if n == 0:
+                return lambda u: pg_unit_digest(s, u[1], u[2], method, u[3]), lambda: None
+            other = PgSession(db, env)
             try:
                 other.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 other.run(PG_EXACT_SETTINGS)
                 other.run(PG_CHECK_SESSION)
-                out = pg_table_digests(other, [by_quoted[q] for q in group], method)
-                other.run("COMMIT")
-                return out
-            finally:
+            except Failure:
                 other.close()
+                raise
+            return lambda u: pg_unit_digest(other, u[1], u[2], method, u[3]), other.close
 
-        tables = {}
-        for part in _in_threads(digest_group, groups):
-            tables.update(part)
+        totals: Dict[str, List[int]] = {r[0]: [0, 0] for r in relations}
+        for unit, (rows, total) in zip(units, _from_queue(units, jobs, session)):
+            totals[unit[0]][0] += rows
+            totals[unit[0]][1] += total
+        tables = {name: _pg_table_digest(rows, total) for name, (rows, total) in totals.items()}
     objects: Dict[str, str] = {}
     # Definitions span lines: the server hashes them, and keys are kept on one line.
     for key, digest in s.run(f"SELECT regexp_replace(k, '[\\n\\r\\t]', ' ', 'g'), encode(sha256(convert_to(coalesce(d, ''), 'UTF8')), 'hex') "
@@ -1442,13 +1536,15 @@ def pg_dump(db: str, digests_path: str, out=None, env: Optional[Dict[str, str]] 
         shutil.rmtree(work, ignore_errors=True)
 
 
-def pg_fingerprint(db: str, out_path: str, jobs: int = 1, method: str = PG_ROW_SHA256) -> int:
-    s = PgSession(db)
+def pg_fingerprint(db: str, out_path: str, jobs: int = 1, method: str = PG_ROW_SHA256,
+                   env: Optional[Dict[str, str]] = None) -> int:
+    """env: the sessions' connection settings, as PgSession takes them (default this process's environment)."""
+    s = PgSession(db, env)
     try:
         s.run("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         s.run(PG_EXACT_SETTINGS)
         sequences = pg_sequences(s)
-        tables, objects = pg_digests(s, db, jobs, method)
+        tables, objects = pg_digests(s, db, jobs, method, env)
         inexact = pg_inexact(s)
         database = pg_database(s)
         s.run("COMMIT")
@@ -1490,6 +1586,14 @@ def row_digest_of(doc: dict) -> Optional[str]:
 
 
 def compare(expected_path: str, actual_path: str) -> int:
+    problems = differences(expected_path, actual_path)
+    for p in problems:
+        print(p, file=sys.stderr)
+    return 1 if problems else 0
+
+
+def differences(expected_path: str, actual_path: str) -> List[str]:
+    """What differs between the source's digests and a copy's, one line each (none: equal)."""
     e, a = _load(expected_path), _load(actual_path)
     problems = [f"the source could not be dumped exactly: {r}" for r in e.get("inexact", [])]
     if row_digest_of(e) != row_digest_of(a):
@@ -1523,22 +1627,23 @@ def compare(expected_path: str, actual_path: str) -> int:
     if "database" in e and e.get("database") != a.get("database"):
         problems.append(f"database defaults/settings: {json.dumps(a.get('database'), ensure_ascii=False)}, "
                         f"the source has {json.dumps(e.get('database'), ensure_ascii=False)}")
-    for p in problems:
-        print(p, file=sys.stderr)
-    return 1 if problems else 0
+    return problems
 
 
 def database_sql(engine: str, db: str, manifest_path: str) -> int:
     """Prints the statements giving DB the database defaults/settings the backup recorded (nothing for a
     backup without the record)."""
+    sys.stdout.write("".join(st + ";\n" for st in database_statements(engine, db, manifest_path)))
+    return 0
+
+
+def database_statements(engine: str, db: str, manifest_path: str) -> List[str]:
     props = _load(manifest_path).get("database")
     if props is None:
-        return 0
+        return []
     if not isinstance(props, dict):
         raise Failure(f"{manifest_path}: source.database is not an object")
-    statements = my_database_sql(db, props) if engine == "mysql" else pg_database_sql(db, props)
-    sys.stdout.write("".join(st + ";\n" for st in statements))
-    return 0
+    return my_database_sql(db, props) if engine == "mysql" else pg_database_sql(db, props)
 
 
 def _opts(argv: List[str]) -> Dict[str, str]:

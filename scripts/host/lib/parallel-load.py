@@ -1290,6 +1290,18 @@ def read_password(path: Optional[str]) -> str:
         return f.read().rstrip("\n")
 
 
+def _hand_back_memory() -> None:
+    """The rows' buffers, freed, go back to the system before pg_restore's workers start beside this process:
+    glibc keeps freed heap otherwise, and the load's peak was this process and pg_restore's together."""
+    import ctypes  # noqa: E402
+    import gc  # noqa: E402
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc
+
+
 def main(argv: List[str]) -> int:
     a = parse_args(argv)
     password = read_password(a.password_file)
@@ -1326,6 +1338,7 @@ def main(argv: List[str]) -> int:
             if archive:
                 pool.close()
                 pool = None
+                _hand_back_memory()
                 # indexes, constraints, triggers, rules, policies, REFRESH MATERIALIZED VIEW: in parallel
                 pg_restore_section(a, getattr(engine, "pgpass", None), archive, "post-data", a.jobs)
                 return 0

@@ -321,6 +321,7 @@ def _setup(cfg: config.Config, run: RunDir):
     if not RECIPIENT.match(cfg.get("BACKUP_RECIPIENT")):
         raise config.ConfigError(f"BACKUP_RECIPIENT='{cfg.get('BACKUP_RECIPIENT')}': must be an age public key (age1...)")
     adm = Admin(cfg, run)
+    adm.load_session_library()  # the dump's own session loads it: the admin's queries too run in process
     try:
         client = s3.from_config(cfg, small=True)
     except ValueError as e:

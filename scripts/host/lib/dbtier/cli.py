@@ -1,10 +1,11 @@
 """dbtier-db's command table: every command's usage, help, lock, required env keys, tools and implementation,
-declared once, here. scripts/host/dbtier-db (bash) asks this table first (`--spec`): every command
-implemented in Python runs here (the launcher execs this file); install, init and harden (system
-configuration: lib/system.sh) get their keys and tools from the spec and run in bash.
+declared once, here. scripts/host/dbtier-db (bash) execs this file for every run: every command implemented
+in Python runs here; install, init and harden (system configuration: lib/system.sh) go back to the launcher
+(exec) with their spec in DBTIER_BASH_SPEC (their keys and tools) and run in bash.
 
   main(argv)            dbtier-db's Python side: help, unknown commands (exit 2), Python commands
-  spec(argv) -> str     "bash\\t<lock>\\t<keys>\\t<tools>" for a bash command (the launcher's contract)
+  spec(argv) -> str     "bash\\t<lock>\\t<keys>\\t<tools>" for a bash command (the launcher's contract,
+                        DBTIER_BASH_SPEC)
   COMMANDS              the table; Command.route(args) picks the implementation for the arguments
                         (restore --to-time/--to-backup/--to-latest is point-in-time, restore ID dbtier.restore)
 
@@ -229,12 +230,6 @@ def run_python(c: Command, argv: List[str]) -> int:
 
 def main(argv: Sequence[str]) -> None:
     argv = list(argv)
-    if argv and argv[0] == "--spec":
-        s = spec(argv[1:])
-        if s is None:
-            sys.exit(3)
-        print(s)
-        sys.exit(0)
     if not argv or argv[0] in ("help", "-h", "--help"):
         sys.stdout.write(usage())
         sys.exit(0 if argv else EXIT_USAGE)
@@ -245,8 +240,15 @@ def main(argv: Sequence[str]) -> None:
         log(f"error: unknown command '{argv[0]}'")
         sys.exit(EXIT_USAGE)
     if c.impl == "bash":
-        log(f"error: internal: {argv[0]} runs in bash (scripts/host/dbtier-db)")
-        sys.exit(EXIT_FAIL)
+        # back to the launcher with the spec (one Python start per run, not one more for every Python command)
+        os.environ["DBTIER_BASH_SPEC"] = spec(argv) or ""
+        launcher = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "dbtier-db")
+        bash = shutil.which("bash") or "/bin/bash"
+        try:
+            os.execv(bash, [bash, launcher, *argv])
+        except OSError as e:
+            log(f"error: internal: cannot run {launcher} for {argv[0]}: {e}")
+            sys.exit(EXIT_FAIL)
     from dbtier import s3
     # A signal ends the run through the exception path, so an upload in flight is aborted first.
     signal.signal(signal.SIGTERM, s3.on_signal)

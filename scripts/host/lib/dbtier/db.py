@@ -85,6 +85,7 @@ class Admin:
                 raise config.ConfigError(f"DB_CA_FILE={cfg.get('DB_CA_FILE')} is not readable")
         password = config.secret("db-admin-password")
         self.env: Dict[str, str] = dict(os.environ)
+        self._pg_kept = None  # the PostgreSQL maintenance database's session (_pg_sql)
         if cfg.family == "mysql":
             if shutil.which("mariadb"):
                 self.client, self.flavor = "mariadb", "mariadb"
@@ -165,6 +166,8 @@ class Admin:
         return f"{self.cfg.get('DB_HOST')}:{self.cfg.get('DB_PORT')}"
 
     def sql(self, query: str, database: Optional[str] = None, timeout: float = 120) -> List[List[str]]:
+        if self._pg_in_process():
+            return self._pg_sql(query, database, timeout)
         if self.cfg.family == "mysql":
             argv = [self.client, f"--defaults-extra-file={self.cnf}", "--batch", "--skip-column-names", "--raw"]
             if database:
@@ -180,6 +183,69 @@ class Admin:
             raise DbError(" ".join(r.stderr.strip().splitlines()[-3:]) or f"{argv[0]} exit {r.returncode}")
         return [line.split("\t") for line in r.stdout.splitlines()]
 
+    # PostgreSQL in this process (libpq through python3-psycopg2, as the dump's and the check's sessions) once
+    # this process has loaded them: a psql process per query cost ~0.1 s on a host whose process starts are
+    # dear (scripts/bench/WHY.md), and importing them only for this would add ~10 MiB to a restore's orchestrator
+    # while its load runs (the check loads them after it; the backup for its dump, from the start). The
+    # maintenance database's session is kept for the run; one in any other database is opened for its query
+    # and closed (nothing of ours then holds a database a drop or a rename needs free). ping() always opens a
+    # new session: it is the probe of whether the server still takes them.
+    def _pg_in_process(self) -> bool:
+        return self.cfg.family == "postgres" and "psycopg2" in sys.modules
+
+    def load_session_library(self) -> None:
+        """PostgreSQL: loads what this process's sessions need now (a command that will load it anyway, the
+        backup), so the admin's queries run here from the first; without python3-psycopg2, psql as before."""
+        if self.cfg.family == "postgres":
+            _lib_module("fingerprint")
+            try:
+                import psycopg2  # noqa: F401
+            except ImportError:
+                pass
+
+    def _pg_sql(self, query: str, database: Optional[str], timeout: float, fresh: bool = False) -> List[List[str]]:
+        import select  # noqa: E402
+        import threading  # noqa: E402
+        fingerprint = _lib_module("fingerprint")
+        name = database or PG_MAINTENANCE_DB
+        keep = name == PG_MAINTENANCE_DB and not fresh
+        session = self._pg_kept if keep else None
+        if session is not None and (session.db.closed or select.select([session.db.fileno()], [], [], 0)[0]):
+            # an idle session the server has written to or closed (ended by an admin, the server restarted):
+            # nothing of this query has been sent yet, so a new session runs it
+            session.close()
+            session = self._pg_kept = None
+        try:
+            if session is None:
+                session = fingerprint.PgSession(name, self.env)
+                if keep:
+                    self._pg_kept = session
+            cut = threading.Timer(timeout, _cut_off, (session,))
+            cut.daemon = True
+            cut.start()
+            try:
+                return [[str(v) for v in row] for row in session.run(query)]
+            except fingerprint.Failure as e:
+                if getattr(session, "cut_off", False):
+                    raise DbError(f"no answer within {timeout:g}s") from None
+                raise DbError(" ".join(str(e).removeprefix("postgres: ").strip().splitlines()[-3:])) from None
+            finally:
+                cut.cancel()
+        except fingerprint.Failure as e:  # connecting
+            raise DbError(" ".join(str(e).removeprefix("postgres: ").strip().splitlines()[-3:])) from None
+        finally:
+            if session is not None and not keep:
+                session.close()
+            elif session is not None and session.db.closed:
+                session.close()
+                self._pg_kept = None
+
+    def close(self) -> None:
+        """Ends the session kept for the run (PostgreSQL); the next query opens one again."""
+        if self._pg_kept is not None:
+            self._pg_kept.close()
+            self._pg_kept = None
+
     def value(self, query: str, database: Optional[str] = None) -> str:
         rows = self.sql(query, database)
         return rows[0][-1] if rows and rows[0] else ""
@@ -191,7 +257,9 @@ class Admin:
                 rows = self.sql("SHOW SESSION STATUS LIKE 'Ssl_cipher';", timeout=30)
                 encrypted = bool(rows and len(rows[0]) > 1 and rows[0][1])
             else:
-                encrypted = self.value("SELECT coalesce((SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()), 'false');") == "true"
+                q = "SELECT coalesce((SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()), 'false');"
+                rows = self._pg_sql(q, None, 30, fresh=True) if self._pg_in_process() else self.sql(q, timeout=30)
+                encrypted = bool(rows and rows[0] and rows[0][-1] == "true")
         except DbError as e:
             return str(e)
         if not self.cfg.get("DB_SOCKET") and not encrypted:
@@ -261,13 +329,9 @@ class Admin:
     # ---- the side databases of verify, restore and load-app-db (the engines' SQL, declared here once) ----
 
     def _password_hash(self, secret_name: str, kind: str) -> str:
-        """The hash the server stores for a secret (dumpkit.py password-hash): the plaintext never reaches SQL
-        or argv (MariaDB: native hash; PostgreSQL: a SCRAM verifier)."""
-        r = subprocess.run([_python(), os.path.join(_LIB, "dumpkit.py"), "password-hash", kind],
-                           input=config.secret(secret_name).encode(), capture_output=True)
-        if r.returncode != 0 or not r.stdout.strip():
-            raise Failure(f"hashing the {secret_name} secret failed: {r.stderr.decode(errors='replace').strip()}")
-        return r.stdout.decode().strip()
+        """The hash the server stores for a secret (dumpkit.stored_hash): the plaintext never reaches SQL or argv
+        (MariaDB: native hash; PostgreSQL: a SCRAM verifier)."""
+        return _lib_module("dumpkit").stored_hash(kind, config.secret(secret_name).encode())
 
     def _mysql_identified(self, secret_name: str) -> str:
         # MariaDB takes the native hash; MySQL 8 (caching_sha2_password) needs the password itself, which it
@@ -414,11 +478,14 @@ class Admin:
                  " '`.`', REPLACE(table_name, '`', '``'), '`;') FROM information_schema.tables"
                  f" WHERE table_schema = {sql_string(db)} AND table_type = 'BASE TABLE';")
         else:
-            q = ("SELECT format('SELECT %L, count(*) FROM %I.%I;', n.nspname || '.' || c.relname, n.nspname, c.relname)"
+            # one statement (a session in this process gives the rows of a script's last statement only)
+            q = ("SELECT format('SELECT %L, count(*) FROM %I.%I', n.nspname || '.' || c.relname, n.nspname, c.relname)"
                  " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r','p')"
                  " AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_toast%';")
         try:
-            queries = "\n".join(row[0] for row in self.sql(q, db) if row and row[0])
+            joint = "\n" if self.cfg.family == "mysql" else "\nUNION ALL "
+            queries = joint.join(row[0] for row in self.sql(q, db) if row and row[0])
+            queries += ";" if queries and self.cfg.family != "mysql" else ""
             rows = self.sql(queries, db) if queries else []
         except DbError as e:
             raise Failure(f"counting the rows of {db} failed: {e}") from None
@@ -464,14 +531,35 @@ class Admin:
         return "mariadb" if self.cfg.engine == "mysql" and self.flavor == "mariadb" else self.cfg.engine
 
 
+PG_MAINTENANCE_DB = "postgres"
+
+
+def _lib_module(name: str):
+    """A module of lib/ (fingerprint.py, dumpkit.py), imported on first use."""
+    if _LIB not in sys.path:
+        sys.path.insert(0, _LIB)
+    import importlib  # noqa: E402
+    return importlib.import_module(name)
+
+
+def _cut_off(session) -> None:
+    """A query past its time: the connection's socket is shut down, so the waiting libpq call returns."""
+    import socket  # noqa: E402
+    session.cut_off = True
+    try:
+        sock = socket.socket(fileno=os.dup(session.db.fileno()))
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        finally:
+            sock.close()
+    except OSError:
+        pass
+
+
 # What an application needs on its own schema, spelled out (a DBaaS admin cannot grant ALL; no GRANT OPTION).
 APP_PRIVILEGES = ("SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, REFERENCES, INDEX, ALTER, CREATE TEMPORARY TABLES, "
                   "LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, EVENT, TRIGGER")
 _LIB = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _python() -> str:
-    return os.environ.get("DBTIER_PYTHON") or ("/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable)
 
 
 def my_ident(v: str) -> str:

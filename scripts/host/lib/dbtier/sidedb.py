@@ -161,19 +161,14 @@ class Side:
 
     def _database_properties(self, db: str, sel: Selected) -> None:
         """The database defaults/settings and comment the backup recorded (source.database), given to db."""
-        r = self._tool([PYTHON, os.path.join(LIB, "fingerprint.py"), "database-sql", self.cfg.family, db,
-                        sel.manifest_file])
-        why = r.stderr.decode(errors="replace")
-        if r.returncode == 0:
-            statements = r.stdout.decode()
-            if not statements.strip():
-                return
-            try:
-                self.adm.sql(statements)
-                return
-            except Exception as e:  # noqa: BLE001 - DbError, named below
-                why += str(e)
-        raise StreamError(f"setting the database's own defaults/settings on {db} failed: {' '.join(why.split())}")
+        fingerprint = backup.fingerprint_module()
+        try:
+            statements = fingerprint.database_statements(self.cfg.family, db, sel.manifest_file)
+            if statements:
+                self.adm.sql("".join(st + ";\n" for st in statements))
+        except Exception as e:  # noqa: BLE001 - fingerprint.Failure or DbError, named below
+            why = f"fingerprint: {e}" if isinstance(e, fingerprint.Failure) else str(e)
+            raise StreamError(f"setting the database's own defaults/settings on {db} failed: {' '.join(why.split())}") from None
 
     def stream_into(self, reader: Reader, sel: Selected, identity: str, db: str) -> Optional[str]:
         """Loads the backup into the (fresh) database db. Returns the file of the dump's own row digests read
@@ -238,39 +233,32 @@ class Side:
         inexact = "; ".join(source.get("inexact") or [])
         if inexact:
             raise CheckFailed(f"the backup cannot be restored exactly: {inexact}")
-        fp = os.path.join(LIB, "fingerprint.py")
         if has_source_digests(sel.doc):
             expected = self.run.private_file("source-digests.json", json.dumps(source))
             actual = os.path.join(self.run.path, "restored-digests.json")
-            # db is a side or scratch database nothing else writes to: its tables are read over several
-            # connections (CHECK_JOBS), large MariaDB/MySQL tables in key ranges.
-            argv = [PYTHON, fp, "fingerprint", self.cfg.family, db, actual]
-            # the side database is digested the way the source's rows were
+            # In this process (threads: the sessions wait on the server): a fingerprint.py process of its own
+            # was one more Python start and import (scripts/bench/WHY.md).
             fingerprint = backup.fingerprint_module()
-            method = fingerprint.row_digest_of(source)
-            argv += ["--row-digest", method] if method else []
-            jobs = check_jobs(self.cfg.family)
+            # the side database is digested the way the source's rows were
+            method = fingerprint.row_digest_of(source) or (
+                fingerprint.MY_ROW_SHA256 if self.cfg.family == "mysql" else fingerprint.PG_ROW_SHA256)
             known = self.early.pop(db, None)
-            if known:
-                argv += ["--known", self.run.private_file("known-digests.json",
-                                                          json.dumps({"rowDigest": method, "tables": known}))]
-            if self.cfg.family == "mysql":
-                argv += ["--client", self.adm.client, "--cnf", self.adm.cnf]
-                # the row sums (mysql-row-sha256) over connections in the checker's process, not a client each;
-                # older backups' ordered stream digests go through clients
-                target = self.adm.row_driver(fingerprint) if method == fingerprint.MY_ROW_SHA256 else None
-                if target is not None:
-                    argv += ["--driver", self.run.private_file("check-driver.json", target.to_json())]
+            try:
+                # db is a side or scratch database nothing else writes to: its tables are read over several
+                # connections (CHECK_JOBS), large MariaDB/MySQL tables in key ranges.
+                if self.cfg.family == "mysql":
+                    # the row sums (mysql-row-sha256) over libmariadb connections here, not a client each;
+                    # older backups' ordered stream digests go through clients
+                    target = self.adm.row_driver(fingerprint) if method == fingerprint.MY_ROW_SHA256 else None
+                    jobs = check_jobs("mysql" if target is not None else "mysql-client")
+                    fingerprint.mysql_fingerprint(db, actual, self.adm.client, self.adm.cnf, jobs, method, target, known)
                 else:
-                    jobs = check_jobs("mysql-client")
-            argv += ["--jobs", str(jobs)]
-            r = self._tool(argv)
-            if r.returncode != 0:
-                raise CheckFailed(f"taking the digests of {db} failed: {_lines(r.stderr.decode(errors='replace'), 2)}")
-            r = self._tool([PYTHON, fp, "compare", expected, actual])
-            if r.returncode != 0:
-                raise CheckFailed(f"{db} differs from the source as it was backed up: "
-                                  f"{r.stderr.decode(errors='replace').replace(chr(10), ';')}")
+                    fingerprint.pg_fingerprint(db, actual, check_jobs("postgres"), method, env=self.adm.env)
+            except Exception as e:  # noqa: BLE001 - fingerprint.Failure, or a driver's own error
+                raise CheckFailed(f"taking the digests of {db} failed: fingerprint: {_lines(str(e), 2)}") from None
+            problems = fingerprint.differences(expected, actual)
+            if problems:
+                raise CheckFailed(f"{db} differs from the source as it was backed up: {';'.join(problems)};")
             return f"the source's digests of {len(source['tables'])} tables"
         if stats:
             redump = os.path.join(self.run.path, "redump.json")

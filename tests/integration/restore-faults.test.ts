@@ -11,7 +11,7 @@ import { tableChecksums } from "../support/dataset";
 import { fillConnections } from "../support/connections";
 import { alive, freePort, removeDir, RunResult, runOk, tempDir, waitFor } from "../support/proc";
 import { FaultProxy, inProgressUploads, startFaultProxy } from "../support/s3fault";
-import { DbServer, startServer } from "../support/servers";
+import { DbServer, pgString, sqlString, startServer } from "../support/servers";
 import { findDescendants, readIfExists } from "../support/toolkit";
 import { completeIds, ENGINES, expectOk, makeRig, manifest, Rig } from "./fixture";
 
@@ -348,6 +348,36 @@ describe.each(ENGINES)("%s: fault matrix of restore, load-app-db and verify", (e
       expect(r.stderr).toContain("nothing recorded");
       expect(record(good)).toBe(before);
     } finally {
+      putBack();
+    }
+    expect(await tableChecksums(rig.server, "app")).toEqual(live);
+  });
+
+  test("the check's sessions refused after the scratch load (the admin's password changed mid-run): verify records nothing", async () => {
+    // The loader connects as the app user; the check of the scratch copy connects as the admin, anew, after
+    // the load. A check that could not run says nothing about the backup.
+    const { user, password } = rig.server.admin;
+    const setPassword = (to: string) => rig.server.rootSql(engine === "mariadb"
+      ? ["127.0.0.1", "localhost"].map((h) => `ALTER USER ${sqlString(user)}@'${h}' IDENTIFIED BY ${sqlString(to)};`).join("\n")
+      : `ALTER ROLE "${user}" PASSWORD ${pgString(to)};`);
+    const before = record(good);
+    const putBack = keepRecord(rig, good);
+    try {
+      const run = start(rig, ["verify", good], SLOW_DOWNLOAD);
+      await waitForChild(await run.pid, LOADER, "the scratch load to start");
+      await setPassword("changed-mid-run");
+      const r = await run.done;
+      await setPassword(password);
+      expect(r.code).toBe(1);
+      // MariaDB: the check is the first admin session after the load; PostgreSQL: the database's own settings
+      // (the backup has them) are given to the copy after its load, then it is checked
+      const step = engine === "mariadb" ? "taking the digests of app_dbtier_verify failed: fingerprint: MySQLdb \\(check\\): connecting: ERROR 1045: Access denied"
+        : "the server stopped answering \\(setting the database's own defaults/settings on app_dbtier_verify failed: .*password authentication failed.*; a new connection: .*password authentication failed";
+      expect(r.stderr).toMatch(new RegExp(`verify hourly/${good} could not finish: ${step}.*; nothing recorded`));
+      expect(r.stderr).not.toContain("(recorded)");
+      expect(record(good)).toBe(before);
+    } finally {
+      await setPassword(password);
       putBack();
     }
     expect(await tableChecksums(rig.server, "app")).toEqual(live);

@@ -59,11 +59,13 @@ export interface DbServer {
 
 const PG_BIN = "/usr/lib/postgresql/15/bin";
 
-function sqlString(s: string): string {
+/** A MariaDB/MySQL string literal (backslash escapes on, as the servers run). */
+export function sqlString(s: string): string {
   return `'${s.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
 }
 
-function pgString(s: string): string {
+/** A PostgreSQL string literal (standard_conforming_strings on). */
+export function pgString(s: string): string {
   return `'${s.replace(/'/g, "''")}'`;
 }
 

@@ -838,17 +838,28 @@ def mysql_dump(db: str, digests_path: str, client: str, dump_tool: str, cnf: str
             "--default-character-set=utf8mb4", "--single-transaction"]
     if flavor == "mysql":
         base += ["--set-gtid-purged=OFF", "--column-statistics=0"]
-    inexact = my_inexact(cl, db)
+    # 1. tables, views and routines (no rows, no triggers or events yet), written by the dump tool while the
+    # metadata is read here; 3. the triggers and events (small) read meanwhile too, written after the rows: the
+    # three ran one after another before (scripts/bench/WHY.md)
+    out.flush()
+    schema = subprocess.Popen(base + ["--no-data", "--skip-triggers", "--skip-events", "--routines", db],
+                              stdout=out.fileno(), stderr=subprocess.PIPE)
+    tail = _Collected(base + ["--no-create-info", "--no-data", "--triggers", "--events", "--skip-routines", db])
+    try:
+        inexact = my_inexact(cl, db)
+        tables, sequences = my_tables(cl, db)
+        objects = my_objects(cl, db)
+        database = my_database(cl, db)
+    except BaseException:
+        schema.kill()
+        schema.wait()
+        raise
+    _finished(schema, base[0])
     for reason in inexact if not quiet else []:
         print(f"fingerprint: cannot be restored exactly: {reason}", file=sys.stderr)
-    tables, sequences = my_tables(cl, db)
     # the rows of the largest tables first: a restore checks each table as soon as it is loaded (sidedb), beside
     # the rest of the load
     tables = sorted(tables, key=lambda t: -t.size)
-    objects = my_objects(cl, db)
-    database = my_database(cl, db)
-    # 1. tables, views and routines (no rows, no triggers or events yet)
-    _run_to(out, base + ["--no-data", "--skip-triggers", "--skip-events", "--routines", db])
     # 2. the rows, exactly rendered, in one consistent snapshot
     out.write(b"\n-- dbtier row data (exact renderings)\n"
               b"/*!40101 SET NAMES utf8mb4 */;\nSET TIME_ZONE = '+00:00';\n"
@@ -859,9 +870,8 @@ def mysql_dump(db: str, digests_path: str, client: str, dump_tool: str, cnf: str
     for s, value in seqs.items():
         out.write(f"DO SETVAL({my_ident(s)}, {value}, 0);\n".encode())
     out.write(b"SET FOREIGN_KEY_CHECKS = 1;\nSET UNIQUE_CHECKS = 1;\n")
+    out.write(tail.output())
     out.flush()
-    # 3. triggers and events, after the rows
-    _run_to(out, base + ["--no-create-info", "--no-data", "--triggers", "--events", "--skip-routines", db])
     _write_json(digests_path, {"format": MYSQL_FORMAT, "rowDigest": MY_ROW_SHA256, "tables": tdigests, "objects": objects,
                                "sequences": seqs, "inexact": inexact, "database": database})
     return 0
@@ -1120,11 +1130,35 @@ def mysql_fingerprint(db: str, out_path: str, client: str, cnf: str, jobs: int =
     return 0
 
 
-def _run_to(out, argv: List[str]) -> None:
-    out.flush()
-    p = subprocess.run(argv, stdout=out, stderr=subprocess.PIPE)
+class _Collected:
+    """A dump tool run in the background, its output kept in memory for later (small: definitions only)."""
+
+    def __init__(self, argv: List[str]):
+        self.argv, self.result, self.error = argv, None, ""
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.result = subprocess.run(self.argv, stdin=subprocess.DEVNULL, capture_output=True)
+        except OSError as e:
+            self.error = str(e)
+
+    def output(self) -> bytes:
+        self.thread.join()
+        tool = os.path.basename(self.argv[0])
+        if self.result is None:
+            raise Failure(f"{tool}: {self.error}")
+        if self.result.returncode != 0:
+            raise Failure(f"{tool}: {self.result.stderr.decode('utf-8', 'replace').strip()}")
+        return self.result.stdout
+
+
+def _finished(p: subprocess.Popen, tool: str) -> None:
+    """Waits for a dump tool writing the stream itself; its failure named with its own message."""
+    err = p.communicate()[1] or b""
     if p.returncode != 0:
-        raise Failure(f"{os.path.basename(argv[0])}: {p.stderr.decode('utf-8', 'replace').strip()}")
+        raise Failure(f"{os.path.basename(tool)}: {err.decode('utf-8', 'replace').strip()}")
 
 
 # ---------------------------------------------------------------------------------------------------

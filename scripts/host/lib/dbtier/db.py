@@ -86,6 +86,7 @@ class Admin:
         password = config.secret("db-admin-password")
         self.env: Dict[str, str] = dict(os.environ)
         self._pg_kept = None  # the PostgreSQL maintenance database's session (_pg_sql)
+        self._target, self._target_kwargs = False, None  # where MariaDB's sessions here connect (_my_sql)
         if cfg.family == "mysql":
             if shutil.which("mariadb"):
                 self.client, self.flavor = "mariadb", "mariadb"
@@ -168,6 +169,8 @@ class Admin:
     def sql(self, query: str, database: Optional[str] = None, timeout: float = 120) -> List[List[str]]:
         if self._pg_in_process():
             return self._pg_sql(query, database, timeout)
+        if self._my_in_process():
+            return self._my_sql(query, database, timeout)
         if self.cfg.family == "mysql":
             argv = [self.client, f"--defaults-extra-file={self.cnf}", "--batch", "--skip-column-names", "--raw"]
             if database:
@@ -194,14 +197,41 @@ class Admin:
         return self.cfg.family == "postgres" and "psycopg2" in sys.modules
 
     def load_session_library(self) -> None:
-        """PostgreSQL: loads what this process's sessions need now (a command that will load it anyway, the
-        backup), so the admin's queries run here from the first; without python3-psycopg2, psql as before."""
-        if self.cfg.family == "postgres":
-            _lib_module("fingerprint")
-            try:
-                import psycopg2  # noqa: F401
-            except ImportError:
-                pass
+        """Loads what this process's sessions need now (for a command that loads it anyway: the backup, whose
+        dump reads through it), so the admin's queries run here from the first; without python3-psycopg2 /
+        python3-mysqldb (or on a MySQL client's host), the clients as before."""
+        fingerprint = _lib_module("fingerprint")
+        if self.cfg.family == "mysql":
+            self.row_driver(fingerprint)  # imports MySQLdb where it would read the rows
+            return
+        try:
+            import psycopg2  # noqa: F401
+        except ImportError:
+            pass
+
+    # MariaDB in this process (libmariadb through python3-mysqldb) under the same rule: a session per query, as
+    # each `mariadb` process was, its rows exactly as the server sent them.
+    def _my_in_process(self) -> bool:
+        return self.cfg.family == "mysql" and "MySQLdb" in sys.modules and self._driver_target() is not None
+
+    def _driver_target(self):
+        if self._target is False:
+            self._target = self.row_driver(_lib_module("fingerprint"))
+            self._target_kwargs = self._target.connect_kwargs() if self._target is not None else None
+        return self._target
+
+    def _my_sql(self, query: str, database: Optional[str], timeout: float) -> List[List[str]]:
+        fingerprint = _lib_module("fingerprint")
+        kwargs = dict(self._target_kwargs or {}, read_timeout=int(timeout), write_timeout=int(timeout))
+        if database:
+            kwargs["db"] = database
+        session = fingerprint.DriverClient(self._driver_target(), "admin", kwargs)
+        try:
+            return session.query(query)
+        except fingerprint.Failure as e:
+            raise DbError(" ".join(str(e).strip().splitlines()[-3:])) from None
+        finally:
+            session.close()
 
     def _pg_sql(self, query: str, database: Optional[str], timeout: float, fresh: bool = False) -> List[List[str]]:
         import select  # noqa: E402
@@ -228,11 +258,11 @@ class Admin:
             except fingerprint.Failure as e:
                 if getattr(session, "cut_off", False):
                     raise DbError(f"no answer within {timeout:g}s") from None
-                raise DbError(" ".join(str(e).removeprefix("postgres: ").strip().splitlines()[-3:])) from None
+                raise DbError(_pg_error(e)) from None
             finally:
                 cut.cancel()
         except fingerprint.Failure as e:  # connecting
-            raise DbError(" ".join(str(e).removeprefix("postgres: ").strip().splitlines()[-3:])) from None
+            raise DbError(_pg_error(e)) from None
         finally:
             if session is not None and not keep:
                 session.close()
@@ -540,6 +570,11 @@ def _lib_module(name: str):
         sys.path.insert(0, _LIB)
     import importlib  # noqa: E402
     return importlib.import_module(name)
+
+
+def _pg_error(e: Exception) -> str:
+    """A session's error as psql's stderr read (its last lines, on one line)."""
+    return " ".join(str(e).removeprefix("postgres: ").strip().splitlines()[-3:])
 
 
 def _cut_off(session) -> None:

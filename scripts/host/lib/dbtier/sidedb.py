@@ -50,6 +50,11 @@ class CheckFailed(Exception):
     pass
 
 
+class CheckInconclusive(CheckFailed):
+    """The copy's digests could not be taken (the server refused or dropped the check's sessions): this says
+    nothing about the backup."""
+
+
 class SwapFailed(Exception):
     pass
 
@@ -255,7 +260,7 @@ class Side:
                 else:
                     fingerprint.pg_fingerprint(db, actual, check_jobs("postgres"), method, env=self.adm.env)
             except Exception as e:  # noqa: BLE001 - fingerprint.Failure, or a driver's own error
-                raise CheckFailed(f"taking the digests of {db} failed: fingerprint: {_lines(str(e), 2)}") from None
+                raise CheckInconclusive(f"taking the digests of {db} failed: fingerprint: {_lines(str(e), 2)}") from None
             problems = fingerprint.differences(expected, actual)
             if problems:
                 raise CheckFailed(f"{db} differs from the source as it was backed up: {';'.join(problems)};")

@@ -21,7 +21,7 @@ from . import config, s3, trust
 from .db import Admin, RunDir
 from .log import Failure, log
 from .readback import Reader, Selected, StreamError, identity_file, parse_args
-from .sidedb import CheckFailed, Side, has_source_digests
+from .sidedb import CheckFailed, CheckInconclusive, Side, has_source_digests
 from .store import VERIFICATION_OBJECT
 
 # A load that failed on these said nothing about the backup: the server refused or dropped us.
@@ -76,6 +76,9 @@ def cmd_verify(cfg: config.Config, argv: List[str]) -> int:
         try:
             checked = side.check(scratch, sel, stats)
             failure = ""
+        except CheckInconclusive as e:
+            adm.drop_quietly(scratch)
+            raise Failure(f"verify {sel.name} could not finish: {e}; nothing recorded") from None
         except CheckFailed as e:
             checked, failure = "", str(e)
         adm.drop(scratch)
@@ -94,10 +97,13 @@ def cmd_verify(cfg: config.Config, argv: List[str]) -> int:
 
 def _refuse_or_record(cfg: config.Config, reader: Reader, adm: Admin, sel: Selected, reason: str) -> None:
     """Raises the failure of a scratch load, recording it against the backup only when it is the backup's."""
-    probe = adm.ping() if "load failed" in reason else ""
+    # Whatever step failed (the load, or an admin statement beside it such as the database's own settings), a
+    # server that no longer takes a new connection is why, not the backup.
+    probe = adm.ping()
     if probe:
         # the probe's answer too: the loader may only have seen its session cut, the probe why (Too many connections)
-        raise Failure(f"verify {sel.name} could not finish: the server stopped answering during the load ({reason}; "
+        during = " during the load" if "load failed" in reason else ""
+        raise Failure(f"verify {sel.name} could not finish: the server stopped answering{during} ({reason}; "
                       f"a new connection: {' '.join(probe.split())}); nothing recorded")
     if ("download failed" in reason and "signed manifest says" not in reason) or \
             ("load failed" in reason and CONNECTION_TROUBLE.search(reason)):

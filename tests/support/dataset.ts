@@ -12,6 +12,7 @@
  *   objectNames(server, db): sorted names of views, triggers and routines.
  */
 import { randomBytes } from "crypto";
+import { pgString } from "./servers";
 import type { DbServer, ServerEngine } from "./servers";
 
 export interface DatasetOptions {
@@ -30,10 +31,6 @@ const AWKWARD = [
 
 function mysqlString(s: string): string {
   return `'${s.replace(/\\/g, "\\\\").replace(/'/g, "\\'").replace(/\n/g, "\\n").replace(/\r/g, "\\r").replace(/\t/g, "\\t")}'`;
-}
-
-function pgString(s: string): string {
-  return `'${s.replace(/'/g, "''")}'`;
 }
 
 export function datasetSql(engine: ServerEngine, { rows = 2000, largeRowBytes = 3 * 1024 * 1024 }: DatasetOptions = {}): string {

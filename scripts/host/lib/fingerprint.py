@@ -916,14 +916,19 @@ def _from_queue(items: List, jobs: int, session) -> List:
         finally:
             close()
 
-    threads = [threading.Thread(target=body, args=(n,), daemon=True) for n in range(max(1, min(jobs, len(items))))]
+    _start_and_join([threading.Thread(target=body, args=(n,), daemon=True) for n in range(max(1, min(jobs, len(items))))],
+                    errors)
+    return results
+
+
+def _start_and_join(threads: List[threading.Thread], errors: List[BaseException]) -> None:
+    """Starts the threads and waits for every one; the first exception they caught is raised."""
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     if errors:
         raise errors[0]
-    return results
 
 
 def _in_threads(fn, groups: List) -> List:
@@ -937,13 +942,7 @@ def _in_threads(fn, groups: List) -> List:
         except BaseException as e:  # noqa: BLE001 - raised below in the caller
             errors.append(e)
 
-    threads = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(len(groups))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    _start_and_join([threading.Thread(target=body, args=(i,), daemon=True) for i in range(len(groups))], errors)
     return results
 
 

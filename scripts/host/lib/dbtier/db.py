@@ -1,6 +1,7 @@
-"""The admin's connection to the database server through the engine's own client (mariadb/mysql, psql), the
-way the bash toolkit made it: credentials only in 0600 files of a private run directory (MariaDB/MySQL
---defaults-extra-file, PostgreSQL PGPASSFILE), never in argv or env values; TLS as DB_TLS_MODE says.
+"""The admin's connection to the database server through the engine's own client (mariadb/mysql, psql), or
+through the same libraries in this process once it has loaded them (libpq, libmariadb: _pg_sql, _my_sql):
+credentials only in 0600 files of a private run directory (MariaDB/MySQL --defaults-extra-file, PostgreSQL
+PGPASSFILE) or this process's memory, never in argv or env values; TLS as DB_TLS_MODE says.
 
   with RunDir() as run:                 private 0700 directory on tmpfs (/dev/shm), removed on exit
       adm = Admin(cfg, run)              ConfigError for missing keys/secrets, Failure for missing clients
@@ -12,6 +13,7 @@ way the bash toolkit made it: credentials only in 0600 files of a private run di
       adm.exists(db) -> bool             three answers, never two: a failed query raises Failure ("could not tell")
       adm.size_bytes(db) -> int | None   adm.prepare_app_role() (PostgreSQL: admin joins the app role)
       adm.dump_tool                      mariadb-dump | mysqldump | pg_dump
+      adm.load_session_library()         for a command that loads it anyway (backup): queries in process from now
 """
 from __future__ import annotations
 
@@ -269,12 +271,6 @@ class Admin:
             elif session is not None and session.db.closed:
                 session.close()
                 self._pg_kept = None
-
-    def close(self) -> None:
-        """Ends the session kept for the run (PostgreSQL); the next query opens one again."""
-        if self._pg_kept is not None:
-            self._pg_kept.close()
-            self._pg_kept = None
 
     def value(self, query: str, database: Optional[str] = None) -> str:
         rows = self.sql(query, database)

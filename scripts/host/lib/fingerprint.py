@@ -1447,7 +1447,7 @@ def pg_digests(s: PgSession, db: str = "", jobs: int = 1, method: str = PG_ROW_S
     if method not in PG_ROW_DIGESTS:
         raise Failure(f"row digest '{method}' is unknown (known: {', '.join(PG_ROW_DIGESTS)})")
     relations = pg_relations(s)
-    if jobs <= 1 or len(relations) < 1:
+    if jobs <= 1 or not relations:
         tables = pg_table_digests(s, [r[:3] for r in relations], method)
     else:
         s.run(PG_CHECK_SESSION)

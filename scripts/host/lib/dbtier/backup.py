@@ -27,7 +27,7 @@ import time
 from typing import Dict, List, Optional
 
 from . import VERSION, config, pipeline, s3, trust
-from .db import Admin, RunDir
+from .db import Admin, RunDir, lib_module
 from .log import Failure, log, warn
 from .store import DATA_OBJECT, MANIFEST_FORMAT, MANIFEST_OBJECT
 
@@ -91,11 +91,8 @@ def _new_id(cfg: config.Config) -> str:
 
 
 def fingerprint_module():
-    """lib/fingerprint.py, imported on first use (the commands that neither dump nor check do not need it)."""
-    if LIB not in sys.path:
-        sys.path.insert(0, LIB)
-    import fingerprint  # noqa: E402
-    return fingerprint
+    """lib/fingerprint.py, imported on first use."""
+    return lib_module("fingerprint")
 
 
 class _Counted:

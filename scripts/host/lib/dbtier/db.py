@@ -185,7 +185,7 @@ class Admin:
         except subprocess.TimeoutExpired:
             raise DbError(f"no answer within {timeout:g}s") from None
         if r.returncode != 0:
-            raise DbError(" ".join(r.stderr.strip().splitlines()[-3:]) or f"{argv[0]} exit {r.returncode}")
+            raise DbError(last_lines(r.stderr, 3) or f"{argv[0]} exit {r.returncode}")
         return [line.split("\t") for line in r.stdout.splitlines()]
 
     # PostgreSQL in this process (libpq through python3-psycopg2, as the dump's and the check's sessions) once
@@ -202,7 +202,7 @@ class Admin:
         """Loads what this process's sessions need now (for a command that loads it anyway: the backup, whose
         dump reads through it), so the admin's queries run here from the first; without python3-psycopg2 /
         python3-mysqldb (or on a MySQL client's host), the clients as before."""
-        fingerprint = _lib_module("fingerprint")
+        fingerprint = lib_module("fingerprint")
         if self.cfg.family == "mysql":
             self.row_driver(fingerprint)  # imports MySQLdb where it would read the rows
             return
@@ -218,12 +218,12 @@ class Admin:
 
     def _driver_target(self):
         if self._target is False:
-            self._target = self.row_driver(_lib_module("fingerprint"))
+            self._target = self.row_driver(lib_module("fingerprint"))
             self._target_kwargs = self._target.connect_kwargs() if self._target is not None else None
         return self._target
 
     def _my_sql(self, query: str, database: Optional[str], timeout: float) -> List[List[str]]:
-        fingerprint = _lib_module("fingerprint")
+        fingerprint = lib_module("fingerprint")
         kwargs = dict(self._target_kwargs or {}, read_timeout=int(timeout), write_timeout=int(timeout))
         if database:
             kwargs["db"] = database
@@ -231,14 +231,14 @@ class Admin:
         try:
             return session.query(query)
         except fingerprint.Failure as e:
-            raise DbError(" ".join(str(e).strip().splitlines()[-3:])) from None
+            raise DbError(last_lines(str(e), 3)) from None
         finally:
             session.close()
 
     def _pg_sql(self, query: str, database: Optional[str], timeout: float, fresh: bool = False) -> List[List[str]]:
         import select  # noqa: E402
         import threading  # noqa: E402
-        fingerprint = _lib_module("fingerprint")
+        fingerprint = lib_module("fingerprint")
         name = database or PG_MAINTENANCE_DB
         keep = name == PG_MAINTENANCE_DB and not fresh
         session = self._pg_kept if keep else None
@@ -357,7 +357,7 @@ class Admin:
     def _password_hash(self, secret_name: str, kind: str) -> str:
         """The hash the server stores for a secret (dumpkit.stored_hash): the plaintext never reaches SQL or argv
         (MariaDB: native hash; PostgreSQL: a SCRAM verifier)."""
-        return _lib_module("dumpkit").stored_hash(kind, config.secret(secret_name).encode())
+        return lib_module("dumpkit").stored_hash(kind, config.secret(secret_name).encode())
 
     def _mysql_identified(self, secret_name: str) -> str:
         # MariaDB takes the native hash; MySQL 8 (caching_sha2_password) needs the password itself, which it
@@ -560,17 +560,23 @@ class Admin:
 PG_MAINTENANCE_DB = "postgres"
 
 
-def _lib_module(name: str):
-    """A module of lib/ (fingerprint.py, dumpkit.py), imported on first use."""
+def lib_module(name: str):
+    """A module of lib/ (fingerprint.py, dumpkit.py), imported on first use (the commands that neither dump nor
+    check do not need them)."""
     if _LIB not in sys.path:
         sys.path.insert(0, _LIB)
     import importlib  # noqa: E402
     return importlib.import_module(name)
 
 
+def last_lines(text: str, n: int) -> str:
+    """A tool's or a library's message: its last N lines, on one line."""
+    return " ".join(text.strip().splitlines()[-n:])
+
+
 def _pg_error(e: Exception) -> str:
-    """A session's error as psql's stderr read (its last lines, on one line)."""
-    return " ".join(str(e).removeprefix("postgres: ").strip().splitlines()[-3:])
+    """A session's error as psql's stderr read."""
+    return last_lines(str(e).removeprefix("postgres: "), 3)
 
 
 def _cut_off(session) -> None:

@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Sequence
 
 from . import config, pipeline, s3
 from .backup import LIB, PYTHON, newest_written_file, s3_env
-from .db import Admin, RunDir
+from .db import Admin, RunDir, last_lines
 from .log import Failure, log, warn
 from .store import DATA_OBJECT, MANIFEST_OBJECT, Manifest, Refused, Store
 
@@ -99,10 +99,6 @@ class Selected:
         return self.manifest.doc
 
 
-def _tail(text: str, n: int = 2) -> str:
-    return " ".join(text.strip().splitlines()[-n:])
-
-
 class Reader:
     def __init__(self, cfg: config.Config, run: RunDir, adm: Admin, app: Optional[str] = None) -> None:
         cfg.require("DATASTORE_ENDPOINT", "DATASTORE_BUCKET", "APP_NAME")
@@ -122,7 +118,7 @@ class Reader:
             self.client.reachable(f"{self.app}/")
         except (s3.S3Error, OSError) as e:
             raise Failure(f"datastore {self.cfg.get('DATASTORE_ENDPOINT')} bucket {self.cfg.get('DATASTORE_BUCKET')} "
-                          f"is unreachable: {_tail(str(e))}") from None
+                          f"is unreachable: {last_lines(str(e), 2)}") from None
 
     # ---- choosing ----
 
@@ -133,7 +129,7 @@ class Reader:
                 if self.client.head(self.store.key(period, backup_id, MANIFEST_OBJECT)) is not None:
                     return period
             except (s3.S3Error, OSError) as e:
-                raise Failure(f"could not tell whether {period}/{backup_id} has a manifest: {_tail(str(e))}") from None
+                raise Failure(f"could not tell whether {period}/{backup_id} has a manifest: {last_lines(str(e), 2)}") from None
         return None
 
     def _listed(self) -> List[str]:
@@ -142,7 +138,7 @@ class Reader:
         try:
             entries = self.client.list(root)
         except (s3.S3Error, OSError) as e:
-            raise Failure(f"cannot list {root} in bucket {self.cfg.get('DATASTORE_BUCKET')}: {_tail(str(e))}") from None
+            raise Failure(f"cannot list {root} in bucket {self.cfg.get('DATASTORE_BUCKET')}: {last_lines(str(e), 2)}") from None
         out = []
         for e in entries:
             parts = e.key[len(root):].split("/")
@@ -171,7 +167,7 @@ class Reader:
         except Refused as e:
             raise Failure(str(e)) from None
         except (s3.S3Error, OSError) as e:
-            raise Failure(f"cannot read the manifest of {period}/{backup_id}: {_tail(str(e))}") from None
+            raise Failure(f"cannot read the manifest of {period}/{backup_id}: {last_lines(str(e), 2)}") from None
 
     def select(self, target: str, require: str) -> Selected:
         """The backup a verify, restore or load reads, its manifest checked. require=verified takes only a
@@ -202,7 +198,7 @@ class Reader:
             try:
                 state = self.store.verification_state(period, backup_id, m)
             except (s3.S3Error, OSError) as e:
-                raise Failure(f"cannot read the verification record of {period}/{backup_id}: {_tail(str(e))}") from None
+                raise Failure(f"cannot read the verification record of {period}/{backup_id}: {last_lines(str(e), 2)}") from None
             if require == "verified" and state != "ok":
                 if not config.is_backup_id(target):
                     skipped.append(f"{period}/{backup_id} ({state})")

@@ -26,7 +26,7 @@ from typing import Dict, Optional
 from . import backup, config, pipeline, s3
 from .backup import LIB, PYTHON
 from .earlycheck import EarlyDigests
-from .db import Admin, RunDir
+from .db import Admin, RunDir, last_lines
 from .log import Failure, log
 from .readback import Reader, Selected, StatsTee, StreamError, discard
 
@@ -57,10 +57,6 @@ class CheckInconclusive(CheckFailed):
 
 class SwapFailed(Exception):
     pass
-
-
-def _lines(text: str, n: int, sep: str = " ") -> str:
-    return sep.join(text.strip().splitlines()[-n:])
 
 
 @contextlib.contextmanager
@@ -260,7 +256,7 @@ class Side:
                 else:
                     fingerprint.pg_fingerprint(db, actual, check_jobs("postgres"), method, env=self.adm.env)
             except Exception as e:  # noqa: BLE001 - fingerprint.Failure, or a driver's own error
-                raise CheckInconclusive(f"taking the digests of {db} failed: fingerprint: {_lines(str(e), 2)}") from None
+                raise CheckInconclusive(f"taking the digests of {db} failed: fingerprint: {last_lines(str(e), 2)}") from None
             problems = fingerprint.differences(expected, actual)
             if problems:
                 raise CheckFailed(f"{db} differs from the source as it was backed up: {';'.join(problems)};")

@@ -1412,7 +1412,8 @@ def pg_relations(s: PgSession) -> List[List[str]]:
 # sessions with two workers each were slower on two cores: every query started its workers anew), so the check
 # takes DBTIER_CHECK_JOBS of the server's cores; and, as the load's sessions, they ask the kernel to write back
 # the pages they dirty (the first read of a loaded row sets its hint bits) before the swap's checkpoint would.
-PG_CHECK_SESSION = "SET max_parallel_workers_per_gather = 0; SET backend_flush_after = '2MB'"
+PG_ONE_PROCESS = "SET max_parallel_workers_per_gather = 0"
+PG_CHECK_SESSION = PG_ONE_PROCESS + "; SET backend_flush_after = '2MB'"
 # ... and the work is cut in units of about this many bytes (a table with its TOAST): ranges of its heap pages
 # (a TID Range Scan, PostgreSQL >= 14, reads only those pages and the values they point to), which the
 # sessions take from one queue, largest first. A table's cost per byte varies several times over with its
@@ -1548,6 +1549,9 @@ def pg_dump(db: str, digests_path: str, out=None, env: Optional[Dict[str, str]] 
         t = threading.Thread(target=lambda: err.append(data.stderr.read()), daemon=True)  # type: ignore[union-attr]
         t.start()
         try:
+            # The digests only have to finish before the rows do (one COPY, one server process): parallel
+            # workers would take more of the source server's CPU for nothing (scripts/bench/WHY.md).
+            s.run(PG_ONE_PROCESS)
             tables, objects = pg_digests(s)
             inexact = pg_inexact(s)
             database = pg_database(s)

@@ -644,12 +644,21 @@ PG_TOAST_LZ4 = (b"DO $dbtier$ BEGIN PERFORM pg_catalog.set_config('default_toast
 PG_WRITEBACK = ("backend_flush_after", "2MB")
 
 
+# The caller's service file (dbtier/db.py: its dead-peer settings) stays when the connection is given here.
+LIBPQ_KEPT = ("PGSERVICE", "PGSERVICEFILE")
+
+
+def own_libpq_env() -> Dict[str, str]:
+    """This process's environment without the caller's libpq connection settings (but for LIBPQ_KEPT)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PG") or k in LIBPQ_KEPT}
+
+
 def libpq_env(a: argparse.Namespace, pgpass: Optional[str], app: str) -> Dict[str, str]:
     """Environment for a libpq client (psql, pg_restore) connecting as --user, or the caller's libpq environment."""
     if not (a.host or a.socket):
         env = dict(os.environ)
     else:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env = own_libpq_env()
         env.update(PGHOST=a.socket or a.host, PGPORT=str(a.port or 5432), PGUSER=a.user, PGPASSFILE=pgpass or "")
         if not a.socket:
             env["PGSSLMODE"] = a.tls_mode
@@ -708,7 +717,7 @@ class Postgres(Engine):
             env["PGAPPNAME"] = f"dbtier-parallel-load-{name}"
             return Connection(name, argv, env, depth, lambda t: b"SELECT '" + t + b"';\n", preamble)
         argv += ["-h", a.socket or a.host, "-p", str(a.port or 5432), "-U", a.user]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env = own_libpq_env()
         env["PGPASSFILE"] = self.pgpass  # type: ignore[assignment]
         env["PGAPPNAME"] = f"dbtier-parallel-load-{name}"
         env["PGSSLMODE"] = a.tls_mode

@@ -109,3 +109,57 @@ export function fillConnections(server: DbServer, { endSessionsOf = "" }: { endS
     });
   });
 }
+
+const TABLE_HOLDER = `
+import sys
+password = sys.stdin.readline().rstrip("\\n")
+engine, host, port, user, db, table = sys.argv[1:7]
+if engine == "mariadb":
+    import pymysql
+    c = pymysql.connect(host=host, port=int(port), user=user, password=password, ssl={"check_hostname": False},
+                        connect_timeout=10)
+    cur = c.cursor()
+    cur.execute("START TRANSACTION")
+    cur.execute(f"SELECT 1 FROM \`{db}\`.\`{table}\` LIMIT 1")
+    cur.execute("SELECT CONNECTION_ID()")
+else:
+    import psycopg2
+    c = psycopg2.connect(host=host, port=int(port), user=user, password=password, dbname=db, sslmode="require",
+                         connect_timeout=10)
+    cur = c.cursor()
+    cur.execute(f'SELECT 1 FROM "{table}" LIMIT 1')
+    cur.execute("SELECT pg_backend_pid()")
+print(f"HELD {cur.fetchone()[0]}", flush=True)
+sys.stdin.read()
+`;
+
+export interface TableHold {
+  /** The holding session's id (MariaDB connection id / PostgreSQL backend pid). */
+  readonly session: number;
+  release(): Promise<void>;
+}
+
+/**
+ * A session of the server's admin over TLS, idle inside a transaction that read `table` of `db`: it holds the
+ * table's metadata lock (MariaDB) / its database open (PostgreSQL), as a session left behind by a client that
+ * died without closing its connection does until the server notices.
+ */
+export function holdTable(server: DbServer, db: string, table: string): Promise<TableHold> {
+  const args = [server.engine, server.host, String(server.port), server.admin.user, db, table];
+  const child = spawn("/usr/bin/python3", ["-c", TABLE_HOLDER, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+  const exited = new Promise<void>((resolve) => child.on("close", () => resolve()));
+  child.stdin.write(`${server.admin.password}\n`);
+  return new Promise((resolve, reject) => {
+    let out = "";
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /^HELD (\d+)\n/.exec(out);
+      if (m) resolve({ session: Number(m[1]), release: async () => { child.stdin.end(); await exited; } });
+    });
+    child.on("close", (code) => {
+      if (!/^HELD /.test(out)) reject(new Error(`holdTable: the holder exited ${code}: ${err}`));
+    });
+  });
+}

@@ -52,6 +52,10 @@ import sys
 import threading
 from typing import Dict, List, Optional, Sequence, Tuple, TypeVar
 
+if os.path.dirname(os.path.abspath(__file__)) not in sys.path:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import deadpeer  # noqa: E402 - lib/, beside this file
+
 BLOCK = 1 << 18  # reads of the client's output (larger blocks only held more memory: WHY.md)
 INSERT_BYTES = 1 << 20  # rows per INSERT statement: about 1 MiB (a single larger row goes alone)
 PG_HEADER = re.compile(rb"^-- dbtier pg-split 1 schema-bytes=(\d+)\n$")
@@ -626,6 +630,7 @@ def _driver_connect(target: DriverTarget, connect_kwargs: Dict[str, object], wha
     except MySQLdb.Error as e:
         raise Failure(f"MySQLdb ({what}): connecting: {_driver_error(e)}") from None
     try:
+        deadpeer.watch_connection(conn)
         cur = conn.cursor(cursor_class) if cursor_class else conn.cursor()
         if not target.socket:
             cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
@@ -637,6 +642,9 @@ def _driver_connect(target: DriverTarget, connect_kwargs: Dict[str, object], wha
     except MySQLdb.Error as e:
         conn.close()
         raise Failure(f"MySQLdb ({what}): connecting: {_driver_error(e)}") from None
+    except (OSError, ValueError, TypeError) as e:  # the dead-peer settings (deadpeer.py)
+        conn.close()
+        raise Failure(f"MySQLdb ({what}): {e}") from None
     except Failure:
         conn.close()
         raise

@@ -65,6 +65,7 @@ from typing import Dict, List, Optional, Tuple
 
 sys.dont_write_bytecode = True  # no __pycache__ written into the installed toolkit
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import deadpeer  # noqa: E402
 import dumpkit  # noqa: E402  the DBaaS filter patterns live there (one definition for both tools)
 
 DEFAULT_CHUNK = 1 << 20
@@ -361,6 +362,11 @@ class MySQLDriverConnection(DriverConnection):
             err.client_may_work = (isinstance(e, RuntimeError)  # type: ignore[attr-defined]
                                    or getattr(e, "args", (0,))[0] == 2059)
             raise err
+        try:
+            deadpeer.watch_connection(self.db)
+        except (OSError, ValueError, TypeError) as e:
+            self.db.close()
+            raise LoadError(f"{name}: {e}") from None
         if want_tls:
             # PyMySQL goes on without TLS when the server does not offer it: refuse that here.
             with self.db.cursor() as cur:

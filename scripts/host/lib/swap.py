@@ -24,7 +24,15 @@ import sys
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
+import deadpeer  # the same directory
 import fingerprint  # the same directory: how database settings are written back (as pg_dump does)
+
+
+# How long the swap waits for what other sessions hold while the app is fenced: PostgreSQL's sessions on the
+# databases to end, MariaDB/MySQL's metadata locks on the tables (lock_wait_timeout, a year by default in MySQL
+# and a day in MariaDB: a session left behind by a dead client, such as a run cut off by a network partition,
+# kept the app locked out for that long). Past it the swap fails, the live database untouched, the app unfenced.
+LOCK_WAIT_SECONDS = 30
 
 
 class SwapError(Exception):
@@ -84,7 +92,9 @@ class MySQLSwap(Progress):
         else:
             kw.update(host=a.host, port=a.port, ssl=tls_context(a.tls_mode, a.ca_file))
         self.db = pymysql.connect(**kw)
+        deadpeer.watch_connection(self.db)
         self.error = pymysql.MySQLError
+        self.run(f"SET SESSION lock_wait_timeout = {LOCK_WAIT_SECONDS}")
         self.a = a
         # Views, triggers, routines and events are defined by the app user (the loads run as it): they are
         # created again by the app user too, on a connection opened before the fence locks its accounts (an
@@ -92,6 +102,8 @@ class MySQLSwap(Progress):
         self.creator = self.db
         if a.app_password_file:
             self.creator = pymysql.connect(**{**kw, "user": a.app_user, "password": read_password(a.app_password_file).encode()})
+            deadpeer.watch_connection(self.creator)
+            self.create(f"SET SESSION lock_wait_timeout = {LOCK_WAIT_SECONDS}")
 
     def rows(self, sql: str, *args) -> list:
         with self.db.cursor() as cur:
@@ -196,6 +208,35 @@ class MySQLSwap(Progress):
                 pass  # it ended by itself
         return locked, killed
 
+    def wait_for_locks(self, tables: List[Tuple[str, str]]) -> None:
+        """Takes and releases write locks on every table the swap moves: a lock another session holds (a dead
+        client's transaction) then fails the swap here, after LOCK_WAIT_SECONDS, before anything changed; the
+        objects' DROPs and re-creations later would each wait on it, and a re-creation that timed out left the
+        live database without them. The app is fenced meanwhile, so nothing of its takes a lock in between."""
+        if not tables:
+            return
+        try:
+            self.run("LOCK TABLES " + ", ".join(f"{q(db)}.{q(t)} WRITE" for db, t in tables))
+        except self.error as e:
+            raise SwapError(f"the tables could not be locked for the swap: {e}{self.holders(e)}", "untouched") from None
+        finally:
+            self.run("UNLOCK TABLES")
+
+    def holders(self, e: Exception) -> str:
+        """For a lock wait that timed out (1205): the other sessions, one of which holds the lock."""
+        if getattr(e, "args", (0,))[0] != 1205:
+            return ""
+        own = [self.rows("SELECT CONNECTION_ID()")[0][0]]
+        if self.creator is not self.db:
+            with self.creator.cursor() as cur:
+                cur.execute("SELECT CONNECTION_ID()")
+                own.append(cur.fetchone()[0])
+        others = self.rows("SELECT id, user, host, IFNULL(db, ''), command, time FROM information_schema.processlist "
+                           f"WHERE id NOT IN ({', '.join(['%s'] * len(own))}) AND command NOT IN ('Daemon', 'Binlog Dump') "
+                           "ORDER BY time DESC LIMIT 5", *own)
+        listed = "; ".join(f"id {i} {u}@{h}{' in ' + d if d else ''}, {c} for {t} s" for i, u, h, d, c, t in others)
+        return f" (waited {LOCK_WAIT_SECONDS} s; other sessions: {listed or 'none visible to this user'})"
+
     def unfence(self, locked: List[str]) -> None:
         for account in locked:
             self.run(f"ALTER USER {account} ACCOUNT UNLOCK")
@@ -222,6 +263,7 @@ class MySQLSwap(Progress):
         live_charset = self.defaults(live) if live_exists else side_charset
         locked, killed = self.fence(user)
         try:
+            self.wait_for_locks([(live, t) for t in live_tables] + [(side, t) for t in side_tables])
             if not live_exists:
                 self.run(f"CREATE DATABASE {q(live)} CHARACTER SET {side_charset[0]} COLLATE {side_charset[1]}")
             self.run(f"CREATE DATABASE {q(hold)}")
@@ -231,12 +273,14 @@ class MySQLSwap(Progress):
                 self.drop_objects(live, live_defs)
             except self.error as e:
                 self.restore_objects(live, live_defs)
-                raise SwapError(f"dropping the live database's views/triggers/routines failed: {e}", "untouched")
+                raise SwapError(f"dropping the live database's views/triggers/routines failed: {e}{self.holders(e)}",
+                                "untouched")
             try:
                 self.move([(t, live, hold) for t in live_tables] + [(t, side, live) for t in side_tables])
             except self.error as e:
                 self.restore_objects(live, live_defs)
-                raise SwapError(f"moving the tables failed: {e}", "untouched (RENAME TABLE is all or nothing)")
+                raise SwapError(f"moving the tables failed: {e}{self.holders(e)}",
+                                "untouched (RENAME TABLE is all or nothing)")
             self.state = (f"its tables are in {hold}, the restored ones in {live} without their views/triggers/"
                           "routines/events (the swap was under way)")
             try:
@@ -345,7 +389,7 @@ class PostgresSwap(Progress):
         if fenced:
             self.rows(f"ALTER ROLE {self.ident(user)} NOLOGIN")
         try:
-            ended = self.end_sessions([live, side], time.monotonic() + 30)
+            ended = self.end_sessions([live, side], time.monotonic() + LOCK_WAIT_SECONDS)
             if live_exists and not self.keep_side_properties:
                 # A backup older than its database record (source.database): the live database's settings
                 # (ALTER DATABASE ... SET) and comment are kept, as the dump does not hold them.

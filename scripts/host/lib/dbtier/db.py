@@ -70,24 +70,8 @@ def _opt_quote(v: str) -> str:
     return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-# A server that stops answering without closing the connection (a network partition; a failover whose old
-# address goes silent) left libpq waiting on the kernel: ~15 minutes for data in flight, hours for a session
-# waiting on a result, with the run's lock held. Now the peer is taken for gone once DBTIER_DB_DEAD_AFTER seconds
-# pass without an acknowledgement of what was sent (TCP_USER_TIMEOUT) or of keepalive probes (a session waiting
-# on a result). A busy server's kernel acknowledges both, so a long query is never cut (libpq "Connection
-# Strings": keepalives_*, tcp_user_timeout; Unix sockets ignore them).
+# libpq reads the dead-peer settings (lib/deadpeer.py) from this service file of the run's own.
 PG_SERVICE = "dbtier"
-DEAD_AFTER_DEFAULT, DEAD_AFTER_MIN = 120, 3
-
-
-def pg_dead_peer_settings() -> Dict[str, str]:
-    raw = os.environ.get("DBTIER_DB_DEAD_AFTER") or str(DEAD_AFTER_DEFAULT)
-    if not raw.isdigit() or int(raw) < DEAD_AFTER_MIN:
-        raise Failure(f"DBTIER_DB_DEAD_AFTER={raw!r}: must be whole seconds, at least {DEAD_AFTER_MIN} "
-                      f"(default {DEAD_AFTER_DEFAULT})")
-    dead = int(raw)
-    return {"keepalives": "1", "keepalives_idle": str(max(1, dead // 4)), "keepalives_interval": str(max(1, dead // 12)),
-            "keepalives_count": "3", "tcp_user_timeout": str(dead * 1000)}
 
 
 def pg_service_file(settings: Dict[str, str]) -> str:
@@ -109,6 +93,10 @@ class Admin:
             cfg.require("DB_CA_FILE")
             if not os.access(cfg.get("DB_CA_FILE"), os.R_OK):
                 raise config.ConfigError(f"DB_CA_FILE={cfg.get('DB_CA_FILE')} is not readable")
+        try:
+            lib_module("deadpeer").seconds()  # checked before any connection is made
+        except ValueError as e:
+            raise config.ConfigError(str(e)) from None
         password = config.secret("db-admin-password")
         self.env: Dict[str, str] = dict(os.environ)
         self._pg_kept = None  # the PostgreSQL maintenance database's session (_pg_sql)
@@ -136,8 +124,8 @@ class Admin:
                 self.env.pop(k, None)
                 os.environ.pop(k, None)  # libpq in this process (fingerprint.PgSession) reads the environment too
             # Every libpq client of the run (psql, pg_dump, pg_restore, the sessions here and the loader's)
-            # reads the run's own service file: PG_DEAD_PEER's settings apply to all without each caller's say.
-            service = run.private_file("pg_service.conf", pg_service_file(pg_dead_peer_settings()))
+            # reads the run's own service file: the dead-peer settings apply to all without each caller's say.
+            service = run.private_file("pg_service.conf", pg_service_file(lib_module("deadpeer").libpq_settings()))
             for env in (self.env, os.environ):
                 env.update({"PGSERVICEFILE": service, "PGSERVICE": PG_SERVICE})
             self.env.update({"PGPASSFILE": pgpass, "PGUSER": cfg.get("DB_ADMIN_USER"), "PGAPPNAME": "dbtier",

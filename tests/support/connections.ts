@@ -8,6 +8,8 @@
  *     their slots taken as well, so a client in the middle of its work loses its connections and cannot
  *     get new ones
  *   ConnectionHog.count, ConnectionHog.release()      closes them all and waits for the holder to exit
+ *   holdTable(server, db, table): Promise<TableHold>  one admin session idle in a transaction that read the
+ *     table (a dead client's session, as the server sees it); TableHold.session, TableHold.release()
  *
  * The admin of the test servers is a superuser (SUPER / SUPERUSER), so it also takes the slots a server
  * keeps for superusers (MariaDB's extra connection, PostgreSQL's superuser_reserved_connections): nobody
@@ -74,38 +76,44 @@ export interface ConnectionHog {
   release(): Promise<void>;
 }
 
-export function fillConnections(server: DbServer, { endSessionsOf = "" }: { endSessionsOf?: string } = {}): Promise<ConnectionHog> {
+export async function fillConnections(server: DbServer, { endSessionsOf = "" }: { endSessionsOf?: string } = {}): Promise<ConnectionHog> {
   const args = [server.engine, server.host, String(server.port), server.admin.user, server.tls.caCert, String(MAX_SLOTS), endSessionsOf];
-  const child = spawn("/usr/bin/python3", ["-c", HOLDER, ...args], {
-    stdio: ["pipe", "pipe", "pipe"],
-  });
+  const holder = await startHolder(HOLDER, args, server.admin.password, "fillConnections");
+  const m = /^HELD (\d+) (.*)$/.exec(holder.line);
+  if (!m) {
+    await holder.release();
+    throw new Error(`fillConnections: ${holder.line} ${holder.stderr()}`);
+  }
+  return { count: Number(m[1]), refusal: m[2], release: holder.release };
+}
+
+interface Holder {
+  /** The holder's first line of output. */
+  readonly line: string;
+  stderr(): string;
+  /** Closes its stdin (it then closes its connections and exits) and waits for its exit. */
+  release(): Promise<void>;
+}
+
+/** Starts a holder script with the admin's password on its stdin; resolves with its first line of output. */
+function startHolder(script: string, args: string[], password: string, what: string): Promise<Holder> {
+  const child = spawn("/usr/bin/python3", ["-c", script, ...args], { stdio: ["pipe", "pipe", "pipe"] });
   const exited = new Promise<void>((resolve) => child.on("close", () => resolve()));
-  child.stdin.write(`${server.admin.password}\n`);
+  const release = async () => {
+    child.stdin.end();
+    await exited;
+  };
+  child.stdin.write(`${password}\n`);
   return new Promise((resolve, reject) => {
     let out = "";
     let err = "";
     child.stderr.on("data", (d: Buffer) => (err += d.toString()));
     child.stdout.on("data", (d: Buffer) => {
       out += d.toString();
-      const line = out.split("\n")[0];
-      if (!out.includes("\n")) return;
-      const m = /^HELD (\d+) (.*)$/.exec(line);
-      if (!m) {
-        child.stdin.end();
-        reject(new Error(`fillConnections: ${line} ${err}`));
-        return;
-      }
-      resolve({
-        count: Number(m[1]),
-        refusal: m[2],
-        release: async () => {
-          child.stdin.end();
-          await exited;
-        },
-      });
+      if (out.includes("\n")) resolve({ line: out.split("\n")[0], stderr: () => err, release });
     });
     child.on("close", (code) => {
-      if (!out.includes("\n")) reject(new Error(`fillConnections: the holder exited ${code}: ${err}`));
+      if (!out.includes("\n")) reject(new Error(`${what}: the holder exited ${code}: ${err}`));
     });
   });
 }
@@ -144,22 +152,13 @@ export interface TableHold {
  * table's metadata lock (MariaDB) / its database open (PostgreSQL), as a session left behind by a client that
  * died without closing its connection does until the server notices.
  */
-export function holdTable(server: DbServer, db: string, table: string): Promise<TableHold> {
+export async function holdTable(server: DbServer, db: string, table: string): Promise<TableHold> {
   const args = [server.engine, server.host, String(server.port), server.admin.user, db, table];
-  const child = spawn("/usr/bin/python3", ["-c", TABLE_HOLDER, ...args], { stdio: ["pipe", "pipe", "pipe"] });
-  const exited = new Promise<void>((resolve) => child.on("close", () => resolve()));
-  child.stdin.write(`${server.admin.password}\n`);
-  return new Promise((resolve, reject) => {
-    let out = "";
-    let err = "";
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    child.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /^HELD (\d+)\n/.exec(out);
-      if (m) resolve({ session: Number(m[1]), release: async () => { child.stdin.end(); await exited; } });
-    });
-    child.on("close", (code) => {
-      if (!/^HELD /.test(out)) reject(new Error(`holdTable: the holder exited ${code}: ${err}`));
-    });
-  });
+  const holder = await startHolder(TABLE_HOLDER, args, server.admin.password, "holdTable");
+  const m = /^HELD (\d+)$/.exec(holder.line);
+  if (!m) {
+    await holder.release();
+    throw new Error(`holdTable: ${holder.line} ${holder.stderr()}`);
+  }
+  return { session: Number(m[1]), release: holder.release };
 }

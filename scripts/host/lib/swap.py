@@ -195,10 +195,7 @@ class MySQLSwap(Progress):
                 continue
             self.run(f"ALTER USER {account} ACCOUNT LOCK")
             locked.append(account)
-        own = [self.rows("SELECT CONNECTION_ID()")[0][0]]
-        with self.creator.cursor() as cur:
-            cur.execute("SELECT CONNECTION_ID()")
-            own.append(cur.fetchone()[0])
+        own = self.own_sessions()
         killed = 0
         for (pid,) in self.rows("SELECT id FROM information_schema.processlist WHERE user = %s AND id NOT IN (%s, %s)", user, *own):
             try:
@@ -222,17 +219,20 @@ class MySQLSwap(Progress):
         finally:
             self.run("UNLOCK TABLES")
 
+    def own_sessions(self) -> List[int]:
+        """This swap's two connection ids (the same one twice when it creates objects as itself)."""
+        with self.creator.cursor() as cur:
+            cur.execute("SELECT CONNECTION_ID()")
+            creator = cur.fetchone()[0]
+        return [self.rows("SELECT CONNECTION_ID()")[0][0], creator]
+
     def holders(self, e: Exception) -> str:
         """For a lock wait that timed out (1205): the other sessions, one of which holds the lock."""
         if getattr(e, "args", (0,))[0] != 1205:
             return ""
-        own = [self.rows("SELECT CONNECTION_ID()")[0][0]]
-        if self.creator is not self.db:
-            with self.creator.cursor() as cur:
-                cur.execute("SELECT CONNECTION_ID()")
-                own.append(cur.fetchone()[0])
+        own = self.own_sessions()
         others = self.rows("SELECT id, user, host, IFNULL(db, ''), command, time FROM information_schema.processlist "
-                           f"WHERE id NOT IN ({', '.join(['%s'] * len(own))}) AND command NOT IN ('Daemon', 'Binlog Dump') "
+                           "WHERE id NOT IN (%s, %s) AND command NOT IN ('Daemon', 'Binlog Dump') "
                            "ORDER BY time DESC LIMIT 5", *own)
         listed = "; ".join(f"id {i} {u}@{h}{' in ' + d if d else ''}, {c} for {t} s" for i, u, h, d, c, t in others)
         return f" (waited {LOCK_WAIT_SECONDS} s; other sessions: {listed or 'none visible to this user'})"

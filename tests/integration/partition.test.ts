@@ -3,8 +3,9 @@
 // nothing answers and no connection is closed, as when a path fails or a failover leaves the old address
 // silent. libpq alone would wait on the kernel (~15 minutes for data in flight, hours for a session waiting on a
 // result) with the run's lock held; the toolkit's connections take the server for gone after DBTIER_DB_DEAD_AFTER
-// seconds (scripts/host/lib/deadpeer.py: libpq's settings, socket options for MariaDB's). Each case: the run ends within a bound, names the stage that failed, and
-// leaves the previous backup newest / the live database as it was; once the path is back, the next run works.
+// seconds (scripts/host/lib/deadpeer.py: libpq's settings, socket options for MariaDB's). Each case: the run
+// ends within a bound, names the stage that failed, and leaves the previous backup newest / the live database as
+// it was; once the path is back, the next run works.
 import { execFileSync } from "child_process";
 import { holdTable } from "../support/connections";
 import { tableChecksums } from "../support/dataset";
@@ -23,8 +24,8 @@ const FAST_DEATH = { DBTIER_DB_DEAD_AFTER: String(DEAD_AFTER) };
 // The upload throttled, so the dump is still reading rows from the server when the path fails: the stream's
 // buffers (pipes, two 5 MiB parts) hold far less than the 32 MiB random row compresses to.
 const SLOW_UPLOAD = { ...FAST_DEATH, DBTIER_S3_BWLIMIT: String(2 << 20) };
-// The download throttled less (the restore first takes a safety backup and reads it back): the load is still
-// sending rows when the path fails.
+// The download throttled less (a restore's follow-up also takes a safety backup and reads it back before its
+// swap): the load is still receiving rows when the path fails.
 const SLOW_DOWNLOAD = { ...FAST_DEATH, DBTIER_S3_BWLIMIT: String(8 << 20) };
 
 /** Drops every TCP packet to or from `port` (both directions pass the input hook on loopback) until healed. */

@@ -78,44 +78,45 @@ export interface ConnectionHog {
 
 export async function fillConnections(server: DbServer, { endSessionsOf = "" }: { endSessionsOf?: string } = {}): Promise<ConnectionHog> {
   const args = [server.engine, server.host, String(server.port), server.admin.user, server.tls.caCert, String(MAX_SLOTS), endSessionsOf];
-  const holder = await startHolder(HOLDER, args, server.admin.password, "fillConnections");
-  const m = /^HELD (\d+) (.*)$/.exec(holder.line);
-  if (!m) {
-    await holder.release();
-    throw new Error(`fillConnections: ${holder.line} ${holder.stderr()}`);
-  }
-  return { count: Number(m[1]), refusal: m[2], release: holder.release };
+  const { held, release } = await startHolder(HOLDER, args, server.admin.password, /^HELD (\d+) (.*)$/, "fillConnections");
+  return { count: Number(held[1]), refusal: held[2], release };
 }
 
 interface Holder {
-  /** The holder's first line of output. */
-  readonly line: string;
-  stderr(): string;
+  /** The holder's first line of output, matched. */
+  readonly held: RegExpExecArray;
   /** Closes its stdin (it then closes its connections and exits) and waits for its exit. */
   release(): Promise<void>;
 }
 
-/** Starts a holder script with the admin's password on its stdin; resolves with its first line of output. */
-function startHolder(script: string, args: string[], password: string, what: string): Promise<Holder> {
+/** Starts a holder script with the admin's password on its stdin; resolves once its first line of output
+ * matches `held`, else the holder is released and the line and its stderr are the error. */
+async function startHolder(script: string, args: string[], password: string, held: RegExp, what: string): Promise<Holder> {
   const child = spawn("/usr/bin/python3", ["-c", script, ...args], { stdio: ["pipe", "pipe", "pipe"] });
   const exited = new Promise<void>((resolve) => child.on("close", () => resolve()));
   const release = async () => {
     child.stdin.end();
     await exited;
   };
+  let err = "";
+  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
   child.stdin.write(`${password}\n`);
-  return new Promise((resolve, reject) => {
+  const line = await new Promise<string>((resolve, reject) => {
     let out = "";
-    let err = "";
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
     child.stdout.on("data", (d: Buffer) => {
       out += d.toString();
-      if (out.includes("\n")) resolve({ line: out.split("\n")[0], stderr: () => err, release });
+      if (out.includes("\n")) resolve(out.split("\n")[0]);
     });
     child.on("close", (code) => {
       if (!out.includes("\n")) reject(new Error(`${what}: the holder exited ${code}: ${err}`));
     });
   });
+  const m = held.exec(line);
+  if (!m) {
+    await release();
+    throw new Error(`${what}: ${line} ${err}`);
+  }
+  return { held: m, release };
 }
 
 const TABLE_HOLDER = `
@@ -154,11 +155,6 @@ export interface TableHold {
  */
 export async function holdTable(server: DbServer, db: string, table: string): Promise<TableHold> {
   const args = [server.engine, server.host, String(server.port), server.admin.user, db, table];
-  const holder = await startHolder(TABLE_HOLDER, args, server.admin.password, "holdTable");
-  const m = /^HELD (\d+)$/.exec(holder.line);
-  if (!m) {
-    await holder.release();
-    throw new Error(`holdTable: ${holder.line} ${holder.stderr()}`);
-  }
-  return { session: Number(m[1]), release: holder.release };
+  const { held, release } = await startHolder(TABLE_HOLDER, args, server.admin.password, /^HELD (\d+)$/, "holdTable");
+  return { session: Number(held[1]), release };
 }

@@ -52,9 +52,7 @@ import sys
 import threading
 from typing import Dict, List, Optional, Sequence, Tuple, TypeVar
 
-if os.path.dirname(os.path.abspath(__file__)) not in sys.path:
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import deadpeer  # noqa: E402 - lib/, beside this file
+import deadpeer  # lib/, beside this file: on sys.path wherever this module could be imported from
 
 BLOCK = 1 << 18  # reads of the client's output (larger blocks only held more memory: WHY.md)
 INSERT_BYTES = 1 << 20  # rows per INSERT statement: about 1 MiB (a single larger row goes alone)

@@ -214,10 +214,9 @@ class MySQLSwap(Progress):
             return
         try:
             self.run("LOCK TABLES " + ", ".join(f"{q(db)}.{q(t)} WRITE" for db, t in tables))
-        except self.error as e:
+        except self.error as e:  # a LOCK TABLES that fails holds nothing
             raise SwapError(f"the tables could not be locked for the swap: {e}{self.holders(e)}", "untouched") from None
-        finally:
-            self.run("UNLOCK TABLES")
+        self.run("UNLOCK TABLES")
 
     def own_sessions(self) -> List[int]:
         """This swap's two connection ids (the same one twice when it creates objects as itself)."""

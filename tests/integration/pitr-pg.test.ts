@@ -103,7 +103,7 @@ const epoch = (d: Date): number => Math.floor(d.getTime() / 1000);
 const fmt = (s: number): string => new Date(s * 1000).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
 
 async function archivedUpTo(name: string): Promise<void> {
-  await waitFor(async () => existsSync(s3.objectFile(wal(name, "manifest.json"))), {
+  await waitFor(async () => s3.has(wal(name, "manifest.json")), {
     what: `WAL ${name} archived`, timeoutMs: 120_000,
   });
 }

@@ -25,8 +25,11 @@ export interface S3Server {
   readonly dir: string;
   /** Path of the stored bytes of `key` (s3rver keeps `<key>._S3rver_object` under the bucket dir). */
   objectFile(key: string): string;
-  /** Every stored object key under `prefix`. */
+  /** Every complete object key under `prefix` (s3rver writes an object's metadata file after its bytes, and
+   * lists only objects that have one: a key whose bytes are still being written is not listed). */
   keys(prefix?: string): string[];
+  /** Whether `key` is a complete object (as in keys()). */
+  has(key: string): boolean;
   stop(): Promise<void>;
 }
 
@@ -40,17 +43,19 @@ export async function startS3({ bucket = "dbtier-test", tls }: { bucket?: string
   await server.run();
   const bucketDir = path.join(dir, bucket);
   const suffix = "._S3rver_object";
+  const complete = (objectPath: string): boolean => existsSync(`${objectPath.slice(0, -"object".length)}metadata.json`);
   const walk = (d: string, rel: string): string[] =>
     !existsSync(d)
       ? []
       : readdirSync(d, { withFileTypes: true }).flatMap((e) =>
           e.isDirectory() ? walk(path.join(d, e.name), rel ? `${rel}/${e.name}` : e.name)
-            : e.name.endsWith(suffix) ? [rel ? `${rel}/${e.name.slice(0, -suffix.length)}` : e.name.slice(0, -suffix.length)] : [],
+            : e.name.endsWith(suffix) && complete(path.join(d, e.name)) ? [rel ? `${rel}/${e.name.slice(0, -suffix.length)}` : e.name.slice(0, -suffix.length)] : [],
         );
   return {
     endpoint: `${tls ? "https" : "http"}://127.0.0.1:${port}`, port, bucket, accessKeyId: "S3RVER", secretAccessKey: "S3RVER", dir,
     objectFile: (key: string) => path.join(bucketDir, `${key}${suffix}`),
     keys: (prefix = "") => walk(bucketDir, "").filter((k) => k.startsWith(prefix)).sort(),
+    has: (key: string) => complete(path.join(bucketDir, `${key}${suffix}`)),
     stop: async () => {
       // close() waits for every open connection; a client killed mid-request must not hold it forever.
       server.httpServer?.closeAllConnections();

@@ -5,7 +5,8 @@
  *   contentFingerprint(server, db): Promise<Record<string, string>>
  *     "table:<name>" -> "<rows>:<order-independent sum of row md5s>" where each value is rendered exactly:
  *       MariaDB: strings and bytes as HEX(), FLOAT widened to DOUBLE, numbers as their shortest exact text,
- *       invisible and generated columns included; PostgreSQL: record text with shortest exact floats, ISO
+ *       invisible and generated columns included, every row version of a system-versioned table with its
+ *       period; PostgreSQL: record text with shortest exact floats, ISO
  *       dates in UTC, hex bytea.
  *     "<kind>:<name>" -> md5 of the definition of every other object: columns, indexes, constraints,
  *       views, triggers, routines (incl. SQL-standard bodies), events, sequences and their position,
@@ -24,21 +25,26 @@ const myId = (s: string): string => "`" + s.replace(/`/g, "``") + "`";
 
 async function mariadbFingerprint(server: DbServer, db: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
+  // A system-versioned table: every row version (FOR SYSTEM_TIME ALL) with its period's start and end, which
+  // are columns here when declared and otherwise the hidden ROW_START and ROW_END.
   const cols = lines(await server.rootSql(
-    `SELECT c.table_name, c.column_name, c.data_type FROM information_schema.columns c JOIN information_schema.tables t
-       ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE'
+    `SELECT c.table_name, c.column_name, c.data_type, t.table_type, IFNULL(c.generation_expression, '') FROM information_schema.columns c JOIN information_schema.tables t
+       ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type IN ('BASE TABLE', 'SYSTEM VERSIONED')
      WHERE c.table_schema = ${myStr(db)} ORDER BY c.table_name, c.ordinal_position;`));
   const byTable = new Map<string, string[]>();
-  for (const [table, column, type] of cols) {
+  const versioned = new Map<string, boolean>(); // table -> declares its period columns
+  for (const [table, column, type, tableType, generation] of cols) {
     const c = myId(column);
     const numeric = ["tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "double", "year"].includes(type);
     const expr = type === "float" ? `CAST(CAST(${c} AS DOUBLE) AS CHAR)` : type === "bit" ? `BIN(${c})` : numeric ? `CAST(${c} AS CHAR)` : `HEX(${c})`;
     byTable.set(table, [...(byTable.get(table) ?? []), `IFNULL(${expr}, '~')`]);
+    if (tableType === "SYSTEM VERSIONED") versioned.set(table, (versioned.get(table) ?? false) || generation === "ROW START");
   }
   for (const [table, exprs] of byTable) {
+    const hiddenPeriod = versioned.get(table) === false ? ", HEX(ROW_START), HEX(ROW_END)" : "";
     const r = await server.rootSql(
-      `SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CAST(CONV(SUBSTR(MD5(CONCAT_WS('|', ${exprs.join(", ")})), 1, 15), 16, 10) AS UNSIGNED)), 0))
-       FROM ${myId(db)}.${myId(table)};`);
+      `SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CAST(CONV(SUBSTR(MD5(CONCAT_WS('|', ${exprs.join(", ")}${hiddenPeriod})), 1, 15), 16, 10) AS UNSIGNED)), 0))
+       FROM ${myId(db)}.${myId(table)}${versioned.has(table) ? " FOR SYSTEM_TIME ALL" : ""};`);
     out[`table:${table}`] = r.trim();
   }
   const s = myStr(db);

@@ -169,6 +169,12 @@ class MyTable:
         self.size = size  # bytes, as the server's statistics told when the table was listed
         self.columns: List[Tuple[str, str, str]] = []  # (name, data type, charset), generated columns left out
         self.ordered = False  # clustered order reproduced by a reload
+        # a system-versioned table read with its history: every row version, its period columns among columns
+        self.history = False
+
+    def source(self, db: str) -> str:
+        """The table as a SELECT reads its rows: with every historical row version if it has them."""
+        return f"{my_ident(db)}.{my_ident(self.name)}{' FOR SYSTEM_TIME ALL' if self.history else ''}"
 
     def split(self, in_process: bool = False) -> bool:
         """Whether row_sql selects some columns apart from the rendered text (raw_types)."""
@@ -201,7 +207,7 @@ class MyTable:
         if hashed:  # the row's hash as the last field: 16 hex digits (NULL if the server could not hash it)
             fields.append(f"LEFT({self.row_hash()}, 16)")
         # USE INDEX (): a full scan of the clustered index, never a covering secondary index's order.
-        return f"SELECT {', '.join(fields)} FROM {my_ident(db)}.{my_ident(self.name)} USE INDEX ()"
+        return f"SELECT {', '.join(fields)} FROM {self.source(db)} USE INDEX ()"
 
     def row_hash(self) -> str:
         """SQL of the row's SHA-256 (hex) as mysql-row-sha256 digests it: every column's exact value as bytes
@@ -228,10 +234,45 @@ class MyTable:
         return f"INSERT INTO {my_ident(self.name)} ({cols}) VALUES ".encode()
 
 
+# information_schema.tables' table_type of the tables that hold rows (MariaDB's system-versioned tables are
+# not BASE TABLEs), as an SQL list for the toolkit's queries
+MY_ROW_TABLE_TYPES = ("BASE TABLE", "SYSTEM VERSIONED")
+MY_ROW_TABLE_TYPES_SQL = ", ".join(f"'{t}'" for t in MY_ROW_TABLE_TYPES)
+# MariaDB's names of the period columns of a table declared only WITH SYSTEM VERSIONING (they are not in
+# information_schema.columns); declared ones are named there, with these generation expressions
+MY_IMPLICIT_PERIOD = ("ROW_START", "ROW_END")
+MY_PERIOD_EXPRESSIONS = ("ROW START", "ROW END")
+
+
+def my_versioning(cl: MyClient, db: str, versioned: Sequence[str]) -> Dict[str, Tuple[List[str], Optional[str]]]:
+    """Per system-versioned table: its period columns (start, end) and why its history cannot be restored
+    (None: it can). History is written back with system_versioning_insert_history (MariaDB 10.11), which
+    takes TIMESTAMP periods only: a table versioned by transaction id keeps only its current rows."""
+    if not versioned:
+        return {}
+    declared: Dict[str, List[Tuple[str, str]]] = {}
+    for name, col, dtype, _ in cl.query(
+            f"SELECT table_name, column_name, data_type, generation_expression FROM information_schema.columns "
+            f"WHERE table_schema = {my_str(db)} AND generation_expression IN "
+            f"({', '.join(my_str(e) for e in MY_PERIOD_EXPRESSIONS)}) ORDER BY table_name, generation_expression DESC;"):
+        declared.setdefault(name, []).append((col, dtype.lower()))
+    insertable = bool(cl.query("SHOW VARIABLES LIKE 'system_versioning_insert_history';"))
+    out: Dict[str, Tuple[List[str], Optional[str]]] = {}
+    for name in versioned:
+        period = declared.get(name, [(c, "timestamp") for c in MY_IMPLICIT_PERIOD])
+        why = None
+        if not insertable:
+            why = "this server cannot insert history rows (system_versioning_insert_history: MariaDB 10.11 or later)"
+        elif any(dtype != "timestamp" for _, dtype in period):
+            why = "it is versioned by transaction id, whose history rows MariaDB cannot insert"
+        out[name] = ([c for c, _ in period], why)
+    return out
+
+
 def my_tables(cl: MyClient, db: str) -> Tuple[List[MyTable], List[str]]:
     rows = cl.query(f"SELECT table_name, table_type, IFNULL(engine, ''), IFNULL(data_length, 0) FROM "
                     f"information_schema.tables WHERE table_schema = {my_str(db)} ORDER BY table_name;")
-    tables = {r[0]: MyTable(r[0], r[2], int(r[3])) for r in rows if r[1] == "BASE TABLE"}
+    tables = {r[0]: MyTable(r[0], r[2], int(r[3])) for r in rows if r[1] in MY_ROW_TABLE_TYPES}
     sequences = [r[0] for r in rows if r[1] == "SEQUENCE"]
     gen = "IS_GENERATED" if _has_column(cl, "COLUMNS", "IS_GENERATED") else None
     where_gen = f" AND {gen} = 'NEVER'" if gen else " AND extra NOT LIKE '%GENERATED%'"
@@ -240,6 +281,10 @@ def my_tables(cl: MyClient, db: str) -> Tuple[List[MyTable], List[str]]:
             f"WHERE table_schema = {my_str(db)}{where_gen} ORDER BY table_name, ordinal_position;"):
         if name in tables:
             tables[name].columns.append((col, dtype, charset))
+    for name, (period, why) in my_versioning(cl, db, [r[0] for r in rows if r[1] == "SYSTEM VERSIONED"]).items():
+        if why is None:  # the period's TIMESTAMPs are generated columns: read and written back like any other
+            tables[name].history = True
+            tables[name].columns += [(c, "timestamp", "") for c in period]
     # InnoDB clusters on the primary key, else on the first UNIQUE index whose columns are all NOT NULL.
     keyed = {r[0] for r in cl.query(
         f"SELECT s.table_name FROM information_schema.statistics s JOIN information_schema.columns c "
@@ -291,6 +336,11 @@ def my_inexact(cl: MyClient, db: str) -> List[str]:
         reasons.append(f"column {table}.{col}: its {kind.upper()} definition {ctype} shows '?' "
                        f"where the server cannot print a 4-byte character of a label (utf8mb3 metadata); a "
                        f"restore would recreate it with '?' and its values as ''")
+    versioned = [r[0] for r in cl.query(f"SELECT table_name FROM information_schema.tables WHERE table_schema = "
+                                        f"{my_str(db)} AND table_type = 'SYSTEM VERSIONED' ORDER BY table_name;")]
+    for name, (_, why) in my_versioning(cl, db, versioned).items():
+        if why is not None:
+            reasons.append(f"table {name}: system-versioned, and {why}: a restore would keep its current rows only")
     return reasons
 
 
@@ -870,6 +920,8 @@ def mysql_dump(db: str, digests_path: str, client: str, dump_tool: str, cnf: str
     out.write(b"\n-- dbtier row data (exact renderings)\n"
               b"/*!40101 SET NAMES utf8mb4 */;\nSET TIME_ZONE = '+00:00';\n"
               b"SET SQL_MODE = 'NO_AUTO_VALUE_ON_ZERO';\nSET FOREIGN_KEY_CHECKS = 0;\nSET UNIQUE_CHECKS = 0;\n")
+    if any(t.history for t in tables):  # (only then: older servers and MySQL do not know the setting)
+        out.write(b"SET SYSTEM_VERSIONING_INSERT_HISTORY = 1;\n")
     out.flush()
     tdigests = my_stream_rows(cl, db, tables, out, driver=driver)
     seqs = my_sequence_state(cl, db, sequences)
@@ -971,7 +1023,7 @@ def _my_unit_sums(cl: MyClient, db: str, units: List[Tuple[MyTable, str]]) -> Li
 
 def _my_unit_sql(db: str, t: MyTable, where: str) -> str:
     return (f"COUNT(*), IFNULL(SUM(IFNULL(CAST(CONV(LEFT({t.row_hash()}, 16), 16, 10) AS UNSIGNED), {UNHASHED})), 0) "
-            f"FROM {my_ident(db)}.{my_ident(t.name)}{where}")
+            f"FROM {t.source(db)}{where}")
 
 
 def _my_unit_sums_driver(target: DriverTarget, connect_kwargs: Dict[str, object], db: str,
@@ -1040,7 +1092,7 @@ def my_ranged_units(cl: MyClient, db: str, tables: List[MyTable], sizes: Dict[st
     if ranged:
         for name, lo, hi in cl.query("\n".join(
                 f"SELECT {my_str(t.name)}, MIN({my_ident(keys[t.name])}), MAX({my_ident(keys[t.name])}) "
-                f"FROM {my_ident(db)}.{my_ident(t.name)};" for t in ranged)):
+                f"FROM {t.source(db)};" for t in ranged)):
             if lo != "NULL" and hi != "NULL":
                 bounds[name] = (int(lo), int(hi))
     units: List[Tuple[MyTable, str, int]] = []

@@ -77,3 +77,23 @@ BEGIN
 END;;
 DELIMITER ;
 CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 00:00:00' DISABLE DO UPDATE counter SET n = 0;
+-- System-versioned tables: every row version with its period comes back (history inserted with
+-- system_versioning_insert_history): implicit period columns, declared ones (one INVISIBLE), a column
+-- WITHOUT SYSTEM VERSIONING, history partitions. An application-time period with WITHOUT OVERLAPS.
+CREATE TABLE hist (id INT NOT NULL PRIMARY KEY, v VARCHAR(20)) WITH SYSTEM VERSIONING;
+INSERT INTO hist VALUES (1, 'first'), (2, 'two ☃');
+UPDATE hist SET v = 'second' WHERE id = 1;
+DELETE FROM hist WHERE id = 2;
+CREATE TABLE hist_declared (id INT NOT NULL PRIMARY KEY, a INT, b INT WITHOUT SYSTEM VERSIONING,
+  vs TIMESTAMP(6) GENERATED ALWAYS AS ROW START INVISIBLE, ve TIMESTAMP(6) GENERATED ALWAYS AS ROW END,
+  PERIOD FOR SYSTEM_TIME(vs, ve)) WITH SYSTEM VERSIONING;
+INSERT INTO hist_declared (id, a, b) VALUES (1, 1, 1), (2, 2, 2);
+UPDATE hist_declared SET a = 10 WHERE id = 1;
+UPDATE hist_declared SET b = 20 WHERE id = 2;
+CREATE TABLE hist_parts (id INT NOT NULL, v INT) WITH SYSTEM VERSIONING
+  PARTITION BY SYSTEM_TIME (PARTITION p_hist HISTORY, PARTITION p_cur CURRENT);
+INSERT INTO hist_parts VALUES (1, 1), (1, 1);
+UPDATE hist_parts SET v = 2;
+CREATE TABLE booking (id INT NOT NULL, room INT NOT NULL, s DATE NOT NULL, e DATE NOT NULL, PERIOD FOR stay(s, e),
+  PRIMARY KEY (id), UNIQUE KEY room_stay (room, stay WITHOUT OVERLAPS)) ENGINE=InnoDB;
+INSERT INTO booking VALUES (1, 10, '2024-01-01', '2024-01-05'), (2, 10, '2024-01-05', '2024-01-09');

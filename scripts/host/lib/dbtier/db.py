@@ -519,7 +519,7 @@ class Admin:
         if self.cfg.family == "mysql":
             q = ("SELECT CONCAT('SELECT ', QUOTE(table_name), ', COUNT(*) FROM `', REPLACE(table_schema, '`', '``'),"
                  " '`.`', REPLACE(table_name, '`', '``'), '`;') FROM information_schema.tables"
-                 f" WHERE table_schema = {sql_string(db)} AND table_type = 'BASE TABLE';")
+                 f" WHERE table_schema = {sql_string(db)} AND table_type IN ({lib_module('fingerprint').MY_ROW_TABLE_TYPES_SQL});")
         else:
             # one statement (a session in this process gives the rows of a script's last statement only)
             q = ("SELECT format('SELECT %L, count(*) FROM %I.%I', n.nspname || '.' || c.relname, n.nspname, c.relname)"

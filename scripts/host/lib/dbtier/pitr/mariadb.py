@@ -52,7 +52,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from .. import config, pipeline, s3
 from ..backup import PYTHON
-from ..db import Admin, DbError, RunDir, my_ident, sql_string
+from ..db import Admin, DbError, RunDir, lib_module, my_ident, sql_string
 from ..log import Failure, log, warn
 from . import common
 
@@ -708,7 +708,8 @@ def row_counts(cfg: config.Config, scratch: Scratch) -> Dict[str, int]:
     db = cfg.get("DB_NAME")
     started = time.time()
     hexed = scratch.sql(f"SET NAMES utf8mb4; SELECT HEX(table_name) FROM information_schema.tables WHERE "
-                        f"table_schema = {sql_string(db)} AND table_type = 'BASE TABLE' ORDER BY table_name;")
+                        f"table_schema = {sql_string(db)} AND table_type IN ({lib_module('fingerprint').MY_ROW_TABLE_TYPES_SQL}) "
+                        f"ORDER BY table_name;")
     names = [bytes.fromhex(r[0]).decode("utf-8") for r in hexed if r and r[0]]
     if not names:
         return {}

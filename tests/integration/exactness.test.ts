@@ -203,17 +203,25 @@ describe.each(ENGINES)("%s: the corpus round-trips exactly", (engine) => {
   if (engine === "mariadb") {
     test("an ENUM label the server cannot print and history versioned by transaction id are named at backup time and fail verify", async () => {
       await rig.server.rootSql(corpus("edge/mariadb-inexact.sql"), "app");
+      // A FEDERATED table on another database of this server (its own socket: the connection needs no TLS)
+      await rig.server.rootSql(`INSTALL PLUGIN IF NOT EXISTS FEDERATED SONAME 'ha_federatedx';
+        CREATE DATABASE remote_src; CREATE TABLE remote_src.t (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO remote_src.t VALUES (1, 'r');
+        CREATE SERVER remote_src FOREIGN DATA WRAPPER mysql OPTIONS (USER 'root', SOCKET '${rig.server.socket}', DATABASE 'remote_src');
+        CREATE TABLE app.fed (id INT PRIMARY KEY, v VARCHAR(10)) ENGINE=FEDERATED CONNECTION='remote_src/t';`);
       const b = await runWatched(rig, ["backup", "weekly"]);
       expectOk(b);
       const [id] = completeIds(rig, "weekly");
       const inexact = manifest(rig, "weekly", id).source.inexact.join("\n");
       expect(inexact).toMatch(/column moods\.m: its ENUM definition/);
       expect(inexact).toMatch(/table trx_hist: system-versioned, and it is versioned by transaction id.*current rows only/);
+      expect(inexact).toMatch(/table fed: its rows live on another server \(FEDERATED engine\)/);
       const v = await runWatched(rig, ["verify", "weekly"], identity());
       expect(v.code).toBe(1);
       expect(v.stderr).toMatch(/moods\.m/);
       expect(v.stderr).toMatch(/trx_hist/);
-      await rig.server.rootSql("DROP TABLE moods, trx_hist;", "app");
+      // the scratch load recreated the FEDERATED table but wrote no rows through it
+      expect((await rig.server.rootSql("SELECT COUNT(*) FROM remote_src.t;")).trim()).toBe("1");
+      await rig.server.rootSql("DROP TABLE moods, trx_hist, fed; DROP SERVER remote_src; DROP DATABASE remote_src;", "app");
     });
 
     test("metadata read in process (a libmariadb session per query) gives the client's digests, every object, the ENUM probe and all", async () => {

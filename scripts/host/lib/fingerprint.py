@@ -238,6 +238,12 @@ class MyTable:
 # not BASE TABLEs), as an SQL list for the toolkit's queries
 MY_ROW_TABLE_TYPES = ("BASE TABLE", "SYSTEM VERSIONED")
 MY_ROW_TABLE_TYPES_SQL = ", ".join(f"'{t}'" for t in MY_ROW_TABLE_TYPES)
+# Engines whose tables hold no rows of their own (information_schema.tables' engine, lower case): a MERGE
+# table's rows are its underlying MyISAM tables' (dumped as themselves), BLACKHOLE keeps none, and the rest
+# read and write another server's or a file's. Their rows are never dumped: loading them would write them
+# into the underlying tables or the other server a second time. Their definitions are compared as any other.
+MY_ROWS_ELSEWHERE = {"mrg_myisam": "", "blackhole": "", "federated": "another server", "connect": "another server or a file",
+                     "spider": "other servers"}
 # MariaDB's names of the period columns of a table declared only WITH SYSTEM VERSIONING (they are not in
 # information_schema.columns); declared ones are named there, with these generation expressions
 MY_IMPLICIT_PERIOD = ("ROW_START", "ROW_END")
@@ -272,7 +278,8 @@ def my_versioning(cl: MyClient, db: str, versioned: Sequence[str]) -> Dict[str, 
 def my_tables(cl: MyClient, db: str) -> Tuple[List[MyTable], List[str]]:
     rows = cl.query(f"SELECT table_name, table_type, IFNULL(engine, ''), IFNULL(data_length, 0) FROM "
                     f"information_schema.tables WHERE table_schema = {my_str(db)} ORDER BY table_name;")
-    tables = {r[0]: MyTable(r[0], r[2], int(r[3])) for r in rows if r[1] in MY_ROW_TABLE_TYPES}
+    tables = {r[0]: MyTable(r[0], r[2], int(r[3])) for r in rows
+              if r[1] in MY_ROW_TABLE_TYPES and r[2].lower() not in MY_ROWS_ELSEWHERE}
     sequences = [r[0] for r in rows if r[1] == "SEQUENCE"]
     gen = "IS_GENERATED" if _has_column(cl, "COLUMNS", "IS_GENERATED") else None
     where_gen = f" AND {gen} = 'NEVER'" if gen else " AND extra NOT LIKE '%GENERATED%'"
@@ -336,9 +343,13 @@ def my_inexact(cl: MyClient, db: str) -> List[str]:
         reasons.append(f"column {table}.{col}: its {kind.upper()} definition {ctype} shows '?' "
                        f"where the server cannot print a 4-byte character of a label (utf8mb3 metadata); a "
                        f"restore would recreate it with '?' and its values as ''")
-    versioned = [r[0] for r in cl.query(f"SELECT table_name FROM information_schema.tables WHERE table_schema = "
-                                        f"{my_str(db)} AND table_type = 'SYSTEM VERSIONED' ORDER BY table_name;")]
-    for name, (_, why) in my_versioning(cl, db, versioned).items():
+    tables = cl.query(f"SELECT table_name, table_type, IFNULL(engine, '') FROM information_schema.tables WHERE "
+                      f"table_schema = {my_str(db)} ORDER BY table_name;")
+    for name, _, engine in tables:
+        if MY_ROWS_ELSEWHERE.get(engine.lower()):
+            reasons.append(f"table {name}: its rows live on {MY_ROWS_ELSEWHERE[engine.lower()]} ({engine} engine) and "
+                           f"are not in the dump")
+    for name, (_, why) in my_versioning(cl, db, [r[0] for r in tables if r[1] == "SYSTEM VERSIONED"]).items():
         if why is not None:
             reasons.append(f"table {name}: system-versioned, and {why}: a restore would keep its current rows only")
     return reasons

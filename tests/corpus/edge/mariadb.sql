@@ -97,3 +97,18 @@ UPDATE hist_parts SET v = 2;
 CREATE TABLE booking (id INT NOT NULL, room INT NOT NULL, s DATE NOT NULL, e DATE NOT NULL, PERIOD FOR stay(s, e),
   PRIMARY KEY (id), UNIQUE KEY room_stay (room, stay WITHOUT OVERLAPS)) ENGINE=InnoDB;
 INSERT INTO booking VALUES (1, 10, '2024-01-01', '2024-01-05'), (2, 10, '2024-01-05', '2024-01-09');
+-- Tables without rows of their own: a MERGE table's are its MyISAM tables' (dumped as themselves: loading them
+-- again through the MERGE table would duplicate them, or fail with INSERT_METHOD=NO), BLACKHOLE keeps none.
+-- ARCHIVE keeps its rows (insert-only).
+INSTALL PLUGIN IF NOT EXISTS BLACKHOLE SONAME 'ha_blackhole';
+INSTALL PLUGIN IF NOT EXISTS ARCHIVE SONAME 'ha_archive';
+CREATE TABLE merged_a (id INT NOT NULL, v VARCHAR(10), KEY (id)) ENGINE=MyISAM;
+CREATE TABLE merged_b (id INT NOT NULL, v VARCHAR(10), KEY (id)) ENGINE=MyISAM;
+INSERT INTO merged_a VALUES (1, 'a'), (2, 'b');
+INSERT INTO merged_b VALUES (3, 'c');
+CREATE TABLE merged_all (id INT NOT NULL, v VARCHAR(10), KEY (id)) ENGINE=MERGE UNION=(merged_a, merged_b) INSERT_METHOD=LAST;
+CREATE TABLE merged_ro (id INT NOT NULL, v VARCHAR(10), KEY (id)) ENGINE=MERGE UNION=(merged_a) INSERT_METHOD=NO;
+CREATE TABLE sink (id INT) ENGINE=BLACKHOLE;
+INSERT INTO sink VALUES (1);
+CREATE TABLE archived (id INT, msg VARCHAR(50)) ENGINE=ARCHIVE;
+INSERT INTO archived VALUES (1, 'kept ☃'), (1, 'kept ☃'), (2, NULL);

@@ -253,8 +253,9 @@ describe.each(ENGINES)("%s: the corpus round-trips exactly", (engine) => {
       try {
         const cnf = rootCnf(dir, rig.server.socket);
         await rig.server.rootSql("CREATE DATABASE legacy CHARACTER SET utf8mb4;");
-        // Bytes straight from the dump tool into the client (a pipe: no text decoding on the way).
-        const legacy = await run("bash", ["-o", "pipefail", "-c", 'mariadb-dump --defaults-extra-file="$1" --default-character-set=utf8mb4 --routines app | mariadb --defaults-extra-file="$1" --default-character-set=utf8mb4 legacy', "load", cnf]);
+        // Bytes straight from the dump tool into the client (a pipe: no text decoding on the way), with the
+        // CHECK constraints off as the source's row was taken (the dump does not say so).
+        const legacy = await run("bash", ["-o", "pipefail", "-c", 'mariadb-dump --defaults-extra-file="$1" --default-character-set=utf8mb4 --routines app | mariadb --defaults-extra-file="$1" --default-character-set=utf8mb4 --init-command="SET check_constraint_checks = 0" legacy', "load", cnf]);
         expect(legacy.stderr).toBe("");
         expect(legacy.code).toBe(0);
         const fp = (db: string, out: string) => run("/usr/bin/python3", [FINGERPRINT, "fingerprint", "mysql", db, out, "--client", "mariadb", "--cnf", cnf]);
@@ -263,11 +264,12 @@ describe.each(ENGINES)("%s: the corpus round-trips exactly", (engine) => {
         const cmp = await run("/usr/bin/python3", [FINGERPRINT, "compare", path.join(dir, "app.json"), path.join(dir, "legacy.json")]);
         expect(cmp.code).toBe(1);
         expect(cmp.stderr).toContain('table num☃ "edge": same 5 rows count, different content');
-        // Besides the FLOAT table only history is lost (mariadb-dump leaves it out unless --dump-history): the
-        // rest of its renderings are exact.
+        // Besides the FLOAT table only history (mariadb-dump leaves it out unless --dump-history) and invalid
+        // dates (its sql_mode turns them into zero dates) are lost: the rest of its renderings are exact.
         expect(cmp.stderr.split("\n").filter((l) => l.startsWith("table ")).sort()).toEqual([
           "table hist: 1 rows, the source has 3", "table hist_declared: 2 rows, the source has 3",
-          "table hist_parts: 2 rows, the source has 4", 'table num☃ "edge": same 5 rows count, different content']);
+          "table hist_parts: 2 rows, the source has 4", "table lax_dates: same 2 rows count, different content",
+          'table num☃ "edge": same 5 rows count, different content']);
       } finally {
         await rig.server.rootSql("DROP DATABASE IF EXISTS legacy;");
         removeDir(dir);

@@ -20,6 +20,8 @@ function lines(out: string): string[][] {
   return out.split("\n").filter((l) => l.length > 0).map((l) => l.split("\t"));
 }
 
+/** A field of the `mariadb` client's --batch output as the server sent it (the client escapes \0 \t \n \\). */
+const unbatch = (s: string): string => s.replace(/\\(.)/g, (m, c: string) => ({ "0": "\0", t: "\t", n: "\n", "\\": "\\" })[c] ?? m);
 const myStr = (s: string): string => `'${s.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
 const myId = (s: string): string => "`" + s.replace(/`/g, "``") + "`";
 
@@ -34,7 +36,7 @@ async function mariadbFingerprint(server: DbServer, db: string): Promise<Record<
   const byTable = new Map<string, string[]>();
   const versioned = new Map<string, boolean>(); // table -> declares its period columns
   for (const [table, column, type, tableType, generation] of cols) {
-    const c = myId(column);
+    const c = myId(unbatch(column));
     const numeric = ["tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "double", "year"].includes(type);
     const expr = type === "float" ? `CAST(CAST(${c} AS DOUBLE) AS CHAR)` : type === "bit" ? `BIN(${c})` : numeric ? `CAST(${c} AS CHAR)` : `HEX(${c})`;
     byTable.set(table, [...(byTable.get(table) ?? []), `IFNULL(${expr}, '~')`]);
@@ -44,7 +46,7 @@ async function mariadbFingerprint(server: DbServer, db: string): Promise<Record<
     const hiddenPeriod = versioned.get(table) === false ? ", HEX(ROW_START), HEX(ROW_END)" : "";
     const r = await server.rootSql(
       `SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CAST(CONV(SUBSTR(MD5(CONCAT_WS('|', ${exprs.join(", ")}${hiddenPeriod})), 1, 15), 16, 10) AS UNSIGNED)), 0))
-       FROM ${myId(db)}.${myId(table)}${versioned.has(table) ? " FOR SYSTEM_TIME ALL" : ""};`);
+       FROM ${myId(db)}.${myId(unbatch(table))}${versioned.has(table) ? " FOR SYSTEM_TIME ALL" : ""};`);
     out[`table:${table}`] = r.trim();
   }
   const s = myStr(db);
@@ -65,7 +67,7 @@ async function mariadbFingerprint(server: DbServer, db: string): Promise<Record<
     SELECT CONCAT('event:', event_name), MD5(CONCAT_WS('|', event_definition, status, interval_value, interval_field, starts)) FROM information_schema.events WHERE event_schema = ${s};`));
   for (const [k, v] of defs) out[k] = v;
   for (const [seq] of lines(await server.rootSql(`SELECT table_name FROM information_schema.tables WHERE table_schema = ${s} AND table_type = 'SEQUENCE';`))) {
-    out[`sequence-position:${seq}`] = (await server.rootSql(`SELECT next_not_cached_value FROM ${myId(db)}.${myId(seq)};`)).trim();
+    out[`sequence-position:${seq}`] = (await server.rootSql(`SELECT next_not_cached_value FROM ${myId(db)}.${myId(unbatch(seq))};`)).trim();
   }
   return out;
 }

@@ -97,10 +97,12 @@ class MyClient:
                 "--skip-column-names", "--quick", "--default-character-set=utf8mb4", "--max-allowed-packet=1G"]
 
     def query(self, sql: str) -> List[List[str]]:
-        p = subprocess.run(self.argv(), input=sql.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # escaped (not --raw): a tab or newline in a name or a definition stays inside its field
+        p = subprocess.run(self.argv(raw=False), input=sql.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         if p.returncode != 0:
             raise Failure(f"{self.client}: {p.stderr.decode('utf-8', 'replace').strip()}")
-        return [ln.split("\t") for ln in p.stdout.decode("utf-8", "surrogateescape").split("\n") if ln]
+        lines = p.stdout.split(b"\n")[:-1]  # every row ends with a newline (a row of one '' is an empty line)
+        return [[batch_unescape(f).decode("utf-8", "surrogateescape") for f in ln.split(b"\t")] for ln in lines]
 
 
 # Rendering of one column as SQL literal text, exact for its type. NULL becomes the word NULL; a string the
@@ -716,8 +718,8 @@ def _driver_snapshot(target: DriverTarget, connect_kwargs: Dict[str, object], wh
 
 class DriverClient:
     """MyClient.query over one libmariadb connection in this process, for a caller that must not start client
-    processes (the check that runs beside a load: each `mariadb` would cost ~10 MiB). Rows as the client's
-    --batch --raw prints them: text, NULL as the word NULL; a script of several statements gives all their rows."""
+    processes (the check that runs beside a load: each `mariadb` would cost ~10 MiB). Rows as MyClient.query
+    reads them: text fields, NULL as the word NULL; a script of several statements gives all their rows."""
 
     def __init__(self, target: DriverTarget, what: str = "check", connect_kwargs: Optional[Dict[str, object]] = None):
         self.target, self.what, self.connect_kwargs = target, what, connect_kwargs
@@ -752,9 +754,8 @@ class DriverClient:
 
 class DriverSessions:
     """MyClient.query through libmariadb in this process: each query in a session of its own, as each `mariadb`
-    process was (its session settings and temporary tables end with it), and its rows as MyClient reads the
-    client's --batch --raw output (fields split at tabs, rows at newlines, NULL as the word NULL), so digests
-    taken either way compare equal. A client process per query cost ~0.1 s on a host whose process starts are
+    process was (its session settings and temporary tables end with it), and its rows as MyClient reads them,
+    so digests taken either way compare equal. A client process per query cost ~0.1 s on a host whose process starts are
     dear, ~10 of them before a dump's first row (scripts/bench/WHY.md)."""
 
     def __init__(self, target: DriverTarget, what: str):
@@ -767,11 +768,9 @@ class DriverSessions:
             self._kwargs = self.target.connect_kwargs()  # once: it writes libmariadb's option file
         session = DriverClient(self.target, self._what, self._kwargs)
         try:
-            rows = session.query(sql)
+            return session.query(sql)
         finally:
             session.close()
-        text = "\n".join("\t".join(row) for row in rows)
-        return [ln.split("\t") for ln in text.split("\n") if ln]
 
 
 def _driver_rows(target: DriverTarget, db: str, tables: List[MyTable], hashed: bool, on_begin, on_batch,
@@ -930,7 +929,9 @@ def mysql_dump(db: str, digests_path: str, client: str, dump_tool: str, cnf: str
     # 2. the rows, exactly rendered, in one consistent snapshot
     out.write(b"\n-- dbtier row data (exact renderings)\n"
               b"/*!40101 SET NAMES utf8mb4 */;\nSET TIME_ZONE = '+00:00';\n"
-              b"SET SQL_MODE = 'NO_AUTO_VALUE_ON_ZERO';\nSET FOREIGN_KEY_CHECKS = 0;\nSET UNIQUE_CHECKS = 0;\n")
+              b"SET SQL_MODE = 'NO_AUTO_VALUE_ON_ZERO,ALLOW_INVALID_DATES';\nSET FOREIGN_KEY_CHECKS = 0;\nSET UNIQUE_CHECKS = 0;\n")
+    if flavor == "mariadb":  # rows the source took with its CHECK constraints off (MySQL checks them always)
+        out.write(b"SET CHECK_CONSTRAINT_CHECKS = 0;\n")
     if any(t.history for t in tables):  # (only then: older servers and MySQL do not know the setting)
         out.write(b"SET SYSTEM_VERSIONING_INSERT_HISTORY = 1;\n")
     out.flush()
@@ -939,6 +940,8 @@ def mysql_dump(db: str, digests_path: str, client: str, dump_tool: str, cnf: str
     for s, value in seqs.items():
         out.write(f"DO SETVAL({my_ident(s)}, {value}, 0);\n".encode())
     out.write(b"SET FOREIGN_KEY_CHECKS = 1;\nSET UNIQUE_CHECKS = 1;\n")
+    if flavor == "mariadb":
+        out.write(b"SET CHECK_CONSTRAINT_CHECKS = 1;\n")
     out.write(tail.output())
     out.flush()
     _write_json(digests_path, {"format": MYSQL_FORMAT, "rowDigest": MY_ROW_SHA256, "tables": tdigests, "objects": objects,

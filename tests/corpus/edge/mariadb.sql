@@ -112,3 +112,18 @@ CREATE TABLE sink (id INT) ENGINE=BLACKHOLE;
 INSERT INTO sink VALUES (1);
 CREATE TABLE archived (id INT, msg VARCHAR(50)) ENGINE=ARCHIVE;
 INSERT INTO archived VALUES (1, 'kept ☃'), (1, 'kept ☃'), (2, NULL);
+-- Rows the application stored under its own rules: invalid dates (ALLOW_INVALID_DATES), a row taken with the
+-- CHECK constraints off; names holding a newline, a tab, quotes and a backslash.
+SET SESSION sql_mode = 'ALLOW_INVALID_DATES';
+CREATE TABLE lax_dates (id INT NOT NULL PRIMARY KEY, d DATE, dt DATETIME(3));
+INSERT INTO lax_dates VALUES (1, '2024-02-30', '2023-04-31 10:00:00.125'), (2, '2024-02-31', NULL);
+SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO';
+CREATE TABLE checked (id INT NOT NULL PRIMARY KEY, n INT, CONSTRAINT positive CHECK (n > 0));
+SET SESSION check_constraint_checks = 0;
+INSERT INTO checked VALUES (1, -5), (2, 5);
+SET SESSION check_constraint_checks = 1;
+CREATE TABLE `new
+line "name" \ back` (`tab	col` INT NOT NULL PRIMARY KEY, `q'uote` VARCHAR(10), KEY `key
+name` (`q'uote`));
+INSERT INTO `new
+line "name" \ back` VALUES (1, 'x'), (2, NULL);

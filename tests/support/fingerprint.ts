@@ -77,14 +77,19 @@ const PG_SETTINGS = "SET extra_float_digits = 3; SET DateStyle = 'ISO, YMD'; SET
 async function postgresFingerprint(server: DbServer, db: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   const user = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'";
-  const tables = lines(await server.rootSql(
-    `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  // Names may hold newlines and tabs (psql prints them as they are): read as hex, keys with them escaped.
+  const fromHex = (out: string): string[] => lines(out).map(([h]) => Buffer.from(h, "hex").toString("utf8"));
+  const hexName = "encode(convert_to(quote_ident(n.nspname) || '.' || quote_ident(c.relname), 'UTF8'), 'hex')";
+  const tables = fromHex(await server.rootSql(
+    `SELECT ${hexName} FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind = 'r' AND ${user} ORDER BY 1;`, db));
-  for (const [t] of tables) {
+  for (const t of tables) {
     const r = await server.rootSql(`${PG_SETTINGS} SELECT count(*) || ':' || coalesce(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint), 0) FROM ONLY ${t} t;`, db);
     out[`table:${t}`] = r.trim();
   }
-  const defs = lines(await server.rootSql(`${PG_SETTINGS}
+  const keyEscaped = (selects: string): string => selects.split(/;\s*\n/).filter((q) => q.trim()).map((q) =>
+    `SELECT replace(replace(replace(k, E'\\\\', E'\\\\\\\\'), E'\\n', E'\\\\n'), E'\\t', E'\\\\t'), v FROM (${q.replace(/;\s*$/, "")}) AS s(k, v);`).join("\n");
+  const defs = lines(await server.rootSql(`${PG_SETTINGS}` + keyEscaped(`
     SELECT 'column:' || c.oid::regclass || '.' || a.attname, md5(concat_ws('|', (SELECT count(*) FROM pg_attribute p WHERE p.attrelid = a.attrelid AND p.attnum BETWEEN 1 AND a.attnum AND NOT p.attisdropped), format_type(a.atttypid, a.atttypmod), a.attnotnull,
       pg_get_expr(d.adbin, d.adrelid), a.attgenerated, a.attidentity, col_description(c.oid, a.attnum)))
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -108,11 +113,11 @@ async function postgresFingerprint(server: DbServer, db: string): Promise<Record
     SELECT 'extension:' || extname, md5(extversion) FROM pg_extension;
     SELECT 'large-object:' || oid, md5(lo_get(oid)) FROM pg_largeobject_metadata;
     SELECT 'comment:' || c.oid::regclass, md5(d.description) FROM pg_description d JOIN pg_class c ON c.oid = d.objoid AND d.classoid = 'pg_class'::regclass
-      JOIN pg_namespace n ON n.oid = c.relnamespace WHERE ${user};`, db));
+      JOIN pg_namespace n ON n.oid = c.relnamespace WHERE ${user};`), db));
   for (const [k, v] of defs) out[k] = v;
-  const seqs = lines(await server.rootSql(
-    `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND ${user};`, db));
-  for (const [q] of seqs) out[`sequence-position:${q}`] = (await server.rootSql(`SELECT last_value || '/' || is_called FROM ${q};`, db)).trim();
+  const seqs = fromHex(await server.rootSql(
+    `SELECT ${hexName} FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND ${user};`, db));
+  for (const q of seqs) out[`sequence-position:${q}`] = (await server.rootSql(`SELECT last_value || '/' || is_called FROM ${q};`, db)).trim();
   return out;
 }
 

@@ -87,3 +87,26 @@ CREATE FUNCTION returns_a_string() RETURNS text LANGUAGE sql RETURN 'END; BEGIN 
 -- Large objects
 SELECT lo_from_bytea(424242, '\x00010203ff'::bytea);
 SELECT lo_from_bytea(424243, ''::bytea);
+-- Names holding a newline, a tab, quotes and a semicolon; text that reads as COPY's end marker; a table
+-- whose rows its own FORCEd policy hides from its owner; a publication; a CHECK added NOT VALID over a row
+-- that breaks it; a column dropped after its rows were written.
+CREATE SCHEMA "sch
+ema";
+CREATE TABLE "sch
+ema"."new
+line ""q"" ; t	ab" ("tab	col" int PRIMARY KEY, "semi;colon" text);
+INSERT INTO "sch
+ema"."new
+line ""q"" ; t	ab" VALUES (1, E'\\.'), (2, E'a\n\\.\nb'), (3, NULL);
+CREATE TABLE secret (id int PRIMARY KEY, owner text);
+ALTER TABLE secret ENABLE ROW LEVEL SECURITY;
+ALTER TABLE secret FORCE ROW LEVEL SECURITY;
+CREATE POLICY only_bob ON secret USING (owner = 'bob') WITH CHECK (owner = 'bob');
+INSERT INTO secret VALUES (1, 'alice'), (2, 'bob');
+CREATE PUBLICATION pub_secret FOR TABLE secret;
+CREATE TABLE lax_check (id int PRIMARY KEY, n int);
+INSERT INTO lax_check VALUES (1, -1), (2, 2);
+ALTER TABLE lax_check ADD CONSTRAINT positive CHECK (n > 0) NOT VALID;
+CREATE TABLE dropped_col (a int, b text, c int);
+INSERT INTO dropped_col VALUES (1, 'gone', 2);
+ALTER TABLE dropped_col DROP COLUMN b;

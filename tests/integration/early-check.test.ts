@@ -55,7 +55,7 @@ describe("the check beside the load (MariaDB)", () => {
 
   /** Loads a dump into a fresh database `dst` with the loader announcing to a file that the real checker
    * (EarlyDigests, as sidedb runs it) follows. */
-  async function load(file: string, env: Record<string, string> = {}): Promise<Loaded> {
+  async function load(file: string, env: Record<string, string> = {}, eventsDisabled = true): Promise<Loaded> {
     await server.rootSql("DROP DATABASE IF EXISTS dst; CREATE DATABASE dst CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;");
     const announce = path.join(dir, "announce.jsonl");
     writeFileSync(announce, "", { mode: 0o600 });
@@ -71,7 +71,8 @@ describe("the check beside the load (MariaDB)", () => {
       `    p = subprocess.run(["/usr/bin/python3", ${JSON.stringify(path.join(LIB, "parallel-load.py"))}, "--engine", "mariadb",`,
       `        "--socket", ${JSON.stringify(server.socket)}, "--user", ${JSON.stringify(ADMIN.user)}, "--password-file",`,
       `        ${JSON.stringify(pw)}, "--database", "dst", "--jobs", "2", "--format", "mysql-exact-1", "--client", "driver",`,
-      `        "--chunk-bytes", "4096", "--announce", ${JSON.stringify(announce)}], stdin=f, stderr=subprocess.PIPE)`,
+      `        "--chunk-bytes", "4096", "--announce", ${JSON.stringify(announce)}${eventsDisabled ? `, "--events-disabled", ${JSON.stringify(path.join(dir, "events.json"))}` : ""}],`,
+      "        stdin=f, stderr=subprocess.PIPE)",
       "digests = early.finish() if p.returncode == 0 else (early.stop() or {})",
       `print(json.dumps({"lines": open(${JSON.stringify(announce)}).read().splitlines(), "early": digests,`,
       `                  "loader": p.returncode, "stderr": p.stderr.decode()}))`,
@@ -92,8 +93,7 @@ describe("the check beside the load (MariaDB)", () => {
   });
 
   test("each table is announced once, when all its rows are committed: the digests taken then equal the source's; the largest first", async () => {
-    // the corpus's event would void the announcements (the next test)
-    const src = await dump("src", "DROP EVENT nightly;");
+    const src = await dump("src");
     const r = await load(src.file);
     expect(r.loader).toBe(0);
     expect(r.lines).not.toContain("!");
@@ -109,7 +109,7 @@ describe("the check beside the load (MariaDB)", () => {
   });
 
   test("rows go as binary literals only for tables whose character columns are all UTF-8, and come back exact", async () => {
-    const src = await dump("src_cs", "DROP EVENT nightly; " +
+    const src = await dump("src_cs",
       "CREATE TABLE cs_latin (id INT PRIMARY KEY, v VARCHAR(20) CHARACTER SET latin1, u TEXT) ENGINE=InnoDB; " +
       "INSERT INTO cs_latin VALUES (1, 'caf\u00e9 \u00fc', '\u2603 \ud834\udd1e'), (2, NULL, 'a''b\\\\c');" +
       "CREATE TABLE cs_utf8 (id INT PRIMARY KEY, v VARCHAR(20) CHARACTER SET utf8mb3, u TEXT, e ENUM('\u00e9', '\u00fc \u2603')) ENGINE=InnoDB; " +
@@ -150,14 +150,14 @@ describe("the check beside the load (MariaDB)", () => {
   });
 
   test("the check takes the early digests as given: the source's pass, a wrong one fails naming its table", async () => {
-    const src = await dump("src", "DROP EVENT nightly;");
+    const src = await dump("src");
     const r = await load(src.file);
     const check = async (known: Record<string, unknown>) => {
       const knownFile = path.join(dir, "known.json");
       writeFileSync(knownFile, JSON.stringify({ rowDigest: "mysql-row-sha256", tables: known }), { mode: 0o600 });
       const out = path.join(dir, "restored.json");
       await runOk("/usr/bin/python3", [path.join(LIB, "fingerprint.py"), "fingerprint", "mysql", "dst", out, "--client", "mariadb",
-        "--cnf", path.join(dir, "root.cnf"), "--jobs", "2", "--known", knownFile]);
+        "--cnf", path.join(dir, "root.cnf"), "--jobs", "2", "--known", knownFile, "--event-status", path.join(dir, "events.json")]);
       return run("/usr/bin/python3", [path.join(LIB, "fingerprint.py"), "compare", path.join(dir, "src.json"), out]);
     };
     const good = await check(r.early);
@@ -169,13 +169,20 @@ describe("the check beside the load (MariaDB)", () => {
     expect(wrong.stderr).not.toMatch(/big_posts/);
   });
 
-  test("an event after the rows voids the announcements: nothing is kept", async () => {
-    const src = await dump("src_event", "DROP EVENT nightly; CREATE EVENT tidy ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM small_log WHERE id < 0;");
-    const r = await load(src.file);
+  test("an event after the rows voids the announcements (nothing is kept) unless the load creates events disabled, as dbtier's do", async () => {
+    const src = await dump("src_event", "CREATE EVENT tidy ON SCHEDULE EVERY 1 DAY DO DELETE FROM small_log WHERE id < 0;");
+    const r = await load(src.file, {}, false);
     expect(r.loader).toBe(0);
     expect(r.lines[r.lines.length - 1]).toBe("!");
     expect(r.lines.filter((l) => l === "!")).toHaveLength(1);
     expect(r.early).toEqual({});
+    const disabled = await load(src.file);
+    expect(disabled.loader).toBe(0);
+    expect(disabled.lines).not.toContain("!");
+    expect(disabled.early.small_log).toEqual(src.digests.tables.small_log);
+    expect(JSON.parse(readFileSync(path.join(dir, "events.json"), "utf8"))).toEqual({ nightly: "DISABLED", tidy: "ENABLED", "weekly ☃": "ENABLED" });
+    expect((await server.rootSql("SELECT event_name, status FROM information_schema.events WHERE event_schema = 'dst' ORDER BY 1;")).trim())
+      .toBe("nightly\tDISABLED\ntidy\tDISABLED\nweekly ☃\tDISABLED");
   });
 
   test("more rows for a table already announced void the announcements", async () => {

@@ -7,7 +7,7 @@
 import { chmodSync, readFileSync, writeFileSync } from "fs";
 import * as path from "path";
 import { contentFingerprint } from "../support/fingerprint";
-import { run, runOk, tempDir, removeDir } from "../support/proc";
+import { run, runOk, sleep, tempDir, removeDir, waitFor } from "../support/proc";
 import { signingKeyOf } from "../support/toolkit";
 import { completeIds, ENGINES, expectOk, makeRig, manifest, Rig, runWatched, s3Put } from "./fixture";
 
@@ -280,6 +280,34 @@ describe.each(ENGINES)("%s: the corpus round-trips exactly", (engine) => {
       } finally {
         await rig.server.rootSql("DROP DATABASE IF EXISTS legacy;");
         removeDir(dir);
+      }
+    });
+
+    // MySQL 8 runs events by default (event_scheduler ON): a load creates them DISABLED, so they run neither in
+    // the scratch database (verify) nor in the side one (restore), where they could change the rows before the
+    // check or write to the live database by name; the swap gives each its status again.
+    test("events do not run in the side or scratch database, and each comes back with its status", async () => {
+      await rig.server.rootSql(`CREATE TABLE ticks (db VARCHAR(64) NOT NULL);
+        CREATE EVENT tick_here ON SCHEDULE EVERY 1 SECOND DO INSERT INTO ticks VALUES (DATABASE());
+        CREATE EVENT tick_by_name ON SCHEDULE EVERY 1 SECOND DO INSERT INTO app.ticks VALUES (CONCAT('by name from ', DATABASE()));
+        CREATE EVENT parked ON SCHEDULE EVERY 1 SECOND DISABLE DO INSERT INTO app.ticks VALUES ('parked');`, "app");
+      const tickers = async (): Promise<string[]> =>
+        (await rig.server.rootSql("SELECT DISTINCT db FROM app.ticks ORDER BY db;")).trim().split("\n").filter(Boolean);
+      const statuses = "SELECT event_name, status FROM information_schema.events WHERE event_schema = 'app' ORDER BY event_name;";
+      const before = await rig.server.rootSql(statuses);
+      await rig.server.rootSql("SET GLOBAL event_scheduler = ON;");
+      try {
+        await waitFor(async () => (await tickers()).length === 2, { what: "both events running in app", timeoutMs: 10_000 });
+        expectOk(await runWatched(rig, ["backup", "daily"]));
+        expectOk(await runWatched(rig, ["verify", "daily"], identity()));
+        expectOk(await runWatched(rig, ["restore", "latest", "--yes"], identity()));
+        await sleep(2500); // the restored events run in app again
+        expect(await tickers()).toEqual(["app", "by name from app"]);
+        expect((await rig.server.rootSql("SELECT COUNT(*) FROM app.ticks WHERE db = 'app';")).trim()).not.toBe("0");
+        expect(await rig.server.rootSql(statuses)).toBe(before);
+      } finally {
+        await rig.server.rootSql("SET GLOBAL event_scheduler = OFF;");
+        await rig.server.rootSql("DROP EVENT tick_here; DROP EVENT tick_by_name; DROP EVENT parked; DROP TABLE ticks;", "app");
       }
     });
   }

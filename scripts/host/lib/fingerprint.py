@@ -6,12 +6,14 @@ DriverTarget; PostgreSQL's queries through Debian's python3-psycopg2, its dumps 
   fingerprint.py dump mysql DB DIGESTS --client C --dump-tool D --cnf F [--flavor mariadb|mysql]
   fingerprint.py dump postgres DB DIGESTS          (libpq environment: PGHOST, PGPASSFILE, ...)
       the dump on stdout; DIGESTS gets the source's digests (JSON below), taken from the same snapshot
-  fingerprint.py fingerprint mysql|postgres DB OUT [--client C --cnf F [--driver FILE]] [--jobs N] [--row-digest M]
+  fingerprint.py fingerprint mysql|postgres DB OUT [--client C --cnf F [--driver FILE] [--known FILE]
+                 [--event-status FILE]] [--jobs N] [--row-digest M]
       the same JSON computed from a live database; --jobs N: N connections, each its own snapshot (only for
       a database nothing writes to: a side or scratch database), large MariaDB/MySQL tables in ranges; --driver: those
       connections through libmariadb in this process (FILE: a 0600 DriverTarget.to_json); --row-digest: how
       rows are hashed (MY_ROW_DIGESTS, PG_ROW_DIGESTS; default the newest), to compare with digests an older
-      backup recorded
+      backup recorded; --event-status: the status each event had at the source where a load created it
+      DISABLED (parallel-load.py --events-disabled)
   fingerprint.py compare EXPECTED ACTUAL
       exit 1 naming every table/object that differs (or a reason the expected side records)
   fingerprint.py database-sql mysql|postgres DB MANIFEST
@@ -89,16 +91,15 @@ class MyClient:
     def __init__(self, client: str, cnf: str):
         self.client, self.cnf = client, cnf
 
-    def argv(self, raw: bool = True) -> List[str]:
-        # --raw: bytes exactly as the server sent them. Without it (the row data) the client escapes NUL,
-        # tab, newline and backslash of every field as \0 \t \n \\, which is MySQL's own string-literal
-        # syntax: every row is one line, and the server spends no second pass on escaping.
-        return [self.client, f"--defaults-extra-file={self.cnf}", "--batch", *(["--raw"] if raw else []),
-                "--skip-column-names", "--quick", "--default-character-set=utf8mb4", "--max-allowed-packet=1G"]
+    def argv(self) -> List[str]:
+        # Not --raw: the client escapes NUL, tab, newline and backslash of every field as \0 \t \n \\, which
+        # is MySQL's own string-literal syntax (the row data passes as it is; the server spends no second pass
+        # on escaping), and every row is one line even when a name or a definition holds a tab or newline.
+        return [self.client, f"--defaults-extra-file={self.cnf}", "--batch", "--skip-column-names", "--quick",
+                "--default-character-set=utf8mb4", "--max-allowed-packet=1G"]
 
     def query(self, sql: str) -> List[List[str]]:
-        # escaped (not --raw): a tab or newline in a name or a definition stays inside its field
-        p = subprocess.run(self.argv(raw=False), input=sql.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p = subprocess.run(self.argv(), input=sql.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         if p.returncode != 0:
             raise Failure(f"{self.client}: {p.stderr.decode('utf-8', 'replace').strip()}")
         lines = p.stdout.split(b"\n")[:-1]  # every row ends with a newline (a row of one '' is an empty line)
@@ -244,8 +245,9 @@ MY_ROW_TABLE_TYPES_SQL = ", ".join(f"'{t}'" for t in MY_ROW_TABLE_TYPES)
 # table's rows are its underlying MyISAM tables' (dumped as themselves), BLACKHOLE keeps none, and the rest
 # read and write another server's or a file's. Their rows are never dumped: loading them would write them
 # into the underlying tables or the other server a second time. Their definitions are compared as any other.
-MY_ROWS_ELSEWHERE = {"mrg_myisam": "", "blackhole": "", "federated": "another server", "connect": "another server or a file",
-                     "spider": "other servers"}
+MY_ROWS_ELSEWHERE: Dict[str, Optional[str]] = {
+    "mrg_myisam": None, "blackhole": None,  # nothing that the dump does not hold
+    "federated": "another server", "connect": "another server or a file", "spider": "other servers"}
 # MariaDB's names of the period columns of a table declared only WITH SYSTEM VERSIONING (they are not in
 # information_schema.columns); declared ones are named there, with these generation expressions
 MY_IMPLICIT_PERIOD = ("ROW_START", "ROW_END")
@@ -348,9 +350,9 @@ def my_inexact(cl: MyClient, db: str) -> List[str]:
     tables = cl.query(f"SELECT table_name, table_type, IFNULL(engine, '') FROM information_schema.tables WHERE "
                       f"table_schema = {my_str(db)} ORDER BY table_name;")
     for name, _, engine in tables:
-        if MY_ROWS_ELSEWHERE.get(engine.lower()):
-            reasons.append(f"table {name}: its rows live on {MY_ROWS_ELSEWHERE[engine.lower()]} ({engine} engine) and "
-                           f"are not in the dump")
+        where = MY_ROWS_ELSEWHERE.get(engine.lower())
+        if where is not None:
+            reasons.append(f"table {name}: its rows live on {where} ({engine} engine) and are not in the dump")
     for name, (_, why) in my_versioning(cl, db, [r[0] for r in tables if r[1] == "SYSTEM VERSIONED"]).items():
         if why is not None:
             reasons.append(f"table {name}: system-versioned, and {why}: a restore would keep its current rows only")
@@ -398,7 +400,7 @@ MY_OBJECT_QUERIES = [
      "information_schema.triggers WHERE trigger_schema = %s"),
     ("event", "event_name",
      "CONCAT_WS('|', event_definition, event_type, IFNULL(execute_at, '~'), IFNULL(interval_value, '~'), "
-     "IFNULL(interval_field, '~'), status, on_completion, sql_mode, event_comment)",
+     "IFNULL(interval_field, '~'), {event_status}, on_completion, sql_mode, event_comment)",
      "information_schema.events WHERE event_schema = %s"),
 ]
 
@@ -420,9 +422,16 @@ def my_database_sql(db: str, props: Dict[str, object]) -> List[str]:
     return [f"ALTER DATABASE {my_ident(db)} CHARACTER SET {charset} COLLATE {collation}"]
 
 
-def my_objects(cl: MyClient, db: str) -> Dict[str, str]:
+def my_objects(cl: MyClient, db: str, event_status: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """event_status: the status each event had at the source, where a load created it DISABLED
+    (parallel-load.py --events-disabled): digested as that, so the copy compares equal to the source."""
+    status = "status"
+    if event_status:
+        status = ("CASE event_name " + " ".join(f"WHEN {my_str(n)} THEN {my_str(v)}" for n, v in sorted(event_status.items()))
+                  + " ELSE status END")
     sql = ["SET SESSION group_concat_max_len = 1048576;"]
     for kind, key, definition, source in MY_OBJECT_QUERIES:
+        definition = definition.replace("{event_status}", status)
         sql.append(f"SELECT CONCAT({my_str(kind)}, ':', {key}), SHA2({definition}, 256) FROM {source % my_str(db)};")
     out = {}
     for row in cl.query("\n".join(sql)):
@@ -570,7 +579,7 @@ def _client_rows(cl: MyClient, db: str, tables: List[MyTable], hashed: bool, on_
             raise Failure(f"table {name}: {UNRENDERED}")
         on_batch(chunk, hashes)
 
-    proc = subprocess.Popen(cl.argv(raw=False), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cl.argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     err: List[bytes] = []
     reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
     reader.start()
@@ -1184,9 +1193,10 @@ def my_table_rows(cl: MyClient, db: str, tables: List[MyTable], jobs: int, metho
 
 
 def mysql_fingerprint(db: str, out_path: str, client: str, cnf: str, jobs: int = 1, method: str = MY_ROW_SHA256,
-                      driver: Optional[DriverTarget] = None, known: Optional[Dict[str, Dict[str, object]]] = None) -> int:
+                      driver: Optional[DriverTarget] = None, known: Optional[Dict[str, Dict[str, object]]] = None,
+                      event_status: Optional[Dict[str, str]] = None) -> int:
     """known: row digests of some tables already taken (by METHOD) once nothing could change them any more (the
-    check that ran beside the load); those tables are not read again."""
+    check that ran beside the load); those tables are not read again. event_status: as my_objects takes it."""
     if method not in MY_ROW_DIGESTS:
         raise Failure(f"row digest '{method}' is unknown (known: {', '.join(MY_ROW_DIGESTS)})")
     cl = DriverSessions(driver, "check") if driver is not None else MyClient(client, cnf)
@@ -1195,7 +1205,7 @@ def mysql_fingerprint(db: str, out_path: str, client: str, cnf: str, jobs: int =
     rows = my_table_rows(cl, db, [t for t in tables if t.name not in known], jobs, method, driver=driver)
     rows.update({t.name: known[t.name] for t in tables if t.name in known})
     doc = {"format": MYSQL_FORMAT, "rowDigest": method, "tables": rows,
-           "objects": my_objects(cl, db), "sequences": my_sequence_state(cl, db, sequences),
+           "objects": my_objects(cl, db, event_status), "sequences": my_sequence_state(cl, db, sequences),
            "inexact": my_inexact(cl, db), "database": my_database(cl, db)}
     _write_json(out_path, doc)
     return 0
@@ -1689,6 +1699,18 @@ def _known_tables(path: str, method: str) -> Dict[str, Dict[str, object]]:
     return doc["tables"]
 
 
+def _event_status(path: str) -> Dict[str, str]:
+    """--event-status FILE: {event name: status at the source} as parallel-load.py --events-disabled writes it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        raise Failure(f"{path}: {e}")
+    if not isinstance(doc, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in doc.items()):
+        raise Failure(f"{path}: not event names and their status")
+    return doc
+
+
 def row_digest_of(doc: dict) -> Optional[str]:
     """How the digests' rows were hashed (digests without the record are their engine's first method)."""
     return doc.get("rowDigest") or {PG_FORMAT: PG_ROW_MD5, MYSQL_FORMAT: MY_ROW_STREAM}.get(doc.get("format"))
@@ -1777,7 +1799,8 @@ def main(argv: List[str]) -> int:
             driver = DriverTarget.from_file(o["driver"]) if "driver" in o else None
             method = o.get("row-digest", MY_ROW_SHA256)
             return mysql_fingerprint(argv[2], argv[3], o["client"], o["cnf"], int(o.get("jobs", "1")), method, driver,
-                                     _known_tables(o["known"], method) if "known" in o else None)
+                                     _known_tables(o["known"], method) if "known" in o else None,
+                                     _event_status(o["event-status"]) if "event-status" in o else None)
         if len(argv) >= 4 and argv[0] == "fingerprint" and argv[1] == "postgres":
             o = _opts(argv[4:])
             return pg_fingerprint(argv[2], argv[3], int(o.get("jobs", "1")), o.get("row-digest", PG_ROW_SHA256))

@@ -893,11 +893,11 @@ MY_OBJECT_HEAD = re.compile(rb"\b(?:VIEW|TRIGGER|PROCEDURE|FUNCTION|EVENT)\s+[`\
 
 # What mysql-exact-1 runs after its rows that cannot change a row: session settings, a sequence's next value,
 # ALTER DATABASE (mariadb-dump's character-set switches around triggers) and CREATE TRIGGER (it fires on later
-# writes only, and none follow). Anything else once a table was announced voids the announcements (an event
-# may run at once).
+# writes only, and none follow), DROP EVENT; with --events-disabled, CREATE EVENT too. Anything else once a
+# table was announced voids the announcements (an enabled event may run at once).
 # (mariadb-dump's sandbox line and comments may come first: a statement carries what preceded it)
 SAFE_AFTER_ROWS = re.compile(rb"^(?:\s+|--[^\n]*\n|/\*M!999999\\- enable the sandbox mode \*/)*"
-                             rb"(?:(?:/\*!\d*\s*)?(?:SET\s|DO SETVAL\(|ALTER DATABASE\s)"
+                             rb"(?:(?:/\*!\d*\s*)?(?:SET\s|DO SETVAL\(|ALTER DATABASE\s|DROP EVENT\s)"
                              rb"|/\*!\d+ CREATE\*/ (?:/\*!\d+ DEFINER=.*?\*/ )?/\*!\d+ TRIGGER )", re.I | re.S)
 
 
@@ -924,6 +924,35 @@ class Announcer:
                 os.write(self.fd, b"!\n")
 
 
+# An event as SHOW CREATE EVENT (and so the dump tool) prints it: its name, the server-made schedule (times
+# and intervals only), then ON COMPLETION ... and its status, which the server always prints.
+MY_EVENT_STATUS = re.compile(rb"\bEVENT\s+(`(?:[^`]|``)+`)\s+ON\s+SCHEDULE\s.*?\sON\s+COMPLETION\s+(?:NOT\s+)?PRESERVE\s+"
+                             rb"(ENABLE|DISABLE\s+ON\s+SLAVE|DISABLE)\b", re.I | re.S)
+# information_schema.events' status for each way of saying it
+MY_EVENT_STATES = {b"ENABLE": "ENABLED", b"DISABLE": "DISABLED", b"DISABLE ON SLAVE": "SLAVESIDE_DISABLED"}
+# an event's definition, as opposed to DROP EVENT: its name and then its schedule
+MY_EVENT_SCHEDULED = re.compile(rb"EVENT\s+`(?:[^`]|``)+`\s+ON\s+SCHEDULE\s", re.I)
+
+
+def creates_event(stmt: bytes) -> bool:
+    """Whether the statement defines an event with its schedule (its first object keyword is EVENT, not a
+    routine whose body creates one; not DROP EVENT)."""
+    m = MY_OBJECT_HEAD.search(stmt)
+    return bool(m) and bool(MY_EVENT_SCHEDULED.match(stmt, m.start()))
+
+
+def disabled_event(stmt: bytes) -> Tuple[bytes, str, str]:
+    """A CREATE EVENT statement made to create the event DISABLED, its name and the status it had: a load
+    into a side or scratch database must not run the application's events there (they could change the rows
+    before the check, or write to the live database by name). Raises LoadError if its status is not found."""
+    m = MY_EVENT_STATUS.match(stmt, MY_OBJECT_HEAD.search(stmt).start())
+    if not m:
+        raise LoadError(f"cannot find the status of the event in: {stmt[:200].decode(errors='replace')}")
+    name = dumpkit.unquote_mysql(m.group(1)[1:-1])
+    status = MY_EVENT_STATES[re.sub(rb"\s+", b" ", m.group(2).upper())]
+    return stmt[:m.start(2)] + b"DISABLE" + stmt[m.end(2):], name, status
+
+
 def strip_definer(stmt: bytes) -> bytes:
     m = MY_OBJECT_HEAD.search(stmt)
     head = m.start() if m else 0
@@ -942,8 +971,11 @@ def with_invisible_pk(create: bytes) -> bytes:
 
 class MySQLLoader:
     def __init__(self, pool: Pool, chunk: int, defer_indexes: bool, dbaas: bool = False, add_pk: bool = False,
-                 announce: Optional[Announcer] = None, exact: bool = False):
+                 announce: Optional[Announcer] = None, exact: bool = False, events_disabled: Optional[str] = None):
         self.pool = pool
+        # --events-disabled FILE: every event is created DISABLED, its name and status at the source kept here
+        self.events_file = events_disabled
+        self.event_status: Dict[str, str] = {}
         self.chunk = chunk
         self.defer = defer_indexes
         self.dbaas, self.add_pk = dbaas, add_pk
@@ -1003,9 +1035,11 @@ class MySQLLoader:
 
     def statement(self, stmt: bytes, delim: bytes) -> None:
         p = self.pool
+        # an event this load creates DISABLED cannot change a row
+        disabled = self.events_file is not None and creates_event(stmt)
         if self.announce is not None:
             self._table_loaded()
-            if self.announce.announced and not SAFE_AFTER_ROWS.match(stmt):
+            if self.announce.announced and not (SAFE_AFTER_ROWS.match(stmt) or disabled):
                 debug(f"announcements voided by: {describe_item(sql(stmt))}")
                 self.announce.invalidate()
         if MY_DROP_STMT.match(stmt):
@@ -1018,6 +1052,11 @@ class MySQLLoader:
                 return
             if b"DEFINER" in stmt:
                 stmt = strip_definer(stmt)
+        if disabled:
+            stmt, name, status = disabled_event(stmt)
+            self.event_status[name] = status
+            with open(self.events_file, "w") as f:  # after each one: the swap reads what was created
+                json.dump(self.event_status, f)
         if MY_SESSION.match(stmt) and delim == b";":
             p.broadcast(sql(stmt))
             return
@@ -1261,6 +1300,9 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     ap.add_argument("--announce", metavar="FILE",
                     help="MariaDB/MySQL mysql-exact-1: append each table's name (a JSON line) once all its rows are "
                          "committed; a line ! if a later statement could change them")
+    ap.add_argument("--events-disabled", metavar="FILE",
+                    help="MariaDB/MySQL: create every event DISABLED (a side or scratch database) and write each "
+                         "one's status at the source to FILE (JSON: name -> ENABLED|DISABLED|SLAVESIDE_DISABLED)")
     ap.add_argument("--defer-indexes", action="store_true",
                     help="MariaDB/MySQL: build secondary indexes after the data (for indexes larger than the buffer pool)")
     a = ap.parse_args(argv)
@@ -1359,7 +1401,8 @@ def main(argv: List[str]) -> int:
                 return 0
         else:
             MySQLLoader(pool, a.chunk_bytes, a.defer_indexes, a.dbaas, a.add_pk,
-                        Announcer(a.announce) if a.announce else None, a.format == "mysql-exact-1").run(stream)
+                        Announcer(a.announce) if a.announce else None, a.format == "mysql-exact-1",
+                        a.events_disabled).run(stream)
         pool.close()
         pool = None
         return 0

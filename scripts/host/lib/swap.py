@@ -8,8 +8,9 @@ to L in one transaction, the app role gets its login back and O is dropped.
 MariaDB/MySQL (no RENAME DATABASE): the app's accounts are locked and its sessions killed; the views,
 triggers, routines and events of both databases are read (SHOW CREATE, with each one's sql_mode) and
 dropped, because RENAME TABLE moves no views and no table with triggers; one RENAME TABLE statement (atomic)
-moves L's tables to O and S's to L; S's objects are created again in L; the accounts are unlocked and O
-dropped. When re-creating fails, the same steps run backwards and L is as it was.
+moves L's tables to O and S's to L; S's objects are created again in L (its events, which the load created
+DISABLED, with the status --event-status names); the accounts are unlocked and O dropped. When re-creating
+fails, the same steps run backwards and L is as it was.
 
 The last line on stderr of a failure says what state L is in. Exit 0 swapped, 1 failed, 2 usage.
 Connection: --host/--port or --socket, --user, --password-file (0600), --tls-mode, --ca-file.
@@ -17,6 +18,7 @@ Connection: --host/--port or --socket, --user, --password-file (0600), --tls-mod
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import ssl
@@ -96,6 +98,14 @@ class MySQLSwap(Progress):
         self.error = pymysql.MySQLError
         self.run(f"SET SESSION lock_wait_timeout = {LOCK_WAIT_SECONDS}")
         self.a = a
+        self.event_status: Dict[str, str] = {}
+        if a.event_status:
+            with open(a.event_status) as f:
+                self.event_status = json.load(f)
+            unknown = sorted(set(self.event_status.values()) - set(self.EVENT_STATUS_CLAUSES))
+            if unknown:
+                raise SwapError(f"--event-status {a.event_status}: unknown status {', '.join(unknown)} "
+                                f"(allowed: {', '.join(self.EVENT_STATUS_CLAUSES)})", "untouched")
         # Views, triggers, routines and events are defined by the app user (the loads run as it): they are
         # created again by the app user too, on a connection opened before the fence locks its accounts (an
         # admin without SET USER may not create objects for another definer).
@@ -150,7 +160,11 @@ class MySQLSwap(Progress):
         for kind, name, _, _ in reversed(defs):
             self.run(f"DROP {kind} IF EXISTS {q(name)}")
 
-    def create_objects(self, db: str, defs) -> None:
+    # information_schema.events' status -> the ALTER EVENT clause that gives it
+    EVENT_STATUS_CLAUSES = {"ENABLED": "ENABLE", "DISABLED": "DISABLE", "SLAVESIDE_DISABLED": "DISABLE ON SLAVE"}
+
+    def create_objects(self, db: str, defs, event_status: Optional[Dict[str, str]] = None) -> None:
+        """event_status: the status each event is given once created (the load created them DISABLED)."""
         self.create(f"USE {q(db)}")
         with self.creator.cursor() as cur:
             cur.execute("SELECT @@SESSION.sql_mode")
@@ -166,6 +180,8 @@ class MySQLSwap(Progress):
                         if kind != "VIEW":
                             self.create("SET SESSION sql_mode = %s", mode)
                         self.create(stmt)
+                        if kind == "EVENT" and event_status and name in event_status:
+                            self.create(f"ALTER EVENT {q(name)} {self.EVENT_STATUS_CLAUSES[event_status[name]]}")
                     except self.error as e:
                         if kind != "VIEW":
                             raise SwapError(f"re-creating {kind} {name} in {db} failed: {e}", "")
@@ -284,7 +300,7 @@ class MySQLSwap(Progress):
                           "routines/events (the swap was under way)")
             try:
                 self.set_defaults(live, side_charset)
-                self.create_objects(live, side_defs)
+                self.create_objects(live, side_defs, self.event_status)
             except (SwapError, self.error) as e:
                 self.set_defaults(live, live_charset)
                 self.roll_back(live, side, hold, live_tables, side_tables, side_defs, live_defs)
@@ -423,6 +439,9 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     for name in ("--live", "--side", "--hold", "--app-user", "--user", "--password-file"):
         ap.add_argument(name, required=True)
     ap.add_argument("--app-password-file", help="MariaDB/MySQL: the app user's password (0600): it re-creates its objects")
+    ap.add_argument("--event-status", metavar="FILE",
+                    help="MariaDB/MySQL: the status each of the side database's events had at the source (JSON, "
+                         "parallel-load.py --events-disabled): given to them in the live database")
     ap.add_argument("--database-from-backup", action="store_true",
                     help="PostgreSQL: the side database has the backup's own settings and comment (keep them)")
     ap.add_argument("--host")

@@ -77,6 +77,9 @@ BEGIN
 END;;
 DELIMITER ;
 CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 00:00:00' DISABLE DO UPDATE counter SET n = 0;
+-- (loaded DISABLED into the side database, given its status again in the live one)
+CREATE EVENT `weekly ☃` ON SCHEDULE EVERY 1 WEEK STARTS '2031-01-01 00:00:00' ON COMPLETION PRESERVE ENABLE
+  COMMENT 'ON COMPLETION NOT PRESERVE DISABLE DO' DO UPDATE counter SET n = 0;
 -- System-versioned tables: every row version with its period comes back (history inserted with
 -- system_versioning_insert_history): implicit period columns, declared ones (one INVISIBLE), a column
 -- WITHOUT SYSTEM VERSIONING, history partitions. An application-time period with WITHOUT OVERLAPS.

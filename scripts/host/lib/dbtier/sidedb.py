@@ -4,7 +4,8 @@ against the source, and (restore, load-app-db) swapped in for DB_NAME with the a
   s = Side(cfg, run, adm)
   s.check_free_space(what, manifest_doc)    refuses with the figures (a full disk stops MariaDB, panics PostgreSQL)
   s.fresh(name)                             drop + create (empty, owned by / granted to the app user)
-  s.loader(db, fmt) -> pipeline.Stage       THE loader (parallel-load.py as the app user, never the admin)
+  s.loader(db, fmt) -> pipeline.Stage       THE loader (parallel-load.py as the app user, never the admin;
+                                            MariaDB/MySQL events created DISABLED, s.event_status(db) their status)
   s.stream_into(reader, sel, identity, db) -> stats file or None     raises StreamError naming the stage
   s.check(db, sel, stats) -> what was compared      raises CheckFailed with the differences
   s.safety_backup(what, identity, side) -> id or None   taken just before the swap, read back (signature,
@@ -17,6 +18,7 @@ PostgreSQL) and the checks are those of the bash toolkit this replaces (issue 11
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -156,9 +158,24 @@ class Side:
                 extra = ["--add-pk"]
         if announce:
             extra += ["--announce", announce]
+        if cfg.family == "mysql":  # the application's events must not run in a side or scratch database
+            extra += ["--events-disabled", self.run.private_file(self._event_status_name(db), "{}")]
         return pipeline.Stage("load", [PYTHON, os.path.join(LIB, "parallel-load.py"), "--engine", self.adm.loader_engine,
                                        "--database", db, *conn, "--jobs", os.environ.get("DBTIER_LOAD_JOBS") or "2",
                                        "--format", fmt, "--dbaas", *extra])
+
+    @staticmethod
+    def _event_status_name(db: str) -> str:
+        """The run's file in which the loader names the status each event of db had at the source."""
+        return f"event-status-{hashlib.sha256(db.encode()).hexdigest()[:16]}.json"
+
+    def event_status(self, db: str) -> Optional[Dict[str, str]]:
+        """What the loader wrote for db (None: db was not loaded by it in this run)."""
+        path = os.path.join(self.run.path, self._event_status_name(db))
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return json.load(f)
 
     def _database_properties(self, db: str, sel: Selected) -> None:
         """The database defaults/settings and comment the backup recorded (source.database), given to db."""
@@ -252,7 +269,8 @@ class Side:
                     # older backups' ordered stream digests go through clients
                     target = self.adm.row_driver(fingerprint) if method == fingerprint.MY_ROW_SHA256 else None
                     jobs = check_jobs("mysql" if target is not None else "mysql-client")
-                    fingerprint.mysql_fingerprint(db, actual, self.adm.client, self.adm.cnf, jobs, method, target, known)
+                    fingerprint.mysql_fingerprint(db, actual, self.adm.client, self.adm.cnf, jobs, method, target, known,
+                                                  self.event_status(db))
                 else:
                     fingerprint.pg_fingerprint(db, actual, check_jobs("postgres"), method, env=self.adm.env)
             except Exception as e:  # noqa: BLE001 - fingerprint.Failure, or a driver's own error
@@ -339,6 +357,8 @@ class Side:
             if not self.adm.exists(live):
                 self.adm.create(live)
             argv += ["--app-password-file", config.secret_path("db-app-password")]
+            if self.event_status(side) is not None:
+                argv += ["--event-status", os.path.join(self.run.path, self._event_status_name(side))]
         if cfg.get("DB_SOCKET"):
             argv += ["--socket", cfg.get("DB_SOCKET")] + (["--port", cfg.get("DB_PORT")] if cfg.get("DB_PORT") else [])
         else:

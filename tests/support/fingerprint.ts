@@ -6,8 +6,7 @@
  *     "table:<name>" -> "<rows>:<order-independent sum of row md5s>" where each value is rendered exactly:
  *       MariaDB: strings and bytes as HEX(), FLOAT widened to DOUBLE, numbers as their shortest exact text,
  *       invisible and generated columns included, every row version of a system-versioned table with its
- *       period; PostgreSQL: record text with shortest exact floats, ISO
- *       dates in UTC, hex bytea.
+ *       period; PostgreSQL: record text with shortest exact floats, ISO dates in UTC, hex bytea.
  *     "<kind>:<name>" -> md5 of the definition of every other object: columns, indexes, constraints,
  *       views, triggers, routines (incl. SQL-standard bodies), events, sequences and their position,
  *       partitions, policies, rules, types, domains, comments, extensions, large objects. Definers and
@@ -78,7 +77,7 @@ async function postgresFingerprint(server: DbServer, db: string): Promise<Record
   const out: Record<string, string> = {};
   const user = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'";
   // Names may hold newlines and tabs (psql prints them as they are): read as hex, keys with them escaped.
-  const fromHex = (out: string): string[] => lines(out).map(([h]) => Buffer.from(h, "hex").toString("utf8"));
+  const fromHex = (text: string): string[] => lines(text).map(([h]) => Buffer.from(h, "hex").toString("utf8"));
   const hexName = "encode(convert_to(quote_ident(n.nspname) || '.' || quote_ident(c.relname), 'UTF8'), 'hex')";
   const tables = fromHex(await server.rootSql(
     `SELECT ${hexName} FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

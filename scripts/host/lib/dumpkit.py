@@ -25,6 +25,22 @@ MYSQL_INSERT = re.compile(rb"^(?:INSERT|REPLACE)(?: IGNORE)? INTO `((?:[^`]|``)+
 PG_COPY = re.compile(rb"^COPY (\S+(?: \S+)*?) (?:\([^\n]*\) )?FROM stdin;\n$")
 
 
+# An event's status as information_schema.events names it -> the clause of CREATE/ALTER EVENT that gives it.
+# A load into a side or scratch database creates every event DISABLED and writes each one's status at the
+# source to a file (parallel-load.py --events-disabled); the check digests the events as that, the swap gives
+# it back (swap.py --event-status).
+EVENT_STATUS_CLAUSES = {"ENABLED": "ENABLE", "DISABLED": "DISABLE", "SLAVESIDE_DISABLED": "DISABLE ON SLAVE"}
+
+
+def read_event_status(path: str) -> dict:
+    """The event-status file: {event name: status}; ValueError naming what is wrong (OSError if unreadable)."""
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    if not isinstance(doc, dict) or not all(isinstance(k, str) and v in EVENT_STATUS_CLAUSES for k, v in doc.items()):
+        raise ValueError(f"{path}: not event names and their status (allowed: {', '.join(EVENT_STATUS_CLAUSES)})")
+    return doc
+
+
 def unquote_mysql(name: bytes) -> str:
     return name.replace(b"``", b"`").decode("utf-8", "surrogateescape")
 

@@ -279,9 +279,15 @@ def my_versioning(cl: MyClient, db: str, versioned: Sequence[str]) -> Dict[str, 
     return out
 
 
-def my_tables(cl: MyClient, db: str) -> Tuple[List[MyTable], List[str]]:
-    rows = cl.query(f"SELECT table_name, table_type, IFNULL(engine, ''), IFNULL(data_length, 0) FROM "
+def my_table_list(cl: MyClient, db: str) -> List[List[str]]:
+    """(name, table_type, engine, data_length) of every table, view and sequence of db: read once by a run
+    for my_inexact and my_tables (a client process per query where no driver is used)."""
+    return cl.query(f"SELECT table_name, table_type, IFNULL(engine, ''), IFNULL(data_length, 0) FROM "
                     f"information_schema.tables WHERE table_schema = {my_str(db)} ORDER BY table_name;")
+
+
+def my_tables(cl: MyClient, db: str, listing: Optional[List[List[str]]] = None) -> Tuple[List[MyTable], List[str]]:
+    rows = my_table_list(cl, db) if listing is None else listing
     tables = {r[0]: MyTable(r[0], r[2], int(r[3])) for r in rows
               if r[1] in MY_ROW_TABLE_TYPES and r[2].lower() not in MY_ROWS_ELSEWHERE}
     sequences = [r[0] for r in rows if r[1] == "SEQUENCE"]
@@ -333,7 +339,7 @@ def _true_labels(cl: MyClient, db: str, table: str, col: str, kind: str, count: 
     return [bytes.fromhex(r[0]).decode("utf-8", "surrogateescape") for r in rows]
 
 
-def my_inexact(cl: MyClient, db: str) -> List[str]:
+def my_inexact(cl: MyClient, db: str, listing: Optional[List[List[str]]] = None) -> List[str]:
     reasons = []
     # MariaDB keeps ENUM/SET labels in a utf8mb3 dictionary: SHOW CREATE TABLE and information_schema
     # print a 4-byte character of a label as '?', so no SQL text can recreate that definition. A '?'
@@ -347,9 +353,8 @@ def my_inexact(cl: MyClient, db: str) -> List[str]:
         reasons.append(f"column {table}.{col}: its {kind.upper()} definition {ctype} shows '?' "
                        f"where the server cannot print a 4-byte character of a label (utf8mb3 metadata); a "
                        f"restore would recreate it with '?' and its values as ''")
-    tables = cl.query(f"SELECT table_name, table_type, IFNULL(engine, '') FROM information_schema.tables WHERE "
-                      f"table_schema = {my_str(db)} ORDER BY table_name;")
-    for name, _, engine in tables:
+    tables = my_table_list(cl, db) if listing is None else listing
+    for name, _, engine, _ in tables:
         where = MY_ROWS_ELSEWHERE.get(engine.lower())
         if where is not None:
             reasons.append(f"table {name}: its rows live on {where} ({engine} engine) and are not in the dump")
@@ -921,8 +926,9 @@ def mysql_dump(db: str, digests_path: str, client: str, dump_tool: str, cnf: str
                               stdout=out.fileno(), stderr=subprocess.PIPE)
     tail = _Collected(base + ["--no-create-info", "--no-data", "--triggers", "--events", "--skip-routines", db])
     try:
-        inexact = my_inexact(cl, db)
-        tables, sequences = my_tables(cl, db)
+        listing = my_table_list(cl, db)
+        inexact = my_inexact(cl, db, listing)
+        tables, sequences = my_tables(cl, db, listing)
         objects = my_objects(cl, db)
         database = my_database(cl, db)
     except BaseException:
@@ -1200,13 +1206,14 @@ def mysql_fingerprint(db: str, out_path: str, client: str, cnf: str, jobs: int =
     if method not in MY_ROW_DIGESTS:
         raise Failure(f"row digest '{method}' is unknown (known: {', '.join(MY_ROW_DIGESTS)})")
     cl = DriverSessions(driver, "check") if driver is not None else MyClient(client, cnf)
-    tables, sequences = my_tables(cl, db)
+    listing = my_table_list(cl, db)
+    tables, sequences = my_tables(cl, db, listing)
     known = known or {}
     rows = my_table_rows(cl, db, [t for t in tables if t.name not in known], jobs, method, driver=driver)
     rows.update({t.name: known[t.name] for t in tables if t.name in known})
     doc = {"format": MYSQL_FORMAT, "rowDigest": method, "tables": rows,
            "objects": my_objects(cl, db, event_status), "sequences": my_sequence_state(cl, db, sequences),
-           "inexact": my_inexact(cl, db), "database": my_database(cl, db)}
+           "inexact": my_inexact(cl, db, listing), "database": my_database(cl, db)}
     _write_json(out_path, doc)
     return 0
 
@@ -1701,14 +1708,11 @@ def _known_tables(path: str, method: str) -> Dict[str, Dict[str, object]]:
 
 def _event_status(path: str) -> Dict[str, str]:
     """--event-status FILE: {event name: status at the source} as parallel-load.py --events-disabled writes it."""
+    import dumpkit  # noqa: E402 - only here: the dumps and checks in process never read the file
     try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
+        return dumpkit.read_event_status(path)
     except (OSError, ValueError) as e:
-        raise Failure(f"{path}: {e}")
-    if not isinstance(doc, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in doc.items()):
-        raise Failure(f"{path}: not event names and their status")
-    return doc
+        raise Failure(str(e)) from None
 
 
 def row_digest_of(doc: dict) -> Optional[str]:

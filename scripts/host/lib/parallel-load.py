@@ -929,7 +929,7 @@ class Announcer:
 MY_EVENT_STATUS = re.compile(rb"\bEVENT\s+(`(?:[^`]|``)+`)\s+ON\s+SCHEDULE\s.*?\sON\s+COMPLETION\s+(?:NOT\s+)?PRESERVE\s+"
                              rb"(ENABLE|DISABLE\s+ON\s+SLAVE|DISABLE)\b", re.I | re.S)
 # information_schema.events' status for each way of saying it
-MY_EVENT_STATES = {b"ENABLE": "ENABLED", b"DISABLE": "DISABLED", b"DISABLE ON SLAVE": "SLAVESIDE_DISABLED"}
+MY_EVENT_STATES = {clause.encode(): status for status, clause in dumpkit.EVENT_STATUS_CLAUSES.items()}
 # an event's definition, as opposed to DROP EVENT: its name and then its schedule
 MY_EVENT_SCHEDULED = re.compile(rb"EVENT\s+`(?:[^`]|``)+`\s+ON\s+SCHEDULE\s", re.I)
 

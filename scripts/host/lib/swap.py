@@ -18,7 +18,6 @@ Connection: --host/--port or --socket, --user, --password-file (0600), --tls-mod
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import ssl
@@ -27,6 +26,7 @@ import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 import deadpeer  # the same directory
+import dumpkit  # the same directory: the event statuses a load records
 import fingerprint  # the same directory: how database settings are written back (as pg_dump does)
 
 
@@ -100,12 +100,10 @@ class MySQLSwap(Progress):
         self.a = a
         self.event_status: Dict[str, str] = {}
         if a.event_status:
-            with open(a.event_status) as f:
-                self.event_status = json.load(f)
-            unknown = sorted(set(self.event_status.values()) - set(self.EVENT_STATUS_CLAUSES))
-            if unknown:
-                raise SwapError(f"--event-status {a.event_status}: unknown status {', '.join(unknown)} "
-                                f"(allowed: {', '.join(self.EVENT_STATUS_CLAUSES)})", "untouched")
+            try:
+                self.event_status = dumpkit.read_event_status(a.event_status)
+            except (OSError, ValueError) as e:
+                raise SwapError(f"--event-status: {e}", "untouched") from None
         # Views, triggers, routines and events are defined by the app user (the loads run as it): they are
         # created again by the app user too, on a connection opened before the fence locks its accounts (an
         # admin without SET USER may not create objects for another definer).
@@ -160,9 +158,6 @@ class MySQLSwap(Progress):
         for kind, name, _, _ in reversed(defs):
             self.run(f"DROP {kind} IF EXISTS {q(name)}")
 
-    # information_schema.events' status -> the ALTER EVENT clause that gives it
-    EVENT_STATUS_CLAUSES = {"ENABLED": "ENABLE", "DISABLED": "DISABLE", "SLAVESIDE_DISABLED": "DISABLE ON SLAVE"}
-
     def create_objects(self, db: str, defs, event_status: Optional[Dict[str, str]] = None) -> None:
         """event_status: the status each event is given once created (the load created them DISABLED)."""
         self.create(f"USE {q(db)}")
@@ -181,7 +176,7 @@ class MySQLSwap(Progress):
                             self.create("SET SESSION sql_mode = %s", mode)
                         self.create(stmt)
                         if kind == "EVENT" and event_status and name in event_status:
-                            self.create(f"ALTER EVENT {q(name)} {self.EVENT_STATUS_CLAUSES[event_status[name]]}")
+                            self.create(f"ALTER EVENT {q(name)} {dumpkit.EVENT_STATUS_CLAUSES[event_status[name]]}")
                     except self.error as e:
                         if kind != "VIEW":
                             raise SwapError(f"re-creating {kind} {name} in {db} failed: {e}", "")

@@ -28,7 +28,7 @@ from typing import Dict, Optional
 from . import backup, config, pipeline, s3
 from .backup import LIB, PYTHON
 from .earlycheck import EarlyDigests
-from .db import Admin, RunDir, last_lines
+from .db import Admin, RunDir, last_lines, lib_module
 from .log import Failure, log
 from .readback import Reader, Selected, StatsTee, StreamError, discard
 
@@ -169,13 +169,15 @@ class Side:
         """The run's file in which the loader names the status each event of db had at the source."""
         return f"event-status-{hashlib.sha256(db.encode()).hexdigest()[:16]}.json"
 
+    def _event_status_path(self, db: str) -> Optional[str]:
+        """That file, if db was loaded in this run."""
+        path = os.path.join(self.run.path, self._event_status_name(db))
+        return path if os.path.exists(path) else None
+
     def event_status(self, db: str) -> Optional[Dict[str, str]]:
         """What the loader wrote for db (None: db was not loaded by it in this run)."""
-        path = os.path.join(self.run.path, self._event_status_name(db))
-        if not os.path.exists(path):
-            return None
-        with open(path) as f:
-            return json.load(f)
+        path = self._event_status_path(db)
+        return None if path is None else lib_module("dumpkit").read_event_status(path)
 
     def _database_properties(self, db: str, sel: Selected) -> None:
         """The database defaults/settings and comment the backup recorded (source.database), given to db."""
@@ -357,8 +359,9 @@ class Side:
             if not self.adm.exists(live):
                 self.adm.create(live)
             argv += ["--app-password-file", config.secret_path("db-app-password")]
-            if self.event_status(side) is not None:
-                argv += ["--event-status", os.path.join(self.run.path, self._event_status_name(side))]
+            status_file = self._event_status_path(side)
+            if status_file is not None:
+                argv += ["--event-status", status_file]
         if cfg.get("DB_SOCKET"):
             argv += ["--socket", cfg.get("DB_SOCKET")] + (["--port", cfg.get("DB_PORT")] if cfg.get("DB_PORT") else [])
         else:

@@ -371,8 +371,11 @@ MY_OBJECT_QUERIES = [
     ("table", "table_name", "CONCAT_WS('|', table_type, engine, IF(table_type = 'SEQUENCE', '', table_collation), "
      "TRIM(REPLACE(create_options, 'page_checksum=1', '')), table_comment)",
      "information_schema.tables WHERE table_schema = %s"),
+    # A sequence default names the database the table was created in (nextval(`db`.`seq`)): its own database
+    # is left out, so a copy in another database (a side or scratch one) compares equal.
     ("column", "CONCAT(table_name, '.', column_name)",
-     "CONCAT_WS('|', ordinal_position, column_type, is_nullable, IFNULL(column_default, '~'), extra, "
+     "CONCAT_WS('|', ordinal_position, column_type, is_nullable, "
+     "IFNULL(REPLACE(column_default, CONCAT('nextval(`', REPLACE(table_schema, '`', '``'), '`.'), 'nextval('), '~'), extra, "
      "IFNULL(collation_name, '~'), column_comment, IFNULL(generation_expression, '~'))",
      "information_schema.columns WHERE table_schema = %s"),
     ("index", "CONCAT(table_name, '.', index_name)",

@@ -348,6 +348,18 @@ def driver_error_text(e: BaseException) -> str:
     return (str(e).strip() or type(e).__name__).replace("\n", " ")
 
 
+# Column types without a character set whose values read the same from a binary string literal as from the
+# text the exact dump writes (numbers and BIT are not quoted; dates and times are parsed from the bytes; binary
+# strings and geometries are bytes). Any other such type keeps the connection's character set: MariaDB's
+# INET4, INET6 and UUID read a binary string as their stored bytes (a 4- or 16-byte form), so their text,
+# sent as binary, was stored as NULL.
+MY_BINARY_LITERAL_TYPES = (
+    "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "float", "double", "bit", "year",
+    "date", "datetime", "timestamp", "time", "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob",
+    "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
+    "geometrycollection")
+
+
 class MySQLDriverConnection(DriverConnection):
     def __init__(self, name: str, depth: int, preamble: List[Item], connect_kwargs: Dict[str, object],
                  want_tls: bool):
@@ -381,6 +393,7 @@ class MySQLDriverConnection(DriverConnection):
     # client character set binary: the server's lexer then scans their string literals as bytes, not as UTF-8
     # characters (most of the server's CPU in a load of text: scripts/bench/WHY.md), and storing them into a UTF-8
     # column checks them once (a well-formed copy, the same bytes). The session's own settings come back after.
+    # (Which columns may take them: MY_BINARY_LITERAL_TYPES.)
     BINARY_ON = (b"SET @dbtier_csc = @@character_set_client, @dbtier_ccn = @@collation_connection, "
                  b"character_set_client = binary, collation_connection = binary")
     BINARY_OFF = b"SET character_set_client = @dbtier_csc, collation_connection = @dbtier_ccn"
@@ -953,6 +966,23 @@ def disabled_event(stmt: bytes) -> Tuple[bytes, str, str]:
     return stmt[:m.start(2)] + b"DISABLE" + stmt[m.end(2):], name, status
 
 
+# The dump tool's header names the database it dumped ("-- Host: h    Database: app").
+MY_DUMP_HEADER = re.compile(rb"^-- Host: .*\sDatabase: (.+?)\r?\n?$")
+
+
+def own_sequence_defaults(create: bytes, source_db: bytes) -> bytes:
+    """CREATE TABLE with its DEFAULT nextval(`SOURCE_DB`.`seq`) made nextval(`seq`). MariaDB stores a sequence
+    default qualified with the database it was created in, and SHOW CREATE TABLE prints it so: loaded as it
+    is, the table needed the source database's sequence (the load failed where that database did not exist)
+    and used it. Unqualified, it takes the sequence of the database it is created in, which the dump tool
+    creates first; the swap then names the live database (swap.py). String literals are left as they are."""
+    own = b"nextval(`" + source_db.replace(b"`", b"``") + b"`."
+    if own not in create:
+        return create
+    pattern = re.compile(rb"'(?:[^'\\]|\\.|'')*'|" + re.escape(own), re.S)
+    return pattern.sub(lambda m: m.group(0) if m.group(0).startswith(b"'") else b"nextval(", create)
+
+
 def strip_definer(stmt: bytes) -> bytes:
     m = MY_OBJECT_HEAD.search(stmt)
     head = m.start() if m else 0
@@ -996,6 +1026,7 @@ class MySQLLoader:
         # mysql-exact-1 over driver connections: tables whose rows go with the client character set binary
         self.exact = exact and self.retries_deadlocks
         self.binary_tables: set = set()
+        self.source_db: Optional[bytes] = None  # the database the dump tool dumped (its header)
 
     @staticmethod
     def serial_key(line: bytes) -> bytes:
@@ -1062,6 +1093,8 @@ class MySQLLoader:
             return
         if MY_SCHEMA.match(stmt):
             if stmt.upper().startswith(b"CREATE TABLE"):
+                if self.source_db is not None:
+                    stmt = own_sequence_defaults(stmt, self.source_db)
                 if self.add_pk:
                     stmt = with_invisible_pk(stmt)
                 stmt = self._strip_indexes(stmt)
@@ -1104,14 +1137,16 @@ class MySQLLoader:
         self.data_pending = True
 
     def _utf8_tables(self) -> set:
-        """Tables of the database (quoted as in INSERT) without a character column in anything but utf8mb4 or
-        utf8mb3: the exact dump's text is UTF-8 (its connection's), so for these the bytes it sends are the
-        bytes stored, and its rows can go as binary literals."""
+        """Tables of the database (quoted as in INSERT) whose every column is a character column in utf8mb4 or
+        utf8mb3, or of a type in MY_BINARY_LITERAL_TYPES: the exact dump's text is UTF-8 (its connection's), so
+        for these the bytes it sends are the bytes stored, and its rows can go as binary literals."""
         rows: List = []
+        types = b", ".join(b"'" + t.encode() + b"'" for t in MY_BINARY_LITERAL_TYPES)
         self.pool.control_exec((b"query", b"SELECT t.table_name FROM information_schema.tables t WHERE t.table_schema = "
                                 b"DATABASE() AND NOT EXISTS (SELECT 1 FROM information_schema.columns c WHERE "
                                 b"c.table_schema = t.table_schema AND c.table_name = t.table_name AND "
-                                b"c.character_set_name NOT IN ('utf8mb4', 'utf8mb3', 'utf8'))", rows))
+                                b"IFNULL(c.character_set_name NOT IN ('utf8mb4', 'utf8mb3', 'utf8'), "
+                                b"LOWER(c.data_type) NOT IN (" + types + b")))", rows))
         self.pool.control.sync()
         return {(r[0] if isinstance(r[0], str) else r[0].decode()).encode().replace(b"`", b"``") for r in rows}
 
@@ -1126,6 +1161,9 @@ class MySQLLoader:
         for line in it:
             n += 1
             if n <= 5:  # a caller's prelude (SET ...) may come before the dump's header
+                header = MY_DUMP_HEADER.match(line)
+                if header:
+                    self.source_db = header.group(1)
                 if line.startswith(b"/*M!999999\\- enable the sandbox mode */"):
                     self.pool.broadcast((b"meta", line))
                     continue

@@ -295,6 +295,7 @@ class MySQLSwap(Progress):
                           "routines/events (the swap was under way)")
             try:
                 self.set_defaults(live, side_charset)
+                self.repoint_sequence_defaults(live, side)
                 self.create_objects(live, side_defs, self.event_status)
             except (SwapError, self.error) as e:
                 self.set_defaults(live, live_charset)
@@ -307,6 +308,17 @@ class MySQLSwap(Progress):
         self.run(f"DROP DATABASE {q(side)}")
         return f"{len(side_tables)} tables and {len(side_defs)} views/triggers/routines/events swapped in; " \
                f"{len(locked)} app accounts locked and {killed} app sessions ended during the swap"
+
+    def repoint_sequence_defaults(self, live: str, side: str) -> None:
+        """Column defaults that take a sequence of SIDE (MariaDB stores nextval(`db`.`seq`) qualified with the
+        database the table was created in, and RENAME TABLE keeps it) made to take LIVE's, which the move
+        brought in. Changing a default is a metadata change (ALGORITHM=INSTANT: it fails rather than copy)."""
+        prefix = f"nextval({q(side)}."
+        for table, column, default in self.rows(
+                "SELECT table_name, column_name, column_default FROM information_schema.columns WHERE table_schema = %s "
+                "AND LOCATE(%s, column_default) > 0", live, prefix):
+            repointed = default.replace(prefix, f"nextval({q(live)}.")
+            self.run(f"ALTER TABLE {q(live)}.{q(table)} ALTER COLUMN {q(column)} SET DEFAULT {repointed}, ALGORITHM=INSTANT")
 
     def defaults(self, db: str) -> Tuple[str, str]:
         row = self.rows("SELECT default_character_set_name, default_collation_name FROM information_schema.schemata "

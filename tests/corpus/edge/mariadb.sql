@@ -42,6 +42,11 @@ INSERT INTO `text ünï` (id, `col ☃`, l1, c, e, s, j, u, ip, g) VALUES
  (1, 'emoji 😀🎉 𝄞 and \0 nul', 'café ß ÿ', 'pad  ', 'd''e', 'x,ζ', '{"a": [1, "ü"]}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '::ffff:1.2.3.4', POINT(1.5, -2.25)),
  (2, 'line\nbreak\r\n\ttab \\ back '' quote " dq ),( sep ; -- not a comment', '', '', 'ü', '', '[]', NULL, '2001:db8::1', NULL),
  (3, '', NULL, NULL, 'why?', NULL, NULL, NULL, NULL, NULL);
+-- Types that read a binary string as their stored bytes, in a table with no character column (the loader
+-- sends such tables' rows as binary literals); an IPv6 address whose text is 16 bytes, INET6's stored size
+CREATE TABLE addrs (id INT NOT NULL PRIMARY KEY, v4 INET4 NULL, v6 INET6 NULL, u UUID NULL) ENGINE=InnoDB;
+INSERT INTO addrs VALUES (1, '0.0.0.0', '1:2:3:4:5:6:7:88', '00000000-0000-0000-0000-000000000000'),
+ (2, '255.255.255.255', '::ffff:1.2.3.4', 'ffffffff-ffff-ffff-ffff-ffffffffffff'), (3, NULL, NULL, NULL);
 -- No key at all, duplicate rows, MyISAM with FULLTEXT, Aria, a partitioned table
 CREATE TABLE nokey (a INT NULL, b VARCHAR(20) NULL) ENGINE=InnoDB;
 INSERT INTO nokey VALUES (1, 'dup'), (1, 'dup'), (NULL, NULL), (NULL, NULL), (2, 'x');
@@ -59,6 +64,9 @@ INSERT INTO gen (id, a, hidden) VALUES (1, 10, 1), (2, NULL, NULL);
 -- A sequence with state, views, a trigger, routines, an event
 CREATE SEQUENCE seq_orders START WITH 100 INCREMENT BY 5;
 SELECT NEXTVAL(seq_orders), NEXTVAL(seq_orders);
+-- A sequence as a column default: MariaDB stores it qualified with this database's name
+CREATE TABLE ordered (id INT NOT NULL DEFAULT NEXTVAL(seq_orders) PRIMARY KEY, note VARCHAR(20)) ENGINE=InnoDB;
+INSERT INTO ordered (note) VALUES ('first'), ('second');
 CREATE TABLE counter (id INT NOT NULL PRIMARY KEY, n INT NOT NULL DEFAULT 0);
 INSERT INTO counter VALUES (1, 5);
 CREATE TRIGGER gen_ai AFTER INSERT ON gen FOR EACH ROW UPDATE counter SET n = n + 1 WHERE id = 1;

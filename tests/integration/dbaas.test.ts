@@ -225,4 +225,33 @@ describe.each(ENGINES)("%s: DBaaS-like target (admin without superuser, primary 
     expectOk(r);
     expect(await tableChecksums(rig.server, "app_promoted")).toEqual(origin);
   });
+
+  if (engine === "postgres") {
+    test("extensions only a superuser may create are the admin's to create before the load: where it may not, the run says which and records nothing", async () => {
+      rig.host.writeEnv({ DB_NAME: "ext_src", APP_NAME: "ext-stack", APP_DB_SOURCE_APP: null });
+      await rig.server.rootSql("CREATE DATABASE ext_src OWNER appuser;");
+      // earthdistance needs cube (trusted: the app user could create that one itself)
+      await rig.server.rootSql(`CREATE EXTENSION pg_stat_statements; CREATE EXTENSION cube; CREATE EXTENSION earthdistance;
+        CREATE TABLE pts (id int PRIMARY KEY, c cube); INSERT INTO pts VALUES (1, '(1, 2)'); ALTER TABLE pts OWNER TO appuser;`, "ext_src");
+      expectOk(await runWatched(rig, ["backup", "daily"]));
+      const [id] = completeIds(rig, "daily");
+      const verification = `ext-stack/daily/${id}/verification.json`;
+      const v = await runWatched(rig, ["verify", "daily"], { identityFile: rig.key.identityFile });
+      expect(v.code).toBe(1);
+      expect(v.stderr).toMatch(/extension (pg_stat_statements|cube|earthdistance) [\d.]+ \(in schema public\), which only a superuser may create .*the admin could not create it in ext_src_dbtier_verify: .*permission denied/);
+      expect(v.stderr).not.toMatch(/FAILED \(recorded\)/);
+      expect(rig.s3.has(verification)).toBe(false);
+      // An admin that may create them (DigitalOcean's and RDS's may, from their providers' lists; here a
+      // superuser stands in): the load goes through and the copy matches.
+      await rig.server.rootSql("ALTER ROLE doadmin SUPERUSER;");
+      try {
+        const ok = await runWatched(rig, ["verify", "daily"], { identityFile: rig.key.identityFile });
+        expectOk(ok);
+        expect(ok.stderr).toMatch(/created extensions pg_stat_statements, cube, earthdistance in ext_src_dbtier_verify as the admin/);
+      } finally {
+        await rig.server.rootSql("ALTER ROLE doadmin NOSUPERUSER;");
+      }
+      expect(rig.s3.has(verification)).toBe(true);
+    });
+  }
 });

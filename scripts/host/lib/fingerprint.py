@@ -21,7 +21,8 @@ DriverTarget; PostgreSQL's queries through Debian's python3-psycopg2, its dumps 
 
 Digests JSON: {"format": F, "rowDigest": M, "tables": {name: {"rows": N, "digest": hex}}, "objects": {key: hex},
 "sequences": {name: next value}, "inexact": [reason, ...], "database": MariaDB/MySQL {charset, collation},
-PostgreSQL {settings: ["name=value", ...], comment}}. Sequences are not transactional: a restored
+PostgreSQL {settings: ["name=value", ...], comment}, "extensions" (PostgreSQL dumps): [{name, schema, version}, ...]
+in creation order}. Sequences are not transactional: a restored
 one must not hand out a value the source had already handed out (>=), rows and objects must be equal.
 
 Dump formats:
@@ -1600,11 +1601,23 @@ def pg_sequences(s: PgSession) -> Dict[str, int]:
     return out
 
 
+def pg_extensions(s: PgSession) -> List[Dict[str, str]]:
+    """The database's extensions in the order they were created (one may need another), each's name, schema and
+    version: a restore has the admin create those only a superuser may create (dbtier/db.py create_extensions)
+    before the app user's load."""
+    return [{"name": name, "schema": schema, "version": version} for name, schema, version in s.run(
+        "SELECT e.extname, n.nspname, e.extversion FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+        "ORDER BY e.oid")]
+
+
 def pg_inexact(s: PgSession) -> List[str]:
     reasons = []
     for (name,) in s.run("SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                          "WHERE c.relkind = 'f' ORDER BY 1"):
         reasons.append(f"foreign table {name}: its rows live on another server and are not in the dump")
+    for (name,) in s.run("SELECT quote_ident(evtname) FROM pg_event_trigger ORDER BY 1"):
+        reasons.append(f"event trigger {name}: only a superuser may create one, and a load runs as the app user "
+                       "(the load leaves it out)")
     return reasons
 
 
@@ -1647,6 +1660,7 @@ def pg_dump(db: str, digests_path: str, out=None, env: Optional[Dict[str, str]] 
             tables, objects = pg_digests(s)
             inexact = pg_inexact(s)
             database = pg_database(s)
+            extensions = pg_extensions(s)
         finally:
             code = data.wait()
             t.join()
@@ -1658,7 +1672,8 @@ def pg_dump(db: str, digests_path: str, out=None, env: Optional[Dict[str, str]] 
         for reason in inexact if not quiet else ():
             print(f"fingerprint: cannot be restored exactly: {reason}", file=sys.stderr)
         _write_json(digests_path, {"format": PG_FORMAT, "rowDigest": PG_ROW_SHA256, "tables": tables, "objects": objects,
-                                   "sequences": sequences, "inexact": inexact, "database": database})
+                                   "sequences": sequences, "inexact": inexact, "database": database,
+                                   "extensions": extensions})
         return 0
     finally:
         s.close()

@@ -688,17 +688,70 @@ def libpq_env(a: argparse.Namespace, pgpass: Optional[str], app: str) -> Dict[st
     return env
 
 
-def pg_restore_section(a: argparse.Namespace, pgpass: Optional[str], archive: str, section: str, jobs: int) -> None:
+def pg_restore_section(a: argparse.Namespace, pgpass: Optional[str], archive: str, section: str, jobs: int,
+                       use_list: Optional[str] = None) -> None:
     """pg_restore of one section of the dump's schema archive: the server's own grammar and pg_restore's
     own dependency order (SQL-standard function bodies, rules with several actions ...). Ownership and
-    privileges are left out: what the load creates belongs to the app user it connects as."""
+    privileges are left out: what the load creates belongs to the app user it connects as. use_list: only
+    the archive's entries that list names (pg_restore -L)."""
     argv = ["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", f"--section={section}", "-d", a.database]
     argv += ["--single-transaction"] if jobs == 1 else [f"--jobs={jobs}"]
+    argv += ["--use-list", use_list] if use_list else []
     debug(f"pg_restore {section}")
     p = subprocess.run(argv + [archive], env=libpq_env(a, pgpass, f"dbtier-parallel-load-{section}"),
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if p.returncode != 0:
         raise LoadError(f"pg_restore --section={section}: {p.stderr.decode('utf-8', 'replace').strip()}")
+
+
+# Entries of pg_restore -l: "ID; CATALOG OID TYPE SCHEMA NAME OWNER" (an extension has no owner; a comment's
+# name is its object's type and name)
+PG_TOC_SCHEMA = re.compile(r"^\d+; \d+ \d+ SCHEMA - (.+) \S+$")
+PG_TOC_EXTENSION = re.compile(r"^\d+; \d+ \d+ (?:EXTENSION -|COMMENT - EXTENSION) (.+) $")
+PG_TOC_EVENT_TRIGGER = re.compile(r"^\d+; \d+ \d+ (?:EVENT TRIGGER -|COMMENT - EVENT TRIGGER) ")
+
+
+def pg_toc(archive: str) -> List[str]:
+    """The archive's entries as pg_restore -l lists them."""
+    p = subprocess.run(["pg_restore", "-l", archive], stdin=subprocess.DEVNULL, capture_output=True)
+    if p.returncode != 0:
+        raise LoadError(f"pg_restore -l: {p.stderr.decode('utf-8', 'replace').strip()}")
+    return p.stdout.decode("utf-8", "surrogateescape").split("\n")
+
+
+def pg_restore_list(a: argparse.Namespace, pgpass: Optional[str], toc: List[str], section: str,
+                    work_dir: str) -> Optional[str]:
+    """A pg_restore -L list of the archive without what the load cannot or must not create, or None if the
+    archive has none of it. pre-data: the schemas and extensions the database already has (the extensions only
+    a superuser may create, which dbtier's admin created before the load, and their schemas): CREATE SCHEMA
+    of an existing schema would fail the load, and COMMENT ON EXTENSION needs the extension's owner.
+    post-data: event triggers, which only a superuser may create (the backup names them as inexact)."""
+    if section == "post-data":
+        unwanted = PG_TOC_EVENT_TRIGGER.match
+    elif not any(PG_TOC_SCHEMA.match(line) or PG_TOC_EXTENSION.match(line) for line in toc):
+        return None
+    else:
+        env = libpq_env(a, pgpass, "dbtier-parallel-load-list")
+        p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", a.database, "-c",
+                            "SELECT json_build_object('schemas', (SELECT json_agg(nspname) FROM pg_namespace), "
+                            "'extensions', (SELECT json_agg(extname) FROM pg_extension))"],
+                           env=env, stdin=subprocess.DEVNULL, capture_output=True)
+        if p.returncode != 0:
+            raise LoadError(f"reading the database's schemas and extensions: {p.stderr.decode('utf-8', 'replace').strip()}")
+        have = json.loads(p.stdout)
+        schemas, extensions = set(have["schemas"] or ()), set(have["extensions"] or ())
+
+        def unwanted(line: str) -> bool:
+            schema, extension = PG_TOC_SCHEMA.match(line), PG_TOC_EXTENSION.match(line)
+            return bool((schema and schema.group(1) in schemas) or (extension and extension.group(1) in extensions))
+    left_out = [line for line in toc if unwanted(line)]
+    if not left_out:
+        return None
+    debug(f"{section} without: {left_out}")
+    path = os.path.join(work_dir, f"{section}.list")
+    with open(path, "w", encoding="utf-8", errors="surrogateescape") as f:
+        f.write("\n".join(line for line in toc if not unwanted(line)))
+    return path
 
 
 PG_SPLIT_HEADER = re.compile(rb"^-- dbtier pg-split 1 schema-bytes=(\d+)\n$")
@@ -1408,6 +1461,8 @@ def main(argv: List[str]) -> int:
         engine = (Postgres if a.engine == "postgres" else MariaDB)(a, secret_dir, password)
         stream = sys.stdin.buffer
         archive = None
+        toc: List[str] = []
+        pgpass = getattr(engine, "pgpass", None)
         if a.engine == "postgres":
             first = stream.peek(128)[:128].split(b"\n", 1)[0] + b"\n"
             m = PG_SPLIT_HEADER.match(first)
@@ -1424,7 +1479,9 @@ def main(argv: List[str]) -> int:
                             raise LoadError("the stream ends inside the schema archive (truncated input?)")
                         f.write(block)
                         want -= len(block)
-                pg_restore_section(a, getattr(engine, "pgpass", None), archive, "pre-data", 1)
+                toc = pg_toc(archive)
+                pg_restore_section(a, pgpass, archive, "pre-data", 1,
+                                   pg_restore_list(a, pgpass, toc, "pre-data", secret_dir))
         pool = Pool(engine, a.jobs, depth=2)
         if a.engine == "postgres":
             loader = PostgresLoader(pool, a.chunk_bytes, a.dbaas)
@@ -1435,7 +1492,8 @@ def main(argv: List[str]) -> int:
                 pool = None
                 _hand_back_memory()
                 # indexes, constraints, triggers, rules, policies, REFRESH MATERIALIZED VIEW: in parallel
-                pg_restore_section(a, getattr(engine, "pgpass", None), archive, "post-data", a.jobs)
+                pg_restore_section(a, pgpass, archive, "post-data", a.jobs,
+                                   pg_restore_list(a, pgpass, toc, "post-data", secret_dir))
                 return 0
         else:
             MySQLLoader(pool, a.chunk_bytes, a.defer_indexes, a.dbaas, a.add_pk,

@@ -2,6 +2,17 @@
 -- empty UTF8 database owned by nobody in particular). Every value here must come back bit for bit.
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 CREATE EXTENSION IF NOT EXISTS citext;
+-- Extensions only a superuser may create (a restore's admin creates them before the app user's load), one
+-- of them needing a trusted one, and a trusted one sharing an untrusted one's schema of its own
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+CREATE SCHEMA "ext ☃";
+COMMENT ON SCHEMA "ext ☃" IS 'extensions live here';
+CREATE EXTENSION IF NOT EXISTS file_fdw WITH SCHEMA "ext ☃";
+CREATE EXTENSION IF NOT EXISTS hstore WITH SCHEMA "ext ☃";
+CREATE EXTENSION IF NOT EXISTS cube;
+CREATE EXTENSION IF NOT EXISTS earthdistance;
+CREATE TABLE places (id int PRIMARY KEY, tags "ext ☃".hstore, at cube);
+INSERT INTO places VALUES (1, 'k=>v, "é"=>NULL, "a b"=>"c\"d"', cube(array[1.5, -2.25])), (2, '', NULL);
 CREATE SCHEMA "Ünï schema";
 COMMENT ON SCHEMA "Ünï schema" IS 'schema comment ☃';
 CREATE DOMAIN positive AS int CHECK (VALUE > 0);

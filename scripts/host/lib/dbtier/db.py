@@ -17,6 +17,7 @@ PGPASSFILE) or this process's memory, never in argv or env values; TLS as DB_TLS
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -454,6 +455,52 @@ class Admin:
             self.sql(f"REVOKE ALL ON DATABASE {pg_ident(db)} FROM PUBLIC;", db)
         except DbError:
             pass  # as before: the owner's default; not worth stopping a load for
+
+    def create_extensions(self, db: str, extensions: List[Dict[str, str]]) -> List[str]:
+        """PostgreSQL: creates in DB, as the admin, those of the source's extensions (the backup's
+        source.extensions, in creation order) that only a superuser may create, and the extensions they need:
+        the app user, whom the load runs as, creates the trusted ones itself and cannot create these (a DBaaS
+        admin may: its provider's list). An extension's schema is created first, owned by the app user, where
+        DB lacks it (the load then leaves out what exists). Only names and a version go into the statements,
+        quoted here: none of the dump's SQL runs as the admin. Returns the names created."""
+        for ext in extensions:
+            if not all(isinstance(ext.get(k), str) and ext.get(k) for k in ("name", "schema", "version")):
+                raise Failure(f"the backup's source.extensions has an entry that is not a name, schema and version: {ext}")
+        if not extensions:
+            return []
+        try:
+            available = {(name, version): (privileged == "t", json.loads(requires))
+                         for name, version, privileged, requires in self.sql(
+                             "SELECT name, version, superuser AND NOT trusted, coalesce(array_to_json(requires), '[]') "
+                             "FROM pg_available_extension_versions WHERE name IN ("
+                             + ", ".join(pg_string(e["name"]) for e in extensions) + ");", db)}
+            present = {row[0] for row in self.sql("SELECT extname FROM pg_extension;", db)}
+        except (DbError, ValueError) as e:
+            raise Failure(f"reading the extensions {db} can have failed: {e}") from None
+        version_of = {e["name"]: e["version"] for e in extensions}
+        need: set = set()
+        pending = [e["name"] for e in extensions if available.get((e["name"], e["version"]), (False, []))[0]]
+        while pending:  # the privileged ones and, transitively, what they require
+            name = pending.pop()
+            if name not in need:
+                need.add(name)
+                pending += available.get((name, version_of.get(name, "")), (False, []))[1]
+        user = self.cfg.get("DB_USER")
+        created: List[str] = []
+        for ext in extensions:
+            name, schema, version = ext["name"], ext["schema"], ext["version"]
+            if name not in need or name in present:
+                continue
+            try:
+                if self.value(f"SELECT count(*) FROM pg_namespace WHERE nspname = {pg_string(schema)};", db) == "0":
+                    self.sql(f"CREATE SCHEMA {pg_ident(schema)} AUTHORIZATION {pg_ident(user)};", db)
+                self.sql(f"CREATE EXTENSION {pg_ident(name)} WITH SCHEMA {pg_ident(schema)} VERSION {pg_string(version)};", db)
+            except DbError as e:
+                raise Failure(f"the backup's database has extension {name} {version} (in schema {schema}), which only "
+                              f"a superuser may create (or one of those needs), and the admin could not create it in "
+                              f"{db}: {e}") from None
+            created.append(name)
+        return created
 
     def drop(self, db: str) -> None:
         if self.cfg.family == "mysql":

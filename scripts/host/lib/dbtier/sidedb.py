@@ -190,6 +190,17 @@ class Side:
             why = f"fingerprint: {e}" if isinstance(e, fingerprint.Failure) else str(e)
             raise StreamError(f"setting the database's own defaults/settings on {db} failed: {' '.join(why.split())}") from None
 
+    def _privileged_extensions(self, db: str, sel: Selected) -> None:
+        """The source's extensions that only a superuser may create, created by the admin before the app user's
+        load (which would be refused them). Backups before source.extensions: the load creates what it may."""
+        extensions = (sel.doc.get("source") or {}).get("extensions") or []
+        if not isinstance(extensions, list) or not all(isinstance(e, dict) for e in extensions):
+            raise Failure(f"{sel.name}: source.extensions is not a list of extensions")
+        created = self.adm.create_extensions(db, extensions)
+        if created:
+            log(f"created extension{'s' if len(created) > 1 else ''} {', '.join(created)} in {db} as the admin "
+                "(only a superuser may create them)")
+
     def stream_into(self, reader: Reader, sel: Selected, identity: str, db: str) -> Optional[str]:
         """Loads the backup into the (fresh) database db. Returns the file of the dump's own row digests read
         on the way (a backup without source digests), else None. Raises StreamError."""
@@ -198,6 +209,8 @@ class Side:
         # from them), its settings last on PostgreSQL (default_transaction_read_only must not reach the load).
         if self.cfg.family == "mysql":
             self._database_properties(db, sel)
+        else:
+            self._privileged_extensions(db, sel)
         self.early.pop(db, None)
         early = self._early_digests(db, sel)
         fmt = (sel.doc.get("dump") or {}).get("format") or "sql"

@@ -30,7 +30,7 @@ async function mariadbFingerprint(server: DbServer, db: string): Promise<Record<
   // are columns here when declared and otherwise the hidden ROW_START and ROW_END.
   const cols = lines(await server.rootSql(
     `SELECT c.table_name, c.column_name, c.data_type, t.table_type, IFNULL(c.generation_expression, '') FROM information_schema.columns c JOIN information_schema.tables t
-       ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type IN ('BASE TABLE', 'SYSTEM VERSIONED')
+       ON t.table_schema = c.table_schema AND CAST(t.table_name AS BINARY) = CAST(c.table_name AS BINARY) AND t.table_type IN ('BASE TABLE', 'SYSTEM VERSIONED')
      WHERE c.table_schema = ${myStr(db)} ORDER BY c.table_name, c.ordinal_position;`));
   const byTable = new Map<string, string[]>();
   const versioned = new Map<string, boolean>(); // table -> declares its period columns
@@ -56,7 +56,7 @@ async function mariadbFingerprint(server: DbServer, db: string): Promise<Record<
     SELECT CONCAT('relation:', table_name), MD5(CONCAT_WS('|', table_type, engine, TRIM(REPLACE(create_options, 'page_checksum=1', '')), table_comment))
       FROM information_schema.tables WHERE table_schema = ${s};
     SELECT CONCAT('index:', table_name, '.', index_name), MD5(GROUP_CONCAT(CONCAT_WS(':', column_name, non_unique, index_type, IFNULL(sub_part, '~')) ORDER BY seq_in_index))
-      FROM information_schema.statistics WHERE table_schema = ${s} GROUP BY table_name, index_name;
+      FROM information_schema.statistics WHERE table_schema = ${s} GROUP BY CAST(table_name AS BINARY), CAST(index_name AS BINARY), table_name, index_name;
     SELECT CONCAT('partition:', table_name, '.', partition_name), MD5(CONCAT_WS('|', partition_method, partition_expression, IFNULL(partition_description, '~')))
       FROM information_schema.partitions WHERE table_schema = ${s} AND partition_name IS NOT NULL;
     SELECT CONCAT('view:', table_name), MD5(CONCAT_WS('|', view_definition, security_type, check_option)) FROM information_schema.views WHERE table_schema = ${s};

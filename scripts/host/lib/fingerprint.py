@@ -280,6 +280,18 @@ def my_versioning(cl: MyClient, db: str, versioned: Sequence[str]) -> Dict[str, 
     return out
 
 
+# information_schema compares names without case (MariaDB: utf8mb3_general_ci), and table names that differ in
+# case alone are two tables where lower_case_table_names is 0 (Linux): joins and groups of names use their bytes.
+def my_same(a: str, b: str) -> str:
+    """SQL: the names a and b are the same bytes."""
+    return f"CAST({a} AS BINARY) = CAST({b} AS BINARY)"
+
+
+def my_name_groups(*names: str) -> str:
+    """A GROUP BY list of names by their bytes (the names themselves too, for ONLY_FULL_GROUP_BY)."""
+    return ", ".join([f"CAST({n} AS BINARY)" for n in names] + list(names))
+
+
 def my_table_list(cl: MyClient, db: str) -> List[List[str]]:
     """(name, table_type, engine, data_length) of every table, view and sequence of db: read once by a run
     for my_inexact and my_tables (a client process per query where no driver is used)."""
@@ -306,8 +318,8 @@ def my_tables(cl: MyClient, db: str, listing: Optional[List[List[str]]] = None) 
     # InnoDB clusters on the primary key, else on the first UNIQUE index whose columns are all NOT NULL.
     keyed = {r[0] for r in cl.query(
         f"SELECT s.table_name FROM information_schema.statistics s JOIN information_schema.columns c "
-        f"ON c.table_schema = s.table_schema AND c.table_name = s.table_name AND c.column_name = s.column_name "
-        f"WHERE s.table_schema = {my_str(db)} AND s.non_unique = 0 GROUP BY s.table_name, s.index_name "
+        f"ON c.table_schema = s.table_schema AND {my_same('c.table_name', 's.table_name')} AND c.column_name = s.column_name "
+        f"WHERE s.table_schema = {my_str(db)} AND s.non_unique = 0 GROUP BY {my_name_groups('s.table_name', 's.index_name')} "
         f"HAVING SUM(c.is_nullable = 'YES') = 0;")}
     for t in tables.values():
         t.ordered = t.engine.lower() == "innodb" and t.name in keyed
@@ -382,7 +394,7 @@ MY_OBJECT_QUERIES = [
     ("index", "CONCAT(table_name, '.', index_name)",
      "GROUP_CONCAT(CONCAT_WS(':', seq_in_index, column_name, IFNULL(sub_part, '~'), non_unique, index_type, "
      "index_comment) ORDER BY seq_in_index SEPARATOR ',')",
-     "information_schema.statistics WHERE table_schema = %s GROUP BY table_name, index_name"),
+     "information_schema.statistics WHERE table_schema = %s GROUP BY " + my_name_groups("table_name", "index_name")),
     ("partition", "CONCAT(table_name, '.', partition_name, '.', IFNULL(subpartition_name, '~'))",
      "CONCAT_WS('|', partition_method, partition_expression, IFNULL(partition_description, '~'), "
      "IFNULL(subpartition_method, '~'), IFNULL(subpartition_expression, '~'), partition_comment)",
@@ -1117,7 +1129,7 @@ def my_ranged_units(cl: MyClient, db: str, tables: List[MyTable], sizes: Dict[st
         names = ", ".join(my_str(t.name) for t in big)
         keys = {r[0]: r[1] for r in cl.query(
             f"SELECT s.table_name, s.column_name FROM information_schema.statistics s JOIN information_schema.columns c "
-            f"ON c.table_schema = s.table_schema AND c.table_name = s.table_name AND c.column_name = s.column_name "
+            f"ON c.table_schema = s.table_schema AND {my_same('c.table_name', 's.table_name')} AND c.column_name = s.column_name "
             f"WHERE s.table_schema = {my_str(db)} AND s.table_name IN ({names}) AND s.index_name = 'PRIMARY' "
             f"AND s.seq_in_index = 1 AND c.data_type IN ({', '.join(my_str(x) for x in MY_INT_TYPES)});")}
     bounds: Dict[str, Tuple[int, int]] = {}

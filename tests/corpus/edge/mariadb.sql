@@ -47,6 +47,10 @@ INSERT INTO `text ünï` (id, `col ☃`, l1, c, e, s, j, u, ip, g) VALUES
 CREATE TABLE addrs (id INT NOT NULL PRIMARY KEY, v4 INET4 NULL, v6 INET6 NULL, u UUID NULL) ENGINE=InnoDB;
 INSERT INTO addrs VALUES (1, '0.0.0.0', '1:2:3:4:5:6:7:88', '00000000-0000-0000-0000-000000000000'),
  (2, '255.255.255.255', '::ffff:1.2.3.4', 'ffffffff-ffff-ffff-ffff-ffffffffffff'), (3, NULL, NULL, NULL);
+-- Tables whose names differ in case alone (two tables on Linux), with different keys
+CREATE TABLE `Case` (id INT NOT NULL PRIMARY KEY, v INT, KEY kv (v)) ENGINE=InnoDB;
+CREATE TABLE `case` (id INT NOT NULL, v INT NOT NULL, PRIMARY KEY (v, id)) ENGINE=InnoDB;
+INSERT INTO `Case` VALUES (1, 10); INSERT INTO `case` VALUES (1, 10), (2, 20);
 -- No key at all, duplicate rows, MyISAM with FULLTEXT, Aria, a partitioned table
 CREATE TABLE nokey (a INT NULL, b VARCHAR(20) NULL) ENGINE=InnoDB;
 INSERT INTO nokey VALUES (1, 'dup'), (1, 'dup'), (NULL, NULL), (NULL, NULL), (2, 'x');

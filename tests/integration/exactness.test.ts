@@ -89,6 +89,10 @@ describe.each(ENGINES)("%s: the corpus round-trips exactly", (engine) => {
     if (engine === "mariadb") {
       expect((await rig.server.rootSql("SELECT app.pick('x');")).trim()).toBe("x;DEFINER=`x`@`y`");
       await rig.server.rootSql("CALL app.bump(1); INSERT INTO app.gen (id, a) VALUES (3, 4);");
+      // routines and a trigger created under sql_mode ORACLE (their definer printed in double quotes)
+      await rig.server.rootSql("CALL app.ora_log(2);");
+      expect((await rig.server.rootSql("SELECT app.ora_fn(3); SELECT GROUP_CONCAT(msg ORDER BY id) FROM app.oralog;")).trim().split("\n"))
+        .toEqual(["x3;;", "ora;;1+,ora;;2+"]);
       // the sequence default takes the restored database's own sequence, past every id it handed out
       await rig.server.rootSql("INSERT INTO app.ordered (note) VALUES ('after');");
       expect(Number((await rig.server.rootSql("SELECT id FROM app.ordered WHERE note = 'after';")).trim())).toBeGreaterThan(115);

@@ -218,8 +218,10 @@ def compare(expected_path: str, actual_path: str, rows_only: bool) -> int:
 # --- what a DBaaS admin may not run (applied by parallel-load.py --dbaas, statement by statement) ---
 
 # Only the DEFINER=user@host token goes: the object is then defined by the loading admin, and what remains
-# (empty versioned comments, SQL SECURITY ...) stays valid SQL.
-DEFINER = re.compile(rb"DEFINER\s*=\s*(?:`(?:[^`]|``)*`|'[^']*'|[\w.$-]+)@(?:`(?:[^`]|``)*`|'[^']*'|[\w.%:$-]+)\s?")
+# (empty versioned comments, SQL SECURITY ...) stays valid SQL. An object created under ANSI_QUOTES (or
+# sql_mode ORACLE) is printed with its definer and name in double quotes.
+DEFINER = re.compile(rb"DEFINER\s*=\s*(?:`(?:[^`]|``)*`|'[^']*'|\"(?:[^\"]|\"\")*\"|[\w.$-]+)"
+                     rb"@(?:`(?:[^`]|``)*`|'[^']*'|\"(?:[^\"]|\"\")*\"|[\w.%:$-]+)\s?")
 # Statements only SUPER (or SYSTEM_VARIABLES_ADMIN) may run; a DBaaS admin does not have it.
 SUPER_ONLY = re.compile(
     rb"^(?:SET @@GLOBAL\.|SET GLOBAL |SET @@SESSION\.SQL_LOG_BIN|SET SQL_LOG_BIN|/\*!\d+ SET @@SESSION\.SQL_LOG_BIN|"

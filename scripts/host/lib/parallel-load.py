@@ -954,7 +954,7 @@ MY_INDEX_LINE = re.compile(rb"^  (?:UNIQUE )?KEY `(?:[^`]|``)+` \(.*\)(?: USING 
 
 # The object's name follows its kind; a DEFINER clause comes before it, so only that head is rewritten
 # (a routine body that mentions DEFINER= stays as it is).
-MY_OBJECT_HEAD = re.compile(rb"\b(?:VIEW|TRIGGER|PROCEDURE|FUNCTION|EVENT)\s+[`\w]", re.I)
+MY_OBJECT_HEAD = re.compile(rb"\b(?:VIEW|TRIGGER|PROCEDURE|FUNCTION|EVENT)\s+[`\"\w]", re.I)
 
 
 # What mysql-exact-1 runs after its rows that cannot change a row: session settings, a sequence's next value,

@@ -142,3 +142,30 @@ line "name" \ back` (`tab	col` INT NOT NULL PRIMARY KEY, `q'uote` VARCHAR(10), K
 name` (`q'uote`));
 INSERT INTO `new
 line "name" \ back` VALUES (1, 'x'), (2, NULL);
+-- Routines and a trigger created under sql_mode ORACLE and ANSI_QUOTES: the dump prints their definer and names
+-- in double quotes. Bodies with the dump's own delimiter (;;) in strings and comments.
+CREATE TABLE oralog (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, msg VARCHAR(100));
+SET SESSION sql_mode = 'ORACLE';
+DELIMITER //
+CREATE PROCEDURE ora_log(p IN INT) AS
+  v VARCHAR2(100);
+BEGIN
+  v := 'ora;;' || p; -- a comment with ;; in it
+  INSERT INTO oralog (msg) VALUES (v);
+END;
+//
+CREATE FUNCTION ora_fn(p INT) RETURN VARCHAR2 AS
+BEGIN
+  RETURN 'x' || p || ';;';
+END;
+//
+CREATE TRIGGER "ora trg" BEFORE INSERT ON oralog FOR EACH ROW BEGIN :NEW.msg := :NEW.msg || '+'; END;
+//
+DELIMITER ;
+SET SESSION sql_mode = 'ANSI_QUOTES,PIPES_AS_CONCAT';
+CREATE VIEW "ansi view" AS SELECT "id", "msg" || '!' AS "m" FROM "oralog";
+DELIMITER //
+CREATE PROCEDURE "ansi proc"() BEGIN SELECT "msg" FROM "oralog" WHERE "msg" = 'a";;b'; END //
+DELIMITER ;
+SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO';
+CALL ora_log(1);

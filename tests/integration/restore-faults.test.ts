@@ -13,7 +13,8 @@ import { alive, freePort, removeDir, RunResult, runOk, tempDir, waitFor } from "
 import { FaultProxy, inProgressUploads, startFaultProxy } from "../support/s3fault";
 import { DbServer, pgString, sqlString, startServer } from "../support/servers";
 import { findDescendants, readIfExists } from "../support/toolkit";
-import { completeIds, ENGINES, expectOk, makeRig, manifest, Rig } from "./fixture";
+import { contentFingerprint } from "../support/fingerprint";
+import { completeIds, ENGINES, expectOk, makeRig, manifest, Rig, runWatched } from "./fixture";
 
 jest.setTimeout(120_000);
 
@@ -484,4 +485,46 @@ describe("postgres: the swap and autovacuum", () => {
       await rig.server.rootSql("ALTER SYSTEM RESET autovacuum_naptime; SELECT pg_reload_conf();");
     }
   });
+});
+
+// A run cut off during the swap (the process killed, the host down) must not leave the app fenced or the live
+// database without its tables or objects: the swap keeps a journal, and the next run that touches the database
+// rolls it back (MariaDB/MySQL) or finishes it (PostgreSQL) before anything else.
+describe.each(ENGINES)("%s: a swap cut off midway", (engine) => {
+  let rig: Rig;
+  const identity = () => ({ identityFile: rig.key.identityFile });
+  const appCanLogIn = async (): Promise<boolean> => engine === "mariadb"
+    ? (await rig.server.rootSql("SELECT COUNT(*) FROM mysql.global_priv WHERE User = 'appuser' AND IFNULL(JSON_VALUE(Priv, '$.account_locked'), 0) = 1;")).trim() === "0"
+    : (await rig.server.rootSql("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'appuser';")).trim() === "t";
+
+  beforeAll(async () => {
+    rig = await makeRig(engine, { seed: { rows: 50, largeRowBytes: 1024 } });
+    expectOk(await runWatched(rig, ["backup", "daily"]));
+    expectOk(await runWatched(rig, ["verify", "daily"], identity()));
+    // the live database moves on after the backup, so a restore would change it
+    await rig.server.rootSql("CREATE TABLE after_backup (id INT PRIMARY KEY); INSERT INTO after_backup VALUES (1);", "app");
+  });
+  afterAll(async () => rig?.cleanup());
+
+  test.each(engine === "mariadb" ? ["fenced", "moved"] : ["fenced"])(
+    "killed after the step '%s': the app stays fenced until the next run, which puts the live database back as it was", async (step) => {
+      const before = await contentFingerprint(rig.server, "app");
+      const r = await rig.host.run(["restore", "latest", "--yes"], { ...identity(), env: { DBTIER_TEST_SWAP_KILL_AT: step } });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/FAILED at the swap: swap\.py exit -9/);
+      expect(await appCanLogIn()).toBe(false);
+      // the next run (a backup) recovers first, and then backs up the database as it was
+      const b = await runWatched(rig, ["backup", "hourly"]);
+      expectOk(b);
+      expect(b.stderr).toMatch(engine === "mariadb"
+        ? new RegExp(`an interrupted swap of app \\(cut off after: ${step}\\) was rolled back: ${step === "moved" ? "[1-9]\\d*" : "0"} tables moved back`)
+        : /an interrupted swap of app was finished: the renames had not happened, app is as it was; the app role can log in again/);
+      expect(await appCanLogIn()).toBe(true);
+      expect(await contentFingerprint(rig.server, "app")).toEqual(before);
+      // nothing left to recover: a restore now goes through
+      const again = await runWatched(rig, ["restore", "latest", "--yes"], identity());
+      expectOk(again);
+      expect(again.stderr).not.toMatch(/interrupted swap/);
+      await rig.server.rootSql("CREATE TABLE after_backup (id INT PRIMARY KEY); INSERT INTO after_backup VALUES (1);", "app");
+    });
 });

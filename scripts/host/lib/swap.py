@@ -18,8 +18,10 @@ Connection: --host/--port or --socket, --user, --password-file (0600), --tls-mod
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
+import signal
 import ssl
 import sys
 import time
@@ -41,6 +43,53 @@ class SwapError(Exception):
     def __init__(self, message: str, state: str):
         super().__init__(message)
         self.state = state
+
+
+class Journal:
+    """--journal FILE: what a swap under way has done to the live database, written (and synced) before each
+    step that changes it, so a swap cut off midway (the process killed, the host down) is rolled back by the
+    next run (swap.py --recover) instead of leaving the app fenced and the live database without its tables
+    or objects. Removed once the live database is whole again, swapped or as it was."""
+
+    def __init__(self, path: Optional[str]):
+        self.path = path
+        self.doc: Dict[str, object] = {}
+
+    def write(self, **changes: object) -> None:
+        if not self.path:
+            return
+        self.doc.update(changes)
+        tmp = self.path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.doc, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        _sync_dir(self.path)
+
+    def remove(self) -> None:
+        if self.path and os.path.exists(self.path):
+            os.remove(self.path)
+            _sync_dir(self.path)
+
+
+def _sync_dir(path: str) -> None:
+    fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# The states a swap ends in where the live database is whole: its journal goes
+CONSISTENT_STATES = ("untouched", "as it was")
+
+
+def test_kill_point(step: str) -> None:
+    """Fault injection for the tests (DBTIER_TEST_SWAP_KILL_AT=STEP): the process dies there, as a killed run would."""
+    if os.environ.get("DBTIER_TEST_SWAP_KILL_AT") == step:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def tls_context(mode: str, ca_file: Optional[str]) -> ssl.SSLContext:
@@ -104,14 +153,23 @@ class MySQLSwap(Progress):
                 self.event_status = dumpkit.read_event_status(a.event_status)
             except (OSError, ValueError) as e:
                 raise SwapError(f"--event-status: {e}", "untouched") from None
-        # Views, triggers, routines and events are defined by the app user (the loads run as it): they are
-        # created again by the app user too, on a connection opened before the fence locks its accounts (an
-        # admin without SET USER may not create objects for another definer).
+        self.kw = kw
         self.creator = self.db
-        if a.app_password_file:
-            self.creator = pymysql.connect(**{**kw, "user": a.app_user, "password": read_password(a.app_password_file).encode()})
-            deadpeer.watch_connection(self.creator)
-            self.create(f"SET SESSION lock_wait_timeout = {LOCK_WAIT_SECONDS}")
+        self.journal = Journal(a.journal)
+        if not a.recover:
+            self.open_creator()
+
+    def open_creator(self) -> None:
+        """Views, triggers, routines and events are defined by the app user (the loads run as it): they are
+        created again by the app user too, on a connection opened before the fence locks its accounts (an
+        admin without SET USER may not create objects for another definer)."""
+        if not self.a.app_password_file:
+            return
+        import pymysql
+        self.creator = pymysql.connect(**{**self.kw, "user": self.a.app_user,
+                                          "password": read_password(self.a.app_password_file).encode()})
+        deadpeer.watch_connection(self.creator)
+        self.create(f"SET SESSION lock_wait_timeout = {LOCK_WAIT_SECONDS}")
 
     def rows(self, sql: str, *args) -> list:
         with self.db.cursor() as cur:
@@ -159,11 +217,19 @@ class MySQLSwap(Progress):
             self.run(f"DROP {kind} IF EXISTS {q(name)}")
 
     def create_objects(self, db: str, defs, event_status: Optional[Dict[str, str]] = None) -> None:
-        """event_status: the status each event is given once created (the load created them DISABLED)."""
-        self.create(f"USE {q(db)}")
-        with self.creator.cursor() as cur:
-            cur.execute("SELECT @@SESSION.sql_mode")
-            saved_mode = cur.fetchone()[0]
+        """event_status: the status each event is given once created (the load created them DISABLED). Each
+        object is created on the connection of the account that defined it (definer_connection)."""
+        saved_modes = {}
+        for conn in {id(c): c for c in (self.creator, self.db)}.values():
+            with conn.cursor() as cur:
+                cur.execute(f"USE {q(db)}")
+                cur.execute("SELECT @@SESSION.sql_mode")
+                saved_modes[id(conn)] = (conn, cur.fetchone()[0])
+
+        def run_on(conn, sql: str, *args) -> None:
+            with conn.cursor() as cur:
+                cur.execute(sql, args or None)
+
         pending = list(defs)
         try:
             # Views may depend on views created later in name order: repeat passes while they make progress.
@@ -171,12 +237,13 @@ class MySQLSwap(Progress):
                 failed, last_error = [], None
                 for item in pending:
                     kind, name, mode, stmt = item
+                    conn = self.definer_connection(stmt)
                     try:
                         if kind != "VIEW":
-                            self.create("SET SESSION sql_mode = %s", mode)
-                        self.create(stmt)
+                            run_on(conn, "SET SESSION sql_mode = %s", mode)
+                        run_on(conn, stmt)
                         if kind == "EVENT" and event_status and name in event_status:
-                            self.create(f"ALTER EVENT {q(name)} {dumpkit.EVENT_STATUS_CLAUSES[event_status[name]]}")
+                            run_on(conn, f"ALTER EVENT {q(name)} {dumpkit.EVENT_STATUS_CLAUSES[event_status[name]]}")
                     except self.error as e:
                         if kind != "VIEW":
                             raise SwapError(f"re-creating {kind} {name} in {db} failed: {e}", "")
@@ -184,12 +251,29 @@ class MySQLSwap(Progress):
                         last_error = e
                     finally:
                         if kind != "VIEW":
-                            self.create("SET SESSION sql_mode = %s", saved_mode)
+                            run_on(conn, "SET SESSION sql_mode = %s", saved_modes[id(conn)][1])
                 if len(failed) == len(pending):
                     raise SwapError(f"re-creating VIEW {failed[0][1]} in {db} failed: {last_error}", "")
                 pending = failed
         finally:
-            self.create("SET SESSION sql_mode = %s", saved_mode)
+            for conn, mode in saved_modes.values():
+                run_on(conn, "SET SESSION sql_mode = %s", mode)
+
+    # SHOW CREATE's head: CREATE [ALGORITHM=...] DEFINER=user@host ...
+    SHOWN_DEFINER = re.compile(r"^CREATE\s+(?:ALGORITHM\s*=\s*\w+\s+)?DEFINER\s*=\s*"
+                               r"(`(?:[^`]|``)*`|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|[\w.$-]+)@", re.I)
+
+    def definer_connection(self, stmt: str):
+        """The app user's connection for what it defines (a load makes it the definer of all it creates); the
+        admin's for what another account defined (the live database's own objects, re-created where a swap is
+        rolled back), so they keep their definer (the admin then needs SET USER / SUPER, as a self-managed
+        admin has)."""
+        m = self.SHOWN_DEFINER.match(stmt)
+        if not m or self.creator is self.db:
+            return self.creator
+        quoted = m.group(1)
+        user = quoted[1:-1].replace(quoted[0] * 2, quoted[0]) if quoted[0] in "`'\"" else quoted
+        return self.creator if user == self.a.app_user else self.db
 
     def move(self, pairs: List[Tuple[str, str, str]]) -> None:
         """One RENAME TABLE for all (table, from, to): MariaDB and MySQL apply it all or not at all."""
@@ -204,6 +288,7 @@ class MySQLSwap(Progress):
             create = self.rows(f"SHOW CREATE USER {account}")[0][0]
             if "ACCOUNT LOCK" in create.upper():
                 continue
+            self.journal.write(locked=locked + [account])  # before: a run cut off here still unlocks it
             self.run(f"ALTER USER {account} ACCOUNT LOCK")
             locked.append(account)
         own = self.own_sessions()
@@ -271,7 +356,21 @@ class MySQLSwap(Progress):
         # views re-created in LIVE take their parameter collations from the database default.
         side_charset = self.defaults(side)
         live_charset = self.defaults(live) if live_exists else side_charset
+        self.journal.write(engine="mysql", live=live, side=side, hold=hold, user=user, liveDefs=live_defs,
+                           liveCharset=live_charset, locked=[], step="fencing")
+        try:
+            return self._swap(live, side, hold, user, live_exists, side_defs, live_defs, side_tables, live_tables,
+                              side_charset, live_charset)
+        except SwapError as e:
+            if e.state.startswith(CONSISTENT_STATES):
+                self.journal.remove()
+            raise
+
+    def _swap(self, live, side, hold, user, live_exists, side_defs, live_defs, side_tables, live_tables,
+              side_charset, live_charset) -> str:
         locked, killed = self.fence(user)
+        self.journal.write(locked=locked, step="fenced")
+        test_kill_point("fenced")
         try:
             self.wait_for_locks([(live, t) for t in live_tables] + [(side, t) for t in side_tables])
             if not live_exists:
@@ -291,6 +390,8 @@ class MySQLSwap(Progress):
                 self.restore_objects(live, live_defs)
                 raise SwapError(f"moving the tables failed: {e}{self.holders(e)}",
                                 "untouched (RENAME TABLE is all or nothing)")
+            self.journal.write(step="moved")
+            test_kill_point("moved")
             self.state = (f"its tables are in {hold}, the restored ones in {live} without their views/triggers/"
                           "routines/events (the swap was under way)")
             try:
@@ -303,11 +404,47 @@ class MySQLSwap(Progress):
                 raise SwapError(str(e), "as it was: the swap was rolled back")
         finally:
             self.unfence(locked)
+        self.journal.remove()  # live is whole: what is left are the two emptied databases
         self.state = f"swapped; the previous tables may still be in {hold}"
         self.run(f"DROP DATABASE {q(hold)}")
         self.run(f"DROP DATABASE {q(side)}")
         return f"{len(side_tables)} tables and {len(side_defs)} views/triggers/routines/events swapped in; " \
                f"{len(locked)} app accounts locked and {killed} app sessions ended during the swap"
+
+    def recover(self) -> str:
+        """Rolls back the swap its journal describes (cut off midway): the live database's own tables, views,
+        triggers, routines and events back in it, the restored tables back in the side database, the app's
+        accounts unlocked. The app is fenced again meanwhile (its accounts must be unlocked for a moment to
+        open the connection that re-creates its objects)."""
+        doc = self.journal.doc
+        live, side, hold = str(doc["live"]), str(doc["side"]), str(doc["hold"])
+        live_defs = [tuple(d) for d in doc["liveDefs"]]  # type: ignore[union-attr]
+        self.unfence(list(doc["locked"]))  # type: ignore[arg-type]
+        self.open_creator()
+        locked, _ = self.fence(str(doc["user"]))
+        self.journal.write(locked=sorted(set(doc["locked"]) | set(locked)))  # type: ignore[arg-type]
+        try:
+            hold_tables = self.tables(hold) if self.exists(hold) else []
+            if not self.exists(live):
+                self.run(f"CREATE DATABASE {q(live)}")
+            self.drop_objects(live, self.definitions(live))
+            moved_back = 0
+            if hold_tables:  # the move had happened: the restored tables are in live, live's own in hold
+                restored = self.tables(live)
+                if not self.exists(side):
+                    self.run(f"CREATE DATABASE {q(side)}")
+                self.move([(t, live, side) for t in restored] + [(t, hold, live) for t in hold_tables])
+                moved_back = len(hold_tables)
+            self.set_defaults(live, tuple(doc["liveCharset"]))  # type: ignore[arg-type]
+            self.create_objects(live, live_defs)
+            if self.exists(hold) and not self.tables(hold):
+                self.run(f"DROP DATABASE {q(hold)}")
+        finally:
+            self.unfence(sorted(set(doc["locked"]) | set(locked)))  # type: ignore[arg-type]
+        self.journal.remove()
+        return (f"an interrupted swap of {live} (cut off after: {doc.get('step')}) was rolled back: "
+                f"{moved_back} tables moved back from {hold}, {len(live_defs)} views/triggers/routines/events "
+                f"re-created, the app's accounts unlocked; {live} is as it was before that swap")
 
     def repoint_sequence_defaults(self, live: str, side: str) -> None:
         """Column defaults that take a sequence of SIDE (MariaDB stores nextval(`db`.`seq`) qualified with the
@@ -363,11 +500,34 @@ class PostgresSwap(Progress):
         self.db = psycopg2.connect(**kw)
         self.db.autocommit = True
         self.keep_side_properties = a.database_from_backup
+        self.journal = Journal(a.journal)
 
     def rows(self, sql: str, *args) -> list:
         with self.db.cursor() as cur:
             cur.execute(sql, args or None)
             return list(cur.fetchall()) if cur.description else []
+
+    def drop_hold(self, hold: str) -> None:
+        try:
+            self.rows(f"DROP DATABASE {self.ident(hold)} WITH (FORCE)")
+        except self.psycopg2.Error:
+            self.rows(f"DROP DATABASE {self.ident(hold)}")
+
+    def recover(self) -> str:
+        """Finishes the swap its journal describes (cut off midway): the renames were one transaction, so the
+        live database is either the previous one or the restored one; the app role gets its login back, and a
+        previous database left under the hold name (the renames had happened) is dropped, as the swap would have."""
+        doc = self.journal.doc
+        live, hold, user = str(doc["live"]), str(doc["hold"]), str(doc["user"])
+        if doc.get("fenced"):
+            self.rows(f"ALTER ROLE {self.ident(user)} LOGIN")
+        swapped = self.exists(hold) and self.exists(live)
+        if swapped:
+            self.drop_hold(hold)
+        self.journal.remove()
+        return (f"an interrupted swap of {live} was finished: "
+                f"{'the restored database had been renamed in, the previous one dropped' if swapped else 'the renames had not happened, ' + live + ' is as it was'}; "
+                f"the app role {'can log in again' if doc.get('fenced') else 'was not fenced'}")
 
     def ident(self, name: str) -> str:
         return '"' + name.replace('"', '""') + '"'
@@ -408,8 +568,18 @@ class PostgresSwap(Progress):
         live_exists = self.exists(live)
         could_login = self.rows("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", user)
         fenced = bool(could_login and could_login[0][0])
+        self.journal.write(engine="postgres", live=live, side=side, hold=hold, user=user, fenced=fenced, liveExisted=live_exists)
+        try:
+            return self._swap(live, side, hold, user, live_exists, fenced)
+        except SwapError as e:
+            if e.state.startswith(CONSISTENT_STATES):
+                self.journal.remove()
+            raise
+
+    def _swap(self, live: str, side: str, hold: str, user: str, live_exists: bool, fenced: bool) -> str:
         if fenced:
             self.rows(f"ALTER ROLE {self.ident(user)} NOLOGIN")
+            test_kill_point("fenced")
         try:
             ended = self.end_sessions([live, side], time.monotonic() + LOCK_WAIT_SECONDS)
             if live_exists and not self.keep_side_properties:
@@ -432,10 +602,8 @@ class PostgresSwap(Progress):
             if fenced:
                 self.rows(f"ALTER ROLE {self.ident(user)} LOGIN")
         if live_exists:
-            try:
-                self.rows(f"DROP DATABASE {self.ident(hold)} WITH (FORCE)")
-            except self.psycopg2.Error:
-                self.rows(f"DROP DATABASE {self.ident(hold)}")
+            self.drop_hold(hold)
+        self.journal.remove()
         return f"{side} renamed to {live}; app role fenced: {'yes' if fenced else 'it could not log in anyway'}, " \
                f"{ended} session(s) ended"
 
@@ -443,8 +611,15 @@ class PostgresSwap(Progress):
 def parse_args(argv: List[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="swap.py")
     ap.add_argument("--engine", required=True, choices=["mariadb", "mysql", "postgres"])
-    for name in ("--live", "--side", "--hold", "--app-user", "--user", "--password-file"):
+    for name in ("--app-user", "--user", "--password-file"):
         ap.add_argument(name, required=True)
+    for name in ("--live", "--side", "--hold"):
+        ap.add_argument(name, help="required unless --recover")
+    ap.add_argument("--journal", metavar="FILE",
+                    help="what the swap has done so far, kept (synced) until the live database is whole again")
+    ap.add_argument("--recover", action="store_true",
+                    help="with --journal: roll back (MariaDB/MySQL) or finish (PostgreSQL) the swap the journal "
+                         "describes, cut off midway; nothing to do without one")
     ap.add_argument("--app-password-file", help="MariaDB/MySQL: the app user's password (0600): it re-creates its objects")
     ap.add_argument("--event-status", metavar="FILE",
                     help="MariaDB/MySQL: the status each of the side database's events had at the source (JSON, "
@@ -459,7 +634,12 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     a = ap.parse_args(argv)
     if not a.socket and not (a.host and a.port):
         ap.error("--host and --port, or --socket")
-    if len({a.live, a.side, a.hold}) != 3:
+    if a.recover:
+        if not a.journal:
+            ap.error("--recover needs --journal")
+    elif not (a.live and a.side and a.hold):
+        ap.error("--live, --side and --hold are required")
+    elif len({a.live, a.side, a.hold}) != 3:
         ap.error("--live, --side and --hold must be three different databases")
     return a
 
@@ -468,8 +648,28 @@ def main(argv: List[str]) -> int:
     a = parse_args(argv)
     cls: Callable = PostgresSwap if a.engine == "postgres" else MySQLSwap
     swapper: Progress = Progress()
+    if a.recover:
+        try:
+            with open(a.journal) as f:
+                doc = json.load(f)
+        except FileNotFoundError:
+            print("swap: no interrupted swap to recover", file=sys.stderr)
+            return 0
+        except (OSError, ValueError) as e:
+            print(f"swap: the journal {a.journal} cannot be read: {e}", file=sys.stderr)
+            return 1
+        a.live = doc.get("live")
+    elif a.journal and os.path.exists(a.journal):
+        print(f"swap: the journal of an interrupted swap is there ({a.journal}): it is rolled back first (--recover)",
+              file=sys.stderr)
+        print(f"swap: live database {a.live}: untouched by this run", file=sys.stderr)
+        return 1
     try:
         swapper = cls(a, read_password(a.password_file))
+        if a.recover:
+            swapper.journal.doc = doc
+            print(f"swap: {swapper.recover()}", file=sys.stderr)
+            return 0
         print(f"swap: {swapper.swap(a.live, a.side, a.hold, a.app_user)}", file=sys.stderr)
         return 0
     except SwapError as e:

@@ -160,6 +160,7 @@ def cmd_load_app_db(cfg: config.Config, argv: List[str]) -> int:
     with RunDir() as run:
         adm = Admin(cfg, run)
         adm.wait_ready()
+        Side(cfg, run, adm).recover_swap()  # before DB_NAME is judged empty or not
         if cfg.role == "proxy":
             adm.ensure_app_user()
         objects = adm.object_count(db)

@@ -345,6 +345,8 @@ def cmd_backup(cfg: config.Config, args: List[str]) -> int:
             raise Failure(f"datastore {cfg.get('DATASTORE_ENDPOINT')} bucket {cfg.get('DATASTORE_BUCKET')} is unreachable: "
                           f"{' '.join(str(e).splitlines()[-2:])}") from None
         adm.wait_ready()
+        from .sidedb import Side  # (it imports this module) a backup never takes a half-swapped database
+        Side(cfg, run, adm).recover_swap()
         if not adm.exists(cfg.get("DB_NAME")):
             raise Failure(f"database {cfg.get('DB_NAME')} does not exist at {adm.target()}")
         # PostgreSQL on a DBaaS: the admin reads the app user's tables through membership in its role.

@@ -38,6 +38,7 @@ def cmd_restore(cfg: config.Config, argv: List[str]) -> int:
         sel = reader.select(target, "unverified" if args.unverified else "verified")
         adm.wait_ready()
         side = Side(cfg, run, adm)
+        side.recover_swap()
         side.check_free_space(f"restore {sel.name}", sel.doc)
         name = side.name("restore")
         log(f"restore {sel.name}: loading into side database {name} ({db} stays live meanwhile)")

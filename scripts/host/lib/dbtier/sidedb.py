@@ -358,12 +358,44 @@ class Side:
         log(f"{what}: safety backup safety/{safety_id} read back and decrypted")
         return safety_id
 
+    def _swap_journal(self) -> str:
+        """Where swap.py keeps what a swap of DB_NAME has done until the live database is whole again."""
+        return os.path.join(self.cfg.state_dir, f"swap-{hashlib.sha256(self.cfg.get('DB_NAME').encode()).hexdigest()[:16]}.json")
+
+    def _swap_argv(self, *args: str) -> list:
+        """swap.py with ARGS, the app user, the journal and the admin's connection."""
+        cfg = self.cfg
+        argv = [PYTHON, os.path.join(LIB, "swap.py"), "--engine", self.adm.loader_engine, *args,
+                "--app-user", cfg.get("DB_USER"), "--journal", self._swap_journal()]
+        if cfg.family == "mysql":  # the app user re-creates its views/triggers/routines
+            argv += ["--app-password-file", config.secret_path("db-app-password")]
+        if cfg.get("DB_SOCKET"):
+            argv += ["--socket", cfg.get("DB_SOCKET")] + (["--port", cfg.get("DB_PORT")] if cfg.get("DB_PORT") else [])
+        else:
+            argv += ["--host", cfg.get("DB_HOST"), "--port", cfg.get("DB_PORT"), "--tls-mode", cfg.get("DB_TLS_MODE")]
+            if cfg.get("DB_CA_FILE"):
+                argv += ["--ca-file", cfg.get("DB_CA_FILE")]
+        return argv + ["--user", cfg.get("DB_ADMIN_USER"), "--password-file", config.secret_path("db-admin-password")]
+
+    def recover_swap(self) -> None:
+        """A swap of DB_NAME that a run cut off midway (its journal is there) rolled back (MariaDB/MySQL) or
+        finished (PostgreSQL) before anything reads or replaces DB_NAME. Raises Failure if that fails."""
+        if not os.path.exists(self._swap_journal()):
+            return
+        with _signals_deferred():
+            r = subprocess.run(self._swap_argv("--recover"), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, env=self.adm.env)
+        err = " ".join(r.stderr.decode(errors="replace").split())
+        if r.returncode != 0:
+            raise Failure(f"a swap of {self.cfg.get('DB_NAME')} was cut off midway and could not be recovered: "
+                          f"{err or f'swap.py exit {r.returncode}'} (its journal: {self._swap_journal()})")
+        log(err.removeprefix("swap: "))
+
     def swap_in(self, live: str, side: str, doc: Optional[Dict] = None) -> None:
         """Swaps side in for live with the app user fenced (swap.py). Raises SwapFailed with the reason and the
         state live is left in; when live is as it was, side is dropped."""
         cfg = self.cfg
-        argv = [PYTHON, os.path.join(LIB, "swap.py"), "--engine", self.adm.loader_engine, "--live", live, "--side", side,
-                "--hold", self.name("previous"), "--app-user", cfg.get("DB_USER")]
+        argv = self._swap_argv("--live", live, "--side", side, "--hold", self.name("previous"))
         # side got the backup's own database settings; older backups keep the live ones.
         if doc is not None and isinstance((doc.get("source") or {}).get("database"), dict):
             argv.append("--database-from-backup")
@@ -371,17 +403,9 @@ class Side:
             # The app user re-creates its views/triggers/routines in live: it needs its grants there.
             if not self.adm.exists(live):
                 self.adm.create(live)
-            argv += ["--app-password-file", config.secret_path("db-app-password")]
             status_file = self._event_status_path(side)
             if status_file is not None:
                 argv += ["--event-status", status_file]
-        if cfg.get("DB_SOCKET"):
-            argv += ["--socket", cfg.get("DB_SOCKET")] + (["--port", cfg.get("DB_PORT")] if cfg.get("DB_PORT") else [])
-        else:
-            argv += ["--host", cfg.get("DB_HOST"), "--port", cfg.get("DB_PORT"), "--tls-mode", cfg.get("DB_TLS_MODE")]
-            if cfg.get("DB_CA_FILE"):
-                argv += ["--ca-file", cfg.get("DB_CA_FILE")]
-        argv += ["--user", cfg.get("DB_ADMIN_USER"), "--password-file", config.secret_path("db-admin-password")]
         with _signals_deferred():
             r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                env=self.adm.env)

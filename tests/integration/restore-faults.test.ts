@@ -527,4 +527,19 @@ describe.each(ENGINES)("%s: a swap cut off midway", (engine) => {
       expect(again.stderr).not.toMatch(/interrupted swap/);
       await rig.server.rootSql("CREATE TABLE after_backup (id INT PRIMARY KEY); INSERT INTO after_backup VALUES (1);", "app");
     });
+
+  if (engine === "mariadb") {
+    test("killed once the restored tables and objects were in place: the next run finishes the swap instead of undoing it", async () => {
+      const r = await rig.host.run(["restore", "latest", "--yes"], { ...identity(), env: { DBTIER_TEST_SWAP_KILL_AT: "swapped" } });
+      expect(r.code).toBe(1);
+      const restored = await contentFingerprint(rig.server, "app");
+      expect(Object.keys(restored).some((k) => k.startsWith("table:after_backup"))).toBe(false);
+      const b = await runWatched(rig, ["backup", "hourly"]);
+      expectOk(b);
+      expect(b.stderr).toMatch(/an interrupted swap of app was finished .*app_dbtier_previous and app_dbtier_restore dropped/);
+      expect(await appCanLogIn()).toBe(true);
+      expect(await contentFingerprint(rig.server, "app")).toEqual(restored);
+      expect((await rig.server.rootSql("SHOW DATABASES LIKE 'app\\_dbtier\\_%';")).trim()).toBe("");
+    });
+  }
 });

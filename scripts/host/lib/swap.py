@@ -398,12 +398,14 @@ class MySQLSwap(Progress):
                 self.set_defaults(live, side_charset)
                 self.repoint_sequence_defaults(live, side)
                 self.create_objects(live, side_defs, self.event_status)
+                self.journal.write(step="swapped")
             except (SwapError, self.error) as e:
                 self.set_defaults(live, live_charset)
                 self.roll_back(live, side, hold, live_tables, side_tables, side_defs, live_defs)
                 raise SwapError(str(e), "as it was: the swap was rolled back")
         finally:
             self.unfence(locked)
+        test_kill_point("swapped")
         self.journal.remove()  # live is whole: what is left are the two emptied databases
         self.state = f"swapped; the previous tables may still be in {hold}"
         self.run(f"DROP DATABASE {q(hold)}")
@@ -420,6 +422,13 @@ class MySQLSwap(Progress):
         live, side, hold = str(doc["live"]), str(doc["side"]), str(doc["hold"])
         live_defs = [tuple(d) for d in doc["liveDefs"]]  # type: ignore[union-attr]
         self.unfence(list(doc["locked"]))  # type: ignore[arg-type]
+        if doc.get("step") == "swapped":  # all but the cleanup was done: finished, not undone
+            for db in (hold, side):
+                if self.exists(db):
+                    self.run(f"DROP DATABASE {q(db)}")
+            self.journal.remove()
+            return (f"an interrupted swap of {live} was finished (it was cut off after the restored tables and "
+                    f"objects were in place): the app's accounts unlocked, {hold} and {side} dropped")
         self.open_creator()
         locked, _ = self.fence(str(doc["user"]))
         self.journal.write(locked=sorted(set(doc["locked"]) | set(locked)))  # type: ignore[arg-type]
@@ -427,23 +436,27 @@ class MySQLSwap(Progress):
             hold_tables = self.tables(hold) if self.exists(hold) else []
             if not self.exists(live):
                 self.run(f"CREATE DATABASE {q(live)}")
-            self.drop_objects(live, self.definitions(live))
             moved_back = 0
             if hold_tables:  # the move had happened: the restored tables are in live, live's own in hold
+                self.drop_objects(live, self.definitions(live))  # the restored ones, re-created in part
                 restored = self.tables(live)
                 if not self.exists(side):
                     self.run(f"CREATE DATABASE {q(side)}")
                 self.move([(t, live, side) for t in restored] + [(t, hold, live) for t in hold_tables])
                 moved_back = len(hold_tables)
+                missing = live_defs
+            else:  # live's own tables are in place, its objects dropped in part
+                present = {(kind, name) for kind, name, _, _ in self.definitions(live)}
+                missing = [d for d in live_defs if (d[0], d[1]) not in present]
             self.set_defaults(live, tuple(doc["liveCharset"]))  # type: ignore[arg-type]
-            self.create_objects(live, live_defs)
+            self.create_objects(live, missing)
             if self.exists(hold) and not self.tables(hold):
                 self.run(f"DROP DATABASE {q(hold)}")
         finally:
             self.unfence(sorted(set(doc["locked"]) | set(locked)))  # type: ignore[arg-type]
         self.journal.remove()
         return (f"an interrupted swap of {live} (cut off after: {doc.get('step')}) was rolled back: "
-                f"{moved_back} tables moved back from {hold}, {len(live_defs)} views/triggers/routines/events "
+                f"{moved_back} tables moved back from {hold}, {len(missing)} views/triggers/routines/events "
                 f"re-created, the app's accounts unlocked; {live} is as it was before that swap")
 
     def repoint_sequence_defaults(self, live: str, side: str) -> None:

@@ -692,8 +692,8 @@ def pg_restore_section(a: argparse.Namespace, pgpass: Optional[str], archive: st
                        use_list: Optional[str] = None) -> None:
     """pg_restore of one section of the dump's schema archive: the server's own grammar and pg_restore's
     own dependency order (SQL-standard function bodies, rules with several actions ...). Ownership and
-    privileges are left out: what the load creates belongs to the app user it connects as. use_list: only
-    the archive's entries that list names (pg_restore -L)."""
+    privileges are left out: what the load creates belongs to the app user it connects as. use_list: a
+    pg_restore -L file; only the entries it names are restored."""
     argv = ["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", f"--section={section}", "-d", a.database]
     argv += ["--single-transaction"] if jobs == 1 else [f"--jobs={jobs}"]
     argv += ["--use-list", use_list] if use_list else []

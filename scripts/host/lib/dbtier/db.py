@@ -476,7 +476,7 @@ class Admin:
                              + ", ".join(pg_string(e["name"]) for e in extensions) + ");", db)}
             present = {row[0] for row in self.sql("SELECT extname FROM pg_extension;", db)}
         except (DbError, ValueError) as e:
-            raise Failure(f"reading the extensions {db} can have failed: {e}") from None
+            raise Failure(f"reading which extensions the server offers {db} failed: {e}") from None
         version_of = {e["name"]: e["version"] for e in extensions}
         need: set = set()
         pending = [e["name"] for e in extensions if available.get((e["name"], e["version"]), (False, []))[0]]

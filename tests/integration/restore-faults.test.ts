@@ -513,6 +513,8 @@ describe.each(ENGINES)("%s: a swap cut off midway", (engine) => {
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/FAILED at the swap: swap\.py exit -9/);
       expect(await appCanLogIn()).toBe(false);
+      const health = await rig.host.run(["health"]);
+      expect(health.stdout).toMatch(/^swap +fail +a swap of app was cut off midway/m);
       // the next run (a backup) recovers first, and then backs up the database as it was
       const b = await runWatched(rig, ["backup", "hourly"]);
       expectOk(b);
@@ -520,6 +522,7 @@ describe.each(ENGINES)("%s: a swap cut off midway", (engine) => {
         ? new RegExp(`an interrupted swap of app \\(cut off after: ${step}\\) was rolled back: ${step === "moved" ? "[1-9]\\d*" : "0"} tables moved back`)
         : /an interrupted swap of app was finished: the renames had not happened, app is as it was; the app role can log in again/);
       expect(await appCanLogIn()).toBe(true);
+      expect((await rig.host.run(["health"])).stdout).toMatch(/^swap +ok +no swap cut off midway/m);
       expect(await contentFingerprint(rig.server, "app")).toEqual(before);
       // nothing left to recover: a restore now goes through
       const again = await runWatched(rig, ["restore", "latest", "--yes"], identity());

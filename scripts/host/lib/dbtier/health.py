@@ -69,6 +69,17 @@ def _disk_pct(path: str) -> int:
     return 0 if total == 0 else -(-used * 100 // total)  # rounded up, as df does
 
 
+def check_swap(ctx: Context, cfg: config.Config) -> None:
+    """A swap cut off midway leaves the app fenced until the next backup, restore or load-app-db recovers it."""
+    from .sidedb import swap_journal  # (only here: health imports no more than it needs)
+    journal = swap_journal(cfg)
+    if os.path.exists(journal):
+        ctx.record("swap", False, f"a swap of {cfg.get('DB_NAME')} was cut off midway (journal {journal}): the app may "
+                   "be fenced; the next backup, restore or load-app-db rolls it back")
+    else:
+        ctx.record("swap", True, "no swap cut off midway")
+
+
 def check_disk(ctx: Context, path: str, label: str) -> None:
     if not os.path.exists(path):
         return
@@ -207,6 +218,7 @@ def cmd_health(cfg: config.Config, args: List[str]) -> int:
             check_connections(ctx, adm)
         else:
             ctx.record("database", False, f"{adm.target()} does not answer: {why}")
+        check_swap(ctx, cfg)
         check_disk(ctx, cfg.state_dir, "state")
         if cfg.get("DB_ROLE") == "database" and cfg.get("DB_DATA_DIR"):
             check_disk(ctx, cfg.get("DB_DATA_DIR"), "data")

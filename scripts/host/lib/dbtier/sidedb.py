@@ -77,6 +77,11 @@ def _signals_deferred():
             raise s3.Interrupted(signal.Signals(caught[0]).name)
 
 
+def swap_journal(cfg: config.Config) -> str:
+    """Where swap.py keeps what a swap of DB_NAME has done until the live database is whole again."""
+    return os.path.join(cfg.state_dir, f"swap-{hashlib.sha256(cfg.get('DB_NAME').encode()).hexdigest()[:16]}.json")
+
+
 def has_source_digests(doc: Dict) -> bool:
     return isinstance((doc.get("source") or {}).get("tables"), dict)
 
@@ -359,8 +364,7 @@ class Side:
         return safety_id
 
     def _swap_journal(self) -> str:
-        """Where swap.py keeps what a swap of DB_NAME has done until the live database is whole again."""
-        return os.path.join(self.cfg.state_dir, f"swap-{hashlib.sha256(self.cfg.get('DB_NAME').encode()).hexdigest()[:16]}.json")
+        return swap_journal(self.cfg)
 
     def _swap_argv(self, *args: str) -> list:
         """swap.py with ARGS, the app user, the journal and the admin's connection."""

@@ -12,6 +12,10 @@ moves L's tables to O and S's to L; S's objects are created again in L (its even
 DISABLED, with the status --event-status names); the accounts are unlocked and O dropped. When re-creating
 fails, the same steps run backwards and L is as it was.
 
+With --journal FILE the swap writes what it has done to FILE (synced) until L is whole again;
+  swap.py --recover --journal FILE CONNECTION...
+rolls back (MariaDB/MySQL) or finishes (PostgreSQL) a swap that was cut off midway (Journal).
+
 The last line on stderr of a failure says what state L is in. Exit 0 swapped, 1 failed, 2 usage.
 Connection: --host/--port or --socket, --user, --password-file (0600), --tls-mode, --ca-file.
 """

@@ -744,13 +744,15 @@ def pg_restore_list(a: argparse.Namespace, pgpass: Optional[str], toc: List[str]
         def unwanted(line: str) -> bool:
             schema, extension = PG_TOC_SCHEMA.match(line), PG_TOC_EXTENSION.match(line)
             return bool((schema and schema.group(1) in schemas) or (extension and extension.group(1) in extensions))
-    left_out = [line for line in toc if unwanted(line)]
+    kept, left_out = [], []
+    for line in toc:
+        (left_out if unwanted(line) else kept).append(line)
     if not left_out:
         return None
     debug(f"{section} without: {left_out}")
     path = os.path.join(work_dir, f"{section}.list")
     with open(path, "w", encoding="utf-8", errors="surrogateescape") as f:
-        f.write("\n".join(line for line in toc if not unwanted(line)))
+        f.write("\n".join(kept))
     return path
 
 

@@ -86,7 +86,7 @@ def _sync_dir(path: str) -> None:
         os.close(fd)
 
 
-# The states a swap ends in where the live database is whole: its journal goes
+# The states a failed swap ends in where the live database is whole: main() removes its journal
 CONSISTENT_STATES = ("untouched", "as it was")
 
 
@@ -362,16 +362,6 @@ class MySQLSwap(Progress):
         live_charset = self.defaults(live) if live_exists else side_charset
         self.journal.write(engine="mysql", live=live, side=side, hold=hold, user=user, liveDefs=live_defs,
                            liveCharset=live_charset, locked=[], step="fencing")
-        try:
-            return self._swap(live, side, hold, user, live_exists, side_defs, live_defs, side_tables, live_tables,
-                              side_charset, live_charset)
-        except SwapError as e:
-            if e.state.startswith(CONSISTENT_STATES):
-                self.journal.remove()
-            raise
-
-    def _swap(self, live, side, hold, user, live_exists, side_defs, live_defs, side_tables, live_tables,
-              side_charset, live_charset) -> str:
         locked, killed = self.fence(user)
         self.journal.write(locked=locked, step="fenced")
         test_kill_point("fenced")
@@ -585,15 +575,7 @@ class PostgresSwap(Progress):
         live_exists = self.exists(live)
         could_login = self.rows("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", user)
         fenced = bool(could_login and could_login[0][0])
-        self.journal.write(engine="postgres", live=live, side=side, hold=hold, user=user, fenced=fenced, liveExisted=live_exists)
-        try:
-            return self._swap(live, side, hold, user, live_exists, fenced)
-        except SwapError as e:
-            if e.state.startswith(CONSISTENT_STATES):
-                self.journal.remove()
-            raise
-
-    def _swap(self, live: str, side: str, hold: str, user: str, live_exists: bool, fenced: bool) -> str:
+        self.journal.write(engine="postgres", live=live, side=side, hold=hold, user=user, fenced=fenced)
         if fenced:
             self.rows(f"ALTER ROLE {self.ident(user)} NOLOGIN")
             test_kill_point("fenced")
@@ -690,6 +672,8 @@ def main(argv: List[str]) -> int:
         print(f"swap: {swapper.swap(a.live, a.side, a.hold, a.app_user)}", file=sys.stderr)
         return 0
     except SwapError as e:
+        if not a.recover and e.state.startswith(CONSISTENT_STATES):
+            Journal(a.journal).remove()  # (a swap's own: main refused to start over another's)
         print(f"swap: {e}", file=sys.stderr)
         print(f"swap: live database {a.live}: {e.state or 'UNKNOWN'}", file=sys.stderr)
         return 1

@@ -77,9 +77,14 @@ def _signals_deferred():
             raise s3.Interrupted(signal.Signals(caught[0]).name)
 
 
+def _name_key(name: str) -> str:
+    """A file-name-safe key of a database name."""
+    return hashlib.sha256(name.encode()).hexdigest()[:16]
+
+
 def swap_journal(cfg: config.Config) -> str:
     """Where swap.py keeps what a swap of DB_NAME has done until the live database is whole again."""
-    return os.path.join(cfg.state_dir, f"swap-{hashlib.sha256(cfg.get('DB_NAME').encode()).hexdigest()[:16]}.json")
+    return os.path.join(cfg.state_dir, f"swap-{_name_key(cfg.get('DB_NAME'))}.json")
 
 
 def has_source_digests(doc: Dict) -> bool:
@@ -172,7 +177,7 @@ class Side:
     @staticmethod
     def _event_status_name(db: str) -> str:
         """The run's file in which the loader names the status each event of db had at the source."""
-        return f"event-status-{hashlib.sha256(db.encode()).hexdigest()[:16]}.json"
+        return f"event-status-{_name_key(db)}.json"
 
     def _event_status_path(self, db: str) -> Optional[str]:
         """That file, if db was loaded in this run."""
@@ -363,14 +368,11 @@ class Side:
         log(f"{what}: safety backup safety/{safety_id} read back and decrypted")
         return safety_id
 
-    def _swap_journal(self) -> str:
-        return swap_journal(self.cfg)
-
     def _swap_argv(self, *args: str) -> list:
         """swap.py with ARGS, the app user, the journal and the admin's connection."""
         cfg = self.cfg
         argv = [PYTHON, os.path.join(LIB, "swap.py"), "--engine", self.adm.loader_engine, *args,
-                "--app-user", cfg.get("DB_USER"), "--journal", self._swap_journal()]
+                "--app-user", cfg.get("DB_USER"), "--journal", swap_journal(self.cfg)]
         if cfg.family == "mysql":  # the app user re-creates its views/triggers/routines
             argv += ["--app-password-file", config.secret_path("db-app-password")]
         if cfg.get("DB_SOCKET"):
@@ -384,7 +386,7 @@ class Side:
     def recover_swap(self) -> None:
         """A swap of DB_NAME that a run cut off midway (its journal is there) rolled back (MariaDB/MySQL) or
         finished (PostgreSQL) before anything reads or replaces DB_NAME. Raises Failure if that fails."""
-        if not os.path.exists(self._swap_journal()):
+        if not os.path.exists(swap_journal(self.cfg)):
             return
         with _signals_deferred():
             r = subprocess.run(self._swap_argv("--recover"), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -392,7 +394,7 @@ class Side:
         err = " ".join(r.stderr.decode(errors="replace").split())
         if r.returncode != 0:
             raise Failure(f"a swap of {self.cfg.get('DB_NAME')} was cut off midway and could not be recovered: "
-                          f"{err or f'swap.py exit {r.returncode}'} (its journal: {self._swap_journal()})")
+                          f"{err or f'swap.py exit {r.returncode}'} (its journal: {swap_journal(self.cfg)})")
         log(err.removeprefix("swap: "))
 
     def swap_in(self, live: str, side: str, doc: Optional[Dict] = None) -> None:
